@@ -1,0 +1,89 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "Flagpole",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "Flagpole", targets: ["Flagpole"]),
+        .library(name: "FlagpoleCore", targets: ["FlagpoleCore"]),
+        .library(name: "FlagpoleRedis", targets: ["FlagpoleRedis"]),
+        .library(name: "FlagpoleControl", targets: ["FlagpoleControl"]),
+        .library(name: "FlagpoleTesting", targets: ["FlagpoleTesting"]),
+        .executable(name: "flagctl", targets: ["flagctl"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+    ],
+    targets: [
+        // hiredis, the C client (Debian: libhiredis-dev). Only FlagpoleRedis imports it.
+        .systemLibrary(
+            name: "CHiredis",
+            pkgConfig: "hiredis",
+            providers: [.apt(["libhiredis-dev"])]
+        ),
+        // Redis over hiredis: connection, client with reconnects, pub/sub subscriber.
+        .target(
+            name: "FlagpoleRedis",
+            dependencies: [
+                "CHiredis",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The pure core: flag model, decoding, validation, JsonLogic evaluation. No I/O.
+        .target(
+            name: "FlagpoleCore",
+            dependencies: [
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
+        // The client library applications embed.
+        .target(
+            name: "Flagpole",
+            dependencies: [
+                "FlagpoleCore",
+                "FlagpoleRedis",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The control side: doctor, sync, rollouts, the watcher.
+        .target(
+            name: "FlagpoleControl",
+            dependencies: [
+                "FlagpoleCore",
+                "FlagpoleRedis",
+                "Flagpole",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Test support: a real redis-server per suite, temporary folders, waiting with deadlines.
+        .target(
+            name: "FlagpoleTesting",
+            dependencies: ["FlagpoleRedis"]
+        ),
+        .executableTarget(
+            name: "flagctl",
+            dependencies: [
+                "FlagpoleCore",
+                "FlagpoleRedis",
+                "FlagpoleControl",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "FlagpoleRedisTests",
+            dependencies: ["FlagpoleRedis", "FlagpoleTesting"]
+        ),
+        .testTarget(
+            name: "FlagpoleCoreTests",
+            dependencies: ["FlagpoleCore"]
+        ),
+        .testTarget(
+            name: "FlagctlTests",
+            dependencies: ["flagctl", "FlagpoleTesting", "FlagpoleControl"]
+        ),
+    ]
+)

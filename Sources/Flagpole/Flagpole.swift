@@ -1,0 +1,1 @@
+// The Flagpole client library (see FlagpoleClient).
