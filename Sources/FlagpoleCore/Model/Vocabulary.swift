@@ -42,7 +42,7 @@ public enum FractionalAlgorithm: String, Sendable, Hashable, CaseIterable {
 public enum JsonLogicOperators {
     /// Standard JsonLogic operators the flagd schema lists.
     public static let standard: Set<String> = [
-        "var", "missing", "missing_some", "if", "?:",
+        "var", "missing", "missing_some", "if",
         "==", "===", "!=", "!==", ">", ">=", "<", "<=",
         "!", "!!", "or", "and",
         "+", "-", "*", "/", "%", "max", "min",
