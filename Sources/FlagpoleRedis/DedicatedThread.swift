@@ -1,0 +1,51 @@
+import Foundation
+
+/// A thread of its own that runs submitted jobs one after another, so that blocking hiredis calls
+/// never run on Swift's cooperative thread pool.
+final class DedicatedThread: @unchecked Sendable {
+    // Safe to share: `jobs` and `stopping` are only touched with `condition` held.
+    private let condition = NSCondition()
+    private var jobs: [@Sendable () -> Void] = []
+    private var stopping = false
+
+    init(name: String) {
+        // The thread keeps this object alive until `loop` returns, which `stop()` brings about.
+        let thread = Thread { self.loop() }
+        thread.name = name
+        thread.start()
+    }
+
+    /// Runs `job` on the thread, after the jobs submitted before it. Returns false when stopped.
+    @discardableResult
+    func submit(_ job: @escaping @Sendable () -> Void) -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        guard !stopping else { return false }
+        jobs.append(job)
+        condition.signal()
+        return true
+    }
+
+    /// Lets the queued jobs finish, then ends the thread.
+    func stop() {
+        condition.lock()
+        stopping = true
+        condition.signal()
+        condition.unlock()
+    }
+
+    private func loop() {
+        while true {
+            condition.lock()
+            while jobs.isEmpty && !stopping { condition.wait() }
+            if jobs.isEmpty && stopping {
+                condition.unlock()
+                return
+            }
+            let batch = jobs
+            jobs.removeAll(keepingCapacity: true)
+            condition.unlock()
+            for job in batch { job() }
+        }
+    }
+}

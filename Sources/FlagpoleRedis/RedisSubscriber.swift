@@ -1,0 +1,229 @@
+import Foundation
+import Logging
+import Synchronization
+
+/// One message delivered to a subscriber.
+public struct RedisPubSubMessage: Sendable, Hashable {
+    /// The channel it was published to.
+    public var channel: String
+    /// The pattern that matched, for `PSUBSCRIBE` subscriptions.
+    public var pattern: String?
+    /// The message, binary safe.
+    public var payload: [UInt8]
+
+    public init(channel: String, pattern: String? = nil, payload: [UInt8]) {
+        self.channel = channel
+        self.pattern = pattern
+        self.payload = payload
+    }
+}
+
+/// What a subscription reports, in order.
+public enum RedisSubscriberEvent: Sendable {
+    /// Every channel and pattern is subscribed: after the first connect and after every reconnect.
+    /// Messages published while disconnected are lost (pub/sub does not keep them): a consumer that
+    /// must not miss a change re-reads its state here.
+    case subscribed
+    case message(RedisPubSubMessage)
+    /// The connection dropped; the subscriber is reconnecting with backoff.
+    case disconnected(RedisError)
+}
+
+/// Subscribes to channels and patterns on a connection of its own, read on a dedicated thread,
+/// and delivers messages as an `AsyncSequence`. Reconnects and resubscribes with backoff and
+/// jitter; a silent dead connection is found with `PING` every `pingInterval`.
+public final class RedisSubscriber: Sendable {
+    public let configuration: RedisConfiguration
+    private let logger: Logger
+
+    public init(configuration: RedisConfiguration, logger: Logger = Logger(label: "flagpole.redis.subscriber")) {
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// Starts a subscription. It runs until the consumer stops iterating (or its task is cancelled).
+    ///
+    /// - Parameters:
+    ///   - channels: channels for `SUBSCRIBE`.
+    ///   - patterns: patterns for `PSUBSCRIBE`.
+    ///   - pingInterval: how long the connection may be quiet before a `PING` checks it. Default: 5 s.
+    ///     A `PING` not answered within the command timeout means the connection is dead.
+    ///   - bufferLimit: events kept for a slow consumer before the oldest are dropped. Default: 10,000.
+    public func subscribe(
+        to channels: [String], patterns: [String] = [], pingInterval: Duration = .seconds(5), bufferLimit: Int = 10_000
+    ) -> AsyncStream<RedisSubscriberEvent> {
+        let (stream, continuation) = AsyncStream.makeStream(of: RedisSubscriberEvent.self, bufferingPolicy: .bufferingNewest(bufferLimit))
+        let reader = SubscriptionReader(
+            configuration: configuration, channels: channels, patterns: patterns, pingInterval: pingInterval,
+            continuation: continuation, logger: logger)
+        continuation.onTermination = { _ in reader.stop() }
+        let thread = Thread { reader.run() }
+        thread.name = "flagpole.redis.subscriber"
+        thread.start()
+        return stream
+    }
+}
+
+/// The reading side of one subscription, on its own thread.
+final class SubscriptionReader: Sendable {
+    let configuration: RedisConfiguration
+    let channels: [String]
+    let patterns: [String]
+    let pingInterval: Duration
+    let continuation: AsyncStream<RedisSubscriberEvent>.Continuation
+    let logger: Logger
+    private let stopped = Atomic<Bool>(false)
+    /// A pipe that wakes `poll` when the consumer goes away.
+    private let wakeRead: Int32
+    private let wakeWrite: Int32
+
+    init(
+        configuration: RedisConfiguration, channels: [String], patterns: [String], pingInterval: Duration,
+        continuation: AsyncStream<RedisSubscriberEvent>.Continuation, logger: Logger
+    ) {
+        self.configuration = configuration
+        self.channels = channels
+        self.patterns = patterns
+        self.pingInterval = pingInterval
+        self.continuation = continuation
+        self.logger = logger
+        var fds: [Int32] = [-1, -1]
+        if pipe(&fds) != 0 { fds = [-1, -1] }
+        wakeRead = fds[0]
+        wakeWrite = fds[1]
+    }
+
+    deinit {
+        if wakeRead >= 0 { close(wakeRead) }
+        if wakeWrite >= 0 { close(wakeWrite) }
+    }
+
+    func stop() {
+        if !stopped.exchange(true, ordering: .acquiringAndReleasing), wakeWrite >= 0 {
+            var b: UInt8 = 1
+            _ = write(wakeWrite, &b, 1)
+        }
+    }
+
+    private var isStopped: Bool { stopped.load(ordering: .acquiring) }
+
+    func run() {
+        var failures = 0
+        var wasConnected = false
+        while !isStopped {
+            if failures > 0 {
+                let delay = configuration.backoff.delay(afterFailures: failures)
+                if waitForWake(timeoutMs: Int32(max(1, delay.seconds * 1000))) { break }
+            }
+            do {
+                let connection = try RedisConnection(configuration: configuration)
+                try serve(connection, onSubscribed: {
+                    failures = 0
+                    wasConnected = true
+                })
+            } catch {
+                if isStopped { break }
+                if wasConnected || failures == 0 {
+                    continuation.yield(.disconnected(error))
+                    logger.warning("Redis subscription lost; reconnecting", metadata: [
+                        "flagpole.redis": "\(configuration.address)", "flagpole.error": "\(error.message)",
+                    ])
+                }
+                wasConnected = false
+                failures += 1
+            }
+        }
+        continuation.finish()
+    }
+
+    /// Returns true when woken for stopping.
+    private func waitForWake(timeoutMs: Int32) -> Bool {
+        var fd = pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)
+        _ = poll(&fd, 1, timeoutMs)
+        return isStopped
+    }
+
+    private func serve(_ connection: RedisConnection, onSubscribed: () -> Void) throws(RedisError) {
+        if !channels.isEmpty { try connection.appendAndFlush(RedisCommand(["SUBSCRIBE"] + channels.map { RedisArgument($0) })) }
+        if !patterns.isEmpty { try connection.appendAndFlush(RedisCommand(["PSUBSCRIBE"] + patterns.map { RedisArgument($0) })) }
+        var pending = Set(channels.map { "c:" + $0 }).union(patterns.map { "p:" + $0 })
+        if pending.isEmpty {
+            onSubscribed()
+            continuation.yield(.subscribed)
+        }
+        let intervalMs = Int32(max(1, pingInterval.seconds * 1000))
+        let pingTimeout = configuration.commandTimeout
+        var pingSentAt: ContinuousClock.Instant?
+        var lastHeard = ContinuousClock.now
+        while !isStopped {
+            var fds = [
+                pollfd(fd: connection.fileDescriptor, events: Int16(POLLIN), revents: 0),
+                pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0),
+            ]
+            let timeout: Int32
+            if let pingSentAt {
+                let left = pingTimeout - pingSentAt.duration(to: .now)
+                timeout = Int32(max(1, left.seconds * 1000))
+            } else {
+                timeout = intervalMs
+            }
+            let ready = poll(&fds, 2, timeout)
+            if ready < 0 {
+                if errno == EINTR { continue }
+                throw RedisError(code: .connectionClosed, message: "poll failed (errno \(errno))", address: configuration.address)
+            }
+            if isStopped { return }
+            if fds[0].revents != 0 {
+                for reply in try connection.readAvailableReplies() {
+                    try handle(reply, connection: connection, pending: &pending, pingSentAt: &pingSentAt, onSubscribed: onSubscribed)
+                }
+                lastHeard = .now
+                continue
+            }
+            // Quiet: check the connection is alive.
+            if let sent = pingSentAt {
+                if sent.duration(to: .now) >= pingTimeout {
+                    throw RedisError(
+                        code: .timeout, message: "no answer to PING within \(pingTimeout); the connection is dead",
+                        address: configuration.address, command: "PING")
+                }
+            } else if lastHeard.duration(to: .now) >= pingInterval {
+                try connection.appendAndFlush(["PING"])
+                pingSentAt = .now
+            }
+        }
+    }
+
+    private func handle(
+        _ reply: RedisReply, connection: RedisConnection, pending: inout Set<String>,
+        pingSentAt: inout ContinuousClock.Instant?, onSubscribed: () -> Void
+    ) throws(RedisError) {
+        switch reply {
+        case .array(let parts):
+            guard let kind = parts.first?.string?.lowercased() else { return }
+            switch kind {
+            case "message" where parts.count == 3:
+                continuation.yield(.message(RedisPubSubMessage(channel: parts[1].string ?? "", payload: parts[2].bytes ?? [])))
+            case "pmessage" where parts.count == 4:
+                continuation.yield(.message(RedisPubSubMessage(
+                    channel: parts[2].string ?? "", pattern: parts[1].string, payload: parts[3].bytes ?? [])))
+            case "subscribe", "psubscribe":
+                let name = (kind == "subscribe" ? "c:" : "p:") + (parts.count > 1 ? parts[1].string ?? "" : "")
+                if pending.remove(name) != nil, pending.isEmpty {
+                    onSubscribed()
+                    continuation.yield(.subscribed)
+                }
+            case "pong":
+                pingSentAt = nil
+            default:
+                break
+            }
+        case .status("PONG"):
+            pingSentAt = nil
+        case .error(let e):
+            throw connection.serverError(e, command: "SUBSCRIBE")
+        default:
+            break
+        }
+    }
+}

@@ -1,0 +1,19 @@
+/// Waits until `condition` holds, checking every `interval`, and fails after `timeout`.
+/// For conditions that something else brings about (a message arriving, a server coming back):
+/// the test proceeds the moment it holds, and a clear error says what never happened.
+public func waitUntil(
+    _ what: @autoclosure () -> String, timeout: Duration = .seconds(10), interval: Duration = .milliseconds(5),
+    _ condition: () async throws -> Bool
+) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while true {
+        if try await condition() { return }
+        if ContinuousClock.now >= deadline { throw TimedOut(description: "timed out after \(timeout) waiting for \(what())") }
+        try await Task.sleep(for: interval)
+    }
+}
+
+/// A condition did not hold in time.
+public struct TimedOut: Error, CustomStringConvertible {
+    public var description: String
+}
