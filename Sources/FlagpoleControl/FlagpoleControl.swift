@@ -1,1 +1,0 @@
-// The control side: doctor, sync, rollouts.

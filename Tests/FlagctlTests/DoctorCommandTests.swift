@@ -1,0 +1,79 @@
+import ArgumentParser
+import Foundation
+import Testing
+import FlagpoleRedis
+import FlagpoleTesting
+@testable import flagctl
+
+@Suite("flagctl doctor", .timeLimit(.minutes(2)))
+struct DoctorCommandTests {
+    @Test("parses the shared options")
+    func parse() throws {
+        let command = try Flagctl.parseAsRoot(["doctor", "--redis", "redis://h:1", "--flags", "/tmp/f", "--json"]) as! DoctorCommand
+        #expect(command.global.redis == "redis://h:1")
+        #expect(command.global.flags == "/tmp/f")
+        #expect(command.json)
+        #expect(throws: (any Error).self) { try Flagctl.parseAsRoot(["doctor", "--bogus"]) }
+    }
+
+    @Test("reports a healthy Redis and the flag folder, and exits 0")
+    func healthy() async throws {
+        try await RedisServer.withServer { server in
+            let r = try FlagctlProcess.run(["doctor", "--flags", "flags"], environment: ["FLAGPOLE_REDIS_URL": server.url])
+            #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+            #expect(r.stdout.contains("127.0.0.1:\(server.port), Redis 7."))
+            #expect(r.stdout.contains("round trip"))
+            #expect(r.stdout.contains("hiredis 0.14"))
+            #expect(r.stdout.contains("environments: prod, test"))
+            #expect(r.stdout.contains("All checks passed."))
+        }
+    }
+
+    @Test("reports a stopped Redis by address within 5 seconds, and exits 1")
+    func stopped() async throws {
+        let server = try await RedisServer.start()
+        let url = server.url
+        server.remove()
+        let r = try FlagctlProcess.run(["doctor", "--redis", url])
+        #expect(r.status == 1)
+        #expect(r.stdout.contains("cannot reach 127.0.0.1:\(server.port)"))
+        #expect(r.stdout.contains("refused"))
+        #expect(r.elapsed < .seconds(5))
+    }
+
+    @Test("a read-only ACL user is told which commands it may not run")
+    func restrictedUser() async throws {
+        try await RedisServer.withServer { server in
+            let admin = RedisClient(configuration: server.configuration)
+            _ = try await admin.send(
+                "ACL", "SETUSER", "reader", "on", ">pw", "~flagpole:*", "&flagpole:*", "+get", "+hgetall", "+xrevrange",
+                "+subscribe", "+ping", "+info", "+acl|whoami", "+acl|dryrun")
+            let r = try FlagctlProcess.run(["doctor", "--redis", "redis://reader:pw@127.0.0.1:\(server.port)"])
+            #expect(r.status == 0, "\(r.stdout)")
+            #expect(r.stdout.contains("authenticated as 'reader'"))
+            #expect(r.stdout.contains("may run GET (read)"))
+            #expect(r.stdout.contains("not EVALSHA (write)"))
+            #expect(!r.stdout.contains("pw@"))
+        }
+    }
+
+    @Test("a missing flag folder fails the check")
+    func missingFlags() async throws {
+        try await RedisServer.withServer { server in
+            let r = try FlagctlProcess.run(["doctor", "--redis", server.url, "--flags", "/nonexistent/flags"])
+            #expect(r.status == 1)
+            #expect(r.stdout.contains("no flag folder at /nonexistent/flags"))
+        }
+    }
+
+    @Test("--json prints a machine-readable report")
+    func json() async throws {
+        try await RedisServer.withServer { server in
+            let r = try FlagctlProcess.run(["doctor", "--json", "--redis", server.url])
+            #expect(r.status == 0)
+            let report = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+            let checks = report?["checks"] as? [[String: Any]]
+            #expect(checks?.contains { $0["name"] as? String == "redis" && $0["status"] as? String == "ok" } == true)
+        }
+    }
+}

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what Flagpole needs from Debian when it is missing: hiredis (libhiredis-dev) and Redis
+# (redis-server, redis-tools). Needs root or sudo for apt-get; does nothing when all is there.
+set -euo pipefail
+
+need=()
+pkg-config --exists hiredis 2>/dev/null || need+=(libhiredis-dev pkg-config)
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+command -v redis-cli >/dev/null 2>&1 || need+=(redis-tools)
+
+if [ ${#need[@]} -gt 0 ]; then
+  echo "flagpole: installing ${need[*]} with apt-get" >&2
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+# The Debian redis-server package starts a system service on port 6379 where it can; Flagpole
+# never relies on it: the tests start their own servers and ./run starts one under .flagpole/.
+if ! command -v swift >/dev/null 2>&1; then
+  echo "flagpole: the Swift toolchain (swift 6) is not on PATH; install it from swift.org or add it to PATH" >&2
+  exit 1
+fi
