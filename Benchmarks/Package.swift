@@ -1,0 +1,34 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// Benchmarks live in their own package so the product never depends on the harness.
+// Run: cd Benchmarks && swift package benchmark        (ns/op, allocations, p50/p99)
+//      cd Benchmarks && swift run -c release redis-comparison   (ratios against redis-benchmark)
+let package = Package(
+    name: "FlagpoleBenchmarks",
+    platforms: [.macOS(.v15)],
+    dependencies: [
+        .package(name: "Flagpole", path: "../"),
+        .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.0", traits: ["MallocInterposer"]),
+    ],
+    targets: [
+        .executableTarget(
+            name: "RedisBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "FlagpoleRedis", package: "Flagpole"),
+                .product(name: "FlagpoleTesting", package: "Flagpole"),
+            ],
+            path: "Benchmarks/RedisBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        .executableTarget(
+            name: "redis-comparison",
+            dependencies: [
+                .product(name: "FlagpoleRedis", package: "Flagpole"),
+                .product(name: "FlagpoleTesting", package: "Flagpole"),
+            ],
+            path: "Sources/RedisComparison"
+        ),
+    ]
+)
