@@ -7,6 +7,16 @@ import FlagpoleTesting
 
 @Suite("flagctl doctor", .timeLimit(.minutes(2)))
 struct DoctorCommandTests {
+    /// A flag folder with two environment folders, removed when the test ends.
+    func withFlagFolder<T>(_ body: (String) async throws -> T) async throws -> T {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("flagpole-doctor-\(UUID().uuidString.prefix(8))")
+        for env in ["prod", "test"] {
+            try FileManager.default.createDirectory(at: dir.appendingPathComponent(env), withIntermediateDirectories: true)
+        }
+        defer { try? FileManager.default.removeItem(at: dir) }
+        return try await body(dir.path)
+    }
+
     @Test("parses the shared options")
     func parse() throws {
         let command = try Flagctl.parseAsRoot(["doctor", "--redis", "redis://h:1", "--flags", "/tmp/f", "--json"]) as! DoctorCommand
@@ -19,13 +29,15 @@ struct DoctorCommandTests {
     @Test("reports a healthy Redis and the flag folder, and exits 0")
     func healthy() async throws {
         try await RedisServer.withServer { server in
-            let r = try FlagctlProcess.run(["doctor", "--flags", "flags"], environment: ["FLAGPOLE_REDIS_URL": server.url])
+          try await withFlagFolder { flags in
+            let r = try FlagctlProcess.run(["doctor", "--flags", flags], environment: ["FLAGPOLE_REDIS_URL": server.url])
             #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
             #expect(r.stdout.contains("127.0.0.1:\(server.port), Redis 7."))
             #expect(r.stdout.contains("round trip"))
             #expect(r.stdout.contains("hiredis 0.14"))
             #expect(r.stdout.contains("environments: prod, test"))
             #expect(r.stdout.contains("All checks passed."))
+          }
         }
     }
 
@@ -48,7 +60,9 @@ struct DoctorCommandTests {
             _ = try await admin.send(
                 "ACL", "SETUSER", "reader", "on", ">pw", "~flagpole:*", "&flagpole:*", "+get", "+hgetall", "+xrevrange",
                 "+subscribe", "+ping", "+info", "+acl|whoami", "+acl|dryrun")
-            let r = try FlagctlProcess.run(["doctor", "--redis", "redis://reader:pw@127.0.0.1:\(server.port)"])
+            let r = try await withFlagFolder { flags in
+                try FlagctlProcess.run(["doctor", "--redis", "redis://reader:pw@127.0.0.1:\(server.port)", "--flags", flags])
+            }
             #expect(r.status == 0, "\(r.stdout)")
             #expect(r.stdout.contains("authenticated as 'reader'"))
             #expect(r.stdout.contains("may run GET (read)"))
@@ -69,7 +83,9 @@ struct DoctorCommandTests {
     @Test("--json prints a machine-readable report")
     func json() async throws {
         try await RedisServer.withServer { server in
-            let r = try FlagctlProcess.run(["doctor", "--json", "--redis", server.url])
+            let r = try await withFlagFolder { flags in
+                try FlagctlProcess.run(["doctor", "--json", "--redis", server.url, "--flags", flags])
+            }
             #expect(r.status == 0)
             let report = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
             let checks = report?["checks"] as? [[String: Any]]
