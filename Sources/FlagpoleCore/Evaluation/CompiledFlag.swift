@@ -1,0 +1,199 @@
+/// One flag of a flagd flag set, compiled for evaluation: structure checked, `$ref`s substituted,
+/// targeting compiled, and every possible result built in advance, so evaluating a flag without
+/// targeting returns a prepared value and allocates nothing.
+///
+/// A definition that cannot be used (not an object, no variants, an invalid `state`, a broken
+/// rule) still compiles: it evaluates to ERROR / PARSE_ERROR with the caller's default.
+public struct CompiledFlag: Sendable {
+    /// The flag key.
+    public let key: String
+    /// The flag-set metadata with this flag's metadata merged over it.
+    public let metadata: [String: JSONValue]
+    let body: Body
+
+    enum Body: Sendable {
+        /// The same result every time: disabled, no targeting, or an unusable definition.
+        case fixed(EvaluationResult)
+        case targeted(Targeting)
+    }
+
+    struct Targeting: Sendable {
+        let rule: RuleNode
+        let readsTimestamp: Bool
+        /// Variant name → index into `matches`.
+        let variantIndex: [String: Int]
+        /// The TARGETING_MATCH result for each variant (an error for a variant whose value is null).
+        let matches: [EvaluationResult]
+        /// What a null targeting result gives: the default variant, or the code default.
+        let fallback: EvaluationResult
+    }
+
+    /// Compiles one flag definition.
+    ///
+    /// - Parameters:
+    ///   - key: The flag key.
+    ///   - definition: The flag's JSON (`state`, `variants`, `defaultVariant`, `targeting`, `metadata`).
+    ///   - evaluators: The flag set's `$evaluators`, for `$ref` substitution.
+    ///   - flagSetMetadata: The flag set's `metadata`, merged under the flag's own.
+    ///   - fractionalAlgorithm: How `fractional` hashes (default v3).
+    public init(
+        key: String,
+        definition: JSONValue,
+        evaluators: [String: JSONValue] = [:],
+        flagSetMetadata: [String: JSONValue] = [:],
+        fractionalAlgorithm: FractionalAlgorithm = .v3
+    ) {
+        self.key = key
+        var merged = flagSetMetadata.filter { !$0.value.isNull }
+        if case .object(let own)? = definition["metadata"] {
+            for (k, v) in own where !v.isNull { merged[k] = v }
+        }
+        metadata = merged
+        body = CompiledFlag.compileBody(
+            key: key, definition: definition, evaluators: evaluators, metadata: merged, algorithm: fractionalAlgorithm)
+    }
+
+    private static func compileBody(
+        key: String, definition: JSONValue, evaluators: [String: JSONValue], metadata: [String: JSONValue],
+        algorithm: FractionalAlgorithm
+    ) -> Body {
+        func parseError(_ message: String) -> Body {
+            .fixed(.error(.parseError, message, flagKey: key, metadata: metadata))
+        }
+        guard case .object(let flag) = definition else { return parseError("flag definition is not an object") }
+        let enabled: Bool
+        switch flag["state"] {
+        case .string("ENABLED")?: enabled = true
+        case .string("DISABLED")?: enabled = false
+        default: return parseError("flag state must be \"ENABLED\" or \"DISABLED\"")
+        }
+        guard case .object(let variants)? = flag["variants"], !variants.isEmpty else {
+            return parseError("flag variants must be a non-empty object")
+        }
+        let defaultVariant: String?
+        switch flag["defaultVariant"] {
+        case nil, .null?, .string("")?: defaultVariant = nil
+        case .string(let name)?: defaultVariant = name
+        case .bool(let b)?: defaultVariant = b ? "true" : "false"
+        default: return parseError("defaultVariant must be a variant name or null")
+        }
+        guard enabled else {
+            return .fixed(EvaluationResult(flagKey: key, value: nil, variant: nil, reason: .disabled, metadata: metadata))
+        }
+
+        func resolved(_ name: String, _ reason: EvaluationReason) -> EvaluationResult {
+            guard let value = variants[name], !value.isNull else {
+                return .error(.general, "variant \"\(name)\" is not defined", flagKey: key, metadata: metadata)
+            }
+            return EvaluationResult(flagKey: key, value: value, variant: name, reason: reason, metadata: metadata)
+        }
+        func fallback(_ reason: EvaluationReason) -> EvaluationResult {
+            guard let defaultVariant else {
+                return EvaluationResult(flagKey: key, value: nil, variant: nil, reason: .defaultValue, metadata: metadata)
+            }
+            return resolved(defaultVariant, reason)
+        }
+
+        let targeting = flag["targeting"] ?? .null
+        guard targeting.isPresentTargeting else { return .fixed(fallback(.staticValue)) }
+        guard case .object = targeting else { return parseError("targeting must be a JsonLogic object") }
+
+        let rule: RuleNode
+        do {
+            let substituted = try EvaluatorReferences.resolve(targeting, evaluators: evaluators)
+            rule = try RuleCompiler(algorithm: algorithm, flagKey: key).compile(substituted)
+        } catch {
+            return parseError(error.message)
+        }
+        let names = variants.keys.sorted()
+        var index: [String: Int] = [:]
+        index.reserveCapacity(names.count)
+        for (i, n) in names.enumerated() { index[n] = i }
+        let marked = CompiledFlag.markVariants(rule) { value in
+            CompiledFlag.variantName(value).flatMap { index[$0] }
+        }
+        return .targeted(
+            Targeting(
+                rule: marked,
+                readsTimestamp: rule.readsTimestamp,
+                variantIndex: index,
+                matches: names.map { resolved($0, .targetingMatch) },
+                fallback: fallback(.defaultValue)))
+    }
+
+    /// The variant a targeting result names: strings as they are, booleans as "true"/"false",
+    /// numbers as JavaScript prints them, arrays and objects as JSON; null names none.
+    static func variantName(_ value: JSONValue) -> String? {
+        switch value {
+        case .null: return nil
+        case .bool(let b): return b ? "true" : "false"
+        case .string(let s): return s
+        case .int, .double: return value.jsString
+        case .array, .object: return value.jsonString
+        }
+    }
+
+    /// Rewrites constants in result position (the rule itself, `if` branches, constant
+    /// `fractional` buckets) to the variant index they name.
+    static func markVariants(_ node: RuleNode, _ index: (JSONValue) -> Int?) -> RuleNode {
+        switch node {
+        case .literal(let v):
+            guard let i = index(v) else { return node }
+            return .variant(v, index: i)
+        case .condition(var nodes):
+            var i = 1
+            while i < nodes.count {
+                nodes[i] = markVariants(nodes[i], index)
+                i += 2
+            }
+            if nodes.count % 2 == 1 { nodes[nodes.count - 1] = markVariants(nodes[nodes.count - 1], index) }
+            return .condition(nodes)
+        case .fractional(let f):
+            return .fractional(f.withVariantIndexes(index))
+        default:
+            return node
+        }
+    }
+
+    /// Evaluates the flag (without any type check).
+    func evaluate(context: EvaluationContext, clock: @Sendable () -> Int64) -> EvaluationResult {
+        switch body {
+        case .fixed(let result):
+            return result
+        case .targeted(let t):
+            let environment = RuleEnvironment(context: context, flagKey: key, timestamp: t.readsTimestamp ? clock() : 0)
+            do {
+                switch try environment.evaluateResult(t.rule) {
+                case .variant(let i):
+                    return t.matches[i]
+                case .value(let value):
+                    guard let name = CompiledFlag.variantName(value) else { return t.fallback }
+                    guard let i = t.variantIndex[name] else {
+                        return .error(
+                            .general, "targeting chose variant \"\(name)\", which is not defined", flagKey: key,
+                            metadata: metadata)
+                    }
+                    return t.matches[i]
+                }
+            } catch {
+                return .error(.parseError, error.message, flagKey: key, metadata: metadata)
+            }
+        }
+    }
+}
+
+extension JSONValue {
+    /// Whether a `targeting` member means "evaluate a rule": absent, null, `{}` and other empty or
+    /// false values mean "no targeting", as in the reference evaluators.
+    fileprivate var isPresentTargeting: Bool {
+        switch self {
+        case .null: return false
+        case .bool(let b): return b
+        case .int(let i): return i != 0
+        case .double(let d): return d != 0
+        case .string(let s): return !s.isEmpty
+        case .array(let a): return !a.isEmpty
+        case .object(let o): return !o.isEmpty
+        }
+    }
+}

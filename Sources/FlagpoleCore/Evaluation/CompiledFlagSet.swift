@@ -1,0 +1,206 @@
+/// A whole flagd flag set, compiled once and then evaluated any number of times, from any thread.
+///
+/// Build it from the merged flag document
+/// (`{"flags": {…}, "$evaluators": {…}, "metadata": {…}}`). Compiling never fails: a flag whose
+/// definition is unusable evaluates to ERROR / PARSE_ERROR, and a flag set that is not an object is
+/// empty. Evaluation follows flagd exactly (NOTES.md §3): it never throws, never parses JSON, and
+/// for flags without targeting allocates nothing.
+///
+/// ```swift
+/// let flags = CompiledFlagSet(try JSONParser.parse(text))
+/// let details = flags.boolean("new-checkout", default: false,
+///                             context: EvaluationContext(targetingKey: "user-42"))
+/// ```
+public final class CompiledFlagSet: Sendable {
+    /// How a flag set is compiled and evaluated.
+    public struct Options: Sendable {
+        /// How `fractional` hashes. Default: ``FractionalAlgorithm/v3``.
+        public var fractionalAlgorithm: FractionalAlgorithm
+        /// The clock `$flagd.timestamp` reads, in Unix seconds. Default: the system wall clock.
+        public var clock: @Sendable () -> Int64
+
+        /// The system wall clock in Unix seconds: the default ``clock``.
+        public static let systemClock: @Sendable () -> Int64 = { UnixTime.now() }
+
+        /// Options; every parameter has the default stated on its property.
+        public init(
+            fractionalAlgorithm: FractionalAlgorithm = .v3,
+            clock: @escaping @Sendable () -> Int64 = Options.systemClock
+        ) {
+            self.fractionalAlgorithm = fractionalAlgorithm
+            self.clock = clock
+        }
+    }
+
+    /// The options the set was compiled with.
+    public let options: Options
+    /// The flag-set metadata (`metadata` of the document), without null values.
+    public let metadata: [String: JSONValue]
+    /// The shared rules (`$evaluators` of the document) that `$ref` names.
+    public let evaluators: [String: JSONValue]
+    /// Every flag key, sorted.
+    public let flagKeys: [String]
+    private let flags: [String: CompiledFlag]
+
+    /// Compiles a flag document.
+    ///
+    /// `flags` may be an object of flag definitions or, as flagd's daemon configuration allows, an
+    /// array of definitions each with a `"key"`.
+    public convenience init(_ document: JSONValue, options: Options = Options()) {
+        var metadata: [String: JSONValue] = [:]
+        if case .object(let m)? = document["metadata"] {
+            metadata = m.filter { !$0.value.isNull }
+        }
+        var evaluators: [String: JSONValue] = [:]
+        if case .object(let e)? = document["$evaluators"] { evaluators = e }
+        var definitions: [(String, JSONValue)] = []
+        switch document["flags"] {
+        case .object(let o)?:
+            definitions = o.map { ($0.key, $0.value) }
+        case .array(let a)?:
+            for item in a {
+                if case .string(let key)? = item["key"] { definitions.append((key, item)) }
+            }
+        default:
+            break
+        }
+        let compiled = definitions.map { key, definition in
+            CompiledFlag(
+                key: key, definition: definition, evaluators: evaluators, flagSetMetadata: metadata,
+                fractionalAlgorithm: options.fractionalAlgorithm)
+        }
+        self.init(flags: compiled, metadata: metadata, evaluators: evaluators, options: options)
+    }
+
+    /// A flag set from flags compiled separately (a later flag with the same key wins).
+    ///
+    /// The flags should have been compiled with the same `metadata`, `evaluators` and fractional
+    /// algorithm; ``compileFlag(key:definition:)`` does that.
+    public init(
+        flags: [CompiledFlag],
+        metadata: [String: JSONValue] = [:],
+        evaluators: [String: JSONValue] = [:],
+        options: Options = Options()
+    ) {
+        var byKey: [String: CompiledFlag] = [:]
+        byKey.reserveCapacity(flags.count)
+        for f in flags { byKey[f.key] = f }
+        self.flags = byKey
+        self.flagKeys = byKey.keys.sorted()
+        self.metadata = metadata
+        self.evaluators = evaluators
+        self.options = options
+    }
+
+    /// Compiles one flag definition against this set's evaluators, metadata and options, ready for
+    /// ``replacing(_:)``.
+    public func compileFlag(key: String, definition: JSONValue) -> CompiledFlag {
+        CompiledFlag(
+            key: key, definition: definition, evaluators: evaluators, flagSetMetadata: metadata,
+            fractionalAlgorithm: options.fractionalAlgorithm)
+    }
+
+    /// A copy of this set with `flag` added, or swapped in for the flag with its key. Other flags
+    /// are shared, not recompiled.
+    public func replacing(_ flag: CompiledFlag) -> CompiledFlagSet {
+        var byKey = flags
+        byKey[flag.key] = flag
+        return CompiledFlagSet(flags: Array(byKey.values), metadata: metadata, evaluators: evaluators, options: options)
+    }
+
+    /// A copy of this set without the flag `key`.
+    public func removing(_ key: String) -> CompiledFlagSet {
+        var byKey = flags
+        byKey[key] = nil
+        return CompiledFlagSet(flags: Array(byKey.values), metadata: metadata, evaluators: evaluators, options: options)
+    }
+
+    /// The compiled flag `key`, if the set has it.
+    public func flag(_ key: String) -> CompiledFlag? {
+        flags[key]
+    }
+
+    // MARK: - Evaluation
+
+    /// Evaluates a flag, untyped: the value is nil when the caller's code default applies.
+    ///
+    /// With a `type`, a value of another type gives ERROR / TYPE_MISMATCH (NOTES.md §3 step 6):
+    /// integers satisfy `.float` (and come back as doubles), floats never satisfy `.integer`, and
+    /// `.object` accepts objects and arrays, as `openfeature-flagd-core` does. Without a type the
+    /// value is returned as the flag defines it.
+    public func evaluate(_ key: String, type: FlagValueType? = nil, context: EvaluationContext = .empty) -> EvaluationResult {
+        guard let flag = flags[key] else {
+            return .error(.flagNotFound, "flag not found", flagKey: key, metadata: metadata)
+        }
+        var result = flag.evaluate(context: context, clock: options.clock)
+        guard let type, let value = result.value else { return result }
+        switch (type, value) {
+        case (.boolean, .bool), (.string, .string), (.integer, .int), (.float, .double), (.object, .object),
+            (.object, .array):
+            return result
+        case (.float, .int(let i)):
+            result.value = .double(Double(i))
+            return result
+        default:
+            return .error(.typeMismatch, CompiledFlagSet.mismatchMessage(type), flagKey: key, metadata: result.metadata)
+        }
+    }
+
+    /// Evaluates every flag (with no type check), in key order: the bulk answer OFREP gives.
+    public func evaluateAll(context: EvaluationContext = .empty) -> [EvaluationResult] {
+        flagKeys.map { evaluate($0, context: context) }
+    }
+
+    /// Evaluates a boolean flag; `defaultValue` is returned whenever the flag gives no boolean.
+    public func boolean(_ key: String, default defaultValue: Bool, context: EvaluationContext = .empty) -> EvaluationDetails<Bool> {
+        details(key, .boolean, defaultValue, context) { if case .bool(let b) = $0 { b } else { nil } }
+    }
+
+    /// Evaluates a string flag; `defaultValue` is returned whenever the flag gives no string.
+    public func string(_ key: String, default defaultValue: String, context: EvaluationContext = .empty) -> EvaluationDetails<String> {
+        details(key, .string, defaultValue, context) { if case .string(let s) = $0 { s } else { nil } }
+    }
+
+    /// Evaluates an integer flag; `defaultValue` is returned whenever the flag gives no integer (a
+    /// float variant, even `10.0`, is a TYPE_MISMATCH, as in `openfeature-flagd-core`).
+    public func integer(_ key: String, default defaultValue: Int64, context: EvaluationContext = .empty) -> EvaluationDetails<Int64> {
+        details(key, .integer, defaultValue, context) { if case .int(let i) = $0 { i } else { nil } }
+    }
+
+    /// Evaluates a float flag; integer variants are returned as doubles.
+    public func float(_ key: String, default defaultValue: Double, context: EvaluationContext = .empty) -> EvaluationDetails<Double> {
+        details(key, .float, defaultValue, context) { $0.numberValue }
+    }
+
+    /// Evaluates an object flag (a JSON object, or an array); `defaultValue` is returned whenever
+    /// the flag gives neither.
+    public func object(_ key: String, default defaultValue: JSONValue, context: EvaluationContext = .empty) -> EvaluationDetails<JSONValue> {
+        details(key, .object, defaultValue, context) { $0 }
+    }
+
+    @inline(__always)
+    private func details<Value>(
+        _ key: String, _ type: FlagValueType, _ defaultValue: Value, _ context: EvaluationContext,
+        _ extract: (JSONValue) -> Value?
+    ) -> EvaluationDetails<Value> {
+        let r = evaluate(key, type: type, context: context)
+        return EvaluationDetails(
+            flagKey: key,
+            value: r.value.flatMap(extract) ?? defaultValue,
+            variant: r.variant,
+            reason: r.reason,
+            errorCode: r.errorCode,
+            errorMessage: r.errorMessage,
+            metadata: r.metadata)
+    }
+
+    private static func mismatchMessage(_ type: FlagValueType) -> String {
+        switch type {
+        case .boolean: return "flag value is not a boolean"
+        case .string: return "flag value is not a string"
+        case .integer: return "flag value is not an integer"
+        case .float: return "flag value is not a number"
+        case .object: return "flag value is not an object"
+        }
+    }
+}
