@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "Flagpole", targets: ["Flagpole"]),
         .library(name: "FlagpoleCore", targets: ["FlagpoleCore"]),
         .library(name: "FlagpoleRedis", targets: ["FlagpoleRedis"]),
+        .library(name: "FlagpoleStore", targets: ["FlagpoleStore"]),
         .library(name: "FlagpoleControl", targets: ["FlagpoleControl"]),
         .library(name: "FlagpoleTesting", targets: ["FlagpoleTesting"]),
         .executable(name: "flagctl", targets: ["flagctl"]),
@@ -39,12 +40,21 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
             ]
         ),
+        // Flagpole's data in Redis: the key layout, atomic revisioned writes, snapshot reads.
+        .target(
+            name: "FlagpoleStore",
+            dependencies: [
+                "FlagpoleCore",
+                "FlagpoleRedis",
+            ]
+        ),
         // The client library applications embed.
         .target(
             name: "Flagpole",
             dependencies: [
                 "FlagpoleCore",
                 "FlagpoleRedis",
+                "FlagpoleStore",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -54,6 +64,7 @@ let package = Package(
             dependencies: [
                 "FlagpoleCore",
                 "FlagpoleRedis",
+                "FlagpoleStore",
                 "Flagpole",
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -69,6 +80,7 @@ let package = Package(
                 "FlagpoleCore",
                 "FlagpoleRedis",
                 "FlagpoleControl",
+                "FlagpoleStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -80,6 +92,10 @@ let package = Package(
         .testTarget(
             name: "FlagpoleCoreTests",
             dependencies: ["FlagpoleCore"]
+        ),
+        .testTarget(
+            name: "FlagpoleStoreTests",
+            dependencies: ["FlagpoleStore", "FlagpoleControl", "FlagpoleTesting"]
         ),
         .testTarget(
             name: "FlagctlTests",

@@ -1,0 +1,61 @@
+import FlagpoleCore
+
+/// Where one environment's flags live in Redis (data format 1).
+///
+/// Every key of an environment shares the hash tag `{ENV}`, so scripts and transactions work
+/// unchanged on Redis Cluster. See the README's "Data layout in Redis" for each key's contents.
+public struct StoreLayout: Sendable, Hashable {
+    /// The data format this Flagpole writes; data with a larger `format` in `meta` is refused.
+    public static let formatVersion = 1
+
+    /// The environment, e.g. `prod`.
+    public let environment: String
+
+    /// Checks the environment name: letters, digits, `_`, `.`, `-`; at most 64 characters.
+    public init(environment: String) throws(StoreError) {
+        guard Self.isValidEnvironmentName(environment) else {
+            throw StoreError(
+                code: .invalidInput,
+                message: "invalid environment name '\(environment)': use letters, digits, '_', '.' and '-' (at most 64, starting with a letter or digit)")
+        }
+        self.environment = environment
+    }
+
+    public static func isValidEnvironmentName(_ name: String) -> Bool {
+        guard let first = name.unicodeScalars.first, name.unicodeScalars.count <= 64 else { return false }
+        func ok(_ s: Unicode.Scalar) -> Bool {
+            (s >= "a" && s <= "z") || (s >= "A" && s <= "Z") || (s >= "0" && s <= "9") || s == "_" || s == "." || s == "-"
+        }
+        return ok(first) && first != "_" && first != "." && first != "-" && name.unicodeScalars.allSatisfy(ok)
+    }
+
+    private var prefix: String { "flagpole:{\(environment)}:" }
+
+    /// String: the revision, a counter bumped by every change (absent means 0).
+    public var revision: String { prefix + "revision" }
+    /// Hash: flag key → the flag's definition as synced from the files (JSON, `$ref` resolved).
+    public var flags: String { prefix + "flags" }
+    /// Hash: flag key → a runtime override (JSON, see ``OverrideRecord``).
+    public var overrides: String { prefix + "overrides" }
+    /// Hash: flag key → a pin written by an automatic revert (JSON, see ``PinRecord``).
+    public var pins: String { prefix + "pins" }
+    /// Hash: data format, flag-set metadata and the last sync's provenance.
+    public var meta: String { prefix + "meta" }
+    /// Stream: the audit trail, one entry per change.
+    public var audit: String { prefix + "audit" }
+    /// Hash: revision → the flag set a sync wrote (JSON), for `flagctl restore`.
+    public var history: String { prefix + "history" }
+    /// List: the revisions kept in ``history``, newest first.
+    public var historyOrder: String { prefix + "history:order" }
+    /// Pub/sub channel: one message per change (see ``ChangeEvent``).
+    public var changes: String { prefix + "changes" }
+
+    /// The keys every write script takes, in order.
+    public var scriptKeys: [String] { [revision, flags, overrides, pins, meta, audit, history, historyOrder] }
+
+    /// Each key with the Redis type it must hold.
+    public var keyTypes: [(key: String, type: String)] {
+        [(revision, "string"), (flags, "hash"), (overrides, "hash"), (pins, "hash"), (meta, "hash"), (audit, "stream"),
+         (history, "hash"), (historyOrder, "list")]
+    }
+}
