@@ -155,30 +155,33 @@ enum EvaluatorReferences {
         if evaluators.isEmpty { return rule }
         var budget = maximumExpandedSize
         var active: [String] = []
-        return try resolve(rule, evaluators, &active, &budget)
+        return try resolve(rule, evaluators, &active, &budget, depth: 0)
     }
 
     private static func resolve(
-        _ rule: JSONValue, _ evaluators: [String: JSONValue], _ active: inout [String], _ budget: inout Int
+        _ rule: JSONValue, _ evaluators: [String: JSONValue], _ active: inout [String], _ budget: inout Int, depth: Int
     ) throws(RuleError) -> JSONValue {
         budget -= 1
         guard budget >= 0 else { throw RuleError(message: "rule is too large after $ref substitution") }
+        guard depth <= RuleCompiler.maximumDepth else {
+            throw RuleError(message: "rule is nested more than \(RuleCompiler.maximumDepth) levels deep")
+        }
         switch rule {
         case .array(let a):
             var out: [JSONValue] = []
             out.reserveCapacity(a.count)
-            for e in a { out.append(try resolve(e, evaluators, &active, &budget)) }
+            for e in a { out.append(try resolve(e, evaluators, &active, &budget, depth: depth + 1)) }
             return .array(out)
         case .object(let o):
             if o.count == 1, case .string(let name)? = o["$ref"] {
                 guard let target = evaluators[name], !active.contains(name) else { return rule }
                 active.append(name)
                 defer { active.removeLast() }
-                return try resolve(target, evaluators, &active, &budget)
+                return try resolve(target, evaluators, &active, &budget, depth: depth + 1)
             }
             var out: [String: JSONValue] = [:]
             out.reserveCapacity(o.count)
-            for (k, v) in o { out[k] = try resolve(v, evaluators, &active, &budget) }
+            for (k, v) in o { out[k] = try resolve(v, evaluators, &active, &budget, depth: depth + 1) }
             return .object(out)
         default:
             return rule
