@@ -1,0 +1,94 @@
+import FlagpoleCore
+
+/// The message published on an environment's change channel after every change.
+///
+/// ```json
+/// {"revision": 13, "previousRevision": 12, "changed": ["new-checkout"], "removed": [],
+///  "flags": {"new-checkout": {"definition": {…}, "override": {…} | null}}}
+/// ```
+/// `flags` carries the changed flags' definitions and overrides when they are small (up to
+/// ``inlineLimit`` bytes in all); without it a client fetches the `changed` keys with one `HMGET`
+/// of the flags and overrides hashes. A `revision` that is not `previousRevision + 1` of the last
+/// one a client applied means it missed something and must read everything again.
+public struct ChangeEvent: Sendable, Hashable {
+    /// Inline definitions only while the message stays under this size. 64 KiB.
+    public static let inlineLimit = 64 * 1024
+
+    public var revision: Int64
+    public var previousRevision: Int64
+    /// Flags added or changed (definition or override).
+    public var changed: [String]
+    /// Flags removed.
+    public var removed: [String]
+    /// The changed flags' state, when small enough to carry.
+    public var flags: [String: FlagState]?
+    /// A change to flag-set metadata or provenance only.
+    public var metadataChanged: Bool
+
+    /// One flag's stored state: definition (from the files) and override (from people and the watcher).
+    public struct FlagState: Sendable, Hashable {
+        public var definition: JSONValue
+        public var override: JSONValue?
+
+        public init(definition: JSONValue, override: JSONValue?) {
+            self.definition = definition
+            self.override = override
+        }
+    }
+
+    public init(
+        revision: Int64, previousRevision: Int64, changed: [String], removed: [String], flags: [String: FlagState]?,
+        metadataChanged: Bool = false
+    ) {
+        self.revision = revision
+        self.previousRevision = previousRevision
+        self.changed = changed
+        self.removed = removed
+        self.flags = flags
+        self.metadataChanged = metadataChanged
+    }
+
+    /// The part of the message after the revisions, which the write script completes once it
+    /// knows the new revision: `"changed":[…],"removed":[…],"flags":{…}}`.
+    static func tail(changed: [String], removed: [String], flags: [String: FlagState], metadataChanged: Bool) -> String {
+        var o: [String: JSONValue] = [
+            "changed": .array(changed.map { .string($0) }),
+            "removed": .array(removed.map { .string($0) }),
+        ]
+        if metadataChanged { o["metadataChanged"] = true }
+        var inline: [String: JSONValue] = [:]
+        for (k, s) in flags { inline[k] = ["definition": s.definition, "override": s.override ?? .null] }
+        var withFlags = o
+        withFlags["flags"] = .object(inline)
+        let full = JSONValue.object(withFlags).jsonString
+        let text = full.utf8.count <= inlineLimit ? full : JSONValue.object(o).jsonString
+        return String(text.dropFirst())  // drop "{"; the script writes {"revision":N,"previousRevision":M,
+    }
+
+    /// Parses a message from the change channel.
+    public init(message: [UInt8]) throws(StoreError) {
+        let value: JSONValue
+        do { value = try JSONParser.parse(bytes: message) } catch {
+            throw StoreError(code: .corruptData, message: "unreadable change event: \(error)")
+        }
+        guard let rev = value["revision"]?.numberValue, let prev = value["previousRevision"]?.numberValue else {
+            throw StoreError(code: .corruptData, message: "change event without revision/previousRevision")
+        }
+        revision = Int64(rev)
+        previousRevision = Int64(prev)
+        changed = value["changed"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        removed = value["removed"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        metadataChanged = value["metadataChanged"]?.boolValue ?? false
+        if let inline = value["flags"]?.objectValue {
+            var flags: [String: FlagState] = [:]
+            for (k, v) in inline {
+                guard let def = v["definition"] else { continue }
+                let ov = v["override"]
+                flags[k] = FlagState(definition: def, override: ov?.isNull == false ? ov : nil)
+            }
+            self.flags = flags
+        } else {
+            flags = nil
+        }
+    }
+}

@@ -1,0 +1,395 @@
+import FlagpoleCore
+import FlagpoleRedis
+
+/// Everything stored for one environment, read in one atomic step.
+public struct StoreSnapshot: Sendable {
+    public var revision: Int64
+    /// Flag key → definition (from the files).
+    public var definitions: [String: JSONValue]
+    public var overrides: [String: OverrideRecord]
+    public var pins: [String: PinRecord]
+    /// The `meta` hash as stored.
+    public var meta: [String: String]
+    /// Entries that could not be read, each naming its key and field; those flags are left out.
+    public var problems: [StoreError]
+
+    /// Flag-set metadata (`meta` field `flagSetMetadata`).
+    public var flagSetMetadata: [String: JSONValue] {
+        meta["flagSetMetadata"].flatMap { try? JSONParser.parse($0) }?.objectValue ?? [:]
+    }
+
+    /// The definition with its override applied: what clients evaluate.
+    public func effectiveDefinition(of key: String) -> JSONValue? {
+        guard let d = definitions[key] else { return nil }
+        return overrides[key].map { $0.override.apply(to: d) } ?? d
+    }
+
+    /// The stored state as a flagd document (`flags` with overrides applied, and `metadata`).
+    public var effectiveDocument: JSONValue {
+        var flags: [String: JSONValue] = [:]
+        for k in definitions.keys { flags[k] = effectiveDefinition(of: k) }
+        return .object(["flags": .object(flags), "metadata": .object(flagSetMetadata)])
+    }
+}
+
+/// One atomic change to an environment: what to write, the audit entry, and the change event.
+public struct StoreChange: Sendable {
+    public var setDefinitions: [String: JSONValue] = [:]
+    public var removeDefinitions: [String] = []
+    public var setOverrides: [String: OverrideRecord] = [:]
+    public var removeOverrides: [String] = []
+    public var setPins: [String: PinRecord] = [:]
+    public var removePins: [String] = []
+    /// `meta` fields to set.
+    public var meta: [String: String] = [:]
+    /// Flags that must exist, or nothing is written.
+    public var requireFlags: [String] = []
+    /// The flag set to keep in the history (syncs and restores).
+    public var historySnapshot: JSONValue?
+    /// How many synced flag sets the history keeps. Default: 20.
+    public var historyLimit = 20
+    public var audit: AuditEntry
+    /// Flag-set metadata or provenance changed (for the event).
+    public var metadataChanged = false
+
+    public init(audit: AuditEntry) {
+        self.audit = audit
+    }
+
+    /// The flags whose stored state this change touches.
+    public var changedFlags: [String] {
+        Set(setDefinitions.keys).union(setOverrides.keys).union(removeOverrides).union(setPins.keys).union(removePins)
+            .subtracting(removeDefinitions).sorted()
+    }
+
+    public var isEmpty: Bool {
+        setDefinitions.isEmpty && removeDefinitions.isEmpty && setOverrides.isEmpty && removeOverrides.isEmpty
+            && setPins.isEmpty && removePins.isEmpty && !metadataChanged
+    }
+}
+
+/// Reads and writes one environment's flags in Redis.
+///
+/// Every write is one Lua script that checks the expected revision, the key types and the data
+/// format, then writes definitions, overrides, pins, metadata, the audit entry and the history,
+/// bumps the revision and publishes the change event — all or nothing. Two writers that read the
+/// same revision cannot both write: the second gets ``StoreError/Code/conflict``.
+public struct FlagStore: Sendable {
+    public let client: RedisClient
+    public let layout: StoreLayout
+
+    public init(client: RedisClient, environment: String) throws(StoreError) {
+        self.client = client
+        self.layout = try StoreLayout(environment: environment)
+    }
+
+    /// The current revision (0 when nothing was ever written).
+    public func revision() async throws -> Int64 {
+        let reply = try await redis { try await client.send(["GET", RedisArgument(layout.revision)]) }
+        return try Self.parseRevision(reply, key: layout.revision)
+    }
+
+    /// Reads revision, definitions, overrides, pins and metadata in one `MULTI`/`EXEC`.
+    public func read() async throws -> StoreSnapshot {
+        let l = layout
+        let replies = try await redis {
+            try await client.transaction([
+                ["GET", RedisArgument(l.revision)], ["HGETALL", RedisArgument(l.flags)], ["HGETALL", RedisArgument(l.overrides)],
+                ["HGETALL", RedisArgument(l.pins)], ["HGETALL", RedisArgument(l.meta)],
+            ])
+        }
+        guard let replies, replies.count == 5 else {
+            throw StoreError(code: .redis, message: "reading \(l.environment) returned no result")
+        }
+        let keys = [l.revision, l.flags, l.overrides, l.pins, l.meta]
+        for (i, r) in replies.enumerated() {
+            if let e = r.errorMessage { throw Self.wrongType(key: keys[i], serverMessage: e, expected: i == 0 ? "string" : "hash") }
+        }
+        let revision = try Self.parseRevision(replies[0], key: l.revision)
+        var meta: [String: String] = [:]
+        for (k, v) in replies[4].dictionary ?? [:] { meta[k] = v.string }
+        if let format = meta["format"].flatMap(Int.init), format > StoreLayout.formatVersion {
+            throw StoreError(
+                code: .newerFormat,
+                message: "\(l.meta) says data format \(format), but this Flagpole reads format \(StoreLayout.formatVersion): upgrade flagctl and the client library",
+                key: l.meta)
+        }
+        var problems: [StoreError] = []
+        var definitions: [String: JSONValue] = [:]
+        for (k, v) in replies[1].dictionary ?? [:] {
+            let why: String
+            do {
+                let def = try JSONParser.parse(bytes: v.bytes ?? [])
+                if def.objectValue != nil {
+                    definitions[k] = def
+                    continue
+                }
+                why = "a flag definition must be a JSON object, found \(def.typeName)"
+            } catch {
+                why = "not valid JSON (\(error))"
+            }
+            problems.append(StoreError(code: .corruptData, message: "\(l.flags) field '\(k)': \(why); sync the files again to replace it", key: l.flags))
+        }
+        var overrides: [String: OverrideRecord] = [:]
+        for (k, v) in replies[2].dictionary ?? [:] {
+            do {
+                overrides[k] = try OverrideRecord(json: try JSONParser.parse(bytes: v.bytes ?? []))
+            } catch {
+                problems.append(StoreError(code: .corruptData, message: "\(l.overrides) field '\(k)': \(error); clear it with flagctl override clear \(k)", key: l.overrides))
+            }
+        }
+        var pins: [String: PinRecord] = [:]
+        for (k, v) in replies[3].dictionary ?? [:] {
+            do {
+                pins[k] = try PinRecord(json: try JSONParser.parse(bytes: v.bytes ?? []))
+            } catch {
+                problems.append(StoreError(code: .corruptData, message: "\(l.pins) field '\(k)': \(error)", key: l.pins))
+            }
+        }
+        return StoreSnapshot(revision: revision, definitions: definitions, overrides: overrides, pins: pins, meta: meta, problems: problems)
+    }
+
+    /// Reads some flags' definitions and overrides (after a change event without inline state).
+    public func readFlags(_ keys: [String]) async throws -> [String: ChangeEvent.FlagState] {
+        guard !keys.isEmpty else { return [:] }
+        let args = keys.map { RedisArgument($0) }
+        let replies = try await redis {
+            try await client.pipeline([
+                RedisCommand(["HMGET", RedisArgument(layout.flags)] + args), RedisCommand(["HMGET", RedisArgument(layout.overrides)] + args),
+            ])
+        }
+        if let e = replies[0].errorMessage { throw Self.wrongType(key: layout.flags, serverMessage: e, expected: "hash") }
+        if let e = replies[1].errorMessage { throw Self.wrongType(key: layout.overrides, serverMessage: e, expected: "hash") }
+        let defs = replies[0].array ?? [], ovs = replies[1].array ?? []
+        var out: [String: ChangeEvent.FlagState] = [:]
+        for (i, k) in keys.enumerated() where i < defs.count {
+            guard let bytes = defs[i].bytes, let def = try? JSONParser.parse(bytes: bytes) else { continue }
+            let ov = i < ovs.count ? ovs[i].bytes.flatMap { try? JSONParser.parse(bytes: $0) } : nil
+            out[k] = ChangeEvent.FlagState(definition: def, override: ov)
+        }
+        return out
+    }
+
+    /// Writes `change` if the revision is still `expectedRevision`; returns the new revision.
+    @discardableResult
+    public func apply(_ change: StoreChange, expectedRevision: Int64) async throws -> Int64 {
+        let newRevision = expectedRevision + 1
+        var payload: [String: JSONValue] = [:]
+        payload["setFlags"] = .array(change.setDefinitions.sorted { $0.key < $1.key }.map { [.string($0.key), .string($0.value.jsonString)] })
+        payload["removeFlags"] = .array(change.removeDefinitions.map { .string($0) })
+        payload["setOverrides"] = .array(change.setOverrides.sorted { $0.key < $1.key }.map { kv in
+            var r = kv.value
+            r.revision = newRevision
+            return [.string(kv.key), .string(r.json.jsonString)]
+        })
+        payload["removeOverrides"] = .array(change.removeOverrides.map { .string($0) })
+        payload["setPins"] = .array(change.setPins.sorted { $0.key < $1.key }.map { kv in
+            var p = kv.value
+            p.revision = newRevision
+            return [.string(kv.key), .string(p.json.jsonString)]
+        })
+        payload["removePins"] = .array(change.removePins.map { .string($0) })
+        payload["meta"] = .array(change.meta.sorted { $0.key < $1.key }.map { [.string($0.key), .string($0.value)] })
+        payload["require"] = .array(change.requireFlags.map { .string($0) })
+        payload["audit"] = .array(change.audit.fields.map { [.string($0.0), .string($0.1)] })
+        if let snapshot = change.historySnapshot { payload["snapshot"] = .string(snapshot.jsonString) }
+        payload["historyLimit"] = .int(Int64(max(1, change.historyLimit)))
+        payload["channel"] = .string(layout.changes)
+        // The event carries the changed flags' new state.
+        var states: [String: ChangeEvent.FlagState] = [:]
+        let changed = change.changedFlags
+        if !changed.isEmpty {
+            let current = try await readFlags(changed.filter { change.setDefinitions[$0] == nil || (change.setOverrides[$0] == nil && !change.removeOverrides.contains($0)) })
+            for k in changed {
+                guard let def = change.setDefinitions[k] ?? current[k]?.definition else { continue }
+                let ov: JSONValue?
+                if let o = change.setOverrides[k] {
+                    var r = o
+                    r.revision = newRevision
+                    ov = r.json
+                } else if change.removeOverrides.contains(k) {
+                    ov = nil
+                } else {
+                    ov = current[k]?.override
+                }
+                states[k] = ChangeEvent.FlagState(definition: def, override: ov)
+            }
+        }
+        payload["eventTail"] = .string(ChangeEvent.tail(changed: changed, removed: change.removeDefinitions.sorted(), flags: states, metadataChanged: change.metadataChanged))
+        let args: [RedisArgument] = [
+            RedisArgument(expectedRevision), RedisArgument(StoreLayout.formatVersion), RedisArgument(JSONValue.object(payload).jsonString),
+        ]
+        let keys = layout.scriptKeys.map { RedisArgument($0) }
+        let reply: RedisReply
+        do {
+            reply = try await client.evaluate(Self.applyScript, keys: keys, arguments: args)
+        } catch let error as RedisError {
+            throw mapScriptError(error)
+        }
+        guard let revision = reply.integer else {
+            throw StoreError(code: .redis, message: "unexpected reply from the write script: \(reply)")
+        }
+        return revision
+    }
+
+    /// The newest audit entries first, optionally only those touching `flag` or newer than `since`
+    /// (unix seconds); at most `limit`.
+    public func auditEntries(flag: String? = nil, since: Int64? = nil, limit: Int = 100) async throws -> [AuditEntry] {
+        var entries: [AuditEntry] = []
+        var end = "+"
+        let start = since.map { "\($0 * 1000)-0" } ?? "-"
+        while entries.count < limit {
+            let reply = try await redis {
+                try await client.send(["XREVRANGE", RedisArgument(layout.audit), RedisArgument(end), RedisArgument(start), "COUNT", "500"])
+            }
+            guard let items = reply.array, !items.isEmpty else { break }
+            for item in items {
+                guard let parts = item.array, parts.count == 2, let id = parts[0].string else { continue }
+                var fields: [String: String] = [:]
+                for (k, v) in parts[1].dictionary ?? [:] { fields[k] = v.string }
+                let entry = try AuditEntry(reply: RedisReplyEntry(id: id, fields: fields))
+                if let flag, !entry.flags.contains(flag) { continue }
+                entries.append(entry)
+                if entries.count == limit { break }
+            }
+            guard let lastID = items.last?.array?.first?.string else { break }
+            end = "(" + lastID
+            if items.count < 500 { break }
+        }
+        return entries
+    }
+
+    /// The revisions kept in the history, newest first.
+    public func historyRevisions() async throws -> [Int64] {
+        let reply = try await redis { try await client.send(["LRANGE", RedisArgument(layout.historyOrder), "0", "-1"]) }
+        if let e = reply.errorMessage { throw Self.wrongType(key: layout.historyOrder, serverMessage: e, expected: "list") }
+        return (reply.array ?? []).compactMap { $0.integer }
+    }
+
+    /// The flag set a sync wrote at `revision` (`{"flags":…, "metadata":…}`).
+    public func historySnapshot(revision: Int64) async throws -> JSONValue {
+        let reply = try await redis { try await client.send(["HGET", RedisArgument(layout.history), RedisArgument(revision)]) }
+        guard let bytes = reply.bytes else {
+            let kept = try await historyRevisions()
+            throw StoreError(
+                code: .revisionNotFound,
+                message: "revision \(revision) is not in the history of \(layout.environment) (kept: \(kept.isEmpty ? "none" : kept.map(String.init).joined(separator: ", ")))",
+                key: layout.history)
+        }
+        do { return try JSONParser.parse(bytes: bytes) } catch {
+            throw StoreError(code: .corruptData, message: "\(layout.history) field \(revision): \(error)", key: layout.history)
+        }
+    }
+
+    // MARK: - Internals
+
+    private func redis<T>(_ body: () async throws -> T) async throws -> T {
+        do { return try await body() } catch let error as RedisError {
+            throw StoreError(code: .redis, message: error.description, underlying: error)
+        }
+    }
+
+    static func parseRevision(_ reply: RedisReply, key: String) throws(StoreError) -> Int64 {
+        switch reply {
+        case .null: return 0
+        case .error(let e): throw wrongType(key: key, serverMessage: e, expected: "string")
+        default:
+            guard let r = reply.integer, r >= 0 else {
+                throw StoreError(code: .corruptData, message: "\(key) should hold a revision number, found \(reply.string.map { "'\($0.prefix(40))'" } ?? "\(reply)"); was it written by hand?", key: key)
+            }
+            return r
+        }
+    }
+
+    static func wrongType(key: String, serverMessage: String, expected: String) -> StoreError {
+        if serverMessage.hasPrefix("WRONGTYPE") {
+            return StoreError(
+                code: .corruptData,
+                message: "\(key) holds the wrong kind of value (expected a \(expected)); Flagpole did not write it — inspect it with redis-cli TYPE \(key), remove it, and sync again",
+                key: key)
+        }
+        return StoreError(code: .redis, message: "reading \(key): \(serverMessage)", key: key)
+    }
+
+    private func mapScriptError(_ error: RedisError) -> StoreError {
+        guard let message = error.serverMessage else {
+            return StoreError(code: .redis, message: error.description, underlying: error)
+        }
+        let parts = message.split(separator: " ").map(String.init)
+        switch parts.first {
+        case "CONFLICT":
+            return StoreError(
+                code: .conflict,
+                message: "\(layout.environment) changed while this command ran (now at revision \(parts.count > 1 ? parts[1] : "?")); nothing was written — run it again",
+                key: layout.revision)
+        case "WRONGTYPE_KEY" where parts.count >= 4:
+            return StoreError(
+                code: .corruptData,
+                message: "\(parts[1]) holds a \(parts[2]), not a \(parts[3]); Flagpole did not write it — inspect it, remove it, and sync again; nothing was written",
+                key: parts[1])
+        case "BAD_REVISION" where parts.count >= 2:
+            return StoreError(code: .corruptData, message: "\(parts[1]) does not hold a revision number; was it written by hand? Nothing was written", key: parts[1])
+        case "NEWER_FORMAT":
+            return StoreError(
+                code: .newerFormat,
+                message: "\(layout.meta) says data format \(parts.count > 1 ? parts[1] : "?"), newer than this Flagpole's \(StoreLayout.formatVersion): upgrade flagctl; nothing was written",
+                key: layout.meta)
+        case "NOFLAG":
+            let flag = parts.dropFirst().joined(separator: " ")
+            return StoreError(code: .flagNotFound, message: "flag '\(flag)' is not in \(layout.environment); nothing was written", key: layout.flags)
+        default:
+            return StoreError(code: .redis, message: error.description, underlying: error)
+        }
+    }
+
+    /// The one write script. KEYS: revision, flags, overrides, pins, meta, audit, history, history order.
+    /// ARGV: expected revision, data format, payload (JSON).
+    static let applyScript = RedisScript(#"""
+        local expectedTypes = {'string', 'hash', 'hash', 'hash', 'hash', 'stream', 'hash', 'list'}
+        for i, key in ipairs(KEYS) do
+          local t = redis.call('TYPE', key)['ok']
+          if t ~= 'none' and t ~= expectedTypes[i] then
+            return redis.error_reply('WRONGTYPE_KEY ' .. key .. ' ' .. t .. ' ' .. expectedTypes[i])
+          end
+        end
+        local expected = tonumber(ARGV[1])
+        local format = tonumber(ARGV[2])
+        local stored = redis.call('HGET', KEYS[5], 'format')
+        if stored and (tonumber(stored) == nil or tonumber(stored) > format) then
+          return redis.error_reply('NEWER_FORMAT ' .. tostring(stored))
+        end
+        local current = 0
+        local raw = redis.call('GET', KEYS[1])
+        if raw then
+          current = tonumber(raw)
+          if current == nil then return redis.error_reply('BAD_REVISION ' .. KEYS[1]) end
+        end
+        if current ~= expected then return redis.error_reply('CONFLICT ' .. current) end
+        local p = cjson.decode(ARGV[3])
+        for _, flag in ipairs(p.require) do
+          if redis.call('HEXISTS', KEYS[2], flag) == 0 then return redis.error_reply('NOFLAG ' .. flag) end
+        end
+        local new = current + 1
+        for _, kv in ipairs(p.setFlags) do redis.call('HSET', KEYS[2], kv[1], kv[2]) end
+        for _, k in ipairs(p.removeFlags) do redis.call('HDEL', KEYS[2], k) end
+        for _, kv in ipairs(p.setOverrides) do redis.call('HSET', KEYS[3], kv[1], kv[2]) end
+        for _, k in ipairs(p.removeOverrides) do redis.call('HDEL', KEYS[3], k) end
+        for _, kv in ipairs(p.setPins) do redis.call('HSET', KEYS[4], kv[1], kv[2]) end
+        for _, k in ipairs(p.removePins) do redis.call('HDEL', KEYS[4], k) end
+        redis.call('HSET', KEYS[5], 'format', format)
+        for _, kv in ipairs(p.meta) do redis.call('HSET', KEYS[5], kv[1], kv[2]) end
+        redis.call('SET', KEYS[1], new)
+        local fields = {'revision', tostring(new)}
+        for _, kv in ipairs(p.audit) do table.insert(fields, kv[1]); table.insert(fields, kv[2]) end
+        redis.call('XADD', KEYS[6], '*', unpack(fields))
+        if p.snapshot then
+          redis.call('HSET', KEYS[7], new, p.snapshot)
+          redis.call('LPUSH', KEYS[8], new)
+          local dropped = redis.call('LRANGE', KEYS[8], p.historyLimit, -1)
+          for _, r in ipairs(dropped) do redis.call('HDEL', KEYS[7], r) end
+          redis.call('LTRIM', KEYS[8], 0, p.historyLimit - 1)
+        end
+        redis.call('PUBLISH', p.channel, '{"revision":' .. new .. ',"previousRevision":' .. current .. ',' .. p.eventTail)
+        return new
+        """#)
+}
