@@ -44,7 +44,7 @@ let benchmarks: @Sendable () -> Void = {
 
     Benchmark(
         "Pipelined GET, depth 100, per command (RedisConnection)",
-        configuration: .init(scalingFactor: .hundred)
+        configuration: .init(scalingFactor: .kilo)
     ) { benchmark in
         let c = try RedisConnection(configuration: server!.configuration)
         let batch = [RedisCommand](repeating: ["GET", "bench:key"], count: 100)
