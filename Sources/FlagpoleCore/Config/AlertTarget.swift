@@ -1,0 +1,69 @@
+/// Where the watcher sends alerts (a rollout reverted, completed, held for lack of data).
+///
+/// Secrets (webhook URLs, bot tokens) are best named by environment variable rather than written
+/// in the config; ``description`` never prints a URL or a token.
+public struct AlertTarget: Sendable, Hashable, CustomStringConvertible {
+    /// A value written in the config or taken from an environment variable when alerting.
+    public enum Value: Sendable, Hashable {
+        /// Written in the config.
+        case literal(String)
+        /// Read from this environment variable.
+        case environmentVariable(String)
+
+        /// The value, reading the environment when needed; nil when the variable is unset or empty.
+        public func resolve(in environment: [String: String]) -> String? {
+            switch self {
+            case .literal(let s): return s
+            case .environmentVariable(let name):
+                guard let v = environment[name], !v.isEmpty else { return nil }
+                return v
+            }
+        }
+
+        var redacted: String {
+            switch self {
+            case .literal: return "set in the config"
+            case .environmentVariable(let name): return "from $\(name)"
+            }
+        }
+    }
+
+    /// Where the alert goes.
+    public enum Destination: Sendable, Hashable {
+        /// A generic JSON webhook: one POST of a JSON document per alert.
+        case webhook(url: Value)
+        /// A Slack-compatible incoming webhook (`{"text": …}`; Mattermost and others accept it too).
+        case slack(url: Value)
+        /// A Telegram bot message (`sendMessage`) to a chat.
+        case telegram(botToken: Value, chatID: Value)
+    }
+
+    /// The target's name (unique in the config).
+    public var name: String
+    /// Where alerts go.
+    public var destination: Destination
+    /// The environments whose alerts go here; nil means every environment.
+    public var environments: [String]?
+
+    /// Creates a target.
+    public init(name: String, destination: Destination, environments: [String]? = nil) {
+        self.name = name
+        self.destination = destination
+        self.environments = environments
+    }
+
+    /// Whether alerts of an environment go to this target.
+    public func applies(toEnvironment environment: String) -> Bool {
+        environments?.contains(environment) ?? true
+    }
+
+    /// `slack alert target "team" (URL from $SLACK_URL)`; never the URL or token itself.
+    public var description: String {
+        switch destination {
+        case .webhook(let url): return "webhook alert target \"\(name)\" (URL \(url.redacted))"
+        case .slack(let url): return "slack alert target \"\(name)\" (URL \(url.redacted))"
+        case .telegram(let token, let chat):
+            return "telegram alert target \"\(name)\" (bot token \(token.redacted), chat id \(chat.redacted))"
+        }
+    }
+}
