@@ -4,7 +4,9 @@
 ///
 /// A definition that cannot be used (not an object, no variants, an invalid `state`, a broken
 /// rule) still compiles: it evaluates to ERROR / PARSE_ERROR with the caller's default.
-public struct CompiledFlag: Sendable {
+///
+/// Immutable; a reference type so that flag sets share compiled flags instead of copying them.
+public final class CompiledFlag: Sendable {
     /// The flag key.
     public let key: String
     /// The flag-set metadata with this flag's metadata merged over it.
@@ -13,19 +15,34 @@ public struct CompiledFlag: Sendable {
 
     enum Body: Sendable {
         /// The same result every time: disabled, no targeting, or an unusable definition.
-        case fixed(EvaluationResult)
+        case fixed(PreparedResult)
         case targeted(Targeting)
     }
 
-    struct Targeting: Sendable {
-        let rule: RuleNode
-        let readsTimestamp: Bool
+    /// A result built once and handed out by reference, so returning it costs one retain.
+    final class PreparedResult: Sendable {
+        let result: EvaluationResult
+
+        init(_ result: EvaluationResult) {
+            self.result = result
+        }
+    }
+
+    final class Targeting: Sendable {
+        let rule: RuleProgram
         /// Variant name → index into `matches`.
-        let variantIndex: [String: Int]
+        let variantIndex: [String: Int32]
         /// The TARGETING_MATCH result for each variant (an error for a variant whose value is null).
-        let matches: [EvaluationResult]
+        let matches: [PreparedResult]
         /// What a null targeting result gives: the default variant, or the code default.
-        let fallback: EvaluationResult
+        let fallback: PreparedResult
+
+        init(rule: RuleProgram, variantIndex: [String: Int32], matches: [PreparedResult], fallback: PreparedResult) {
+            self.rule = rule
+            self.variantIndex = variantIndex
+            self.matches = matches
+            self.fallback = fallback
+        }
     }
 
     /// Compiles one flag definition.
@@ -58,7 +75,7 @@ public struct CompiledFlag: Sendable {
         algorithm: FractionalAlgorithm
     ) -> Body {
         func parseError(_ message: String) -> Body {
-            .fixed(.error(.parseError, message, flagKey: key, metadata: metadata))
+            .fixed(PreparedResult(.error(.parseError, message, flagKey: key, metadata: metadata)))
         }
         guard case .object(let flag) = definition else { return parseError("flag definition is not an object") }
         let enabled: Bool
@@ -78,7 +95,8 @@ public struct CompiledFlag: Sendable {
         default: return parseError("defaultVariant must be a variant name or null")
         }
         guard enabled else {
-            return .fixed(EvaluationResult(flagKey: key, value: nil, variant: nil, reason: .disabled, metadata: metadata))
+            return .fixed(
+                PreparedResult(EvaluationResult(flagKey: key, value: nil, variant: nil, reason: .disabled, metadata: metadata)))
         }
 
         func resolved(_ name: String, _ reason: EvaluationReason) -> EvaluationResult {
@@ -95,30 +113,28 @@ public struct CompiledFlag: Sendable {
         }
 
         let targeting = flag["targeting"] ?? .null
-        guard targeting.isPresentTargeting else { return .fixed(fallback(.staticValue)) }
+        guard targeting.isPresentTargeting else { return .fixed(PreparedResult(fallback(.staticValue))) }
         guard case .object = targeting else { return parseError("targeting must be a JsonLogic object") }
 
-        let rule: RuleNode
+        let names = variants.keys.sorted()
+        var index: [String: Int32] = [:]
+        index.reserveCapacity(names.count)
+        for (i, n) in names.enumerated() { index[n] = Int32(i) }
+        let rule: RuleProgram
         do {
             let substituted = try EvaluatorReferences.resolve(targeting, evaluators: evaluators)
-            rule = try RuleCompiler(algorithm: algorithm, flagKey: key).compile(substituted)
+            rule = try RuleProgram(compiling: substituted, flagKey: key, algorithm: algorithm) { value in
+                CompiledFlag.variantName(value).flatMap { index[$0] }
+            }
         } catch {
             return parseError(error.message)
         }
-        let names = variants.keys.sorted()
-        var index: [String: Int] = [:]
-        index.reserveCapacity(names.count)
-        for (i, n) in names.enumerated() { index[n] = i }
-        let marked = CompiledFlag.markVariants(rule) { value in
-            CompiledFlag.variantName(value).flatMap { index[$0] }
-        }
         return .targeted(
             Targeting(
-                rule: marked,
-                readsTimestamp: rule.readsTimestamp,
+                rule: rule,
                 variantIndex: index,
-                matches: names.map { resolved($0, .targetingMatch) },
-                fallback: fallback(.defaultValue)))
+                matches: names.map { PreparedResult(resolved($0, .targetingMatch)) },
+                fallback: PreparedResult(fallback(.defaultValue))))
     }
 
     /// The variant a targeting result names: strings as they are, booleans as "true"/"false",
@@ -133,50 +149,30 @@ public struct CompiledFlag: Sendable {
         }
     }
 
-    /// Rewrites constants in result position (the rule itself, `if` branches, constant
-    /// `fractional` buckets) to the variant index they name.
-    static func markVariants(_ node: RuleNode, _ index: (JSONValue) -> Int?) -> RuleNode {
-        switch node {
-        case .literal(let v):
-            guard let i = index(v) else { return node }
-            return .variant(v, index: i)
-        case .condition(var nodes):
-            var i = 1
-            while i < nodes.count {
-                nodes[i] = markVariants(nodes[i], index)
-                i += 2
-            }
-            if nodes.count % 2 == 1 { nodes[nodes.count - 1] = markVariants(nodes[nodes.count - 1], index) }
-            return .condition(nodes)
-        case .fractional(let f):
-            return .fractional(f.withVariantIndexes(index))
-        default:
-            return node
-        }
-    }
-
-    /// Evaluates the flag (without any type check).
-    func evaluate(context: EvaluationContext, clock: @Sendable () -> Int64) -> EvaluationResult {
+    /// Evaluates the flag (without any type check). Errors found while evaluating (an unknown
+    /// operator, a variant that does not exist) are the only results built on the spot.
+    func resolve(context: EvaluationContext, clock: @Sendable () -> Int64) -> PreparedResult {
         switch body {
-        case .fixed(let result):
-            return result
+        case .fixed(let prepared):
+            return prepared
         case .targeted(let t):
-            let environment = RuleEnvironment(context: context, flagKey: key, timestamp: t.readsTimestamp ? clock() : 0)
+            let rule = t.rule
             do {
-                switch try environment.evaluateResult(t.rule) {
+                switch try rule.evaluateResult(context, timestamp: rule.readsTimestamp ? clock() : 0) {
                 case .variant(let i):
-                    return t.matches[i]
+                    return t.matches[Int(i)]
                 case .value(let value):
                     guard let name = CompiledFlag.variantName(value) else { return t.fallback }
                     guard let i = t.variantIndex[name] else {
-                        return .error(
-                            .general, "targeting chose variant \"\(name)\", which is not defined", flagKey: key,
-                            metadata: metadata)
+                        return PreparedResult(
+                            .error(
+                                .general, "targeting chose variant \"\(name)\", which is not defined", flagKey: key,
+                                metadata: metadata))
                     }
-                    return t.matches[i]
+                    return t.matches[Int(i)]
                 }
             } catch {
-                return .error(.parseError, error.message, flagKey: key, metadata: metadata)
+                return PreparedResult(.error(.parseError, error.message, flagKey: key, metadata: metadata))
             }
         }
     }

@@ -130,19 +130,20 @@ public final class CompiledFlagSet: Sendable {
     /// value is returned as the flag defines it.
     public func evaluate(_ key: String, type: FlagValueType? = nil, context: EvaluationContext = .empty) -> EvaluationResult {
         guard let flag = flags[key] else {
-            return .error(.flagNotFound, "flag not found", flagKey: key, metadata: metadata)
+            return .error(.flagNotFound, CompiledFlagSet.notFoundMessage, flagKey: key, metadata: metadata)
         }
-        var result = flag.evaluate(context: context, clock: options.clock)
-        guard let type, let value = result.value else { return result }
+        let prepared = flag.resolve(context: context, clock: options.clock)
+        guard let type, let value = prepared.result.value else { return prepared.result }
         switch (type, value) {
         case (.boolean, .bool), (.string, .string), (.integer, .int), (.float, .double), (.object, .object),
             (.object, .array):
-            return result
+            return prepared.result
         case (.float, .int(let i)):
+            var result = prepared.result
             result.value = .double(Double(i))
             return result
         default:
-            return .error(.typeMismatch, CompiledFlagSet.mismatchMessage(type), flagKey: key, metadata: result.metadata)
+            return .error(.typeMismatch, CompiledFlagSet.mismatchMessage(type), flagKey: key, metadata: flag.metadata)
         }
     }
 
@@ -175,24 +176,43 @@ public final class CompiledFlagSet: Sendable {
     /// Evaluates an object flag (a JSON object, or an array); `defaultValue` is returned whenever
     /// the flag gives neither.
     public func object(_ key: String, default defaultValue: JSONValue, context: EvaluationContext = .empty) -> EvaluationDetails<JSONValue> {
-        details(key, .object, defaultValue, context) { $0 }
+        details(key, .object, defaultValue, context) { v in
+            switch v {
+            case .object, .array: v
+            default: nil
+            }
+        }
     }
 
+    /// The typed path: reads the prepared result in place instead of copying it.
     @inline(__always)
     private func details<Value>(
         _ key: String, _ type: FlagValueType, _ defaultValue: Value, _ context: EvaluationContext,
         _ extract: (JSONValue) -> Value?
     ) -> EvaluationDetails<Value> {
-        let r = evaluate(key, type: type, context: context)
+        guard let flag = flags[key] else {
+            return EvaluationDetails(
+                flagKey: key, value: defaultValue, reason: .error, errorCode: .flagNotFound,
+                errorMessage: CompiledFlagSet.notFoundMessage, metadata: metadata)
+        }
+        let prepared = flag.resolve(context: context, clock: options.clock)
+        guard let value = prepared.result.value else {
+            return EvaluationDetails(
+                flagKey: key, value: defaultValue, variant: nil, reason: prepared.result.reason,
+                errorCode: prepared.result.errorCode, errorMessage: prepared.result.errorMessage,
+                metadata: prepared.result.metadata)
+        }
+        guard let typed = extract(value) else {
+            return EvaluationDetails(
+                flagKey: key, value: defaultValue, reason: .error, errorCode: .typeMismatch,
+                errorMessage: CompiledFlagSet.mismatchMessage(type), metadata: flag.metadata)
+        }
         return EvaluationDetails(
-            flagKey: key,
-            value: r.value.flatMap(extract) ?? defaultValue,
-            variant: r.variant,
-            reason: r.reason,
-            errorCode: r.errorCode,
-            errorMessage: r.errorMessage,
-            metadata: r.metadata)
+            flagKey: key, value: typed, variant: prepared.result.variant, reason: prepared.result.reason,
+            metadata: prepared.result.metadata)
     }
+
+    private static let notFoundMessage = "flag not found"
 
     private static func mismatchMessage(_ type: FlagValueType) -> String {
         switch type {

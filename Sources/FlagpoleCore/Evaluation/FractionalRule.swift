@@ -12,21 +12,21 @@
 ///
 /// Both: negative weights count as 0, a total above 2³¹-1 or of 0 gives null, and the bucket is
 /// `(hash × total) >> 32` walked over the cumulative weights.
-struct FractionalRule: Sendable {
+final class FractionalRule: Sendable {
     /// The largest total weight (Int32.max).
     static let maximumTotalWeight: Int64 = 2_147_483_647
 
     let algorithm: FractionalAlgorithm
-    let arguments: [RuleNode]
+    let arguments: RuleProgram.Arguments
     /// The hasher after the flag-key part of the shorthand input: `0x82` + CBOR text of the flag
     /// key (v3), or the flag key's bytes (v2).
     let shorthandPrefix: MurmurHash3
     /// The flag key the prefix was computed for.
     let flagKey: String
-    /// The buckets when `arguments[1...]` are all constants.
-    private(set) var afterFirst: ConstantBuckets
-    /// The buckets when `arguments[0...]` are all constants.
-    private(set) var fromFirst: ConstantBuckets
+    /// The buckets when arguments 1… are all constants.
+    let afterFirst: ConstantBuckets
+    /// The buckets when arguments 0… are all constants.
+    let fromFirst: ConstantBuckets
 
     /// Buckets decided at compile time, or not.
     enum ConstantBuckets: Sendable {
@@ -37,30 +37,47 @@ struct FractionalRule: Sendable {
         case table(BucketTable)
     }
 
-    /// A parsed bucket list, or the fact that it cannot be used (the operator then gives null).
-    struct BucketTable: Sendable {
-        var variants: [JSONValue]
+    /// A parsed bucket list.
+    final class BucketTable: Sendable {
+        let variants: [JSONValue]
         /// Cumulative weights: bucket `i` holds hash slots `ends[i-1] ..< ends[i]`.
-        var ends: [UInt64]
-        var total: UInt64
+        let ends: [UInt64]
+        let total: UInt64
         /// For each bucket, the index of the flag variant its value names (-1: none), when the
         /// operator is in result position of a flag.
-        var variantIndexes: [Int]?
+        let variantIndexes: [Int32]?
+
+        init(variants: [JSONValue], ends: [UInt64], total: UInt64, variantIndexes: [Int32]?) {
+            self.variants = variants
+            self.ends = ends
+            self.total = total
+            self.variantIndexes = variantIndexes
+        }
 
         /// The bucket a hash falls in.
         @inline(__always)
         func bucket(for hash: UInt32) -> Int {
             let slot = (UInt64(hash) &* total) >> 32
             var i = 0
-            while i < ends.count {
+            let n = ends.count
+            while i < n {
                 if slot < ends[i] { return i }
                 i += 1
             }
-            return ends.count - 1
+            return n - 1
+        }
+
+        func withVariantIndexes(_ index: (JSONValue) -> Int32?) -> BucketTable {
+            BucketTable(variants: variants, ends: ends, total: total, variantIndexes: variants.map { index($0) ?? -1 })
         }
     }
 
-    init(algorithm: FractionalAlgorithm, arguments: [RuleNode], flagKey: String) {
+    /// Compiles the operator.
+    ///
+    /// - Parameters:
+    ///   - arguments: The argument nodes.
+    ///   - constants: Each argument's value when it is a constant, else nil.
+    init(algorithm: FractionalAlgorithm, arguments: RuleProgram.Arguments, constants: [JSONValue?], flagKey: String) {
         self.algorithm = algorithm
         self.arguments = arguments
         self.flagKey = flagKey
@@ -73,34 +90,36 @@ struct FractionalRule: Sendable {
             prefix.combine(utf8Of: flagKey)
         }
         shorthandPrefix = prefix
-        func constants(_ nodes: ArraySlice<RuleNode>) -> [JSONValue]? {
-            var values: [JSONValue] = []
-            for n in nodes {
-                guard case .literal(let v) = n else { return nil }
-                values.append(v)
+        func decide(_ values: ArraySlice<JSONValue?>) -> ConstantBuckets {
+            var known: [JSONValue] = []
+            for v in values {
+                guard let v else { return .computed }
+                known.append(v)
             }
-            return values
-        }
-        func decide(_ nodes: ArraySlice<RuleNode>) -> ConstantBuckets {
-            guard let values = constants(nodes) else { return .computed }
-            guard let table = FractionalRule.parseBuckets(values[...], algorithm: algorithm) else { return .invalid }
+            guard let table = FractionalRule.parseBuckets(known[...], algorithm: algorithm) else { return .invalid }
             return .table(table)
         }
-        afterFirst = arguments.isEmpty ? .invalid : decide(arguments[1...])
-        fromFirst = decide(arguments[...])
+        afterFirst = constants.isEmpty ? .invalid : decide(constants[1...])
+        fromFirst = decide(constants[...])
     }
 
-    /// Resolves each bucket's value to a variant of the flag, so a hit needs no name lookup.
-    func withVariantIndexes(_ index: (JSONValue) -> Int?) -> FractionalRule {
+    private init(copying other: FractionalRule, afterFirst: ConstantBuckets, fromFirst: ConstantBuckets) {
+        algorithm = other.algorithm
+        arguments = other.arguments
+        shorthandPrefix = other.shorthandPrefix
+        flagKey = other.flagKey
+        self.afterFirst = afterFirst
+        self.fromFirst = fromFirst
+    }
+
+    /// A copy whose constant buckets know the flag variant each value names, so a hit in result
+    /// position needs no name lookup.
+    func withVariantIndexes(_ index: (JSONValue) -> Int32?) -> FractionalRule {
         func map(_ buckets: ConstantBuckets) -> ConstantBuckets {
-            guard case .table(var t) = buckets else { return buckets }
-            t.variantIndexes = t.variants.map { index($0) ?? -1 }
-            return .table(t)
+            guard case .table(let t) = buckets else { return buckets }
+            return .table(t.withVariantIndexes(index))
         }
-        var copy = self
-        copy.afterFirst = map(afterFirst)
-        copy.fromFirst = map(fromFirst)
-        return copy
+        return FractionalRule(copying: self, afterFirst: map(afterFirst), fromFirst: map(fromFirst))
     }
 
     /// Parses evaluated bucket arguments; nil when they make the operator give null.

@@ -2,15 +2,50 @@
 /// versions padded (`1` → `1.0.0`, `1.2-rc` → `1.2.0-rc`), then strict SemVer 2.0.0. Numbers of
 /// any size compare correctly; build metadata is accepted and ignored.
 ///
-/// The parts are slices of the original text, so parsing allocates nothing.
+/// Parsing allocates nothing: numbers up to 19 digits are stored as integers, longer ones and the
+/// pre-release part as slices of the original text.
 struct SemanticVersion: Sendable {
-    var major: Substring
-    var minor: Substring
-    var patch: Substring
-    /// The pre-release identifiers, dot-separated, or empty when there are none.
-    var prerelease: Substring
+    /// A version number: an integer, or the digits of one too large for 64 bits.
+    enum Number: Sendable, Comparable {
+        case small(UInt64)
+        case big(Substring)
 
-    private static let zero: Substring = "0"
+        init(digits: Substring) {
+            let u = digits.utf8
+            if u.count <= 19 {
+                var v: UInt64 = 0
+                for b in u { v = v * 10 + UInt64(b - 0x30) }
+                self = .small(v)
+            } else {
+                self = .big(digits)
+            }
+        }
+
+        static func < (a: Number, b: Number) -> Bool {
+            switch (a, b) {
+            case (.small(let x), .small(let y)): return x < y
+            case (.small, .big): return true
+            case (.big, .small): return false
+            case (.big(let x), .big(let y)):
+                if x.utf8.count != y.utf8.count { return x.utf8.count < y.utf8.count }
+                return x.utf8.lexicographicallyPrecedes(y.utf8)
+            }
+        }
+
+        static func == (a: Number, b: Number) -> Bool {
+            switch (a, b) {
+            case (.small(let x), .small(let y)): return x == y
+            case (.big(let x), .big(let y)): return x.utf8.elementsEqual(y.utf8)
+            default: return false
+            }
+        }
+    }
+
+    var major: Number
+    var minor: Number
+    var patch: Number
+    /// The pre-release identifiers, dot-separated, or nil when there are none.
+    var prerelease: Substring?
 
     /// Parses `text`, or returns nil when it is not a version.
     init?(_ text: String) {
@@ -45,10 +80,10 @@ struct SemanticVersion: Sendable {
             }
             i = u.index(after: i)
         }
-        major = parts.0!
-        minor = parts.1 ?? SemanticVersion.zero
-        patch = parts.2 ?? SemanticVersion.zero
-        prerelease = ""
+        major = Number(digits: parts.0!)
+        minor = parts.1.map(Number.init(digits:)) ?? .small(0)
+        patch = parts.2.map(Number.init(digits:)) ?? .small(0)
+        prerelease = nil
         var rest = s[numericEnd...]
         if rest.utf8.first == UInt8(ascii: "-") {
             rest = rest.dropFirst()
@@ -96,22 +131,28 @@ struct SemanticVersion: Sendable {
         return 0
     }
 
+    @inline(__always)
+    private static func compare(_ a: Number, _ b: Number) -> Int {
+        a == b ? 0 : (a < b ? -1 : 1)
+    }
+
     /// SemVer 2.0.0 precedence: -1, 0 or 1. Build metadata does not count.
     static func compare(_ a: SemanticVersion, _ b: SemanticVersion) -> Int {
-        var c = compareNumbers(a.major.utf8, b.major.utf8)
+        var c = compare(a.major, b.major)
         if c != 0 { return c }
-        c = compareNumbers(a.minor.utf8, b.minor.utf8)
+        c = compare(a.minor, b.minor)
         if c != 0 { return c }
-        c = compareNumbers(a.patch.utf8, b.patch.utf8)
+        c = compare(a.patch, b.patch)
         if c != 0 { return c }
-        return comparePrerelease(a.prerelease, b.prerelease)
+        switch (a.prerelease, b.prerelease) {
+        case (nil, nil): return 0
+        case (nil, _): return 1  // a release ranks above its pre-releases
+        case (_, nil): return -1
+        case (let x?, let y?): return comparePrerelease(x, y)
+        }
     }
 
     private static func comparePrerelease(_ a: Substring, _ b: Substring) -> Int {
-        if a.isEmpty || b.isEmpty {
-            if a.isEmpty && b.isEmpty { return 0 }
-            return a.isEmpty ? 1 : -1  // a release ranks above its pre-releases
-        }
         var ia = a.utf8.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false).makeIterator()
         var ib = b.utf8.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false).makeIterator()
         while true {
@@ -146,9 +187,9 @@ struct SemanticVersion: Sendable {
         case .greater: return compare(a, b) > 0
         case .greaterOrEqual: return compare(a, b) >= 0
         case .tilde:
-            return compareNumbers(a.major.utf8, b.major.utf8) == 0 && compareNumbers(a.minor.utf8, b.minor.utf8) == 0
+            return a.major == b.major && a.minor == b.minor
         case .caret:
-            return compareNumbers(a.major.utf8, b.major.utf8) == 0
+            return a.major == b.major
         }
     }
 }

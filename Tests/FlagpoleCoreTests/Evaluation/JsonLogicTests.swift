@@ -6,10 +6,8 @@ func evaluateRule(
     _ rule: String, _ data: String = "{}", flagKey: String = "flag", timestamp: Int64 = 1_700_000_000,
     algorithm: FractionalAlgorithm = .v3
 ) throws -> JSONValue {
-    let compiled = try RuleCompiler(algorithm: algorithm, flagKey: flagKey).compile(try JSONParser.parse(rule))
-    let environment = RuleEnvironment(
-        context: EvaluationContext(try JSONParser.parse(data)), flagKey: flagKey, timestamp: timestamp)
-    return try environment.evaluate(compiled, nil)
+    let program = try RuleProgram(compiling: try JSONParser.parse(rule), flagKey: flagKey, algorithm: algorithm)
+    return try program.evaluate(EvaluationContext(try JSONParser.parse(data)), timestamp: timestamp)
 }
 
 @Suite("JsonLogic operators")
