@@ -12,6 +12,7 @@ public struct FlagDirectoryError: Error, Sendable, CustomStringConvertible {
         public static let unreadable = Code(name: "unreadable")
         /// An environment that has no folder.
         public static let unknownEnvironment = Code(name: "unknownEnvironment")
+        /// The code's name.
         public var description: String { name }
     }
 
@@ -29,6 +30,7 @@ public struct FlagDirectoryError: Error, Sendable, CustomStringConvertible {
         self.message = message
     }
 
+    /// `path: message`.
     public var description: String { "\(path): \(message)" }
 }
 

@@ -15,8 +15,8 @@ public enum DurationText {
             guard !number.isEmpty, number.filter({ $0 == "." }).count <= 1, number.first != ".", number.last != "."
             else { return nil }
             rest = rest.dropFirst(number.count)
-            guard let (unit, scale) = units.first(where: { rest.hasPrefix($0.0) && !(($0.0 == "m") && rest.hasPrefix("ms")) })
-            else { return nil }
+            // "ms" comes before "m" and "s" in `units`, so it wins.
+            guard let (unit, scale) = units.first(where: { rest.hasPrefix($0.0) }) else { return nil }
             rest = rest.dropFirst(unit.count)
             let parts = number.split(separator: ".", omittingEmptySubsequences: false)
             guard let whole = Int64(parts[0]) else { return nil }
@@ -25,7 +25,7 @@ public enum DurationText {
             if parts.count == 2 {
                 var fraction: Int64 = 0
                 var divisor: Int64 = 1
-                for digit in parts[1].prefix(12) {
+                for digit in parts[1].prefix(9) {
                     fraction = fraction * 10 + Int64(digit.wholeNumberValue!)
                     divisor *= 10
                 }
