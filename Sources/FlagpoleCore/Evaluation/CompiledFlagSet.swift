@@ -40,7 +40,7 @@ public final class CompiledFlagSet: Sendable {
     public let evaluators: [String: JSONValue]
     /// Every flag key, sorted.
     public let flagKeys: [String]
-    private let flags: [String: CompiledFlag]
+    private let flags: FlagTable
 
     /// Compiles a flag document.
     ///
@@ -82,11 +82,9 @@ public final class CompiledFlagSet: Sendable {
         evaluators: [String: JSONValue] = [:],
         options: Options = Options()
     ) {
-        var byKey: [String: CompiledFlag] = [:]
-        byKey.reserveCapacity(flags.count)
-        for f in flags { byKey[f.key] = f }
-        self.flags = byKey
-        self.flagKeys = byKey.keys.sorted()
+        let table = FlagTable(flags)
+        self.flags = table
+        self.flagKeys = table.all.map(\.key).sorted()
         self.metadata = metadata
         self.evaluators = evaluators
         self.options = options
@@ -103,16 +101,13 @@ public final class CompiledFlagSet: Sendable {
     /// A copy of this set with `flag` added, or swapped in for the flag with its key. Other flags
     /// are shared, not recompiled.
     public func replacing(_ flag: CompiledFlag) -> CompiledFlagSet {
-        var byKey = flags
-        byKey[flag.key] = flag
-        return CompiledFlagSet(flags: Array(byKey.values), metadata: metadata, evaluators: evaluators, options: options)
+        CompiledFlagSet(flags: flags.all + [flag], metadata: metadata, evaluators: evaluators, options: options)
     }
 
     /// A copy of this set without the flag `key`.
     public func removing(_ key: String) -> CompiledFlagSet {
-        var byKey = flags
-        byKey[key] = nil
-        return CompiledFlagSet(flags: Array(byKey.values), metadata: metadata, evaluators: evaluators, options: options)
+        CompiledFlagSet(
+            flags: flags.all.filter { $0.key != key }, metadata: metadata, evaluators: evaluators, options: options)
     }
 
     /// The compiled flag `key`, if the set has it.

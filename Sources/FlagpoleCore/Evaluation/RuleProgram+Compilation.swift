@@ -189,21 +189,7 @@ extension RuleProgram {
         }
 
         func compileSemVer(_ children: [Int32], _ args: Arguments) -> SemVerRule {
-            guard children.count == 3 else {
-                return SemVerRule(arguments: args, left: .invalid, comparison: .invalid, right: .invalid)
-            }
-            func version(_ node: Int32) -> SemVerRule.Slot<SemanticVersion> {
-                guard let v = constantValue(node) else { return .computed }
-                guard let parsed = SemanticVersion(semVerOperand: v) else { return .invalid }
-                return .constant(parsed)
-            }
-            let comparison: SemVerRule.Slot<SemVerOperator>
-            switch constantValue(children[1]) {
-            case nil: comparison = .computed
-            case .string(let s)?: comparison = SemVerOperator(rawValue: s).map { .constant($0) } ?? .invalid
-            default: comparison = .invalid
-            }
-            return SemVerRule(arguments: args, left: version(children[0]), comparison: comparison, right: version(children[2]))
+            SemVerRule(arguments: args, constants: children.map(constantValue))
         }
 
         /// Resolves constants in result position to the variant they name.

@@ -470,26 +470,26 @@ extension RuleProgram {
         let o = try eval(argument(args, 1), data, ctx, ts)
         let b = try eval(argument(args, 2), data, ctx, ts)
         let left: SemanticVersion
-        switch rule.left {
-        case .constant(let v): left = v
-        case .invalid: return .null
-        case .computed:
+        if rule.leftIsConstant {
+            guard let v = rule.left else { return .null }
+            left = v
+        } else {
             guard let v = SemanticVersion(semVerOperand: a) else { return .null }
             left = v
         }
         let right: SemanticVersion
-        switch rule.right {
-        case .constant(let v): right = v
-        case .invalid: return .null
-        case .computed:
+        if rule.rightIsConstant {
+            guard let v = rule.right else { return .null }
+            right = v
+        } else {
             guard let v = SemanticVersion(semVerOperand: b) else { return .null }
             right = v
         }
         let op: SemVerOperator
-        switch rule.comparison {
-        case .constant(let c): op = c
-        case .invalid: return .null
-        case .computed:
+        if rule.comparisonIsConstant {
+            guard let c = rule.comparison else { return .null }
+            op = c
+        } else {
             guard case .string(let s) = o, let c = SemVerOperator(rawValue: s) else { return .null }
             op = c
         }
@@ -509,9 +509,15 @@ extension RuleProgram {
     func select(_ rule: FractionalRule, _ data: JSONValue?, _ ctx: EvaluationContext, _ ts: Int64) throws(RuleError) -> FractionalSelection {
         let args = rule.arguments
         guard !args.isEmpty else { return .none }
-        let first = try eval(argument(args, 0), data, ctx, ts)
         var hasher: MurmurHash3
         let start: Int
+        if case .cat(let pieces) = nodes[argument(args, 0)] {
+            // The recommended explicit form, `cat` of flag key and an attribute: hash the pieces
+            // as they come instead of building the concatenated string.
+            hasher = try hashConcatenation(pieces, rule.algorithm, data, ctx, ts)
+            return try buckets(rule, from: 1, first: .null, hash: hasher.finalize(), data, ctx, ts)
+        }
+        let first = try eval(argument(args, 0), data, ctx, ts)
         switch rule.algorithm {
         case .v3:
             if case .array = first {
@@ -535,7 +541,15 @@ extension RuleProgram {
                 hasher = h
             }
         }
-        let hash = hasher.finalize()
+        return try buckets(rule, from: start, first: first, hash: hasher.finalize(), data, ctx, ts)
+    }
+
+    /// Picks the bucket for `hash` from arguments `start…` (`first` is argument 0, evaluated).
+    private func buckets(
+        _ rule: FractionalRule, from start: Int, first: JSONValue, hash: UInt32, _ data: JSONValue?,
+        _ ctx: EvaluationContext, _ ts: Int64
+    ) throws(RuleError) -> FractionalSelection {
+        let args = rule.arguments
         switch start == 0 ? rule.fromFirst : rule.afterFirst {
         case .invalid:
             return .none
@@ -550,6 +564,42 @@ extension RuleProgram {
             guard let table = FractionalRule.parseBuckets(buckets[...], algorithm: rule.algorithm) else { return .none }
             return .value(table.variants[table.bucket(for: hash)])
         }
+    }
+
+    /// The hash of the string `cat` would build from `pieces` (as a CBOR text string for v3),
+    /// computed from the pieces in place.
+    private func hashConcatenation(
+        _ pieces: Arguments, _ algorithm: FractionalAlgorithm, _ data: JSONValue?, _ ctx: EvaluationContext, _ ts: Int64
+    ) throws(RuleError) -> MurmurHash3 {
+        let count = Int(pieces.count)
+        let result: Result<MurmurHash3, RuleError> = withUnsafeTemporaryAllocation(of: JSONValue.self, capacity: count) { buffer in
+            var initialized = 0
+            defer { buffer.baseAddress!.deinitialize(count: initialized) }
+            var length = 0
+            for i in 0..<count {
+                let value: JSONValue
+                do throws(RuleError) {
+                    value = try eval(argument(pieces, i), data, ctx, ts)
+                } catch {
+                    return .failure(error)
+                }
+                let piece: JSONValue
+                switch value {
+                case .string: piece = value
+                default: piece = .string(value.jsJoinString)
+                }
+                if case .string(let s) = piece { length += s.utf8.count }
+                (buffer.baseAddress! + i).initialize(to: piece)
+                initialized += 1
+            }
+            var hasher = MurmurHash3()
+            if algorithm == .v3 { DeterministicCBOR.writeHeader(major: 3, UInt64(length), into: &hasher) }
+            for i in 0..<count {
+                if case .string(let s) = buffer[i] { hasher.combine(utf8Of: s) }
+            }
+            return .success(hasher)
+        }
+        return try result.get()
     }
 
     /// Evaluates the remaining arguments (for their errors) and gives null.

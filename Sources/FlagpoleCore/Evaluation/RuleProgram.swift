@@ -214,27 +214,34 @@ struct VariablePath: Sendable {
 /// `sem_ver`, with whatever could be decided at compile time already decided. A class, so the
 /// evaluator reads it in place.
 final class SemVerRule: Sendable {
-    /// A version or operator argument: computed at evaluation time, or a constant decided once.
-    enum Slot<Constant: Sendable>: Sendable {
-        case computed
-        case invalid
-        case constant(Constant)
-    }
-
     /// The compiled arguments (all evaluated whenever the rule runs, as JsonLogic does).
     let arguments: RuleProgram.Arguments
-    let left: Slot<SemanticVersion>
-    let comparison: Slot<SemVerOperator>
-    let right: Slot<SemanticVersion>
+    /// Whether the versions and the operator are constants; a constant that is not a valid version
+    /// or operator makes the operator give null.
+    let leftIsConstant: Bool
+    let comparisonIsConstant: Bool
+    let rightIsConstant: Bool
+    let left: SemanticVersion?
+    let comparison: SemVerOperator?
+    let right: SemanticVersion?
 
-    init(
-        arguments: RuleProgram.Arguments, left: Slot<SemanticVersion>, comparison: Slot<SemVerOperator>,
-        right: Slot<SemanticVersion>
-    ) {
+    init(arguments: RuleProgram.Arguments, constants: [JSONValue?]) {
         self.arguments = arguments
-        self.left = left
-        self.comparison = comparison
-        self.right = right
+        func version(_ v: JSONValue??) -> SemanticVersion? {
+            guard case .some(.some(let value)) = v else { return nil }
+            return SemanticVersion(semVerOperand: value)
+        }
+        let valid = constants.count == 3
+        leftIsConstant = !valid || constants[0] != nil
+        comparisonIsConstant = !valid || constants[1] != nil
+        rightIsConstant = !valid || constants[2] != nil
+        left = valid ? version(constants[0]) : nil
+        right = valid ? version(constants[2]) : nil
+        if valid, case .string(let s)? = constants[1] {
+            comparison = SemVerOperator(rawValue: s)
+        } else {
+            comparison = nil
+        }
     }
 }
 

@@ -2,121 +2,132 @@
 /// versions padded (`1` → `1.0.0`, `1.2-rc` → `1.2.0-rc`), then strict SemVer 2.0.0. Numbers of
 /// any size compare correctly; build metadata is accepted and ignored.
 ///
-/// Parsing allocates nothing: numbers up to 19 digits are stored as integers, longer ones and the
-/// pre-release part as slices of the original text.
+/// Parsing allocates nothing for ordinary versions: the numbers are integers and the pre-release
+/// part a slice of the original text. Numbers longer than 19 digits keep their digits aside.
 struct SemanticVersion: Sendable {
-    /// A version number: an integer, or the digits of one too large for 64 bits.
-    enum Number: Sendable, Comparable {
-        case small(UInt64)
-        case big(Substring)
-
-        init(digits: Substring) {
-            let u = digits.utf8
-            if u.count <= 19 {
-                var v: UInt64 = 0
-                for b in u { v = v * 10 + UInt64(b - 0x30) }
-                self = .small(v)
-            } else {
-                self = .big(digits)
-            }
-        }
-
-        static func < (a: Number, b: Number) -> Bool {
-            switch (a, b) {
-            case (.small(let x), .small(let y)): return x < y
-            case (.small, .big): return true
-            case (.big, .small): return false
-            case (.big(let x), .big(let y)):
-                if x.utf8.count != y.utf8.count { return x.utf8.count < y.utf8.count }
-                return x.utf8.lexicographicallyPrecedes(y.utf8)
-            }
-        }
-
-        static func == (a: Number, b: Number) -> Bool {
-            switch (a, b) {
-            case (.small(let x), .small(let y)): return x == y
-            case (.big(let x), .big(let y)): return x.utf8.elementsEqual(y.utf8)
-            default: return false
-            }
-        }
-    }
-
-    var major: Number
-    var minor: Number
-    var patch: Number
+    /// Major, minor and patch; `UInt64.max` stands for a number longer than 19 digits, whose digits
+    /// are in ``bigDigits``.
+    var major: UInt64
+    var minor: UInt64
+    var patch: UInt64
     /// The pre-release identifiers, dot-separated, or nil when there are none.
     var prerelease: Substring?
+    /// The digits of numbers too long for 64 bits (major, minor, patch), when there are any.
+    var bigDigits: BigDigits?
+
+    /// Digits of numbers too long for 64 bits.
+    final class BigDigits: Sendable {
+        let parts: [Substring?]
+
+        init(_ parts: [Substring?]) {
+            self.parts = parts
+        }
+    }
 
     /// Parses `text`, or returns nil when it is not a version.
     init?(_ text: String) {
-        self.init(Substring(text))
-    }
-
-    /// Parses `text`, or returns nil when it is not a version.
-    init?(_ text: Substring) {
-        var s = text
-        if let f = s.utf8.first, f == UInt8(ascii: "v") || f == UInt8(ascii: "V") {
-            s = s.dropFirst()
+        guard let p = JSONValue.withUTF8Bytes(text, { SemanticVersion.parse($0) }) else { return nil }
+        let u = text.utf8
+        func slice(_ r: Range<Int>) -> Substring {
+            Substring(u[u.index(u.startIndex, offsetBy: r.lowerBound)..<u.index(u.startIndex, offsetBy: r.upperBound)])
         }
-        let u = s.utf8
-        // The numeric part ends at the first '-' or '+'.
-        let numericEnd = u.firstIndex { $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "+") } ?? u.endIndex
-        var parts: (Substring?, Substring?, Substring?) = (nil, nil, nil)
-        var count = 0
-        var start = u.startIndex
-        var i = u.startIndex
-        while true {
-            if i == numericEnd || u[i] == UInt8(ascii: ".") {
-                let part = s[start..<i]
-                guard count < 3, SemanticVersion.isNumericIdentifier(part) else { return nil }
-                switch count {
-                case 0: parts.0 = part
-                case 1: parts.1 = part
-                default: parts.2 = part
-                }
-                count += 1
-                if i == numericEnd { break }
-                start = u.index(after: i)
-            }
-            i = u.index(after: i)
+        func number(_ n: Parsed.Number) -> UInt64 {
+            if case .small(let v) = n { return v }
+            return .max
         }
-        major = Number(digits: parts.0!)
-        minor = parts.1.map(Number.init(digits:)) ?? .small(0)
-        patch = parts.2.map(Number.init(digits:)) ?? .small(0)
-        prerelease = nil
-        var rest = s[numericEnd...]
-        if rest.utf8.first == UInt8(ascii: "-") {
-            rest = rest.dropFirst()
-            let end = rest.utf8.firstIndex(of: UInt8(ascii: "+")) ?? rest.utf8.endIndex
-            let pre = rest[..<end]
-            guard SemanticVersion.validIdentifiers(pre, prerelease: true) else { return nil }
-            prerelease = pre
-            rest = rest[end...]
-        }
-        if rest.utf8.first == UInt8(ascii: "+") {
-            guard SemanticVersion.validIdentifiers(rest.dropFirst(), prerelease: false) else { return nil }
-        } else if !rest.isEmpty {
+        func digits(_ n: Parsed.Number) -> Substring? {
+            if case .big(let r) = n { return slice(r) }
             return nil
         }
-    }
-
-    /// `0` or digits without a leading zero.
-    private static func isNumericIdentifier(_ s: Substring) -> Bool {
-        let u = s.utf8
-        guard let first = u.first else { return false }
-        guard u.allSatisfy(isDigit) else { return false }
-        return first != UInt8(ascii: "0") || u.count == 1
-    }
-
-    private static func validIdentifiers(_ s: Substring, prerelease: Bool) -> Bool {
-        guard !s.isEmpty else { return false }
-        for id in s.utf8.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false) {
-            guard !id.isEmpty else { return false }
-            guard id.allSatisfy({ isDigit($0) || isLetter($0) || $0 == UInt8(ascii: "-") }) else { return false }
-            // Numeric pre-release identifiers must not have leading zeros.
-            if prerelease, id.allSatisfy(isDigit), id.count > 1, id.first == UInt8(ascii: "0") { return false }
+        major = number(p.major)
+        minor = number(p.minor)
+        patch = number(p.patch)
+        prerelease = p.prerelease.map(slice)
+        if major == .max || minor == .max || patch == .max {
+            bigDigits = BigDigits([digits(p.major), digits(p.minor), digits(p.patch)])
+        } else {
+            bigDigits = nil
         }
-        return true
+    }
+
+    /// Parsing result in byte offsets.
+    private struct Parsed {
+        enum Number {
+            case small(UInt64)
+            case big(Range<Int>)
+        }
+        var major: Number = .small(0)
+        var minor: Number = .small(0)
+        var patch: Number = .small(0)
+        var prerelease: Range<Int>?
+    }
+
+    private static func parse(_ b: UnsafeBufferPointer<UInt8>) -> Parsed? {
+        let n = b.count
+        var i = 0
+        if n > 0 && (b[0] == UInt8(ascii: "v") || b[0] == UInt8(ascii: "V")) { i = 1 }
+        var parsed = Parsed()
+        // major[.minor[.patch]]; missing parts are 0.
+        var component = 0
+        while true {
+            let start = i
+            var value: UInt64 = 0
+            while i < n, isDigit(b[i]) {
+                if i - start < 19 { value = value * 10 + UInt64(b[i] - 0x30) }
+                i += 1
+            }
+            let length = i - start
+            guard length > 0, b[start] != UInt8(ascii: "0") || length == 1 else { return nil }
+            let number: Parsed.Number = length <= 19 ? .small(value) : .big(start..<i)
+            switch component {
+            case 0: parsed.major = number
+            case 1: parsed.minor = number
+            default: parsed.patch = number
+            }
+            component += 1
+            guard i < n, b[i] == UInt8(ascii: ".") else { break }
+            guard component < 3 else { return nil }
+            i += 1
+        }
+        if i < n, b[i] == UInt8(ascii: "-") {
+            i += 1
+            let start = i
+            guard let end = scanIdentifiers(b, from: i, prerelease: true) else { return nil }
+            parsed.prerelease = start..<end
+            i = end
+        }
+        if i < n, b[i] == UInt8(ascii: "+") {
+            guard let end = scanIdentifiers(b, from: i + 1, prerelease: false) else { return nil }
+            i = end
+        }
+        return i == n ? parsed : nil
+    }
+
+    /// Scans dot-separated identifiers (`[0-9A-Za-z-]+`) up to a `+` (pre-release) or the end;
+    /// numeric pre-release identifiers must not have leading zeros. Returns where they end.
+    private static func scanIdentifiers(_ b: UnsafeBufferPointer<UInt8>, from start: Int, prerelease: Bool) -> Int? {
+        let n = b.count
+        var i = start
+        while true {
+            let idStart = i
+            var numeric = true
+            while i < n {
+                let c = b[i]
+                if isDigit(c) {
+                    // digits keep an identifier numeric
+                } else if isLetter(c) || c == UInt8(ascii: "-") {
+                    numeric = false
+                } else {
+                    break
+                }
+                i += 1
+            }
+            let length = i - idStart
+            guard length > 0 else { return nil }
+            if prerelease, numeric, length > 1, b[idStart] == UInt8(ascii: "0") { return nil }
+            guard i < n, b[i] == UInt8(ascii: ".") else { return i }
+            i += 1
+        }
     }
 
     @inline(__always) private static func isDigit(_ b: UInt8) -> Bool { b >= 0x30 && b <= 0x39 }
@@ -131,18 +142,23 @@ struct SemanticVersion: Sendable {
         return 0
     }
 
+    /// Compares component `k` (0 major, 1 minor, 2 patch) of two versions.
     @inline(__always)
-    private static func compare(_ a: Number, _ b: Number) -> Int {
-        a == b ? 0 : (a < b ? -1 : 1)
+    private static func compare(_ x: UInt64, _ y: UInt64, _ k: Int, _ a: SemanticVersion, _ b: SemanticVersion) -> Int {
+        if x != .max && y != .max { return x == y ? 0 : (x < y ? -1 : 1) }
+        func digits(_ v: UInt64, _ version: SemanticVersion) -> Substring {
+            version.bigDigits?.parts[k] ?? Substring(String(v))
+        }
+        return compareNumbers(digits(x, a).utf8, digits(y, b).utf8)
     }
 
     /// SemVer 2.0.0 precedence: -1, 0 or 1. Build metadata does not count.
     static func compare(_ a: SemanticVersion, _ b: SemanticVersion) -> Int {
-        var c = compare(a.major, b.major)
+        var c = compare(a.major, b.major, 0, a, b)
         if c != 0 { return c }
-        c = compare(a.minor, b.minor)
+        c = compare(a.minor, b.minor, 1, a, b)
         if c != 0 { return c }
-        c = compare(a.patch, b.patch)
+        c = compare(a.patch, b.patch, 2, a, b)
         if c != 0 { return c }
         switch (a.prerelease, b.prerelease) {
         case (nil, nil): return 0
@@ -187,9 +203,9 @@ struct SemanticVersion: Sendable {
         case .greater: return compare(a, b) > 0
         case .greaterOrEqual: return compare(a, b) >= 0
         case .tilde:
-            return a.major == b.major && a.minor == b.minor
+            return compare(a.major, b.major, 0, a, b) == 0 && compare(a.minor, b.minor, 1, a, b) == 0
         case .caret:
-            return a.major == b.major
+            return compare(a.major, b.major, 0, a, b) == 0
         }
     }
 }

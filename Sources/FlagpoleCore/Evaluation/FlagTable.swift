@@ -1,0 +1,86 @@
+/// The flags of a set by key: an open-addressing table hashed with a fast non-cryptographic hash of
+/// the key's UTF-8 bytes. Looking a flag up is the first step of every evaluation, and Swift's
+/// seeded SipHash costs more than a whole static-flag evaluation otherwise does.
+///
+/// The keys come from configuration and the table never grows after it is built, so a caller's
+/// key can only probe chains that are already there; the load factor stays at or below one half.
+struct FlagTable: Sendable {
+    private let slots: [Int32]
+    private let hashes: [UInt64]
+    private let flags: [CompiledFlag]
+    private let mask: Int
+
+    /// A table of `flags`; of two flags with the same key, the later one wins.
+    init(_ flags: [CompiledFlag]) {
+        var unique: [CompiledFlag] = []
+        var position: [String: Int] = [:]
+        for f in flags {
+            if let i = position[f.key] {
+                unique[i] = f
+            } else {
+                position[f.key] = unique.count
+                unique.append(f)
+            }
+        }
+        var capacity = 8
+        while capacity < unique.count * 2 { capacity *= 2 }
+        var slots = [Int32](repeating: -1, count: capacity)
+        let hashes = unique.map { FlagTable.hash($0.key) }
+        for (i, h) in hashes.enumerated() {
+            var s = Int(truncatingIfNeeded: h) & (capacity - 1)
+            while slots[s] >= 0 { s = (s + 1) & (capacity - 1) }
+            slots[s] = Int32(i)
+        }
+        self.slots = slots
+        self.hashes = hashes
+        self.flags = unique
+        self.mask = capacity - 1
+    }
+
+    /// Every flag, in no particular order.
+    var all: [CompiledFlag] { flags }
+
+    /// The flag with this key.
+    @inline(__always)
+    subscript(key: String) -> CompiledFlag? {
+        let h = FlagTable.hash(key)
+        var s = Int(truncatingIfNeeded: h) & mask
+        while true {
+            let i = Int(slots[s])
+            if i < 0 { return nil }
+            if hashes[i] == h && JSONValue.utf8Equal(flags[i].key, key) { return flags[i] }
+            s = (s + 1) & mask
+        }
+    }
+
+    @inline(__always)
+    static func hash(_ key: String) -> UInt64 {
+        JSONValue.withUTF8Bytes(key) { bytes in
+            let raw = UnsafeRawBufferPointer(bytes)
+            let n = raw.count
+            var h: UInt64 = 0x243F_6A88_85A3_08D3 ^ UInt64(n)
+            var i = 0
+            while i + 8 <= n {
+                h = mix(h ^ raw.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+                i += 8
+            }
+            var tail: UInt64 = 0
+            var shift: UInt64 = 0
+            while i < n {
+                tail |= UInt64(raw[i]) << shift
+                shift += 8
+                i += 1
+            }
+            return mix(h ^ tail)
+        }
+    }
+
+    @inline(__always)
+    private static func mix(_ x: UInt64) -> UInt64 {
+        var z = x &* 0x9E37_79B9_7F4A_7C15
+        z ^= z >> 32
+        z = z &* 0xD6E8_FEB8_6659_FD93
+        z ^= z >> 32
+        return z
+    }
+}
