@@ -62,6 +62,10 @@ public struct JSONParser {
     private var lineStart = 0
     private var map: JSONSourceMap?
     private var depth = 0
+    /// A checkpoint for column counting: on line `line`, byte `columnIndex` is at `columnValue`.
+    /// Locations are asked for in increasing order, so counting from it keeps parsing linear.
+    private var columnIndex = 0
+    private var columnValue = 1
 
     /// Nesting deeper than this is refused rather than risking the stack.
     public static let maximumDepth = 512
@@ -99,17 +103,26 @@ public struct JSONParser {
     }
 
     private var location: SourceLocation {
-        // Columns count scalars, not bytes: count the non-continuation bytes since the line start.
-        var col = 1
-        var i = lineStart
-        while i < index && i < bytes.count {
-            if bytes[i] & 0xC0 != 0x80 { col += 1 }
-            i += 1
+        mutating get {
+            // Columns count scalars, not bytes: count the non-continuation bytes since the checkpoint
+            // (or the line start, when the line changed or we moved back).
+            if columnIndex < lineStart || columnIndex > index {
+                columnIndex = lineStart
+                columnValue = 1
+            }
+            var i = columnIndex
+            var col = columnValue
+            while i < index && i < bytes.count {
+                if bytes[i] & 0xC0 != 0x80 { col += 1 }
+                i += 1
+            }
+            columnIndex = i
+            columnValue = col
+            return SourceLocation(line: line, column: col)
         }
-        return SourceLocation(line: line, column: col)
     }
 
-    private func error(_ message: String) -> JSONParseError {
+    private mutating func error(_ message: String) -> JSONParseError {
         JSONParseError(message: message, location: location)
     }
 
