@@ -1,0 +1,196 @@
+import FlagpoleCore
+import FlagpoleRedis
+import FlagpoleStore
+
+/// What `flagctl` does to one environment: sync, runtime changes, restore, reads.
+public struct EnvironmentControl: Sendable {
+    public let environment: String
+    public let store: FlagStore
+    public let directory: FlagDirectory
+
+    public init(environment: String, client: RedisClient, directory: FlagDirectory) throws(StoreError) {
+        self.environment = environment
+        self.store = try FlagStore(client: client, environment: environment)
+        self.directory = directory
+    }
+
+    // MARK: - Sync
+
+    public struct SyncOptions: Sendable {
+        /// Delete flags that are gone from the files. Default: keep them and say so.
+        public var prune = false
+        /// Release these pinned flags (their revert override goes too).
+        public var unpin: [String] = []
+        /// Plan only; write nothing.
+        public var dryRun = false
+        public var actor = Provenance.defaultActor
+        public var reason: String?
+        /// Synced flag sets kept for `restore`. Default: 20.
+        public var historyLimit = 20
+
+        public init() {}
+    }
+
+    public enum SyncOutcome: Sendable {
+        /// The files are invalid: nothing was written.
+        case invalid([Diagnostic])
+        /// Redis already matches the files.
+        case noChange(SyncPlan)
+        /// `--dry-run`: what would be written.
+        case planned(SyncPlan)
+        /// Written, at this revision.
+        case applied(SyncPlan, revision: Int64)
+    }
+
+    /// Validates the environment's files, computes the change against Redis, and writes it in one
+    /// atomic step guarded by the revision it was computed against.
+    public func sync(_ options: SyncOptions) async throws -> SyncOutcome {
+        let config = directory.loadConfig()
+        if config.hasErrors { return .invalid(config.diagnostics.filter(\.isError)) }
+        let load = try directory.loadEnvironment(environment)
+        if load.hasErrors { return .invalid(load.diagnostics.filter(\.isError)) }
+        let live = try await store.read()
+        let plan = try SyncPlan.make(
+            environment: environment, load: load, fractionalAlgorithm: config.config.fractionalAlgorithm, live: live,
+            prune: options.prune, unpin: options.unpin, actor: options.actor, reason: options.reason,
+            git: Provenance.git(at: directory.environmentPath(environment)), now: Provenance.now, historyLimit: options.historyLimit)
+        if plan.isEmpty { return .noChange(plan) }
+        if options.dryRun { return .planned(plan) }
+        let revision = try await store.apply(plan.change, expectedRevision: plan.baseRevision)
+        return .applied(plan, revision: revision)
+    }
+
+    /// Brings back the flag set an earlier sync wrote (flags not in it are removed), audited as `restore`.
+    public func restore(revision: Int64, actor: String, reason: String?, dryRun: Bool) async throws -> SyncOutcome {
+        let snapshot = try await store.historySnapshot(revision: revision)
+        let live = try await store.read()
+        let algorithm = snapshot["fractionalAlgorithm"]?.stringValue.flatMap(FractionalAlgorithm.init(rawValue:)) ?? .v3
+        let load = FlagSetLoad(
+            document: ["flags": snapshot["flags"] ?? [:], "metadata": snapshot["metadata"] ?? [:]], flagLocations: [:], evaluatorLocations: [:],
+            files: [], diagnostics: [])
+        var plan = try SyncPlan.make(
+            environment: environment, load: load, fractionalAlgorithm: algorithm, live: live, prune: true, unpin: [],
+            actor: actor, reason: reason, git: nil, now: Provenance.now)
+        plan.change.audit.action = "restore"
+        if case .object(var details) = plan.change.audit.details {
+            details["restoredRevision"] = .int(revision)
+            plan.change.audit.details = .object(details)
+        }
+        if plan.isEmpty { return .noChange(plan) }
+        if dryRun { return .planned(plan) }
+        let newRevision = try await store.apply(plan.change, expectedRevision: plan.baseRevision)
+        return .applied(plan, revision: newRevision)
+    }
+
+    // MARK: - Runtime changes
+
+    /// A change a person makes at runtime.
+    public enum RuntimeChange: Sendable, Hashable {
+        /// Serve `variant` to everyone.
+        case set(variant: String)
+        /// Force the flag on (`true`) or off (`false`, the kill switch).
+        case enable(Bool)
+        /// Remove the override; with `unpin`, also a pin an automatic revert left.
+        case clear(unpin: Bool)
+
+        var action: String {
+            switch self {
+            case .set: return "set"
+            case .enable(let on): return on ? "enable" : "disable"
+            case .clear: return "clear"
+            }
+        }
+    }
+
+    /// The result of a runtime change.
+    public struct RuntimeOutcome: Sendable {
+        /// The new revision; nil when the flag already was that way (nothing written).
+        public var revision: Int64?
+        public var before: OverrideRecord?
+        public var after: OverrideRecord?
+    }
+
+    /// Applies a runtime change atomically (bumping the revision, auditing, publishing), retrying
+    /// when another writer got in between.
+    public func apply(_ runtimeChange: RuntimeChange, flag: String, actor: String, reason: String?) async throws -> RuntimeOutcome {
+        for attempt in 1...5 {
+            let live = try await store.read()
+            guard let definition = live.definitions[flag] else {
+                let known = live.definitions.keys.sorted()
+                throw StoreError(
+                    code: .flagNotFound,
+                    message: "flag '\(flag)' is not in \(environment)" + (known.isEmpty ? " (nothing synced yet: run flagctl sync --env \(environment))" : suggestion(flag, in: known)),
+                    key: store.layout.flags)
+            }
+            let before = live.overrides[flag]
+            var change = StoreChange(audit: AuditEntry(action: runtimeChange.action, actor: actor, reason: reason, at: Provenance.now, flags: [flag]))
+            change.requireFlags = [flag]
+            var after: OverrideRecord?
+            switch runtimeChange {
+            case .set(let variant):
+                let variants = definition["variants"]?.objectValue ?? [:]
+                guard variants[variant] != nil else {
+                    throw StoreError(
+                        code: .invalidInput,
+                        message: "flag '\(flag)' has no variant '\(variant)' (variants: \(variants.keys.sorted().joined(separator: ", ")))")
+                }
+                after = OverrideRecord(override: .variant(variant), actor: actor, reason: reason, at: Provenance.now, revision: 0)
+            case .enable(let on):
+                after = OverrideRecord(override: .enabled(on), actor: actor, reason: reason, at: Provenance.now, revision: 0)
+            case .clear(let unpin):
+                if live.pins[flag] != nil {
+                    guard unpin else {
+                        let pin = live.pins[flag]!
+                        throw StoreError(
+                            code: .pinned,
+                            message: "flag '\(flag)' is pinned by an automatic revert (\(pin.by): \(pin.reason)); add --unpin to release it deliberately",
+                            key: store.layout.pins)
+                    }
+                    change.removePins = [flag]
+                } else if before == nil {
+                    return RuntimeOutcome(revision: nil, before: nil, after: nil)
+                }
+            }
+            if let after {
+                if before?.override == after.override { return RuntimeOutcome(revision: nil, before: before, after: before) }
+                change.setOverrides[flag] = after
+            } else if before != nil {
+                change.removeOverrides = [flag]
+            }
+            change.audit.details = [
+                "before": before?.json ?? .null, "after": after?.json ?? .null,
+                "effectiveBefore": live.effectiveDefinition(of: flag) ?? .null,
+            ]
+            do {
+                let revision = try await store.apply(change, expectedRevision: live.revision)
+                var stored = after
+                stored?.revision = revision
+                return RuntimeOutcome(revision: revision, before: before, after: stored)
+            } catch let error as StoreError where error.code == .conflict && attempt < 5 {
+                continue
+            }
+        }
+        throw StoreError(code: .conflict, message: "\(environment) kept changing; try again")
+    }
+
+    private func suggestion(_ flag: String, in known: [String]) -> String {
+        let close = known.filter { editDistance($0.lowercased(), flag.lowercased()) <= max(2, flag.count / 4) }.prefix(3)
+        return close.isEmpty ? " (flagctl list --env \(environment) shows its flags)" : " (did you mean \(close.map { "'\($0)'" }.joined(separator: ", "))?)"
+    }
+}
+
+/// Levenshtein distance, for "did you mean" suggestions.
+func editDistance(_ a: String, _ b: String) -> Int {
+    let a = Array(a), b = Array(b)
+    if a.isEmpty || b.isEmpty { return max(a.count, b.count) }
+    var previous = Array(0...b.count)
+    var current = [Int](repeating: 0, count: b.count + 1)
+    for i in 1...a.count {
+        current[0] = i
+        for j in 1...b.count {
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+        }
+        swap(&previous, &current)
+    }
+    return previous[b.count]
+}

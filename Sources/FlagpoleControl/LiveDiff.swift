@@ -1,0 +1,73 @@
+import FlagpoleCore
+import FlagpoleStore
+
+/// How one flag in the files compares with the same flag in Redis.
+public struct FlagDiff: Sendable {
+    public enum Status: String, Sendable {
+        case same
+        case onlyInFiles = "only in files"
+        case onlyInRedis = "only in Redis"
+        case definitionDiffers = "definition differs"
+        case overridden
+        case pinned
+    }
+
+    public var flag: String
+    public var status: Status
+    /// Where the flag is defined in the files.
+    public var location: FileLocation?
+    public var fileDefinition: JSONValue?
+    public var liveDefinition: JSONValue?
+    public var override: OverrideRecord?
+    public var pin: PinRecord?
+
+    /// The change to the flag's file that would make the files say what Redis serves.
+    public var reconcileHint: String? {
+        guard let override else { return nil }
+        let place = location.map { " in \($0.file)" } ?? ""
+        switch override.override {
+        case .variant(let v): return "set defaultVariant: \(v) and remove its targeting\(place)"
+        case .enabled(let on): return "set state: \(on ? "ENABLED" : "DISABLED")\(place)"
+        }
+    }
+
+    public var json: JSONValue {
+        var o: [String: JSONValue] = ["flag": .string(flag), "status": .string(status.rawValue)]
+        if let location { o["location"] = .string(location.description) }
+        if let override { o["override"] = override.json }
+        if let pin { o["pin"] = pin.json }
+        if let reconcileHint { o["reconcile"] = .string(reconcileHint) }
+        if status == .definitionDiffers || status == .onlyInFiles || status == .onlyInRedis {
+            o["files"] = fileDefinition ?? .null
+            o["redis"] = liveDefinition ?? .null
+        }
+        return .object(o)
+    }
+}
+
+public enum LiveDiff {
+    /// Compares the files (`load`) with the live state, overrides and pins included, flag by flag.
+    public static func compare(load: FlagSetLoad, live: StoreSnapshot) -> [FlagDiff] {
+        let files = FlagDocument.resolvedFlags(load.document)
+        var rows: [FlagDiff] = []
+        for key in Set(files.keys).union(live.definitions.keys).sorted() {
+            let f = files[key], l = live.definitions[key]
+            var row = FlagDiff(
+                flag: key, status: .same, location: load.flagLocations[key], fileDefinition: f, liveDefinition: l,
+                override: live.overrides[key], pin: live.pins[key])
+            if f == nil {
+                row.status = .onlyInRedis
+            } else if l == nil {
+                row.status = .onlyInFiles
+            } else if f != l {
+                row.status = .definitionDiffers
+            } else if live.pins[key] != nil {
+                row.status = .pinned
+            } else if live.overrides[key] != nil {
+                row.status = .overridden
+            }
+            rows.append(row)
+        }
+        return rows
+    }
+}

@@ -1,0 +1,25 @@
+/// The Redis ACL rules Flagpole's two kinds of users need (Redis 6+), as `ACL SETUSER` arguments.
+///
+/// Scripts run with the caller's rights, so the writer's list names every command the write
+/// script calls. Keys and channels are limited to `flagpole:*`.
+public enum AccessRules {
+    /// What `flagctl` needs to sync, change flags at runtime and read everything.
+    public static let writer: [String] = [
+        "~flagpole:*", "&flagpole:*",
+        "+ping", "+info", "+acl|whoami", "+multi", "+exec", "+watch",
+        "+type", "+get", "+set", "+hget", "+hgetall", "+hmget", "+hset", "+hdel", "+hexists", "+hlen",
+        "+xadd", "+xrange", "+xrevrange", "+lrange", "+lpush", "+ltrim",
+        "+eval", "+evalsha", "+publish", "+subscribe", "+psubscribe",
+    ]
+
+    /// What an application's client library needs to read definitions and follow changes (read only).
+    public static let reader: [String] = [
+        "~flagpole:*", "&flagpole:*",
+        "+ping", "+multi", "+exec", "+get", "+hgetall", "+hmget", "+subscribe", "+psubscribe",
+    ]
+
+    /// The `ACL SETUSER` command line for a user with these rules, e.g. for redis-cli.
+    public static func setUserCommand(user: String, password: String, rules: [String]) -> String {
+        (["ACL", "SETUSER", user, "on", ">" + password, "resetkeys", "resetchannels", "-@all"] + rules).joined(separator: " ")
+    }
+}

@@ -1,0 +1,255 @@
+import FlagpoleControl
+import FlagpoleCore
+import FlagpoleRedis
+import FlagpoleStore
+import FlagpoleTesting
+import Foundation
+import Testing
+
+/// A temporary flags folder with one environment, `prod`.
+final class FlagFolder: @unchecked Sendable {
+    let root: URL
+
+    init() throws {
+        root = FileManager.default.temporaryDirectory.appendingPathComponent("flagpole-sync-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: root.appendingPathComponent("prod"), withIntermediateDirectories: true)
+    }
+
+    deinit { try? FileManager.default.removeItem(at: root) }
+
+    func write(_ name: String, _ text: String, env: String = "prod") throws {
+        try FileManager.default.createDirectory(at: root.appendingPathComponent(env), withIntermediateDirectories: true)
+        try text.write(to: root.appendingPathComponent(env).appendingPathComponent(name), atomically: true, encoding: .utf8)
+    }
+
+    func remove(_ name: String, env: String = "prod") throws {
+        try FileManager.default.removeItem(at: root.appendingPathComponent(env).appendingPathComponent(name))
+    }
+
+    var directory: FlagDirectory { FlagDirectory(root: root.path) }
+}
+
+let twoFlags = """
+    flags:
+      checkout:
+        state: ENABLED
+        variants: {"on": true, "off": false}
+        defaultVariant: "off"
+        targeting: {"if": [{"ends_with": [{"var": "email"}, "@example.com"]}, "on", "off"]}
+      banner:
+        state: ENABLED
+        variants: {red: "#f00", blue: "#00f"}
+        defaultVariant: red
+    """
+
+@Suite("flagctl sync and runtime changes against a real Redis", .timeLimit(.minutes(2)))
+struct SyncTests {
+    func control(_ server: RedisServer, _ folder: FlagFolder) throws -> EnvironmentControl {
+        try EnvironmentControl(environment: "prod", client: RedisClient(configuration: server.configuration), directory: folder.directory)
+    }
+
+    @Test("sync writes the files, then a second sync writes nothing and says so")
+    func syncAndNoop() async throws {
+        try await RedisServer.withServer { server in
+            let folder = try FlagFolder()
+            try folder.write("flags.yaml", twoFlags)
+            let control = try control(server, folder)
+            guard case .applied(let plan, let revision) = try await control.sync(.init()) else { Issue.record("not applied"); return }
+            #expect(plan.added == ["banner", "checkout"])
+            #expect(revision == 1)
+            guard case .noChange = try await control.sync(.init()) else { Issue.record("expected no change"); return }
+            #expect(try await control.store.revision() == 1)
+            #expect(try await control.store.auditEntries().count == 1)
+            let live = try await control.store.read()
+            #expect(live.meta["contentHash"] == plan.contentHash)
+            #expect(live.meta["syncedBy"]?.contains("@") == true)
+            #expect(live.definitions["checkout"]?["targeting"]?["if"] != nil)
+        }
+    }
+
+    @Test("invalid files: nothing is written")
+    func invalid() async throws {
+        try await RedisServer.withServer { server in
+            let folder = try FlagFolder()
+            try folder.write("flags.yaml", "flags:\n  broken:\n    state: ENABLED\n    variants: {a: 1}\n    defaultVariant: b\n")
+            let control = try control(server, folder)
+            guard case .invalid(let diagnostics) = try await control.sync(.init()) else { Issue.record("expected invalid"); return }
+            #expect(diagnostics.contains { $0.flagKey == "broken" && $0.line == 5 })
+            #expect(try await control.store.revision() == 0)
+        }
+    }
+
+    @Test("dry run writes nothing; changes and removals are reported; --prune removes and drops overrides")
+    func changesAndPrune() async throws {
+        try await RedisServer.withServer { server in
+            let folder = try FlagFolder()
+            try folder.write("flags.yaml", twoFlags)
+            let control = try control(server, folder)
+            _ = try await control.sync(.init())
+            _ = try await control.apply(.enable(false), flag: "banner", actor: "ann", reason: "broken")
+            try folder.write("flags.yaml", twoFlags.replacingOccurrences(of: "defaultVariant: red", with: "defaultVariant: blue")
+                .replacingOccurrences(of: "  checkout:", with: "  checkout2:"))
+            var dry = EnvironmentControl.SyncOptions()
+            dry.dryRun = true
+            guard case .planned(let plan) = try await control.sync(dry) else { Issue.record("expected a plan"); return }
+            #expect(plan.added == ["checkout2"] && plan.changed == ["banner"] && plan.kept == ["checkout"] && plan.removed.isEmpty)
+            #expect(try await control.store.revision() == 2)
+
+            guard case .applied = try await control.sync(.init()) else { Issue.record("not applied"); return }
+            var live = try await control.store.read()
+            #expect(live.definitions["checkout"] != nil)
+            // The sync kept the override: the kill switch stays on.
+            #expect(live.overrides["banner"]?.override == .enabled(false))
+            #expect(live.definitions["banner"]?["defaultVariant"] == "blue")
+
+            _ = try await control.apply(.set(variant: "on"), flag: "checkout", actor: "ann", reason: nil)
+            var prune = EnvironmentControl.SyncOptions()
+            prune.prune = true
+            guard case .applied(let pruned, _) = try await control.sync(prune) else { Issue.record("not applied"); return }
+            #expect(pruned.removed == ["checkout"] && pruned.droppedOverrides == ["checkout"])
+            live = try await control.store.read()
+            #expect(live.definitions["checkout"] == nil && live.overrides["checkout"] == nil)
+            let audit = try await control.store.auditEntries(limit: 1)[0]
+            #expect(audit.details["droppedOverrides"] == ["checkout"])
+        }
+    }
+
+    @Test("two syncs planned against the same revision: one wins, the other writes nothing")
+    func concurrentSyncs() async throws {
+        try await RedisServer.withServer { server in
+            let a = try FlagFolder(), b = try FlagFolder()
+            try a.write("flags.yaml", twoFlags)
+            try b.write("flags.yaml", twoFlags.replacingOccurrences(of: "defaultVariant: red", with: "defaultVariant: blue"))
+            let ca = try control(server, a), cb = try control(server, b)
+            let live = try await ca.store.read()
+            let planA = try SyncPlan.make(environment: "prod", load: try a.directory.loadEnvironment("prod"), fractionalAlgorithm: .v3, live: live,
+                                          prune: false, unpin: [], actor: "a", reason: nil, git: nil, now: 1)
+            let planB = try SyncPlan.make(environment: "prod", load: try b.directory.loadEnvironment("prod"), fractionalAlgorithm: .v3, live: live,
+                                          prune: false, unpin: [], actor: "b", reason: nil, git: nil, now: 1)
+            async let ra: Int64 = ca.store.apply(planA.change, expectedRevision: live.revision)
+            async let rb: Int64 = cb.store.apply(planB.change, expectedRevision: live.revision)
+            var results: [Result<Int64, any Error>] = []
+            do { results.append(.success(try await ra)) } catch { results.append(.failure(error)) }
+            do { results.append(.success(try await rb)) } catch { results.append(.failure(error)) }
+            #expect(results.filter { (try? $0.get()) == 1 }.count == 1)
+            let conflicts = results.compactMap { r -> StoreError? in if case .failure(let e) = r { e as? StoreError } else { nil } }
+            #expect(conflicts.count == 1 && conflicts[0].code == .conflict)
+            #expect(try await ca.store.revision() == 1)
+            #expect(try await ca.store.auditEntries().count == 1)
+        }
+    }
+
+    @Test("a pinned flag stays reverted through a plain sync; --unpin releases it")
+    func pins() async throws {
+        try await RedisServer.withServer { server in
+            let folder = try FlagFolder()
+            try folder.write("flags.yaml", twoFlags)
+            let control = try control(server, folder)
+            _ = try await control.sync(.init())
+            // What an automatic revert writes: the reverted state as an override, and a pin.
+            var revert = StoreChange(audit: AuditEntry(action: "revert", actor: "watcher", at: 1, flags: ["checkout"]))
+            revert.setOverrides["checkout"] = OverrideRecord(override: .variant("off"), actor: "watcher", reason: "errors", at: 1, revision: 0)
+            revert.setPins["checkout"] = PinRecord(by: "watcher", reason: "error rate 9% > 2%", at: 1, revision: 0)
+            try await control.store.apply(revert, expectedRevision: 1)
+
+            try folder.write("flags.yaml", twoFlags.replacingOccurrences(of: "@example.com", with: "@example.org"))
+            guard case .applied(let plan, _) = try await control.sync(.init()) else { Issue.record("not applied"); return }
+            #expect(plan.pinned.keys.sorted() == ["checkout"])
+            var live = try await control.store.read()
+            #expect(live.effectiveDefinition(of: "checkout")?["defaultVariant"] == "off")
+            #expect(live.pins["checkout"] != nil)
+            await #expect { _ = try await control.apply(.clear(unpin: false), flag: "checkout", actor: "ann", reason: nil) } throws: {
+                ($0 as! StoreError).code == .pinned
+            }
+            var unpin = EnvironmentControl.SyncOptions()
+            unpin.unpin = ["checkout"]
+            guard case .applied(let released, _) = try await control.sync(unpin) else { Issue.record("not applied"); return }
+            #expect(released.unpinned == ["checkout"])
+            live = try await control.store.read()
+            #expect(live.pins.isEmpty && live.overrides.isEmpty)
+        }
+    }
+
+    @Test("runtime changes are atomic, audited with actor and reason, and refuse unknown flags and variants")
+    func runtimeChanges() async throws {
+        try await RedisServer.withServer { server in
+            let folder = try FlagFolder()
+            try folder.write("flags.yaml", twoFlags)
+            let control = try control(server, folder)
+            _ = try await control.sync(.init())
+            let set = try await control.apply(.set(variant: "blue"), flag: "banner", actor: "ann@laptop", reason: "promo")
+            #expect(set.revision == 2)
+            let again = try await control.apply(.set(variant: "blue"), flag: "banner", actor: "ann@laptop", reason: "promo")
+            #expect(again.revision == nil)
+            _ = try await control.apply(.enable(false), flag: "checkout", actor: "bob", reason: "incident")
+            _ = try await control.apply(.clear(unpin: false), flag: "banner", actor: "ann@laptop", reason: nil)
+            let entries = try await control.store.auditEntries()
+            #expect(entries.map(\.action) == ["clear", "disable", "set", "sync"])
+            #expect(entries[2].actor == "ann@laptop" && entries[2].reason == "promo" && entries[2].details["after"]?["variant"] == "blue")
+            await #expect { _ = try await control.apply(.set(variant: "green"), flag: "banner", actor: "x", reason: nil) } throws: { e in
+                let e = e as! StoreError
+                return e.code == .invalidInput && e.message.contains("variants: blue, red")
+            }
+            await #expect { _ = try await control.apply(.enable(true), flag: "bannr", actor: "x", reason: nil) } throws: { e in
+                let e = e as! StoreError
+                return e.code == .flagNotFound && e.message.contains("did you mean 'banner'")
+            }
+            #expect(try await control.store.revision() == 4)
+        }
+    }
+
+    @Test("restore brings an earlier synced set back, audited")
+    func restore() async throws {
+        try await RedisServer.withServer { server in
+            let folder = try FlagFolder()
+            try folder.write("flags.yaml", twoFlags)
+            let control = try control(server, folder)
+            _ = try await control.sync(.init())
+            try folder.write("flags.yaml", twoFlags.replacingOccurrences(of: "defaultVariant: red", with: "defaultVariant: blue"))
+            _ = try await control.sync(.init())
+            guard case .applied(let plan, let revision) = try await control.restore(revision: 1, actor: "ann", reason: "bad release", dryRun: false) else {
+                Issue.record("not applied"); return
+            }
+            #expect(plan.changed == ["banner"] && revision == 3)
+            #expect(try await control.store.read().definitions["banner"]?["defaultVariant"] == "red")
+            let last = try await control.store.auditEntries(limit: 1)[0]
+            #expect(last.action == "restore" && last.details["restoredRevision"] == 1 && last.reason == "bad release")
+            await #expect { _ = try await control.restore(revision: 99, actor: "a", reason: nil, dryRun: false) } throws: {
+                ($0 as! StoreError).code == .revisionNotFound
+            }
+        }
+    }
+
+    @Test("least privilege: the writer user can sync; the reader user can read and subscribe but not write")
+    func accessRules() async throws {
+        try await RedisServer.withServer { server in
+            let admin = RedisClient(configuration: server.configuration)
+            for (user, rules) in [("flagctl", AccessRules.writer), ("app", AccessRules.reader)] {
+                let words = AccessRules.setUserCommand(user: user, password: "pw-\(user)", rules: rules).split(separator: " ").map(String.init)
+                _ = try await admin.send(RedisCommand(words.map { RedisArgument($0) }))
+            }
+            let folder = try FlagFolder()
+            try folder.write("flags.yaml", twoFlags)
+            func client(_ user: String) throws -> RedisClient {
+                RedisClient(configuration: try RedisConfiguration(url: "redis://\(user):pw-\(user)@127.0.0.1:\(server.port)"))
+            }
+            let writer = try EnvironmentControl(environment: "prod", client: try client("flagctl"), directory: folder.directory)
+            guard case .applied = try await writer.sync(.init()) else { Issue.record("writer could not sync"); return }
+            _ = try await writer.apply(.enable(false), flag: "banner", actor: "ann", reason: nil)
+            _ = try await writer.store.auditEntries()
+
+            let reader = try EnvironmentControl(environment: "prod", client: try client("app"), directory: folder.directory)
+            let live = try await reader.store.read()
+            #expect(live.definitions.count == 2 && live.revision == 2)
+            #expect(try await reader.store.readFlags(["banner"])["banner"] != nil)
+            await #expect { _ = try await reader.apply(.enable(true), flag: "banner", actor: "app", reason: nil) } throws: { e in
+                (e as! StoreError).message.contains("NOPERM")
+            }
+            // The reader may subscribe to the change channel.
+            var events = RedisSubscriber(configuration: try client("app").configuration).subscribe(to: [reader.store.layout.changes]).makeAsyncIterator()
+            guard case .subscribed = await events.next() else { Issue.record("reader could not subscribe"); return }
+            // And nothing outside flagpole:*.
+            await #expect(throws: RedisError.self) { _ = try await client("app").send("GET", "other") }
+        }
+    }
+}
