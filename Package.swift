@@ -17,6 +17,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
     ],
     targets: [
         // hiredis, the C client (Debian: libhiredis-dev). Only FlagpoleRedis imports it.
@@ -56,6 +58,8 @@ let package = Package(
                 "FlagpoleRedis",
                 "FlagpoleStore",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // The control side: doctor, sync, rollouts, the watcher.
@@ -92,6 +96,14 @@ let package = Package(
         .testTarget(
             name: "FlagpoleCoreTests",
             dependencies: ["FlagpoleCore"]
+        ),
+        .testTarget(
+            name: "FlagpoleTests",
+            dependencies: [
+                "Flagpole", "FlagpoleStore", "FlagpoleControl", "FlagpoleTesting",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+            ]
         ),
         .testTarget(
             name: "FlagpoleStoreTests",
