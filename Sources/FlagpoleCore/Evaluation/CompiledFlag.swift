@@ -11,9 +11,13 @@ public final class CompiledFlag: Sendable {
     public let key: String
     /// The flag-set metadata with this flag's metadata merged over it.
     public let metadata: [String: JSONValue]
-    let body: Body
+    /// The result when it never changes (disabled, no targeting, unusable definition); else nil.
+    let fixed: PreparedResult?
+    /// The targeting when there is some to evaluate.
+    let targeting: Targeting?
 
-    enum Body: Sendable {
+    /// What compiling a definition gives.
+    private enum Body {
         /// The same result every time: disabled, no targeting, or an unusable definition.
         case fixed(PreparedResult)
         case targeted(Targeting)
@@ -66,8 +70,16 @@ public final class CompiledFlag: Sendable {
             for (k, v) in own where !v.isNull { merged[k] = v }
         }
         metadata = merged
-        body = CompiledFlag.compileBody(
+        switch CompiledFlag.compileBody(
             key: key, definition: definition, evaluators: evaluators, metadata: merged, algorithm: fractionalAlgorithm)
+        {
+        case .fixed(let result):
+            fixed = result
+            targeting = nil
+        case .targeted(let t):
+            fixed = nil
+            targeting = t
+        }
     }
 
     private static func compileBody(
@@ -152,28 +164,26 @@ public final class CompiledFlag: Sendable {
     /// Evaluates the flag (without any type check). Errors found while evaluating (an unknown
     /// operator, a variant that does not exist) are the only results built on the spot.
     func resolve(context: EvaluationContext, clock: @Sendable () -> Int64) -> PreparedResult {
-        switch body {
-        case .fixed(let prepared):
-            return prepared
-        case .targeted(let t):
-            let rule = t.rule
-            do {
-                switch try rule.evaluateResult(context, timestamp: rule.readsTimestamp ? clock() : 0) {
-                case .variant(let i):
-                    return t.matches[Int(i)]
-                case .value(let value):
-                    guard let name = CompiledFlag.variantName(value) else { return t.fallback }
-                    guard let i = t.variantIndex[name] else {
-                        return PreparedResult(
-                            .error(
-                                .general, "targeting chose variant \"\(name)\", which is not defined", flagKey: key,
-                                metadata: metadata))
-                    }
-                    return t.matches[Int(i)]
+        if let fixed { return fixed }
+        // Exactly one of `fixed` and `targeting` is set.
+        let t = targeting.unsafelyUnwrapped
+        let rule = t.rule
+        do {
+            switch try rule.evaluateResult(context, timestamp: rule.readsTimestamp ? clock() : 0) {
+            case .variant(let i):
+                return t.matches[Int(i)]
+            case .value(let value):
+                guard let name = CompiledFlag.variantName(value) else { return t.fallback }
+                guard let i = t.variantIndex[name] else {
+                    return PreparedResult(
+                        .error(
+                            .general, "targeting chose variant \"\(name)\", which is not defined", flagKey: key,
+                            metadata: metadata))
                 }
-            } catch {
-                return PreparedResult(.error(.parseError, error.message, flagKey: key, metadata: metadata))
+                return t.matches[Int(i)]
             }
+        } catch {
+            return PreparedResult(.error(.parseError, error.message, flagKey: key, metadata: metadata))
         }
     }
 }

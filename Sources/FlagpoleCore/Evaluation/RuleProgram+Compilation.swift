@@ -61,10 +61,13 @@ extension RuleProgram {
         }
 
         /// Data without any operator inside (arrays are evaluated element by element, so an array
-        /// of constants is itself a constant).
-        static func isConstant(_ value: JSONValue) -> Bool {
+        /// of constants is itself a constant). Too deep to tell counts as not constant, so that
+        /// compiling reaches the depth limit.
+        static func isConstant(_ value: JSONValue, depth: Int) -> Bool {
             switch value {
-            case .array(let a): return a.allSatisfy(isConstant)
+            case .array(let a):
+                guard depth <= RuleProgram.maximumDepth else { return false }
+                return a.allSatisfy { isConstant($0, depth: depth + 1) }
             case .object(let o): return o.count != 1
             default: return true
             }
@@ -74,7 +77,7 @@ extension RuleProgram {
             guard depth <= RuleProgram.maximumDepth else {
                 throw RuleError(message: "rule is nested more than \(RuleProgram.maximumDepth) levels deep")
             }
-            if Builder.isConstant(rule) { return literal(rule) }
+            if Builder.isConstant(rule, depth: depth) { return literal(rule) }
             switch rule {
             case .array(let elements):
                 var children: [Int32] = []

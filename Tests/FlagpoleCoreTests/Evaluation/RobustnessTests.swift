@@ -100,6 +100,14 @@ struct RobustnessTests {
         #expect(set.evaluate("f").errorCode == .parseError)
     }
 
+    @Test("deeply nested constant arrays are a PARSE_ERROR too")
+    func deepArrays() {
+        var rule: JSONValue = [1]
+        for _ in 0..<1_000 { rule = [rule] }
+        let set = CompiledFlagSet(["flags": ["f": ["state": "ENABLED", "variants": ["true": 1], "targeting": ["in": [1, rule]]]]])
+        #expect(set.evaluate("f").errorCode == .parseError)
+    }
+
     @Test("evaluator references that explode in size are refused")
     func referenceBomb() {
         var evaluators: [String: JSONValue] = ["e0": ["var": "x"]]
