@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 @main
 struct Flagctl: AsyncParsableCommand {
@@ -6,18 +7,25 @@ struct Flagctl: AsyncParsableCommand {
         commandName: "flagctl",
         abstract: "Feature flags in git, live in Redis, rolled out safely.",
         discussion: """
-            Flags live in flags/<env>/*.yaml|*.json (the OpenFeature flagd format). flagctl checks them,
-            evaluates them offline, syncs them into Redis, and changes them at runtime.
+            Flags live in flags/<env>/*.yaml|*.json (the OpenFeature flagd format).
+            flagctl checks them, evaluates them offline, syncs them into Redis,
+            and changes them at runtime.
 
-            Every command takes --redis URL, --flags DIR and --env NAME, before or after its name.
+            Every command takes --redis URL, --flags DIR and --env NAME,
+            before or after its name.
 
             Environment:
-              FLAGPOLE_REDIS_URL  the Redis server (default redis://127.0.0.1:6379); --redis overrides it.
-                                  redis://[user:password@]host:port[/db] or unix:///path/redis.sock[?db=N]
+              FLAGPOLE_REDIS_URL  the Redis server; --redis overrides it.
+                                  Default: redis://127.0.0.1:6379. Forms:
+                                  redis://[user:password@]host:port[/db]
+                                  unix:///path/redis.sock[?db=N]
               FLAGPOLE_ENV        the environment, when --env is not given.
+
+            Exit status: 0 success, 1 failure (invalid files, Redis errors),
+            2 usage error.
             """,
         subcommands: [
-            DoctorCommand.self, Validate.self, SyncCommand.self, DiffCommand.self, SetCommand.self, EnableCommand.self, DisableCommand.self,
+            DoctorCommand.self, Validate.self, EvalCommand.self, SyncCommand.self, DiffCommand.self, SetCommand.self, EnableCommand.self, DisableCommand.self,
             OverrideCommand.self, ListCommand.self, GetCommand.self, StatusCommand.self, HistoryCommand.self, RestoreCommand.self,
         ]
     )
@@ -27,7 +35,23 @@ struct Flagctl: AsyncParsableCommand {
     static let sharedOptions: Set<String> = ["--redis", "--flags", "--env"]
 
     static func main() async {
-        await main(hoistingSharedOptions(Array(CommandLine.arguments.dropFirst())))
+        let arguments = hoistingSharedOptions(Array(CommandLine.arguments.dropFirst()))
+        do {
+            var command = try parseAsRoot(arguments)
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            // Usage errors exit 2, as validate, diff and grep do; everything else as ArgumentParser says.
+            let code = exitCode(for: error)
+            if code == .validationFailure {
+                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                Foundation.exit(2)
+            }
+            exit(withError: error)
+        }
     }
 
     static func hoistingSharedOptions(_ arguments: [String]) -> [String] {

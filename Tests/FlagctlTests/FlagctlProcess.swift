@@ -24,8 +24,13 @@ struct FlagctlProcess {
     }
 
     static func run(_ arguments: [String], environment: [String: String] = [:], stdin: String? = nil, in directory: URL? = nil) throws -> Result {
+        try runExternal(executable.path, arguments, environment: environment, stdin: stdin, in: directory)
+    }
+
+    /// Runs any program the same way.
+    static func runExternal(_ path: String, _ arguments: [String], environment: [String: String] = [:], stdin: String? = nil, in directory: URL? = nil) throws -> Result {
         let p = Process()
-        p.executableURL = executable
+        p.executableURL = URL(fileURLWithPath: path)
         p.arguments = arguments
         var env = ProcessInfo.processInfo.environment
         env["FLAGPOLE_REDIS_URL"] = nil
@@ -39,11 +44,12 @@ struct FlagctlProcess {
         p.standardInput = input
         let start = ContinuousClock.now
         try p.run()
+        // Read both pipes on their own threads while writing stdin, so no side blocks on a full pipe.
+        let errData = ReadAll(err.fileHandleForReading)
+        let outRead = ReadAll(out.fileHandleForReading)
         if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
         try input.fileHandleForWriting.close()
-        // Read both pipes fully before waiting, so a chatty process never blocks on a full pipe.
-        let errData = ReadAll(err.fileHandleForReading)
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        let outData = outRead.wait()
         p.waitUntilExit()
         return Result(
             status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),

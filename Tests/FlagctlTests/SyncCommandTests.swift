@@ -55,7 +55,7 @@ struct SyncCommandTests {
             let missing = try FlagctlProcess.run(["disable", "nope"], environment: env)
             #expect(missing.status == 1 && missing.stderr.contains("flag 'nope' is not in prod"))
             let noEnv = try FlagctlProcess.run(["list"], environment: ["FLAGPOLE_REDIS_URL": server.url])
-            #expect(noEnv.status == 64 && noEnv.stderr.contains("no environment: pass --env NAME or set FLAGPOLE_ENV"))
+            #expect(noEnv.status == 2 && noEnv.stderr.contains("no environment: pass --env NAME or set FLAGPOLE_ENV"))
         }
     }
 
