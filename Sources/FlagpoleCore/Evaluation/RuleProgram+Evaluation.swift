@@ -71,6 +71,20 @@ extension RuleProgram {
         return ctx.attributes["targetingKey"]
     }
 
+    /// An attribute of the context. Small contexts are scanned, which beats hashing the name;
+    /// the comparison is the dictionary's own (`String ==`), so the answer is the same.
+    @inline(__always)
+    private func attribute(_ attributes: [String: JSONValue], _ name: String) -> JSONValue? {
+        guard attributes.count <= 8 else { return attributes[name] }
+        var i = attributes.startIndex
+        let end = attributes.endIndex
+        while i != end {
+            if attributes.keys[i] == name { return attributes.values[i] }
+            attributes.formIndex(after: &i)
+        }
+        return nil
+    }
+
     /// Resolves a `var` path against the data; nil when it is undefined.
     @inline(__always)
     private func resolve(_ path: VariablePath, _ data: JSONValue?, _ ctx: EvaluationContext, _ ts: Int64) -> JSONValue? {
@@ -81,7 +95,7 @@ extension RuleProgram {
         let base: JSONValue?
         switch path.head {
         case .whole: return rootObject(ctx, ts)
-        case .attribute(let name): base = ctx.attributes[name]
+        case .attribute(let name): base = attribute(ctx.attributes, name)
         case .targetingKey: base = targetingKey(ctx)
         case .flagKey: base = .string(flagKey)
         case .timestamp: base = .int(ts)
