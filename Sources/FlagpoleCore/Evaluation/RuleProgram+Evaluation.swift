@@ -480,34 +480,34 @@ extension RuleProgram {
             try evaluateUnused(args, from: 0, data, ctx, ts)
             return .null
         }
-        let a = try eval(argument(args, 0), data, ctx, ts)
-        let o = try eval(argument(args, 1), data, ctx, ts)
-        let b = try eval(argument(args, 2), data, ctx, ts)
-        let left: SemanticVersion
-        if rule.leftIsConstant {
-            guard let v = rule.left else { return .null }
-            left = v
-        } else {
-            guard let v = SemanticVersion(semVerOperand: a) else { return .null }
-            left = v
-        }
-        let right: SemanticVersion
-        if rule.rightIsConstant {
-            guard let v = rule.right else { return .null }
-            right = v
-        } else {
-            guard let v = SemanticVersion(semVerOperand: b) else { return .null }
-            right = v
-        }
+        // Constant arguments need no evaluating; the others are evaluated before anything is
+        // decided, as JsonLogic evaluates every argument.
+        let a = rule.leftIsConstant ? .null : try eval(argument(args, 0), data, ctx, ts)
+        let o = rule.comparisonIsConstant ? .null : try eval(argument(args, 1), data, ctx, ts)
+        let b = rule.rightIsConstant ? .null : try eval(argument(args, 2), data, ctx, ts)
+        guard rule.constantsAreValid else { return .null }
         let op: SemVerOperator
         if rule.comparisonIsConstant {
-            guard let c = rule.comparison else { return .null }
-            op = c
+            op = rule.comparison
         } else {
             guard case .string(let s) = o, let c = SemVerOperator(rawValue: s) else { return .null }
             op = c
         }
-        return .bool(SemanticVersion.evaluate(left, op, right))
+        switch (rule.leftIsConstant, rule.rightIsConstant) {
+        case (true, true):
+            return .bool(SemanticVersion.evaluate(rule.left, op, rule.right))
+        case (false, true):
+            guard let left = SemanticVersion(semVerOperand: a) else { return .null }
+            return .bool(SemanticVersion.evaluate(left, op, rule.right))
+        case (true, false):
+            guard let right = SemanticVersion(semVerOperand: b) else { return .null }
+            return .bool(SemanticVersion.evaluate(rule.left, op, right))
+        case (false, false):
+            guard let left = SemanticVersion(semVerOperand: a), let right = SemanticVersion(semVerOperand: b) else {
+                return .null
+            }
+            return .bool(SemanticVersion.evaluate(left, op, right))
+        }
     }
 
     /// What `fractional` chose.

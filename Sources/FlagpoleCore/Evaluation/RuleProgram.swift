@@ -212,36 +212,64 @@ struct VariablePath: Sendable {
 }
 
 /// `sem_ver`, with whatever could be decided at compile time already decided. A class, so the
-/// evaluator reads it in place.
+/// evaluator compares against the constant versions in place.
 final class SemVerRule: Sendable {
     /// The compiled arguments (all evaluated whenever the rule runs, as JsonLogic does).
     let arguments: RuleProgram.Arguments
-    /// Whether the versions and the operator are constants; a constant that is not a valid version
-    /// or operator makes the operator give null.
+    /// Whether each argument is a constant.
     let leftIsConstant: Bool
     let comparisonIsConstant: Bool
     let rightIsConstant: Bool
-    let left: SemanticVersion?
-    let comparison: SemVerOperator?
-    let right: SemanticVersion?
+    /// Whether the constants are a valid version or operator; an invalid one makes the operator
+    /// give null.
+    let constantsAreValid: Bool
+    /// The constant versions (``SemanticVersion/zero`` where not constant).
+    let left: SemanticVersion
+    let right: SemanticVersion
+    /// The constant operator.
+    let comparison: SemVerOperator
 
     init(arguments: RuleProgram.Arguments, constants: [JSONValue?]) {
         self.arguments = arguments
-        func version(_ v: JSONValue??) -> SemanticVersion? {
-            guard case .some(.some(let value)) = v else { return nil }
-            return SemanticVersion(semVerOperand: value)
+        guard constants.count == 3 else {
+            leftIsConstant = true
+            comparisonIsConstant = true
+            rightIsConstant = true
+            constantsAreValid = false
+            left = .zero
+            right = .zero
+            comparison = .equal
+            return
         }
-        let valid = constants.count == 3
-        leftIsConstant = !valid || constants[0] != nil
-        comparisonIsConstant = !valid || constants[1] != nil
-        rightIsConstant = !valid || constants[2] != nil
-        left = valid ? version(constants[0]) : nil
-        right = valid ? version(constants[2]) : nil
-        if valid, case .string(let s)? = constants[1] {
-            comparison = SemVerOperator(rawValue: s)
-        } else {
-            comparison = nil
+        var valid = true
+        func version(_ v: JSONValue?) -> SemanticVersion {
+            guard let v else { return .zero }
+            guard let parsed = SemanticVersion(semVerOperand: v) else {
+                valid = false
+                return .zero
+            }
+            return parsed
         }
+        leftIsConstant = constants[0] != nil
+        comparisonIsConstant = constants[1] != nil
+        rightIsConstant = constants[2] != nil
+        left = version(constants[0])
+        right = version(constants[2])
+        switch constants[1] {
+        case nil:
+            comparison = .equal
+        case .string(let s)?:
+            if let op = SemVerOperator(rawValue: s) {
+                comparison = op
+            } else {
+                comparison = .equal
+                valid = false
+            }
+        default:
+            comparison = .equal
+            valid = false
+        }
+        constantsAreValid = valid
     }
 }
 

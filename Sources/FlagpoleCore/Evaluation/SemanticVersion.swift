@@ -15,6 +15,17 @@ struct SemanticVersion: Sendable {
     /// The digits of numbers too long for 64 bits (major, minor, patch), when there are any.
     var bigDigits: BigDigits?
 
+    /// `0.0.0`, a placeholder.
+    static let zero = SemanticVersion(major: 0, minor: 0, patch: 0, prerelease: nil, bigDigits: nil)
+
+    private init(major: UInt64, minor: UInt64, patch: UInt64, prerelease: Substring?, bigDigits: BigDigits?) {
+        self.major = major
+        self.minor = minor
+        self.patch = patch
+        self.prerelease = prerelease
+        self.bigDigits = bigDigits
+    }
+
     /// Digits of numbers too long for 64 bits.
     final class BigDigits: Sendable {
         let parts: [Substring?]
