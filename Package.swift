@@ -19,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
     ],
     targets: [
         // hiredis, the C client (Debian: libhiredis-dev). Only FlagpoleRedis imports it.
@@ -89,6 +90,16 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The README's "Use it in your Swift app": an HTTP service that reads a flag per request.
+        .executableTarget(
+            name: "HelloFlags",
+            dependencies: [
+                "Flagpole",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Examples/HelloFlags"
+        ),
         .testTarget(
             name: "FlagpoleRedisTests",
             dependencies: ["FlagpoleRedis", "FlagpoleTesting"]
@@ -101,8 +112,10 @@ let package = Package(
             name: "FlagpoleTests",
             dependencies: [
                 "Flagpole", "FlagpoleStore", "FlagpoleControl", "FlagpoleTesting",
+                "HelloFlags",  // built for the test that runs the example
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
             ]
         ),
         .testTarget(
@@ -111,7 +124,7 @@ let package = Package(
         ),
         .testTarget(
             name: "FlagctlTests",
-            dependencies: ["flagctl", "FlagpoleTesting", "FlagpoleControl"]
+            dependencies: ["flagctl", "FlagpoleTesting", "FlagpoleControl", "Flagpole"]
         ),
     ]
 )

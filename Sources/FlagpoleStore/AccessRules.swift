@@ -12,10 +12,14 @@ public enum AccessRules {
         "+eval", "+evalsha", "+publish", "+subscribe", "+psubscribe",
     ]
 
-    /// What an application's client library needs to read definitions and follow changes (read only).
+    /// What an application's client library needs (Redis 7+, for read-only key patterns): read
+    /// definitions and follow changes under `flagpole:*`, and write only its own outcome counters
+    /// (`flagpole:{ENV}:outcomes:*`) and heartbeat (`flagpole:{ENV}:clients` and
+    /// `flagpole:{ENV}:clients:*`). It can neither change a flag nor publish a change event.
     public static let reader: [String] = [
-        "~flagpole:*", "&flagpole:*",
+        "%R~flagpole:*", "%RW~flagpole:*:outcomes:*", "%RW~flagpole:*:clients", "%RW~flagpole:*:clients:*", "&flagpole:*",
         "+ping", "+multi", "+exec", "+get", "+hgetall", "+hmget", "+subscribe", "+psubscribe",
+        "+hincrby", "+expire", "+set", "+hset", "+hdel", "+del",
     ]
 
     /// The `ACL SETUSER` command line for a user with these rules, e.g. for redis-cli.

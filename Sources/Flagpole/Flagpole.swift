@@ -1,1 +1,0 @@
-// The Flagpole client library (see FlagpoleClient).

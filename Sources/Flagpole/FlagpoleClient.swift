@@ -1,0 +1,314 @@
+import FlagpoleCore
+import FlagpoleRedis
+import FlagpoleStore
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// Flagpole's client: every flag of one environment in memory, kept current from Redis, evaluated
+/// synchronously in nanoseconds.
+///
+/// Make one per process and run it as a service (its ``run()`` belongs to your `ServiceGroup` or
+/// task group); evaluate from anywhere:
+///
+/// ```swift
+/// let flags = FlagpoleClient(
+///     configuration: .init(redis: try RedisConfiguration.resolve(), environment: "prod", application: "checkout-api"),
+///     logger: logger)
+/// // in a ServiceGroup, or: group.addTask { try await flags.run() }
+/// await flags.waitUntilReady(timeout: .seconds(2))
+/// if flags.bool("new-checkout", default: false, context: EvaluationContext(targetingKey: userID)) { … }
+/// ```
+///
+/// - Evaluations never throw and never wait: a missing flag, a wrong type or a broken rule gives
+///   your default, with the reason and error code in the `…Details` forms (OpenFeature's shape).
+///   They read an immutable compiled snapshot that updates swap whole; a static flag allocates
+///   nothing.
+/// - The snapshot follows the environment's change events (applying only the changed flags),
+///   reads everything again after a missed event (a revision gap, a reconnect, or the periodic
+///   revision check), and survives Redis outages by serving what it has; the data's age is
+///   reported, and past ``Configuration/freshnessBound`` details say STALE.
+/// - At start with Redis down it serves the last-known-good snapshot on disk, else the flag
+///   files, else your code defaults, and it is ready after ``Configuration/startupTimeout`` at most.
+/// - ``recordOutcome(flag:variant:success:duration:)`` feeds the guarded-rollout watcher; the
+///   client also registers itself for `flagctl clients`.
+public final class FlagpoleClient: Sendable, Service {
+    /// Where the served flags come from.
+    public enum Source: String, Sendable, Hashable {
+        /// Redis (the normal case).
+        case redis
+        /// The last-known-good snapshot on disk (Redis was unreachable at start).
+        case disk
+        /// The flag files (Redis unreachable at start, no snapshot on disk).
+        case files
+        /// Nothing: every evaluation gives the caller's code default.
+        case defaults
+    }
+
+    /// How current the served flags are.
+    public struct Freshness: Sendable, Hashable {
+        /// Where the flags come from.
+        public var source: Source
+        /// The store revision applied; nil without data from Redis (or from a disk snapshot of it).
+        public var revision: Int64?
+        /// Whether the client follows Redis right now: subscribed to changes and caught up.
+        public var isInSync: Bool
+        /// How old the data is: zero while in sync, else the time since it was last known
+        /// current; nil without data.
+        public var age: Duration?
+        /// Whether ``age`` is past ``Configuration/freshnessBound`` (details then report STALE).
+        public var isStale: Bool
+
+        /// Freshness from its parts.
+        public init(source: Source, revision: Int64?, isInSync: Bool, age: Duration?, isStale: Bool) {
+            self.source = source
+            self.revision = revision
+            self.isInSync = isInSync
+            self.age = age
+            self.isStale = isStale
+        }
+    }
+
+    /// The configuration the client was made with.
+    public let configuration: Configuration
+    let logger: Logger
+    /// Unique per client in this process (never reused), for ``ThreadSlot``.
+    let id: UInt64
+    /// The current snapshot and its generation; the source of truth for ``ThreadSlot``.
+    private let current: Mutex<(snapshot: FlagSnapshot, generation: UInt64)>
+    /// The generation of `current`, readable without the lock.
+    private let generation = Atomic<UInt64>(1)
+    /// Whether details report STALE; kept by the run loop.
+    let staleFlag = Atomic<Bool>(false)
+    let evaluationCounts: StripedCounters
+    let outcomes: OutcomeRecorder
+    let readiness = ReadinessGate()
+    let changeBroadcaster = ChangeBroadcaster()
+    let metrics: ClientMetrics
+    /// Whether the client follows Redis now, and when its data was last known current.
+    let sync = Mutex<(inSync: Bool, lastConfirmed: Double)>((false, 0))
+    let started = Atomic<Bool>(false)
+
+    private static let nextID = Atomic<UInt64>(1)
+
+    /// Makes a client. It does nothing until ``run()`` runs: evaluations before then give the
+    /// code defaults.
+    ///
+    /// - Parameters:
+    ///   - configuration: Where the flags are and how to follow them.
+    ///   - logger: Where the client logs (metadata keys start with `flagpole.`). Default: a logger
+    ///     labelled `flagpole`.
+    public init(configuration: Configuration, logger: Logger = Logger(label: "flagpole")) {
+        self.configuration = configuration
+        var logger = logger
+        logger[metadataKey: "flagpole.environment"] = "\(configuration.environment)"
+        self.logger = logger
+        id = Self.nextID.wrappingAdd(1, ordering: .relaxed).oldValue
+        current = Mutex((FlagSnapshot.empty, 1))
+        evaluationCounts = StripedCounters(stripes: 16, width: EvaluationReason.allCases.count)
+        outcomes = OutcomeRecorder(stripes: 16, limit: configuration.outcomes.maxPairs)
+        metrics = ClientMetrics(environment: configuration.environment, factory: configuration.metricsFactory)
+    }
+
+    // MARK: - Evaluation
+
+    /// Runs `body` with the current snapshot and the calling thread's counter stripe. See
+    /// ``ThreadSlot`` for why this takes no lock and retains nothing on the common path.
+    @inline(__always)
+    private func withSnapshot<R>(_ body: (FlagSnapshot, Int) -> R) -> R {
+        ThreadSlot.withCurrent { slot in
+            if slot.owner == id, slot.generation == generation.load(ordering: .acquiring), let unmanaged = slot.unmanaged {
+                return unmanaged._withUnsafeGuaranteedRef { body($0, slot.stripe) }
+            }
+            return refresh(slot, body)
+        }
+    }
+
+    @inline(never)
+    private func refresh<R>(_ slot: ThreadSlot, _ body: (FlagSnapshot, Int) -> R) -> R {
+        let (snapshot, generation) = current.withLock { $0 }
+        slot.owner = id
+        slot.generation = generation
+        slot.snapshot = snapshot
+        slot.unmanaged = Unmanaged.passUnretained(snapshot)
+        return body(snapshot, slot.stripe)
+    }
+
+    /// Applies staleness and counts the evaluation.
+    @inline(__always)
+    private func finish<Value>(_ details: EvaluationDetails<Value>, stripe: Int) -> EvaluationDetails<Value> {
+        var details = details
+        if details.reason != .error, staleFlag.load(ordering: .relaxed) { details.reason = .stale }
+        evaluationCounts.add(at: ClientMetrics.index(details.reason), stripe: stripe)
+        return details
+    }
+
+    /// A boolean flag's value, or `defaultValue` when the flag is missing, disabled, not a boolean
+    /// or fails to evaluate.
+    ///
+    /// - Parameters:
+    ///   - key: The flag key.
+    ///   - defaultValue: The code default.
+    ///   - context: The targeting key and attributes rules read. Default: empty.
+    @inline(__always)
+    public func bool(_ key: String, default defaultValue: Bool, context: EvaluationContext = .empty) -> Bool {
+        boolDetails(key, default: defaultValue, context: context).value
+    }
+
+    /// A boolean flag's value with the variant, reason, error code and flag metadata.
+    public func boolDetails(_ key: String, default defaultValue: Bool, context: EvaluationContext = .empty) -> EvaluationDetails<Bool> {
+        withSnapshot { s, stripe in finish(s.flags.boolean(key, default: defaultValue, context: context), stripe: stripe) }
+    }
+
+    /// A string flag's value, or `defaultValue` whenever the flag gives no string.
+    @inline(__always)
+    public func string(_ key: String, default defaultValue: String, context: EvaluationContext = .empty) -> String {
+        stringDetails(key, default: defaultValue, context: context).value
+    }
+
+    /// A string flag's value with the variant, reason, error code and flag metadata.
+    public func stringDetails(_ key: String, default defaultValue: String, context: EvaluationContext = .empty) -> EvaluationDetails<String> {
+        withSnapshot { s, stripe in finish(s.flags.string(key, default: defaultValue, context: context), stripe: stripe) }
+    }
+
+    /// An integer flag's value, or `defaultValue` whenever the flag gives no integer (a float
+    /// variant, even `10.0`, is a type mismatch, as in flagd).
+    @inline(__always)
+    public func integer(_ key: String, default defaultValue: Int, context: EvaluationContext = .empty) -> Int {
+        integerDetails(key, default: defaultValue, context: context).value
+    }
+
+    /// An integer flag's value with the variant, reason, error code and flag metadata.
+    public func integerDetails(_ key: String, default defaultValue: Int, context: EvaluationContext = .empty) -> EvaluationDetails<Int> {
+        withSnapshot { s, stripe in
+            let d = finish(s.flags.integer(key, default: Int64(defaultValue), context: context), stripe: stripe)
+            return EvaluationDetails(
+                flagKey: d.flagKey, value: Int(truncatingIfNeeded: d.value), variant: d.variant, reason: d.reason, errorCode: d.errorCode,
+                errorMessage: d.errorMessage, metadata: d.metadata)
+        }
+    }
+
+    /// A number flag's value (integer variants as doubles), or `defaultValue` whenever the flag
+    /// gives no number.
+    @inline(__always)
+    public func double(_ key: String, default defaultValue: Double, context: EvaluationContext = .empty) -> Double {
+        doubleDetails(key, default: defaultValue, context: context).value
+    }
+
+    /// A number flag's value with the variant, reason, error code and flag metadata.
+    public func doubleDetails(_ key: String, default defaultValue: Double, context: EvaluationContext = .empty) -> EvaluationDetails<Double> {
+        withSnapshot { s, stripe in finish(s.flags.float(key, default: defaultValue, context: context), stripe: stripe) }
+    }
+
+    /// An object flag's value (a JSON object or array), or `defaultValue` whenever the flag gives
+    /// neither.
+    @inline(__always)
+    public func object(_ key: String, default defaultValue: JSONValue, context: EvaluationContext = .empty) -> JSONValue {
+        objectDetails(key, default: defaultValue, context: context).value
+    }
+
+    /// An object flag's value with the variant, reason, error code and flag metadata.
+    public func objectDetails(_ key: String, default defaultValue: JSONValue, context: EvaluationContext = .empty) -> EvaluationDetails<JSONValue> {
+        withSnapshot { s, stripe in finish(s.flags.object(key, default: defaultValue, context: context), stripe: stripe) }
+    }
+
+    /// The keys of every flag being served, sorted.
+    public var flagKeys: [String] {
+        withSnapshot { s, _ in s.flags.flagKeys }
+    }
+
+    // MARK: - Outcomes
+
+    /// Records how work done under a flag's evaluation went, for the guarded-rollout watcher.
+    ///
+    /// Counts are kept per flag and variant in memory and flushed once a second; the call takes
+    /// an uncontended lock of the calling thread's stripe and never waits for I/O. When more
+    /// flag/variant pairs arrive between two flushes than
+    /// ``Configuration/Outcomes-swift.struct/maxPairs`` allows, the outcome is dropped and counted.
+    ///
+    /// - Parameters:
+    ///   - flag: The flag key.
+    ///   - variant: The variant the evaluation chose (`details.variant`); nil when the code
+    ///     default was served.
+    ///   - success: Whether the work succeeded.
+    ///   - duration: How long it took, if measured.
+    public func recordOutcome(flag: String, variant: String?, success: Bool, duration: Duration? = nil) {
+        let micros: Int64?
+        if let duration {
+            let (seconds, attoseconds) = duration.components
+            micros = seconds &* 1_000_000 &+ attoseconds / 1_000_000_000_000
+        } else {
+            micros = nil
+        }
+        let stripe = ThreadSlot.withCurrent { $0.stripe }
+        outcomes.record(stripe: stripe, flag: flag, variant: variant, success: success, micros: micros)
+    }
+
+    /// Records how work done under an evaluation went: its flag key and variant.
+    ///
+    /// ```swift
+    /// let checkout = flags.boolDetails("new-checkout", default: false, context: context)
+    /// let ok = checkout.value ? try newCheckout() : try oldCheckout()
+    /// flags.recordOutcome(of: checkout, success: ok)
+    /// ```
+    public func recordOutcome<Value>(of details: EvaluationDetails<Value>, success: Bool, duration: Duration? = nil) {
+        recordOutcome(flag: details.flagKey, variant: details.variant, success: success, duration: duration)
+    }
+
+    // MARK: - State
+
+    /// Whether the client has its first data from Redis, or gave up waiting for it after
+    /// ``Configuration/startupTimeout`` and serves its fallback.
+    public var isReady: Bool { readiness.isOpen }
+
+    /// Waits until the client is ready (see ``isReady``), at most `timeout`.
+    ///
+    /// - Returns: Whether it is ready; false after the timeout (evaluations then give the best
+    ///   data the client has, maybe only code defaults).
+    @discardableResult
+    public func waitUntilReady(timeout: Duration) async -> Bool {
+        await readiness.wait(timeout: timeout)
+    }
+
+    /// The applied revision, the data's source and age.
+    public var freshness: Freshness {
+        let snapshot = current.withLock { $0.snapshot }
+        let (inSync, lastConfirmed) = sync.withLock { ($0.inSync, $0.lastConfirmed) }
+        let age: Duration?
+        if snapshot.source == .defaults {
+            age = nil
+        } else if inSync {
+            age = .zero
+        } else {
+            age = .seconds(max(0, WallClock.now() - lastConfirmed))
+        }
+        return Freshness(
+            source: snapshot.source, revision: snapshot.revision, isInSync: inSync, age: age, isStale: staleFlag.load(ordering: .relaxed))
+    }
+
+    /// The changed flag keys of every update from now on, one set per update (flags added,
+    /// changed or removed). The sequence ends when ``run()`` ends; a consumer more than 1,000
+    /// updates behind loses the oldest.
+    ///
+    /// ```swift
+    /// for await keys in flags.changes() where keys.contains("banner") { reloadBanner() }
+    /// ```
+    public func changes() -> AsyncStream<Set<String>> {
+        changeBroadcaster.makeStream(bufferLimit: 1000)
+    }
+
+    // MARK: - Updates (from the run loop)
+
+    var snapshot: FlagSnapshot { current.withLock { $0.snapshot } }
+
+    /// Swaps in a new snapshot.
+    func install(_ snapshot: FlagSnapshot) {
+        let g = current.withLock { c -> UInt64 in
+            c.snapshot = snapshot
+            c.generation &+= 1
+            return c.generation
+        }
+        generation.store(g, ordering: .releasing)
+        if let revision = snapshot.revision { metrics.revision.record(revision) }
+    }
+}

@@ -1,0 +1,195 @@
+import FlagpoleStore
+import Synchronization
+
+/// Outcome counts kept in memory until the next flush: per flag and variant, in striped tables so
+/// that threads recording at once rarely meet on a lock, and bounded so memory stays flat
+/// whatever the traffic.
+///
+/// Recording takes the lock of the caller's stripe (uncontended in practice: each thread has a
+/// stripe of its own up to the stripe count), hashes the flag key and variant with a fast
+/// non-cryptographic hash, and adds to the entry in place; no allocation once the entry exists.
+/// A flush takes each stripe's counts and zeroes them, keeping the entries for the next second.
+final class OutcomeRecorder: Sendable {
+    private let stripes: [Stripe]
+    private let mask: Int
+
+    /// One stripe: a table behind its own lock, padded so two stripes never share a cache line.
+    final class Stripe: Sendable {
+        let table: Mutex<OutcomeTable>
+        // Padding: the lock and the table's header stay on lines of their own.
+        private let padding: (Int, Int, Int, Int, Int, Int, Int, Int) = (0, 0, 0, 0, 0, 0, 0, 0)
+
+        init(limit: Int) {
+            table = Mutex(OutcomeTable(limit: limit))
+        }
+    }
+
+    /// - Parameters:
+    ///   - stripes: a power of two.
+    ///   - limit: the most flag/variant pairs one stripe holds between flushes; past it outcomes
+    ///     for new pairs are dropped and counted.
+    init(stripes: Int = 16, limit: Int) {
+        precondition(stripes > 0 && stripes & (stripes - 1) == 0)
+        self.stripes = (0..<stripes).map { _ in Stripe(limit: limit) }
+        mask = stripes - 1
+    }
+
+    @inline(__always)
+    func record(stripe: Int, flag: String, variant: String?, success: Bool, micros: Int64?) {
+        let hash = OutcomeTable.hash(flag, variant)
+        stripes[stripe & mask].table.withLock { $0.record(hash: hash, flag: flag, variant: variant, success: success, micros: micros) }
+    }
+
+    /// Takes every count recorded since the last drain, merged over the stripes, and how many
+    /// outcomes were dropped.
+    func drain() -> (counts: [OutcomeTable.Key: OutcomeCounts], dropped: Int64) {
+        var merged: [OutcomeTable.Key: OutcomeCounts] = [:]
+        var dropped: Int64 = 0
+        for stripe in stripes {
+            stripe.table.withLock { table in
+                dropped += table.drain { key, counts in merged[key, default: OutcomeCounts()].add(counts) }
+            }
+        }
+        return (merged, dropped)
+    }
+}
+
+/// A bounded open-addressing table from (flag, variant) to counts.
+struct OutcomeTable {
+    struct Key: Hashable, Sendable {
+        var flag: String
+        var variant: String?
+    }
+
+    private var slots: [Int32]
+    private var hashes: [UInt64] = []
+    private var keys: [Key] = []
+    private var counts: [OutcomeCounts] = []
+    private var dropped: Int64 = 0
+    private let limit: Int
+
+    init(limit: Int) {
+        self.limit = max(1, limit)
+        var capacity = 16
+        while capacity < min(self.limit, 1024) * 2 { capacity *= 2 }
+        slots = [Int32](repeating: -1, count: capacity)
+    }
+
+    @inline(__always)
+    mutating func record(hash: UInt64, flag: String, variant: String?, success: Bool, micros: Int64?) {
+        let mask = slots.count - 1
+        var s = Int(truncatingIfNeeded: hash) & mask
+        while true {
+            let i = Int(slots[s])
+            if i < 0 { break }
+            if hashes[i] == hash && keys[i].flag == flag && keys[i].variant == variant {
+                Self.add(&counts[i], success: success, micros: micros)
+                return
+            }
+            s = (s + 1) & mask
+        }
+        insert(hash: hash, slot: s, flag: flag, variant: variant, success: success, micros: micros)
+    }
+
+    @inline(never)
+    private mutating func insert(hash: UInt64, slot: Int, flag: String, variant: String?, success: Bool, micros: Int64?) {
+        guard keys.count < limit else {
+            dropped += 1
+            return
+        }
+        var s = slot
+        if (keys.count + 1) * 2 > slots.count {
+            grow()
+            let mask = slots.count - 1
+            s = Int(truncatingIfNeeded: hash) & mask
+            while slots[s] >= 0 { s = (s + 1) & mask }
+        }
+        slots[s] = Int32(keys.count)
+        hashes.append(hash)
+        keys.append(Key(flag: flag, variant: variant))
+        var c = OutcomeCounts()
+        Self.add(&c, success: success, micros: micros)
+        counts.append(c)
+    }
+
+    private mutating func grow() {
+        var fresh = [Int32](repeating: -1, count: slots.count * 2)
+        let mask = fresh.count - 1
+        for (i, h) in hashes.enumerated() {
+            var s = Int(truncatingIfNeeded: h) & mask
+            while fresh[s] >= 0 { s = (s + 1) & mask }
+            fresh[s] = Int32(i)
+        }
+        slots = fresh
+    }
+
+    @inline(__always)
+    private static func add(_ c: inout OutcomeCounts, success: Bool, micros: Int64?) {
+        if success { c.succeeded &+= 1 } else { c.failed &+= 1 }
+        if let micros {
+            c.totalMicroseconds &+= micros
+            c.timed &+= 1
+        }
+    }
+
+    /// Hands over every non-zero entry and zeroes it; returns the outcomes dropped since the last
+    /// drain. Entries stay for the next second unless the table is more than half full, when it is
+    /// emptied so that pairs no longer in use leave.
+    mutating func drain(_ body: (Key, OutcomeCounts) -> Void) -> Int64 {
+        for i in counts.indices where !counts[i].isEmpty {
+            body(keys[i], counts[i])
+            counts[i] = OutcomeCounts()
+        }
+        if keys.count * 2 > limit {
+            for i in slots.indices { slots[i] = -1 }
+            hashes.removeAll(keepingCapacity: true)
+            keys.removeAll(keepingCapacity: true)
+            counts.removeAll(keepingCapacity: true)
+        }
+        defer { dropped = 0 }
+        return dropped
+    }
+
+    /// A fast 64-bit hash of the pair's UTF-8 bytes (not for untrusted keys in general: the table
+    /// is bounded, so a collision costs a probe, never memory).
+    @inline(__always)
+    static func hash(_ flag: String, _ variant: String?) -> UInt64 {
+        var h = bytesHash(flag, seed: 0x243F_6A88_85A3_08D3)
+        if let variant { h = bytesHash(variant, seed: h ^ 0x1319_8A2E_0370_7344) }
+        return h
+    }
+
+    @inline(__always)
+    private static func bytesHash(_ s: String, seed: UInt64) -> UInt64 {
+        if let h = s.utf8.withContiguousStorageIfAvailable({ bytesHash(UnsafeRawBufferPointer($0), seed: seed) }) { return h }
+        return Array(s.utf8).withUnsafeBytes { bytesHash($0, seed: seed) }
+    }
+
+    @inline(__always)
+    private static func bytesHash(_ raw: UnsafeRawBufferPointer, seed: UInt64) -> UInt64 {
+        let n = raw.count
+        var h = seed ^ UInt64(n)
+        var i = 0
+        while i + 8 <= n {
+            h = mix(h ^ raw.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+            i += 8
+        }
+        var tail: UInt64 = 0
+        var shift: UInt64 = 0
+        while i < n {
+            tail |= UInt64(raw[i]) << shift
+            shift += 8
+            i += 1
+        }
+        return mix(h ^ tail)
+    }
+
+    @inline(__always)
+    private static func mix(_ x: UInt64) -> UInt64 {
+        var z = x &* 0x9E37_79B9_7F4A_7C15
+        z ^= z >> 32
+        z = z &* 0xD6E8_FEB8_6659_FD93
+        z ^= z >> 32
+        return z
+    }
+}

@@ -1,0 +1,269 @@
+import FlagpoleCore
+import FlagpoleRedis
+
+/// The keys the client library writes: outcome counters for the watcher, and the instance registry.
+///
+/// Both live under the environment's hash tag, like every other key of the environment.
+///
+/// **Outcomes** — one hash per flag per minute, `flagpole:{ENV}:outcomes:<unixMinute>:<flag>`,
+/// where `unixMinute` is `floor(unixSeconds / 60)` of the moment a client flushed the counts
+/// (clients flush once a second, so a count lands at most a second late). Fields, each an integer
+/// added to with `HINCRBY` by every instance:
+///
+/// | field | meaning |
+/// |---|---|
+/// | `<variant>\|ok` | work under that variant that succeeded |
+/// | `<variant>\|err` | work under that variant that failed |
+/// | `<variant>\|us` | the summed duration, in microseconds, of the outcomes recorded with one |
+/// | `<variant>\|timed` | how many outcomes were recorded with a duration |
+///
+/// `<variant>` is the variant the evaluation chose; the empty string means none (the caller's code
+/// default was served). The metric follows the *last* `|`, so variant names may contain `|`.
+/// A summary hash per minute, `flagpole:{ENV}:outcomes:<unixMinute>`, holds `flag:<flag>` → the
+/// number of outcomes recorded for that flag (an index of the minute's flags) and `dropped` → the
+/// outcomes instances had to drop (bounded memory) in that minute. Every outcome key expires
+/// (``defaultOutcomeRetention`` unless the client is configured otherwise).
+///
+/// **Instances** — `flagpole:{ENV}:clients:<instanceID>` holds one instance's ``ClientRecord`` as
+/// JSON and expires unless the instance heartbeats again; `flagpole:{ENV}:clients` is a hash from
+/// instance ID to the Unix second of its last heartbeat, an index for listing. An index entry whose
+/// record has expired is an instance that is gone; instances prune old entries.
+extension StoreLayout {
+    private var keyPrefix: String { "flagpole:{\(environment)}:" }
+
+    /// How long outcome buckets are kept by default: 6 hours, enough to compare an hour-long
+    /// rollout step with the hours before it.
+    public static let defaultOutcomeRetention: Duration = .seconds(6 * 3600)
+
+    /// The minute bucket (`floor(unixSeconds / 60)`) a Unix time falls in.
+    public static func unixMinute(_ unixSeconds: Int64) -> Int64 {
+        unixSeconds >= 0 ? unixSeconds / 60 : (unixSeconds - 59) / 60
+    }
+
+    /// Hash: one flag's outcome counters for one minute (fields from ``outcomeField(variant:_:)``).
+    public func outcomes(flag: String, minute: Int64) -> String {
+        keyPrefix + "outcomes:\(minute):" + flag
+    }
+
+    /// Hash: the minute's flag index (`flag:<flag>` → outcomes) and `dropped` → outcomes dropped.
+    public func outcomeSummary(minute: Int64) -> String {
+        keyPrefix + "outcomes:\(minute)"
+    }
+
+    /// The summary field that indexes a flag: `flag:<flag>`.
+    public static func outcomeSummaryField(flag: String) -> String { "flag:" + flag }
+
+    /// The summary field counting dropped outcomes.
+    public static let outcomeDroppedField = "dropped"
+
+    /// The field of an outcome hash: `<variant>|<metric>` (an empty variant when there was none).
+    public static func outcomeField(variant: String?, _ metric: OutcomeMetric) -> String {
+        (variant ?? "") + "|" + metric.rawValue
+    }
+
+    /// Splits an outcome hash field into variant (nil for the empty name) and metric; nil for a
+    /// field Flagpole does not write.
+    public static func parseOutcomeField(_ field: String) -> (variant: String?, metric: OutcomeMetric)? {
+        guard let bar = field.lastIndex(of: "|"), let metric = OutcomeMetric(rawValue: String(field[field.index(after: bar)...])) else {
+            return nil
+        }
+        let variant = String(field[..<bar])
+        return (variant.isEmpty ? nil : variant, metric)
+    }
+
+    /// Hash: instance ID → the Unix second of its last heartbeat (the registry's index).
+    public var clients: String { keyPrefix + "clients" }
+
+    /// String (JSON ``ClientRecord``, with a TTL): one instance's heartbeat.
+    public func client(_ instanceID: String) -> String { keyPrefix + "clients:" + instanceID }
+}
+
+/// One counter of an outcome hash field (see ``StoreLayout/outcomeField(variant:_:)``).
+public enum OutcomeMetric: String, Sendable, Hashable, CaseIterable {
+    /// Outcomes that succeeded.
+    case ok
+    /// Outcomes that failed.
+    case err
+    /// The summed duration of timed outcomes, in microseconds.
+    case micros = "us"
+    /// How many outcomes carried a duration.
+    case timed
+}
+
+/// The counters of one flag and variant over some span: what the watcher compares.
+public struct OutcomeCounts: Sendable, Hashable {
+    /// Work that succeeded.
+    public var succeeded: Int64
+    /// Work that failed.
+    public var failed: Int64
+    /// The summed duration of the outcomes that had one, in microseconds.
+    public var totalMicroseconds: Int64
+    /// How many outcomes had a duration.
+    public var timed: Int64
+
+    /// Counts from their parts; all default to zero.
+    public init(succeeded: Int64 = 0, failed: Int64 = 0, totalMicroseconds: Int64 = 0, timed: Int64 = 0) {
+        self.succeeded = succeeded
+        self.failed = failed
+        self.totalMicroseconds = totalMicroseconds
+        self.timed = timed
+    }
+
+    /// All outcomes, succeeded and failed.
+    public var total: Int64 { succeeded + failed }
+
+    /// Whether every counter is zero.
+    public var isEmpty: Bool { succeeded == 0 && failed == 0 && totalMicroseconds == 0 && timed == 0 }
+
+    /// Adds another span's counts.
+    public mutating func add(_ other: OutcomeCounts) {
+        succeeded += other.succeeded
+        failed += other.failed
+        totalMicroseconds += other.totalMicroseconds
+        timed += other.timed
+    }
+}
+
+/// What an instance of the client library says about itself in its heartbeat.
+///
+/// JSON: `{"id","application","host","pid","version","environment","revision","source","inSync",
+/// "dataAgeSeconds","startedAt","lastSeen","ttlSeconds"}` (times in Unix seconds).
+public struct ClientRecord: Sendable, Hashable {
+    /// The instance ID (unique per process run).
+    public var id: String
+    /// The application name the client was configured with.
+    public var application: String
+    /// The host name.
+    public var host: String
+    /// The process ID.
+    public var pid: Int64
+    /// The Flagpole library version.
+    public var version: String
+    /// The environment.
+    public var environment: String
+    /// The revision the instance has applied; nil before it has any data from Redis.
+    public var revision: Int64?
+    /// Where its flags come from: `redis`, `disk`, `files` or `defaults`.
+    public var source: String
+    /// Whether it is subscribed and caught up.
+    public var inSync: Bool
+    /// How old its data is (0 while in sync); nil without data.
+    public var dataAgeSeconds: Double?
+    /// When it started (Unix seconds).
+    public var startedAt: Int64
+    /// Its latest heartbeat (Unix seconds).
+    public var lastSeen: Int64
+    /// How long the record lives without another heartbeat.
+    public var ttlSeconds: Int64
+
+    /// A record from its parts.
+    public init(
+        id: String, application: String, host: String, pid: Int64, version: String, environment: String, revision: Int64?,
+        source: String, inSync: Bool, dataAgeSeconds: Double?, startedAt: Int64, lastSeen: Int64, ttlSeconds: Int64
+    ) {
+        self.id = id
+        self.application = application
+        self.host = host
+        self.pid = pid
+        self.version = version
+        self.environment = environment
+        self.revision = revision
+        self.source = source
+        self.inSync = inSync
+        self.dataAgeSeconds = dataAgeSeconds
+        self.startedAt = startedAt
+        self.lastSeen = lastSeen
+        self.ttlSeconds = ttlSeconds
+    }
+
+    /// The record as stored.
+    public var json: JSONValue {
+        [
+            "id": .string(id), "application": .string(application), "host": .string(host), "pid": .int(pid),
+            "version": .string(version), "environment": .string(environment), "revision": revision.map { .int($0) } ?? .null,
+            "source": .string(source), "inSync": .bool(inSync), "dataAgeSeconds": dataAgeSeconds.map { .double($0) } ?? .null,
+            "startedAt": .int(startedAt), "lastSeen": .int(lastSeen), "ttlSeconds": .int(ttlSeconds),
+        ]
+    }
+
+    /// Reads a stored record.
+    public init(json: JSONValue) throws(StoreError) {
+        guard case .object(let o) = json, let id = o["id"]?.stringValue else {
+            throw StoreError(code: .corruptData, message: "a client record must be a JSON object with \"id\"")
+        }
+        self.id = id
+        application = o["application"]?.stringValue ?? ""
+        host = o["host"]?.stringValue ?? ""
+        pid = Int64(o["pid"]?.numberValue ?? 0)
+        version = o["version"]?.stringValue ?? ""
+        environment = o["environment"]?.stringValue ?? ""
+        revision = o["revision"]?.numberValue.map { Int64($0) }
+        source = o["source"]?.stringValue ?? ""
+        inSync = o["inSync"]?.boolValue ?? false
+        dataAgeSeconds = o["dataAgeSeconds"]?.numberValue
+        startedAt = Int64(o["startedAt"]?.numberValue ?? 0)
+        lastSeen = Int64(o["lastSeen"]?.numberValue ?? 0)
+        ttlSeconds = Int64(o["ttlSeconds"]?.numberValue ?? 0)
+    }
+}
+
+extension FlagStore {
+    /// The live instances (those whose heartbeat has not expired), sorted by application, host and
+    /// pid, and how many index entries belong to instances that are gone. Uses `HGETALL` and `GET`
+    /// only, so both the writer and the reader ACL users may call it.
+    public func clients() async throws -> (clients: [ClientRecord], gone: Int) {
+        let index: RedisReply
+        do {
+            index = try await client.send(["HGETALL", RedisArgument(layout.clients)])
+        } catch let error as RedisError {
+            throw StoreError(code: .redis, message: error.description, underlying: error)
+        }
+        if let e = index.errorMessage { throw Self.wrongType(key: layout.clients, serverMessage: e, expected: "hash") }
+        let ids = (index.dictionary ?? [:]).keys.sorted()
+        guard !ids.isEmpty else { return ([], 0) }
+        let replies: [RedisReply]
+        do {
+            replies = try await client.pipeline(ids.map { ["GET", RedisArgument(layout.client($0))] })
+        } catch let error as RedisError {
+            throw StoreError(code: .redis, message: error.description, underlying: error)
+        }
+        var records: [ClientRecord] = []
+        var gone = 0
+        for reply in replies {
+            guard let bytes = reply.bytes, let json = try? JSONParser.parse(bytes: bytes), let record = try? ClientRecord(json: json) else {
+                gone += 1
+                continue
+            }
+            records.append(record)
+        }
+        records.sort { ($0.application, $0.host, $0.pid, $0.id) < ($1.application, $1.host, $1.pid, $1.id) }
+        return (records, gone)
+    }
+
+    /// One flag's outcome counters per variant (nil: no variant) over the minutes `minutes`, read
+    /// in one pipelined round trip: what the watcher compares between treatment and control.
+    public func outcomes(flag: String, minutes: ClosedRange<Int64>) async throws -> [String?: OutcomeCounts] {
+        let commands = minutes.map { RedisCommand(["HGETALL", RedisArgument(layout.outcomes(flag: flag, minute: $0))]) }
+        let replies: [RedisReply]
+        do {
+            replies = try await client.pipeline(commands)
+        } catch let error as RedisError {
+            throw StoreError(code: .redis, message: error.description, underlying: error)
+        }
+        var out: [String?: OutcomeCounts] = [:]
+        for reply in replies {
+            for (field, value) in reply.dictionary ?? [:] {
+                guard let (variant, metric) = StoreLayout.parseOutcomeField(field), let n = value.integer else { continue }
+                var c = out[variant] ?? OutcomeCounts()
+                switch metric {
+                case .ok: c.succeeded += n
+                case .err: c.failed += n
+                case .micros: c.totalMicroseconds += n
+                case .timed: c.timed += n
+                }
+                out[variant] = c
+            }
+        }
+        return out
+    }
+}
