@@ -70,7 +70,6 @@ let package = Package(
                 "FlagpoleCore",
                 "FlagpoleRedis",
                 "FlagpoleStore",
-                "Flagpole",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

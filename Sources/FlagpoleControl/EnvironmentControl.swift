@@ -1,4 +1,5 @@
 import FlagpoleCore
+import Foundation
 import FlagpoleRedis
 import FlagpoleStore
 
@@ -45,25 +46,65 @@ public struct EnvironmentControl: Sendable {
     /// Validates the environment's files, computes the change against Redis, and writes it in one
     /// atomic step guarded by the revision it was computed against.
     public func sync(_ options: SyncOptions) async throws -> SyncOutcome {
+        // Fast path: the files are byte for byte those the last sync wrote (same Flagpole, same
+        // config), so they were valid then and Redis already holds what they say.
+        let sourceHash = try self.sourceHash()
+        if options.unpin.isEmpty, let plan = try await unchangedSinceLastSync(sourceHash: sourceHash, prune: options.prune) {
+            return .noChange(plan)
+        }
         let config = directory.loadConfig()
         if config.hasErrors { return .invalid(config.diagnostics.filter(\.isError)) }
         let load = try directory.loadEnvironment(environment)
         if load.hasErrors { return .invalid(load.diagnostics.filter(\.isError)) }
-        let live = try await store.read()
-        let plan = try SyncPlan.make(
+        let live = try await store.read(parseDefinitions: false)
+        var plan = try SyncPlan.make(
             environment: environment, load: load, fractionalAlgorithm: config.config.fractionalAlgorithm, live: live,
             prune: options.prune, unpin: options.unpin, actor: options.actor, reason: options.reason,
             git: Provenance.git(at: directory.environmentPath(environment)), now: Provenance.now, historyLimit: options.historyLimit)
-        if plan.isEmpty { return .noChange(plan) }
+        if plan.isEmpty {
+            // Remember the files so that the next identical sync takes the fast path.
+            if !options.dryRun, live.meta["sourceHash"] != sourceHash, plan.kept.isEmpty {
+                try await store.setMeta(["sourceHash": sourceHash, "keptFlags": "0"])
+            }
+            return .noChange(plan)
+        }
         if options.dryRun { return .planned(plan) }
+        plan.change.meta["sourceHash"] = sourceHash
+        plan.change.meta["keptFlags"] = String(plan.kept.count)
         let revision = try await store.apply(plan.change, expectedRevision: plan.baseRevision)
         return .applied(plan, revision: revision)
+    }
+
+    /// SHA-256 over this Flagpole's version, the project config and the environment's flag files
+    /// (paths and bytes): equal exactly when a sync would read the same input.
+    func sourceHash() throws -> String {
+        var bytes: [UInt8] = Array("flagpole \(FlagpoleVersion.current)\n".utf8)
+        let files = (directory.configPath.map { [$0] } ?? []) + (try directory.flagFiles(inEnvironment: environment))
+        for file in files {
+            bytes += Array(file.utf8) + [0]
+            guard let data = FileManager.default.contents(atPath: file) else {
+                throw FlagDirectoryError(code: .unreadable, path: file, message: "cannot read the file")
+            }
+            bytes += [UInt8](data) + [0]
+        }
+        return SHA256.hex(bytes)
+    }
+
+    /// A "no change" plan when Redis says its definitions came from exactly these files.
+    private func unchangedSinceLastSync(sourceHash: String, prune: Bool) async throws -> SyncPlan? {
+        let meta = try await store.meta(["sourceHash", "keptFlags", "syncRevision", "contentHash"])
+        guard meta["sourceHash"] == sourceHash, !prune || meta["keptFlags"] == "0" else { return nil }
+        let revision = try await store.revision()
+        return SyncPlan(
+            environment: environment, baseRevision: revision, added: [], changed: [], removed: [], kept: [], droppedOverrides: [],
+            pinned: [:], unpinned: [], overridden: [], metadataChanged: false, contentHash: meta["contentHash"] ?? "",
+            change: StoreChange(audit: AuditEntry(action: "sync", actor: "", at: 0, flags: [])))
     }
 
     /// Brings back the flag set an earlier sync wrote (flags not in it are removed), audited as `restore`.
     public func restore(revision: Int64, actor: String, reason: String?, dryRun: Bool) async throws -> SyncOutcome {
         let snapshot = try await store.historySnapshot(revision: revision)
-        let live = try await store.read()
+        let live = try await store.read(parseDefinitions: false)
         let algorithm = snapshot["fractionalAlgorithm"]?.stringValue.flatMap(FractionalAlgorithm.init(rawValue:)) ?? .v3
         let load = FlagSetLoad(
             document: ["flags": snapshot["flags"] ?? [:], "metadata": snapshot["metadata"] ?? [:]], flagLocations: [:], evaluatorLocations: [:],
@@ -72,6 +113,7 @@ public struct EnvironmentControl: Sendable {
             environment: environment, load: load, fractionalAlgorithm: algorithm, live: live, prune: true, unpin: [],
             actor: actor, reason: reason, git: nil, now: Provenance.now)
         plan.change.audit.action = "restore"
+        plan.change.meta["sourceHash"] = ""
         if case .object(var details) = plan.change.audit.details {
             details["restoredRevision"] = .int(revision)
             plan.change.audit.details = .object(details)
@@ -114,15 +156,15 @@ public struct EnvironmentControl: Sendable {
     /// when another writer got in between.
     public func apply(_ runtimeChange: RuntimeChange, flag: String, actor: String, reason: String?) async throws -> RuntimeOutcome {
         for attempt in 1...5 {
-            let live = try await store.read()
-            guard let definition = live.definitions[flag] else {
-                let known = live.definitions.keys.sorted()
+            let live = try await store.read(flag: flag)
+            guard let definition = live.definition else {
+                let known = try await store.flagKeys().sorted()
                 throw StoreError(
                     code: .flagNotFound,
                     message: "flag '\(flag)' is not in \(environment)" + (known.isEmpty ? " (nothing synced yet: run flagctl sync --env \(environment))" : suggestion(flag, in: known)),
                     key: store.layout.flags)
             }
-            let before = live.overrides[flag]
+            let before = live.override
             var change = StoreChange(audit: AuditEntry(action: runtimeChange.action, actor: actor, reason: reason, at: Provenance.now, flags: [flag]))
             change.requireFlags = [flag]
             var after: OverrideRecord?
@@ -138,9 +180,8 @@ public struct EnvironmentControl: Sendable {
             case .enable(let on):
                 after = OverrideRecord(override: .enabled(on), actor: actor, reason: reason, at: Provenance.now, revision: 0)
             case .clear(let unpin):
-                if live.pins[flag] != nil {
+                if let pin = live.pin {
                     guard unpin else {
-                        let pin = live.pins[flag]!
                         throw StoreError(
                             code: .pinned,
                             message: "flag '\(flag)' is pinned by an automatic revert (\(pin.by): \(pin.reason)); add --unpin to release it deliberately",
@@ -159,7 +200,7 @@ public struct EnvironmentControl: Sendable {
             }
             change.audit.details = [
                 "before": before?.json ?? .null, "after": after?.json ?? .null,
-                "effectiveBefore": live.effectiveDefinition(of: flag) ?? .null,
+                "effectiveBefore": before.map { $0.override.apply(to: definition) } ?? definition,
             ]
             do {
                 let revision = try await store.apply(change, expectedRevision: live.revision)

@@ -31,6 +31,9 @@ public struct SyncPlan: Sendable {
     /// True when the sync would write nothing.
     public var isEmpty: Bool { change.isEmpty }
 
+    /// The audit entry keeps before/after definitions for at most this many flags of each kind.
+    public static let auditDetailLimit = 100
+
     /// Computes the change from `load` (the files) to `live` (Redis).
     public static func make(
         environment: String, load: FlagSetLoad, fractionalAlgorithm: FractionalAlgorithm, live: StoreSnapshot,
@@ -43,27 +46,33 @@ public struct SyncPlan: Sendable {
         }
         var added: [String] = [], changed: [String] = [], removed: [String] = [], kept: [String] = []
         var change = StoreChange(audit: AuditEntry(action: "sync", actor: actor, reason: reason, at: now, flags: []))
+        // Stored definitions are canonical JSON text: compare text, parse only what the audit shows.
         var before: [String: JSONValue] = [:], after: [String: JSONValue] = [:]
+        func storedDefinition(_ key: String) -> JSONValue? {
+            live.definitions[key] ?? live.definitionTexts[key].flatMap { try? JSONParser.parse($0) }
+        }
         for (key, def) in files {
-            if let old = live.definitions[key] {
-                if old != def {
+            if let old = live.definitionTexts[key] {
+                if old != def.jsonString {
                     changed.append(key)
                     change.setDefinitions[key] = def
-                    before[key] = old
-                    after[key] = def
+                    if changed.count <= Self.auditDetailLimit {
+                        before[key] = storedDefinition(key) ?? .null
+                        after[key] = def
+                    }
                 }
             } else {
                 added.append(key)
                 change.setDefinitions[key] = def
-                after[key] = def
+                if added.count <= Self.auditDetailLimit { after[key] = def }
             }
         }
         var dropped: [String] = []
-        for key in live.definitions.keys where files[key] == nil {
+        for key in live.definitionTexts.keys where files[key] == nil {
             if prune {
                 removed.append(key)
                 change.removeDefinitions.append(key)
-                before[key] = live.definitions[key]
+                if removed.count <= Self.auditDetailLimit { before[key] = storedDefinition(key) ?? .null }
                 if live.overrides[key] != nil {
                     dropped.append(key)
                     change.removeOverrides.append(key)
@@ -99,7 +108,7 @@ public struct SyncPlan: Sendable {
             ]
             // The history keeps the whole synced set: what `restore` brings back.
             var synced = files
-            if !prune { for k in kept { synced[k] = live.definitions[k] } }
+            if !prune { for k in kept { synced[k] = storedDefinition(k) } }
             change.historySnapshot = [
                 "flags": .object(synced), "metadata": .object(metadata), "contentHash": .string(hash),
                 "fractionalAlgorithm": .string(fractionalAlgorithm.rawValue),
@@ -111,6 +120,9 @@ public struct SyncPlan: Sendable {
                 "removed": .array(removed.sorted().map { .string($0) }), "contentHash": .string(hash),
                 "before": .object(before), "after": .object(after),
             ]
+            if added.count + changed.count + removed.count > Self.auditDetailLimit {
+                details["detailsTruncated"] = .string("before/after kept for the first \(Self.auditDetailLimit) flags of each kind; the history holds the whole set")
+            }
             if !dropped.isEmpty { details["droppedOverrides"] = .array(dropped.sorted().map { .string($0) }) }
             if !unpin.isEmpty { details["unpinned"] = .array(unpin.sorted().map { .string($0) }) }
             if !pinned.isEmpty { details["stillPinned"] = .array(pinned.keys.sorted().map { .string($0) }) }

@@ -4,8 +4,11 @@ import FlagpoleRedis
 /// Everything stored for one environment, read in one atomic step.
 public struct StoreSnapshot: Sendable {
     public var revision: Int64
-    /// Flag key → definition (from the files).
+    /// Flag key → definition (from the files). Empty when read with `parseDefinitions: false`.
     public var definitions: [String: JSONValue]
+    /// Flag key → the definition's JSON text exactly as stored (canonical: sorted keys, compact),
+    /// so that a sync can compare without parsing.
+    public var definitionTexts: [String: String]
     public var overrides: [String: OverrideRecord]
     public var pins: [String: PinRecord]
     /// The `meta` hash as stored.
@@ -90,7 +93,10 @@ public struct FlagStore: Sendable {
     }
 
     /// Reads revision, definitions, overrides, pins and metadata in one `MULTI`/`EXEC`.
-    public func read() async throws -> StoreSnapshot {
+    ///
+    /// - Parameter parseDefinitions: parse every definition into ``StoreSnapshot/definitions``
+    ///   (default). `false` keeps only their text, which is all a sync needs to compare.
+    public func read(parseDefinitions: Bool = true) async throws -> StoreSnapshot {
         let l = layout
         let replies = try await redis {
             try await client.transaction([
@@ -116,7 +122,10 @@ public struct FlagStore: Sendable {
         }
         var problems: [StoreError] = []
         var definitions: [String: JSONValue] = [:]
+        var texts: [String: String] = [:]
         for (k, v) in replies[1].dictionary ?? [:] {
+            texts[k] = v.string ?? ""
+            guard parseDefinitions else { continue }
             let why: String
             do {
                 let def = try JSONParser.parse(bytes: v.bytes ?? [])
@@ -146,7 +155,85 @@ public struct FlagStore: Sendable {
                 problems.append(StoreError(code: .corruptData, message: "\(l.pins) field '\(k)': \(error)", key: l.pins))
             }
         }
-        return StoreSnapshot(revision: revision, definitions: definitions, overrides: overrides, pins: pins, meta: meta, problems: problems)
+        return StoreSnapshot(
+            revision: revision, definitions: definitions, definitionTexts: texts, overrides: overrides, pins: pins, meta: meta, problems: problems)
+    }
+
+    /// One flag's stored state and the revision, read together (what a runtime change needs).
+    public struct FlagRead: Sendable {
+        public var revision: Int64
+        public var definition: JSONValue?
+        public var override: OverrideRecord?
+        public var pin: PinRecord?
+    }
+
+    /// Reads the revision and one flag's definition, override and pin in one `MULTI`/`EXEC`.
+    public func read(flag: String) async throws -> FlagRead {
+        let l = layout
+        let f = RedisArgument(flag)
+        let replies = try await redis {
+            try await client.transaction([
+                ["GET", RedisArgument(l.revision)], ["HGET", RedisArgument(l.flags), f], ["HGET", RedisArgument(l.overrides), f],
+                ["HGET", RedisArgument(l.pins), f], ["HGET", RedisArgument(l.meta), "format"],
+            ])
+        }
+        guard let replies, replies.count == 5 else { throw StoreError(code: .redis, message: "reading \(l.environment) returned no result") }
+        let keys = [l.revision, l.flags, l.overrides, l.pins, l.meta]
+        for (i, r) in replies.enumerated() {
+            if let e = r.errorMessage { throw Self.wrongType(key: keys[i], serverMessage: e, expected: i == 0 ? "string" : "hash") }
+        }
+        if let format = replies[4].integer, format > StoreLayout.formatVersion {
+            throw StoreError(
+                code: .newerFormat,
+                message: "\(l.meta) says data format \(format), but this Flagpole reads format \(StoreLayout.formatVersion): upgrade flagctl",
+                key: l.meta)
+        }
+        var read = FlagRead(revision: try Self.parseRevision(replies[0], key: l.revision))
+        if let bytes = replies[1].bytes {
+            do {
+                read.definition = try JSONParser.parse(bytes: bytes)
+            } catch {
+                throw StoreError(code: .corruptData, message: "\(l.flags) field '\(flag)': not valid JSON (\(error)); sync the files again to replace it", key: l.flags)
+            }
+        }
+        if let bytes = replies[2].bytes {
+            do { read.override = try OverrideRecord(json: try JSONParser.parse(bytes: bytes)) } catch {
+                throw StoreError(code: .corruptData, message: "\(l.overrides) field '\(flag)': \(error)", key: l.overrides)
+            }
+        }
+        if let bytes = replies[3].bytes {
+            do { read.pin = try PinRecord(json: try JSONParser.parse(bytes: bytes)) } catch {
+                throw StoreError(code: .corruptData, message: "\(l.pins) field '\(flag)': \(error)", key: l.pins)
+            }
+        }
+        return read
+    }
+
+    /// Some fields of the `meta` hash (absent fields are left out).
+    public func meta(_ fields: [String]) async throws -> [String: String] {
+        let reply = try await redis { try await client.send(RedisCommand(["HMGET", RedisArgument(layout.meta)] + fields.map { RedisArgument($0) })) }
+        if let e = reply.errorMessage { throw Self.wrongType(key: layout.meta, serverMessage: e, expected: "hash") }
+        var out: [String: String] = [:]
+        for (field, value) in zip(fields, reply.array ?? []) {
+            if let v = value.string { out[field] = v }
+        }
+        return out
+    }
+
+    /// Sets bookkeeping fields of the `meta` hash (no revision bump, no event: nothing clients read).
+    public func setMeta(_ fields: [String: String]) async throws {
+        guard !fields.isEmpty else { return }
+        var command: [RedisArgument] = ["HSET", RedisArgument(layout.meta)]
+        for (k, v) in fields.sorted(by: { $0.key < $1.key }) { command += [RedisArgument(k), RedisArgument(v)] }
+        let reply = try await redis { try await client.send(RedisCommand(command)) }
+        if let e = reply.errorMessage { throw Self.wrongType(key: layout.meta, serverMessage: e, expected: "hash") }
+    }
+
+    /// Every flag key stored (for suggestions).
+    public func flagKeys() async throws -> [String] {
+        let reply = try await redis { try await client.send(["HKEYS", RedisArgument(layout.flags)]) }
+        if let e = reply.errorMessage { throw Self.wrongType(key: layout.flags, serverMessage: e, expected: "hash") }
+        return (reply.array ?? []).compactMap(\.string)
     }
 
     /// Reads some flags' definitions and overrides (after a change event without inline state).
@@ -198,7 +285,8 @@ public struct FlagStore: Sendable {
         // The event carries the changed flags' new state.
         var states: [String: ChangeEvent.FlagState] = [:]
         let changed = change.changedFlags
-        if !changed.isEmpty {
+        // Inline the new state only for small changes (the message has a size limit anyway).
+        if !changed.isEmpty && changed.count <= Self.inlineFlagLimit {
             let current = try await readFlags(changed.filter { change.setDefinitions[$0] == nil || (change.setOverrides[$0] == nil && !change.removeOverrides.contains($0)) })
             for k in changed {
                 guard let def = change.setDefinitions[k] ?? current[k]?.definition else { continue }
@@ -280,6 +368,9 @@ public struct FlagStore: Sendable {
             throw StoreError(code: .corruptData, message: "\(layout.history) field \(revision): \(error)", key: layout.history)
         }
     }
+
+    /// Change events carry the changed flags' state only up to this many flags.
+    static let inlineFlagLimit = 100
 
     // MARK: - Internals
 

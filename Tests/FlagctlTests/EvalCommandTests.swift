@@ -64,10 +64,14 @@ struct EvalCommandTests {
         }
         let flags = try JSONParser.parse(String(contentsOfFile: Self.testkit, encoding: .utf8))
         let keys = (flags["flags"]?.objectValue ?? [:]).keys.sorted()
+        // Every context names user.name: the testkit's fractional flags bucket on
+        // cat($flagd.flagKey, user.name), and `cat` of a missing value is one of the engine's
+        // documented differences from the Python reference (JsonLogic gives "", the Python reference does not).
         let contexts: [String] = [
-            "{}", #"{"targetingKey":"jon@company.com"}"#, #"{"targetingKey":"user1","email":"ballmer@macrosoft.com"}"#,
+            #"{"user":{"name":"ann"}}"#, #"{"targetingKey":"jon@company.com","user":{"name":"jon"}}"#,
+            #"{"targetingKey":"user1","email":"ballmer@macrosoft.com","user":{"name":"ballmer"}}"#,
             #"{"targetingKey":"x","version":"2.1.0","user":{"name":"jon"},"email":"a@faas.com","time":1}"#,
-            #"{"targetingKey":"5c3d8535-f81a-4478-a6d3-afaa4d51199e","age":20,"customer":true}"#,
+            #"{"targetingKey":"5c3d8535-f81a-4478-a6d3-afaa4d51199e","age":20,"customer":true,"user":{"name":"zoe"}}"#,
         ]
         var lines: [String] = []
         for key in keys where !key.contains("timestamp") {

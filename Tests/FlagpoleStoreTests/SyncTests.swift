@@ -67,6 +67,28 @@ struct SyncTests {
         }
     }
 
+    @Test("byte-identical files skip the comparison; any other byte makes sync compare everything")
+    func fastPath() async throws {
+        try await RedisServer.withServer { server in
+            let folder = try FlagFolder()
+            try folder.write("flags.yaml", twoFlags)
+            let control = try control(server, folder)
+            _ = try await control.sync(.init())
+            // A definition edited by hand in Redis (out of contract): the fast path trusts the last sync…
+            let client = RedisClient(configuration: server.configuration)
+            _ = try await client.send("HSET", "flagpole:{prod}:flags", "banner", ##"{"state":"DISABLED","variants":{"red":"#f00"},"defaultVariant":"red"}"##)
+            guard case .noChange = try await control.sync(.init()) else { Issue.record("expected the fast path"); return }
+            // …diff finds the edit…
+            let rows = LiveDiff.compare(load: try folder.directory.loadEnvironment("prod"), live: try await control.store.read())
+            #expect(rows.first { $0.flag == "banner" }?.status == .definitionDiffers)
+            // …and once the files change at all, sync compares everything and repairs it.
+            try folder.write("flags.yaml", "# reviewed\n" + twoFlags)
+            guard case .applied(let plan, _) = try await control.sync(.init()) else { Issue.record("expected a full sync"); return }
+            #expect(plan.changed == ["banner"])
+            guard case .noChange = try await control.sync(.init()) else { Issue.record("expected no change"); return }
+        }
+    }
+
     @Test("invalid files: nothing is written")
     func invalid() async throws {
         try await RedisServer.withServer { server in

@@ -1,0 +1,121 @@
+// Sync and runtime-change figures against a real local redis-server, in one run.
+//
+//   cd Benchmarks && swift run -c release sync-benchmark [--flags 10000] [--rounds 5]
+//
+// - full sync of N flags into an empty environment: load + validate the files, read Redis, plan, write;
+// - changed sync: every flag's definition changed;
+// - no-op sync: nothing changed (reads, compares, writes nothing);
+// - runtime change (what `flagctl set` does once connected): read, check, atomic write; p50/p99 over 300;
+// - the `flagctl set` process end to end, with process start (`flagctl --help`) reported apart,
+//   when ../.build/release/flagctl exists (swift build -c release --product flagctl).
+import FlagpoleControl
+import FlagpoleCore
+import FlagpoleRedis
+import FlagpoleStore
+import FlagpoleTesting
+import Foundation
+
+func arg(_ name: String, _ fallback: Int) -> Int {
+    if let i = CommandLine.arguments.firstIndex(of: name), i + 1 < CommandLine.arguments.count, let v = Int(CommandLine.arguments[i + 1]) { return v }
+    return fallback
+}
+let flagCount = arg("--flags", 10_000)
+let rounds = arg("--rounds", 5)
+
+func ms(_ d: Duration) -> Double { d.seconds * 1000 }
+func fmt(_ x: Double) -> String { String(format: "%.2f", x) }
+func median(_ xs: [Double]) -> Double { let s = xs.sorted(); return s[s.count / 2] }
+func percentile(_ xs: [Double], _ p: Double) -> Double { let s = xs.sorted(); return s[min(s.count - 1, Int(Double(s.count) * p))] }
+
+/// A realistic mix: a third static booleans, a third email targeting, a third percentage splits.
+func writeFlags(to dir: URL, version: Int) throws {
+    var yaml = "flags:\n"
+    for i in 0..<flagCount {
+        switch i % 3 {
+        case 0:
+            yaml += "  flag-\(i):\n    state: ENABLED\n    variants: {\"on\": true, \"off\": false}\n    defaultVariant: \"\(version % 2 == 0 ? "off" : "on")\"\n"
+        case 1:
+            yaml += "  flag-\(i):\n    state: ENABLED\n    variants: {a: \"A\", b: \"B\"}\n    defaultVariant: a\n"
+            yaml += "    targeting: {if: [{ends_with: [{var: email}, \"@team\(version).example\"]}, b, a]}\n"
+        default:
+            yaml += "  flag-\(i):\n    state: ENABLED\n    variants: {control: 0, treatment: 1}\n    defaultVariant: control\n"
+            yaml += "    targeting: {fractional: [[control, \(90 - version % 10)], [treatment, \(10 + version % 10)]]}\n"
+        }
+    }
+    try yaml.write(to: dir.appendingPathComponent("prod/flags.yaml"), atomically: true, encoding: .utf8)
+}
+
+let server = try await RedisServer.start()
+defer { server.remove() }
+let root = FileManager.default.temporaryDirectory.appendingPathComponent("flagpole-syncbench-\(UUID().uuidString.prefix(6))")
+try FileManager.default.createDirectory(at: root.appendingPathComponent("prod"), withIntermediateDirectories: true)
+defer { try? FileManager.default.removeItem(at: root) }
+let client = RedisClient(configuration: server.configuration)
+
+var full: [Double] = [], changed: [Double] = [], noop: [Double] = [], loadOnly: [Double] = []
+for round in 0..<rounds {
+    _ = try await client.send("FLUSHALL")
+    try writeFlags(to: root, version: round * 2)
+    let control = try EnvironmentControl(environment: "prod", client: client, directory: FlagDirectory(root: root.path))
+    var t = ContinuousClock.now
+    _ = try control.directory.loadEnvironment("prod")
+    loadOnly.append(ms(t.duration(to: .now)))
+
+    t = .now
+    guard case .applied = try await control.sync(.init()) else { fatalError("first sync did not apply") }
+    full.append(ms(t.duration(to: .now)))
+
+    t = .now
+    guard case .noChange = try await control.sync(.init()) else { fatalError("no-op sync wrote") }
+    noop.append(ms(t.duration(to: .now)))
+
+    try writeFlags(to: root, version: round * 2 + 1)
+    t = .now
+    guard case .applied(let plan, _) = try await control.sync(.init()), plan.changed.count == flagCount else { fatalError("changed sync") }
+    changed.append(ms(t.duration(to: .now)))
+}
+
+// Runtime changes, in process.
+let control = try EnvironmentControl(environment: "prod", client: client, directory: FlagDirectory(root: root.path))
+var sets: [Double] = []
+for i in 0..<300 {
+    let t = ContinuousClock.now
+    _ = try await control.apply(.enable((i / 50) % 2 == 1), flag: "flag-\(i % 50)", actor: "bench", reason: nil)
+    sets.append(ms(t.duration(to: .now)))
+}
+
+print("Flagpole sync benchmark: \(flagCount) flags (⅓ static, ⅓ targeting, ⅓ fractional), local redis-server, median of \(rounds) rounds")
+print("")
+print("| measurement | median ms | goal |")
+print("|---|---:|---|")
+print("| load + validate the files only | \(fmt(median(loadOnly))) | |")
+print("| full sync into an empty environment (validate + diff + write) | \(fmt(median(full))) | < 1000 |")
+print("| sync with every flag changed | \(fmt(median(changed))) | < 1000 |")
+print("| no-op sync (validate + diff, nothing written) | \(fmt(median(noop))) | < 100 |")
+print("| runtime change in process (read + check + atomic write), p50 / p99 | \(fmt(percentile(sets, 0.5))) / \(fmt(percentile(sets, 0.99))) | < 5 |")
+
+let flagctl = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().appendingPathComponent(".build/release/flagctl")
+if FileManager.default.isExecutableFile(atPath: flagctl.path) {
+    func runProcess(_ args: [String]) throws -> Double {
+        let p = Process()
+        p.executableURL = flagctl
+        p.arguments = args
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        let t = ContinuousClock.now
+        try p.run()
+        p.waitUntilExit()
+        return ms(t.duration(to: .now))
+    }
+    var start: [Double] = [], whole: [Double] = []
+    for i in 0..<40 {
+        start.append(try runProcess(["--help"]))
+        whole.append(try runProcess(["set", "flag-\(i % 50)", (i / 50) % 2 == 0 ? "on" : "off", "--env", "prod", "--flags", root.path, "--redis", server.url]))
+    }
+    print("| `flagctl set` process, end to end (median) | \(fmt(median(whole))) | |")
+    print("| of which process start (`flagctl --help`, median) | \(fmt(median(start))) | reported apart |")
+    print("| `flagctl set` less process start | \(fmt(median(whole) - median(start))) | < 5 |")
+} else {
+    print("(build ../.build/release/flagctl with `swift build -c release --product flagctl` to time the process too)")
+}
