@@ -29,11 +29,6 @@ final class FlagSnapshot: Sendable {
     static let empty = FlagSnapshot(flags: CompiledFlagSet(flags: []), definitions: [:], revision: nil, source: .defaults, asOf: 0)
 
     var fractionalAlgorithm: FractionalAlgorithm { flags.options.fractionalAlgorithm }
-
-    /// The same data, now known current as of `time`.
-    func confirmed(at time: Double) -> FlagSnapshot {
-        FlagSnapshot(flags: flags, definitions: definitions, revision: revision, source: source, asOf: time)
-    }
 }
 
 /// A new snapshot and what changed on the way to it.
