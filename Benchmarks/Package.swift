@@ -30,5 +30,22 @@ let package = Package(
             ],
             path: "Sources/RedisComparison"
         ),
+        .executableTarget(
+            name: "EvaluationBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "FlagpoleCore", package: "Flagpole"),
+            ],
+            path: "Benchmarks/EvaluationBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        .executableTarget(
+            name: "evaluation-comparison",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "FlagpoleCore", package: "Flagpole"),
+            ],
+            path: "Sources/EvaluationComparison"
+        ),
     ]
 )
