@@ -40,7 +40,7 @@ public struct JSONSourceMap: Sendable {
 
     /// Escapes one reference token for a JSON Pointer (`~` → `~0`, `/` → `~1`).
     public static func escape(_ token: String) -> String {
-        guard token.contains(where: { $0 == "~" || $0 == "/" }) else { return token }
+        guard token.utf8.contains(where: { $0 == UInt8(ascii: "~") || $0 == UInt8(ascii: "/") }) else { return token }
         var out = ""
         for c in token {
             switch c {
@@ -61,6 +61,10 @@ public struct JSONParser {
     private var line = 1
     private var lineStart = 0
     private var map: JSONSourceMap?
+    /// The other way of recording locations: a log in document order, pointers built on demand.
+    private var log: LocationLog?
+    /// Whether a key repeated while recording a log (the log cannot say where the first stood).
+    private var sawDuplicateKey = false
     private var depth = 0
     /// A checkpoint for column counting: on line `line`, byte `columnIndex` is at `columnValue`.
     /// Locations are asked for in increasing order, so counting from it keeps parsing linear.
@@ -70,9 +74,14 @@ public struct JSONParser {
     /// Nesting deeper than this is refused rather than risking the stack.
     public static let maximumDepth = 512
 
-    private init(bytes: [UInt8], recordLocations: Bool) {
+    private init(bytes: [UInt8], recordLocations: Bool, logLocations: Bool = false) {
         self.bytes = bytes
         self.map = recordLocations ? JSONSourceMap() : nil
+        if logLocations {
+            var log = LocationLog()
+            log.reserveCapacity(bytes.count / 16)
+            self.log = log
+        }
     }
 
     /// Parses a complete JSON document.
@@ -93,10 +102,18 @@ public struct JSONParser {
         return (v, p.map!)
     }
 
+    /// Parses a complete JSON document and logs where each value starts; `nil` when an object
+    /// repeats a key (``parseWithSourceMap(_:)`` says where both stood).
+    static func parseWithLocationLog(_ text: String) throws(JSONParseError) -> (JSONValue, LocationLog)? {
+        var p = JSONParser(bytes: Array(text.utf8), recordLocations: false, logLocations: true)
+        let v = try p.parseDocument()
+        return p.sawDuplicateKey ? nil : (v, p.log!)
+    }
+
     private mutating func parseDocument() throws(JSONParseError) -> JSONValue {
         if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { index = 3; lineStart = 3 }
         skipWhitespace()
-        let v = try parseValue(pointer: "")
+        let v = try parseValue(pointer: "", path: LocationLog.root)
         skipWhitespace()
         if index < bytes.count { throw error("unexpected text after the JSON value") }
         return v
@@ -139,12 +156,17 @@ public struct JSONParser {
         }
     }
 
-    private mutating func parseValue(pointer: String) throws(JSONParseError) -> JSONValue {
+    private mutating func parseValue(pointer: String, path: Int32) throws(JSONParseError) -> JSONValue {
         guard index < bytes.count else { throw error("unexpected end of input, expected a value") }
-        if map != nil { map!.locations[pointer] = location }
+        if map != nil {
+            map!.locations[pointer] = location
+        } else if log != nil {
+            let l = location
+            log!.value(path, line: l.line, column: l.column)
+        }
         switch bytes[index] {
-        case UInt8(ascii: "{"): return try parseObject(pointer: pointer)
-        case UInt8(ascii: "["): return try parseArray(pointer: pointer)
+        case UInt8(ascii: "{"): return try parseObject(pointer: pointer, path: path)
+        case UInt8(ascii: "["): return try parseArray(pointer: pointer, path: path)
         case UInt8(ascii: "\""): return .string(try parseString())
         case UInt8(ascii: "t"): try expectLiteral("true"); return .bool(true)
         case UInt8(ascii: "f"): try expectLiteral("false"); return .bool(false)
@@ -169,7 +191,7 @@ public struct JSONParser {
         if depth > JSONParser.maximumDepth { throw error("nesting deeper than \(JSONParser.maximumDepth) levels") }
     }
 
-    private mutating func parseObject(pointer: String) throws(JSONParseError) -> JSONValue {
+    private mutating func parseObject(pointer: String, path: Int32) throws(JSONParseError) -> JSONValue {
         try enter()
         defer { depth -= 1 }
         index += 1
@@ -185,7 +207,7 @@ public struct JSONParser {
             guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else {
                 throw error("expected a string key in object")
             }
-            let keyLocation = location
+            let keyLocation = map == nil ? SourceLocation(line: 0, column: 0) : location
             let key = try parseString()
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else {
@@ -194,6 +216,7 @@ public struct JSONParser {
             index += 1
             skipWhitespace()
             let childPointer = map == nil ? "" : pointer + "/" + JSONSourceMap.escape(key)
+            let childPath = log == nil ? LocationLog.root : log!.child(path, key: key)
             if map != nil {
                 if let first = seenAt[key] {
                     if let i = map!.duplicateKeys.firstIndex(where: { $0.pointer == childPointer }) {
@@ -205,7 +228,8 @@ public struct JSONParser {
                     seenAt[key] = keyLocation
                 }
             }
-            object[key] = try parseValue(pointer: childPointer)
+            let value = try parseValue(pointer: childPointer, path: childPath)
+            if object.updateValue(value, forKey: key) != nil, log != nil { sawDuplicateKey = true }
             skipWhitespace()
             guard index < bytes.count else { throw error("unexpected end of input inside an object") }
             if bytes[index] == UInt8(ascii: ",") {
@@ -220,7 +244,7 @@ public struct JSONParser {
         }
     }
 
-    private mutating func parseArray(pointer: String) throws(JSONParseError) -> JSONValue {
+    private mutating func parseArray(pointer: String, path: Int32) throws(JSONParseError) -> JSONValue {
         try enter()
         defer { depth -= 1 }
         index += 1
@@ -233,7 +257,8 @@ public struct JSONParser {
         while true {
             skipWhitespace()
             let childPointer = map == nil ? "" : pointer + "/" + String(array.count)
-            array.append(try parseValue(pointer: childPointer))
+            let childPath = log == nil ? LocationLog.root : log!.child(path, index: array.count)
+            array.append(try parseValue(pointer: childPointer, path: childPath))
             skipWhitespace()
             guard index < bytes.count else { throw error("unexpected end of input inside an array") }
             if bytes[index] == UInt8(ascii: ",") {

@@ -59,6 +59,11 @@ enum JSONPointer {
         parent + "/" + String(index)
     }
 
+    /// How many reference tokens a pointer has.
+    static func depth(_ pointer: String) -> Int {
+        pointer.utf8.count { $0 == UInt8(ascii: "/") }
+    }
+
     /// The reference tokens of a pointer, unescaped.
     static func tokens(_ pointer: String) -> [String] {
         guard !pointer.isEmpty else { return [] }
