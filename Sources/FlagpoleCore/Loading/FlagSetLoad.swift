@@ -87,7 +87,7 @@ public enum FlagSetLoader {
         var diagnostics: [Diagnostic] = []
         var parts: [FileParts] = []
         for source in sources {
-            let document = SourceDocument.parse(path: source.path, text: source.text)
+            let document = SourceDocument.parseForLoading(path: source.path, text: source.text)
             diagnostics += document.diagnostics
             parts.append(FileParts(document))
         }
@@ -112,8 +112,11 @@ public enum FlagSetLoader {
         }
 
         let validator = FlagDefinitionValidator(evaluators: evaluators, algorithm: options.fractionalAlgorithm)
+        let flagCount = parts.reduce(0) { $0 + $1.flags.count }
         var flags: [String: JSONValue] = [:]
+        flags.reserveCapacity(flagCount)
         var flagLocations: [String: FileLocation] = [:]
+        flagLocations.reserveCapacity(flagCount)
         var metadata: [String: JSONValue] = [:]
         var metadataOrigin: [String: FileLocation] = [:]
         for i in parts.indices {
@@ -182,15 +185,21 @@ private struct FileParts {
         sink = DiagnosticSink(document: document)
     }
 
-    private func ordered(_ object: [String: JSONValue], under pointer: String) -> [(String, JSONValue)] {
-        let map = sink.document.sourceMap
-        return object.sorted { a, b in
-            let la = map.keyLocation(of: JSONPointer.child(pointer, a.key))
-            let lb = map.keyLocation(of: JSONPointer.child(pointer, b.key))
-            if la.line != lb.line { return la.line < lb.line }
-            if la.column != lb.column { return la.column < lb.column }
+    /// The members of `object` in the order they stand in the file, each with its pointer.
+    private func ordered(_ object: [String: JSONValue], under pointer: String) -> [(String, JSONValue, String)] {
+        var members: [(key: String, value: JSONValue, pointer: String, line: Int, column: Int)] = []
+        members.reserveCapacity(object.count)
+        for (key, value) in object {
+            let p = JSONPointer.child(pointer, key)
+            let l = sink.document.keyLocation(of: p)
+            members.append((key, value, p, l.line, l.column))
+        }
+        members.sort { a, b in
+            if a.line != b.line { return a.line < b.line }
+            if a.column != b.column { return a.column < b.column }
             return a.key < b.key
         }
+        return members.map { ($0.key, $0.value, $0.pointer) }
     }
 
     mutating func readTopLevel() {
@@ -214,7 +223,7 @@ private struct FileParts {
         case nil:
             break
         case .object(let map)?:
-            flags = ordered(map, under: "/flags").map { ($0.0, $0.1, JSONPointer.child("/flags", $0.0)) }
+            flags = ordered(map, under: "/flags").map { (key: $0.0, value: $0.1, pointer: $0.2) }
         case .array(let list)?:
             readFlagArray(list)
         case let other?:
@@ -226,7 +235,7 @@ private struct FileParts {
         case nil: break
         case .object(let map)?:
             hasEvaluators = true
-            evaluators = ordered(map, under: "/$evaluators").map { ($0.0, $0.1, JSONPointer.child("/$evaluators", $0.0)) }
+            evaluators = ordered(map, under: "/$evaluators").map { (name: $0.0, body: $0.1, pointer: $0.2) }
         case let other?:
             sink.error(
                 at: "/$evaluators", flag: nil, "$evaluators must be an object of name: rule, not \(other.typeName)",
@@ -240,7 +249,7 @@ private struct FileParts {
         sink.warning(
             at: "/flags", flag: nil, "flags is a list (flagd's import form); Flagpole reads it as an object keyed by each flag's \"key\"",
             hint: "write flags as an object: flags: {my-flag: {state: …}}")
-        var document = sink.document
+        var document = sink.document.withFullSourceMap()
         for (i, element) in list.enumerated() {
             let elementPointer = JSONPointer.child("/flags", i)
             guard case .object(var flag) = element, case .string(let key)? = flag["key"], !key.isEmpty else {

@@ -40,6 +40,9 @@ public struct SourceDocument: Sendable {
     /// Problems found while parsing: malformed text (error), duplicate keys, YAML values that
     /// other YAML readers would read differently (warnings).
     public var diagnostics: [Diagnostic]
+    /// The locations ``sourceMap`` leaves out, when it holds only the shallow ones (see
+    /// ``parseForLoading(path:text:)``).
+    var deferred: DeferredLocations?
 
     /// Creates a document from its parts.
     public init(path: String, format: Format, value: JSONValue?, sourceMap: FileSourceMap, diagnostics: [Diagnostic]) {
@@ -57,13 +60,43 @@ public struct SourceDocument: Sendable {
 
     /// Parses text in the given format.
     public static func parse(path: String, text: String, format: Format) -> SourceDocument {
+        parse(path: path, text: text, format: format, shallow: false)
+    }
+
+    /// How deep the pointers are that a document parsed for loading keeps at hand: the root, the
+    /// top-level keys, and each flag, evaluator and flag-set metadata key.
+    static let loadingDepth = 2
+
+    /// Parses a file for ``FlagSetLoader``: ``sourceMap`` holds the pointers of at most
+    /// ``loadingDepth`` tokens, and ``location(of:)`` and ``keyLocation(of:)`` find deeper ones in
+    /// the parser's log when asked (see ``DeferredLocations``), so a file with no problems never
+    /// builds a pointer for every value. The answers are those of ``parse(path:text:)``.
+    static func parseForLoading(path: String, text: String) -> SourceDocument {
+        parse(path: path, text: text, format: Format(path: path, text: text), shallow: true)
+    }
+
+    private static func parse(path: String, text: String, format: Format, shallow: Bool) -> SourceDocument {
         switch format {
         case .yaml:
             var reader = YAMLDocumentReader(path: path)
             let value = reader.read(text)
-            return SourceDocument(
-                path: path, format: .yaml, value: value, sourceMap: reader.sourceMap, diagnostics: reader.diagnostics)
+            var document = SourceDocument(
+                path: path, format: .yaml, value: value, sourceMap: FileSourceMap(), diagnostics: reader.diagnostics)
+            document.setLocations(reader.locations, shallow: shallow)
+            return document
         case .json:
+            if shallow {
+                do {
+                    if let (value, log) = try JSONParser.parseWithLocationLog(text) {
+                        var document = SourceDocument(
+                            path: path, format: .json, value: value, sourceMap: FileSourceMap(), diagnostics: [])
+                        document.setLocations(log, shallow: true)
+                        return document
+                    }
+                } catch {
+                    // Reported below, by the parse that records every location.
+                }
+            }
             do {
                 let (value, map) = try JSONParser.parseWithSourceMap(text)
                 var doc = SourceDocument(
@@ -85,14 +118,40 @@ public struct SourceDocument: Sendable {
         }
     }
 
+    private mutating func setLocations(_ log: LocationLog, shallow: Bool) {
+        if shallow {
+            sourceMap = log.map(maxDepth: SourceDocument.loadingDepth)
+            deferred = DeferredLocations(log: log, shallowDepth: SourceDocument.loadingDepth)
+        } else {
+            sourceMap = log.map()
+        }
+    }
+
     /// Where the value at `pointer` starts (or its nearest ancestor).
     public func location(of pointer: String) -> FileLocation {
-        FileLocation(file: path, sourceMap.valueLocation(of: pointer))
+        if let deferred = deferred(for: pointer) { return FileLocation(file: path, deferred.valueLocation(of: pointer)) }
+        return FileLocation(file: path, sourceMap.valueLocation(of: pointer))
     }
 
     /// Where the member at `pointer` is named (its key in YAML; its value in JSON).
     public func keyLocation(of pointer: String) -> FileLocation {
-        FileLocation(file: path, sourceMap.keyLocation(of: pointer))
+        if let deferred = deferred(for: pointer) { return FileLocation(file: path, deferred.keyLocation(of: pointer)) }
+        return FileLocation(file: path, sourceMap.keyLocation(of: pointer))
+    }
+
+    /// The deferred locations, when `pointer` lies deeper than ``sourceMap`` reaches.
+    private func deferred(for pointer: String) -> DeferredLocations? {
+        guard let deferred, JSONPointer.depth(pointer) > deferred.shallowDepth else { return nil }
+        return deferred
+    }
+
+    /// The document with every location in ``sourceMap``.
+    func withFullSourceMap() -> SourceDocument {
+        guard let deferred else { return self }
+        var document = self
+        document.sourceMap = deferred.map
+        document.deferred = nil
+        return document
     }
 
     private mutating func reportDuplicateJSONKey(pointer: String, at locations: [SourceLocation]) {

@@ -3,13 +3,16 @@ import Yams
 /// Reads a YAML document into a ``JSONValue`` with flagd's meaning (see ``YAMLScalarResolver``),
 /// recording where every value and key stands.
 ///
-/// Yams composes the node tree (libyaml marks give line and column); scalars are resolved here
-/// rather than by Yams' YAML 1.1 resolver, which would read `on`/`yes` as booleans and `16:00` as
-/// the sexagesimal integer 960.
+/// ``YAMLNodeTree`` composes the nodes from libyaml's events (its marks give line and column);
+/// when that fails, or a key may repeat, Yams composes the text to say exactly what is wrong.
+/// Scalars are resolved here rather than by Yams' YAML 1.1 resolver, which would read `on`/`yes`
+/// as booleans and `16:00` as the sexagesimal integer 960.
 struct YAMLDocumentReader {
     let path: String
-    private(set) var sourceMap = FileSourceMap()
+    /// Where every value and key stands, in document order.
+    private(set) var locations = LocationLog()
     private(set) var diagnostics: [Diagnostic] = []
+    private var tree = YAMLNodeTree()
 
     /// Duplicate keys found while composing, renamed in the text so the rest of the file can be
     /// read; the renamed entry is dropped, the error kept.
@@ -36,10 +39,25 @@ struct YAMLDocumentReader {
 
     mutating func read(_ original: String) -> JSONValue? {
         var text = original
-        var root: Node?
         while true {
+            let composed = YAMLNodeTree.compose(text)
+            if let composed, !composed.mayRepeatKeys {
+                tree = composed
+                break
+            }
+            // Malformed, or a key may repeat: Yams' compose says which and where.
             do {
-                root = try Yams.compose(yaml: text, YAMLDocumentReader.resolver)
+                guard try Yams.compose(yaml: text, YAMLDocumentReader.resolver) != nil else {
+                    report(.error, at: SourceLocation(line: 1, column: 1), pointer: nil, "the file holds no YAML document")
+                    return nil
+                }
+                guard let composed else {
+                    // Yams reads what libyaml refused through the reader above: it cannot happen,
+                    // as both hand libyaml the same bytes.
+                    report(.error, at: SourceLocation(line: 1, column: 1), pointer: nil, "malformed YAML")
+                    return nil
+                }
+                tree = composed  // no key repeats after all
                 break
             } catch let YamlError.duplicatedKeysInMapping(duplicates, context) {
                 let first = SourceLocation(line: context.mark.line, column: context.mark.column)
@@ -66,23 +84,32 @@ struct YAMLDocumentReader {
                 return nil
             }
         }
-        guard let root else {
-            report(.error, at: SourceLocation(line: 1, column: 1), pointer: nil, "the file holds no YAML document")
-            return nil
-        }
-        return convert(root, pointer: "", depth: 0)
+        locations.reserveCapacity(tree.nodes.count)
+        return convert(tree.root, path: LocationLog.root, depth: 0)
     }
 
     // MARK: Diagnostics
 
     private mutating func report(
-        _ severity: Diagnostic.Severity, at location: SourceLocation, pointer: String?, _ message: String,
+        _ severity: Diagnostic.Severity, at location: SourceLocation, pointer: Int32?, _ message: String,
+        hint: String? = nil
+    ) {
+        report(severity, at: location, flagKey: pointer.flatMap(locations.flagKey), message, hint: hint)
+    }
+
+    private mutating func report(
+        _ severity: Diagnostic.Severity, at location: SourceLocation, flagKey: String?, _ message: String,
         hint: String? = nil
     ) {
         diagnostics.append(
-            Diagnostic(
-                severity, at: FileLocation(file: path, location), flagKey: pointer.flatMap(JSONPointer.flagKey(of:)),
-                message: message, hint: hint))
+            Diagnostic(severity, at: FileLocation(file: path, location), flagKey: flagKey, message: message, hint: hint))
+    }
+
+    /// The flag key the member `key` of the object at `parent` lies under, if any.
+    private func flagKey(under parent: Int32, key: String) -> String? {
+        let tokens = locations.depth(parent)
+        if tokens == 1, locations.tokens(parent) == ["flags"] { return key }
+        return tokens >= 2 ? locations.flagKey(parent) : nil
     }
 
     private mutating func reportSyntaxError(_ error: YamlError) {
@@ -162,10 +189,9 @@ struct YAMLDocumentReader {
         return renamedDuplicates[n]
     }
 
-    private mutating func reportDuplicate(_ duplicate: (key: String, first: SourceLocation, second: SourceLocation), in pointer: String) {
+    private mutating func reportDuplicate(_ duplicate: (key: String, first: SourceLocation, second: SourceLocation), in pointer: Int32) {
         let first = FileLocation(file: path, duplicate.first)
-        let tokens = JSONPointer.tokens(pointer)
-        if tokens == ["flags"] {
+        if locations.depth(pointer) == 1, locations.tokens(pointer) == ["flags"] {
             diagnostics.append(
                 Diagnostic(
                     .error, at: FileLocation(file: path, duplicate.second), flagKey: duplicate.key,
@@ -181,161 +207,177 @@ struct YAMLDocumentReader {
 
     // MARK: Conversion
 
-    private func location(_ mark: Mark?) -> SourceLocation? {
-        mark.map { SourceLocation(line: $0.line, column: $0.column) }
-    }
-
-    private mutating func convert(_ node: Node, pointer: String, depth: Int) -> JSONValue {
-        if let l = location(node.mark) { sourceMap.values[pointer] = l }
+    private mutating func convert(_ node: Int32, path: Int32, depth: Int) -> JSONValue {
+        let n = tree.nodes[Int(node)]
+        locations.value(path, line: Int(n.line), column: Int(n.column))
         nodeBudget -= 1
         guard nodeBudget >= 0, depth <= YAMLDocumentReader.maximumDepth else {
             if !reportedBudget {
                 reportedBudget = true
                 report(
-                    .error, at: sourceMap.valueLocation(of: pointer), pointer: pointer,
+                    .error, at: tree.location(node), pointer: path,
                     "the document is too large or too deeply nested once aliases are expanded")
             }
             return .null
         }
-        switch node {
-        case .scalar(let scalar):
-            return scalarValue(scalar, pointer: pointer)
-        case .sequence(let sequence):
+        switch n.kind {
+        case .scalar:
+            return scalarValue(node, path: path)
+        case .sequence:
             var out: [JSONValue] = []
-            out.reserveCapacity(sequence.count)
-            for element in sequence {
-                out.append(convert(element, pointer: JSONPointer.child(pointer, out.count), depth: depth + 1))
+            out.reserveCapacity(Int(n.count))
+            for element in tree.entries(node) {
+                out.append(convert(element, path: locations.child(path, index: out.count), depth: depth + 1))
             }
             return .array(out)
-        case .mapping(let mapping):
-            return .object(convertMapping(mapping, pointer: pointer, depth: depth))
-        case .alias:
-            report(.error, at: sourceMap.valueLocation(of: pointer), pointer: pointer, "unresolved YAML alias")
-            return .null
+        case .mapping:
+            return .object(convertMapping(node, path: path, depth: depth))
         }
     }
 
-    private static func isImplicit(_ tag: Tag) -> Bool {
-        let name = tag.description
-        return name.isEmpty || name == implicitTag.rawValue
+    private static func isImplicit(_ tag: String) -> Bool {
+        tag.isEmpty || tag == implicitTag.rawValue
     }
 
-    private mutating func scalarValue(_ scalar: Node.Scalar, pointer: String) -> JSONValue {
-        let tag = YAMLDocumentReader.isImplicit(scalar.tag) ? "" : scalar.tag.description
-        switch YAMLScalarResolver.resolve(scalar.string, plain: scalar.style == .plain, tag: tag) {
+    /// The tag a scalar resolves with: `""` when it has none.
+    private func explicitTag(_ node: Int32) -> String {
+        let tag = tree.tag(node)
+        return YAMLDocumentReader.isImplicit(tag) ? "" : tag
+    }
+
+    private mutating func scalarValue(_ node: Int32, path: Int32) -> JSONValue {
+        let text = tree.text(node)
+        switch YAMLScalarResolver.resolve(text, plain: tree.nodes[Int(node)].plain, tag: explicitTag(node)) {
         case .value(let value, let note):
-            if let note { noteScalar(note, text: scalar.string, at: location(scalar.mark), pointer: pointer) }
+            if let note { noteScalar(note, text: text, at: tree.location(node), flagKey: locations.flagKey(path)) }
             return value
         case .invalid(let message):
-            report(.error, at: location(scalar.mark) ?? sourceMap.valueLocation(of: pointer), pointer: pointer, message)
+            report(.error, at: tree.location(node), pointer: path, message)
             return .null
         }
     }
 
-    private mutating func noteScalar(_ note: YAMLScalarResolver.Note, text: String, at mark: SourceLocation?, pointer: String) {
-        let at = mark ?? sourceMap.valueLocation(of: pointer)
+    private mutating func noteScalar(_ note: YAMLScalarResolver.Note, text: String, at: SourceLocation, flagKey: String?) {
         switch note {
         case .yaml11Boolean:
             let meaning = ["y", "yes", "on"].contains(text.lowercased()) ? "true" : "false"
             report(
-                .warning, at: at, pointer: pointer,
+                .warning, at: at, flagKey: flagKey,
                 "\(text) is read as the string \"\(text)\" (YAML 1.2, as flagd reads it), not the boolean \(meaning) that YAML 1.1 tools read",
                 hint: "quote it (\"\(text)\") to keep the string, or write \(meaning) for a boolean")
         case .integerTooLarge:
             report(
-                .warning, at: at, pointer: pointer, "\(text) does not fit a 64-bit integer and is read as a float",
+                .warning, at: at, flagKey: flagKey, "\(text) does not fit a 64-bit integer and is read as a float",
                 hint: "use a smaller number, or quote it to keep a string")
         case .ignoredTag(let tag):
             report(
-                .warning, at: at, pointer: pointer, "the tag \(tag) is ignored; the value is read as the string \"\(text)\"")
+                .warning, at: at, flagKey: flagKey, "the tag \(tag) is ignored; the value is read as the string \"\(text)\"")
         }
     }
 
-    private static func isMergeKey(_ node: Node) -> Bool {
-        guard case .scalar(let s) = node, s.string == "<<" else { return false }
-        return s.tag.description == Tag.Name.merge.rawValue || (isImplicit(s.tag) && s.style == .plain)
+    private func isMergeKey(_ node: Int32) -> Bool {
+        let n = tree.nodes[Int(node)]
+        guard n.kind == .scalar, tree.text(node) == "<<" else { return false }
+        let tag = tree.tag(node)
+        return tag == Tag.Name.merge.rawValue || (YAMLDocumentReader.isImplicit(tag) && n.plain)
     }
 
-    private mutating func convertMapping(_ mapping: Node.Mapping, pointer: String, depth: Int) -> [String: JSONValue] {
+    private mutating func convertMapping(_ node: Int32, path: Int32, depth: Int) -> [String: JSONValue] {
+        let entries = tree.entries(node)
         var object: [String: JSONValue] = [:]
-        var mergeSources: [Node] = []
-        for (keyNode, valueNode) in mapping {
-            if YAMLDocumentReader.isMergeKey(keyNode) {
+        object.reserveCapacity(entries.count / 2)
+        var mergeSources: [Int32] = []
+        var i = entries.startIndex
+        while i < entries.endIndex {
+            let keyNode = entries[i], valueNode = entries[i + 1]
+            i += 2
+            if isMergeKey(keyNode) {
                 mergeSources.append(valueNode)
                 continue
             }
-            guard let key = mappingKey(keyNode, parent: pointer) else { continue }
+            guard let key = mappingKey(keyNode, parent: path) else { continue }
             if let duplicate = renamedDuplicate(key) {
-                reportDuplicate(duplicate, in: pointer)
+                reportDuplicate(duplicate, in: path)
                 continue
             }
-            let child = JSONPointer.child(pointer, key)
+            let child = locations.child(path, key: key)
             if object[key] != nil {
-                let first = sourceMap.keys[child].map { " (\(FileLocation(file: path, $0)))" } ?? ""
+                let first = firstKeyLocation(of: key, in: entries[..<(i - 2)]).map { " (\(FileLocation(file: self.path, $0)))" } ?? ""
                 report(
-                    .error, at: location(keyNode.mark) ?? sourceMap.valueLocation(of: pointer), pointer: child,
+                    .error, at: tree.location(keyNode), pointer: child,
                     "this key and an earlier one\(first) both become \"\(key)\" in JSON; flagd would keep either",
                     hint: "quote the keys so they differ, or remove one")
                 continue
             }
-            if let l = location(keyNode.mark) { sourceMap.keys[child] = l }
-            object[key] = convert(valueNode, pointer: child, depth: depth + 1)
+            let at = tree.location(keyNode)
+            locations.key(child, line: at.line, column: at.column)
+            object[key] = convert(valueNode, path: child, depth: depth + 1)
         }
         // Merge keys (`<<: *base` or `<<: [*a, *b]`): explicit keys win, earlier sources win.
         var merged: [String: JSONValue] = [:]
         for source in mergeSources {
-            let sources: [Node]
-            switch source {
+            let kind = tree.nodes[Int(source)].kind
+            let sources: ArraySlice<Int32>
+            switch kind {
             case .mapping: sources = [source]
-            case .sequence(let s): sources = Array(s)
-            default: sources = []
+            case .sequence: sources = tree.entries(source)
+            case .scalar: sources = []
             }
             for node in sources {
-                guard case .mapping(let m) = node else {
-                    report(
-                        .error, at: location(node.mark) ?? sourceMap.valueLocation(of: pointer), pointer: pointer,
-                        "a merge key (<<) needs a mapping or a list of mappings")
+                guard tree.nodes[Int(node)].kind == .mapping else {
+                    report(.error, at: tree.location(node), pointer: path, "a merge key (<<) needs a mapping or a list of mappings")
                     continue
                 }
-                for (key, value) in convertMapping(m, pointer: pointer, depth: depth) where merged[key] == nil {
+                for (key, value) in convertMapping(node, path: path, depth: depth) where merged[key] == nil {
                     merged[key] = value
                 }
             }
-            if case .scalar = source {
-                report(
-                    .error, at: location(source.mark) ?? sourceMap.valueLocation(of: pointer), pointer: pointer,
-                    "a merge key (<<) needs a mapping or a list of mappings")
+            if kind == .scalar {
+                report(.error, at: tree.location(source), pointer: path, "a merge key (<<) needs a mapping or a list of mappings")
             }
         }
         for (key, value) in merged where object[key] == nil { object[key] = value }
         return object
     }
 
+    /// Where the first key among `entries` (key, value, …) that becomes `key` stands: the one
+    /// whose value the mapping kept.
+    private func firstKeyLocation(of key: String, in entries: ArraySlice<Int32>) -> SourceLocation? {
+        var i = entries.startIndex
+        while i < entries.endIndex {
+            let node = entries[i]
+            i += 2
+            guard !isMergeKey(node), tree.nodes[Int(node)].kind == .scalar,
+                case .value(let value, _) = YAMLScalarResolver.resolve(
+                    tree.text(node), plain: tree.nodes[Int(node)].plain, tag: explicitTag(node))
+            else { continue }
+            let candidate = YAMLScalarResolver.keyString(value)
+            if candidate == key, renamedDuplicate(candidate) == nil { return tree.location(node) }
+        }
+        return nil
+    }
+
     /// A mapping key as flagd's conversion spells it, warning when that differs from the text.
-    private mutating func mappingKey(_ node: Node, parent: String) -> String? {
-        guard case .scalar(let scalar) = node else {
-            report(
-                .error, at: location(node.mark) ?? sourceMap.valueLocation(of: parent), pointer: parent,
-                "a mapping or list cannot be a key here; flagd cannot convert it to JSON")
+    private mutating func mappingKey(_ node: Int32, parent: Int32) -> String? {
+        let at = tree.location(node)
+        guard tree.nodes[Int(node)].kind == .scalar else {
+            report(.error, at: at, pointer: parent, "a mapping or list cannot be a key here; flagd cannot convert it to JSON")
             return nil
         }
-        let tag = YAMLDocumentReader.isImplicit(scalar.tag) ? "" : scalar.tag.description
-        let resolution = YAMLScalarResolver.resolve(scalar.string, plain: scalar.style == .plain, tag: tag)
-        let at = location(scalar.mark) ?? sourceMap.valueLocation(of: parent)
-        switch resolution {
+        let text = tree.text(node)
+        switch YAMLScalarResolver.resolve(text, plain: tree.nodes[Int(node)].plain, tag: explicitTag(node)) {
         case .invalid(let message):
             report(.error, at: at, pointer: parent, message)
             return nil
         case .value(let value, let note):
             let key = YAMLScalarResolver.keyString(value)
-            let pointer = JSONPointer.child(parent, key)
             if let note {
-                noteScalar(note, text: scalar.string, at: at, pointer: pointer)
-            } else if key != scalar.string, !key.hasPrefix(YAMLDocumentReader.duplicateMarker) {
+                noteScalar(note, text: text, at: at, flagKey: flagKey(under: parent, key: key))
+            } else if key != text, !key.hasPrefix(YAMLDocumentReader.duplicateMarker) {
                 report(
-                    .warning, at: at, pointer: pointer,
-                    "the key \(scalar.string) is read as \(value.isNull ? "null" : "a " + value.typeName), which flagd turns into the string \"\(key)\"",
-                    hint: "quote the key (\"\(scalar.string)\") to keep it as written")
+                    .warning, at: at, flagKey: flagKey(under: parent, key: key),
+                    "the key \(text) is read as \(value.isNull ? "null" : "a " + value.typeName), which flagd turns into the string \"\(key)\"",
+                    hint: "quote the key (\"\(text)\") to keep it as written")
             }
             return key
         }
