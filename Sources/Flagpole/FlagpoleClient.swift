@@ -105,7 +105,7 @@ public final class FlagpoleClient: Sendable, Service {
         self.logger = logger
         id = Self.nextID.wrappingAdd(1, ordering: .relaxed).oldValue
         current = Mutex((FlagSnapshot.empty, 1))
-        evaluationCounts = StripedCounters(stripes: 16, width: EvaluationReason.allCases.count)
+        evaluationCounts = StripedCounters(width: EvaluationReason.allCases.count)
         outcomes = OutcomeRecorder(stripes: 16, limit: configuration.outcomes.maxPairs)
         metrics = ClientMetrics(environment: configuration.environment, factory: configuration.metricsFactory)
     }
@@ -115,32 +115,31 @@ public final class FlagpoleClient: Sendable, Service {
     /// Runs `body` with the current snapshot and the calling thread's counter stripe. See
     /// ``ThreadSlot`` for why this takes no lock and retains nothing on the common path.
     @inline(__always)
-    private func withSnapshot<R>(_ body: (FlagSnapshot, Int) -> R) -> R {
+    private func withSnapshot<R>(_ body: (FlagSnapshot, ThreadSlot) -> R) -> R {
         ThreadSlot.withCurrent { slot in
             if slot.owner == id, slot.generation == generation.load(ordering: .acquiring), let unmanaged = slot.unmanaged {
-                return unmanaged._withUnsafeGuaranteedRef { body($0, slot.stripe) }
+                return unmanaged._withUnsafeGuaranteedRef { body($0, slot) }
             }
             return refresh(slot, body)
         }
     }
 
     @inline(never)
-    private func refresh<R>(_ slot: ThreadSlot, _ body: (FlagSnapshot, Int) -> R) -> R {
+    private func refresh<R>(_ slot: ThreadSlot, _ body: (FlagSnapshot, ThreadSlot) -> R) -> R {
         let (snapshot, generation) = current.withLock { $0 }
         slot.owner = id
         slot.generation = generation
         slot.snapshot = snapshot
         slot.unmanaged = Unmanaged.passUnretained(snapshot)
-        return body(snapshot, slot.stripe)
+        return body(snapshot, slot)
     }
 
-    /// Applies staleness and counts the evaluation.
+    /// Applies staleness and counts the evaluation, in place (copying the details would retain
+    /// and release each of their strings).
     @inline(__always)
-    private func finish<Value>(_ details: EvaluationDetails<Value>, stripe: Int) -> EvaluationDetails<Value> {
-        var details = details
+    private func finish<Value>(_ details: inout EvaluationDetails<Value>, slot: ThreadSlot) {
         if details.reason != .error, staleFlag.load(ordering: .relaxed) { details.reason = .stale }
-        evaluationCounts.add(at: ClientMetrics.index(details.reason), stripe: stripe)
-        return details
+        evaluationCounts.add(at: ClientMetrics.index(details.reason), stripe: slot.stripe, exclusive: slot.ownsStripe)
     }
 
     /// A boolean flag's value, or `defaultValue` when the flag is missing, disabled, not a boolean
@@ -157,7 +156,11 @@ public final class FlagpoleClient: Sendable, Service {
 
     /// A boolean flag's value with the variant, reason, error code and flag metadata.
     public func boolDetails(_ key: String, default defaultValue: Bool, context: EvaluationContext = .empty) -> EvaluationDetails<Bool> {
-        withSnapshot { s, stripe in finish(s.flags.boolean(key, default: defaultValue, context: context), stripe: stripe) }
+        withSnapshot { s, slot in
+            var details = s.flags.boolean(key, default: defaultValue, context: context)
+            finish(&details, slot: slot)
+            return details
+        }
     }
 
     /// A string flag's value, or `defaultValue` whenever the flag gives no string.
@@ -168,7 +171,11 @@ public final class FlagpoleClient: Sendable, Service {
 
     /// A string flag's value with the variant, reason, error code and flag metadata.
     public func stringDetails(_ key: String, default defaultValue: String, context: EvaluationContext = .empty) -> EvaluationDetails<String> {
-        withSnapshot { s, stripe in finish(s.flags.string(key, default: defaultValue, context: context), stripe: stripe) }
+        withSnapshot { s, slot in
+            var details = s.flags.string(key, default: defaultValue, context: context)
+            finish(&details, slot: slot)
+            return details
+        }
     }
 
     /// An integer flag's value, or `defaultValue` whenever the flag gives no integer (a float
@@ -180,8 +187,9 @@ public final class FlagpoleClient: Sendable, Service {
 
     /// An integer flag's value with the variant, reason, error code and flag metadata.
     public func integerDetails(_ key: String, default defaultValue: Int, context: EvaluationContext = .empty) -> EvaluationDetails<Int> {
-        withSnapshot { s, stripe in
-            let d = finish(s.flags.integer(key, default: Int64(defaultValue), context: context), stripe: stripe)
+        withSnapshot { s, slot in
+            var d = s.flags.integer(key, default: Int64(defaultValue), context: context)
+            finish(&d, slot: slot)
             return EvaluationDetails(
                 flagKey: d.flagKey, value: Int(truncatingIfNeeded: d.value), variant: d.variant, reason: d.reason, errorCode: d.errorCode,
                 errorMessage: d.errorMessage, metadata: d.metadata)
@@ -197,7 +205,11 @@ public final class FlagpoleClient: Sendable, Service {
 
     /// A number flag's value with the variant, reason, error code and flag metadata.
     public func doubleDetails(_ key: String, default defaultValue: Double, context: EvaluationContext = .empty) -> EvaluationDetails<Double> {
-        withSnapshot { s, stripe in finish(s.flags.float(key, default: defaultValue, context: context), stripe: stripe) }
+        withSnapshot { s, slot in
+            var details = s.flags.float(key, default: defaultValue, context: context)
+            finish(&details, slot: slot)
+            return details
+        }
     }
 
     /// An object flag's value (a JSON object or array), or `defaultValue` whenever the flag gives
@@ -209,7 +221,11 @@ public final class FlagpoleClient: Sendable, Service {
 
     /// An object flag's value with the variant, reason, error code and flag metadata.
     public func objectDetails(_ key: String, default defaultValue: JSONValue, context: EvaluationContext = .empty) -> EvaluationDetails<JSONValue> {
-        withSnapshot { s, stripe in finish(s.flags.object(key, default: defaultValue, context: context), stripe: stripe) }
+        withSnapshot { s, slot in
+            var details = s.flags.object(key, default: defaultValue, context: context)
+            finish(&details, slot: slot)
+            return details
+        }
     }
 
     /// The keys of every flag being served, sorted.

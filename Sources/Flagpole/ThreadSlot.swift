@@ -20,8 +20,12 @@ import Synchronization
 ///
 /// Only its own thread touches a slot (through a POSIX thread-specific key), so it needs no lock.
 final class ThreadSlot {
-    /// The stripe of striped counters this thread uses.
+    /// The stripe of striped counters this thread uses: its own for the first
+    /// ``StripedCounters/exclusiveStripes`` threads of the process, then one of as many shared ones.
     let stripe: Int
+    /// Whether no other thread has this stripe, so that this thread may add to its counters
+    /// without a locked instruction.
+    let ownsStripe: Bool
     /// The ``FlagpoleClient/id`` of the client `snapshot` belongs to (0: none).
     var owner: UInt64 = 0
     /// The client's generation when `snapshot` was taken.
@@ -32,7 +36,9 @@ final class ThreadSlot {
     var unmanaged: Unmanaged<FlagSnapshot>?
 
     private init(stripe: Int) {
-        self.stripe = stripe
+        let n = StripedCounters.exclusiveStripes
+        ownsStripe = stripe < n
+        self.stripe = ownsStripe ? stripe : n + stripe & (n - 1)
     }
 
     /// Stripes are handed out round robin, so the first threads each get their own.
