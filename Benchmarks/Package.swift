@@ -23,6 +23,19 @@ let package = Package(
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
         .executableTarget(
+            name: "ClientBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "Flagpole", package: "Flagpole"),
+                .product(name: "FlagpoleControl", package: "Flagpole"),
+                .product(name: "FlagpoleStore", package: "Flagpole"),
+                .product(name: "FlagpoleRedis", package: "Flagpole"),
+                .product(name: "FlagpoleTesting", package: "Flagpole"),
+            ],
+            path: "Benchmarks/ClientBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        .executableTarget(
             name: "redis-comparison",
             dependencies: [
                 .product(name: "FlagpoleRedis", package: "Flagpole"),
