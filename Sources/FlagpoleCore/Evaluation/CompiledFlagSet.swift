@@ -190,12 +190,24 @@ public final class CompiledFlagSet: Sendable {
                 flagKey: key, value: defaultValue, reason: .error, errorCode: .flagNotFound,
                 errorMessage: CompiledFlagSet.notFoundMessage, metadata: metadata)
         }
+        if let fixed = flag.fixed {
+            // No targeting: read the prepared result where it is, without handing it out.
+            return CompiledFlagSet.typed(key, type, defaultValue, fixed.result, flag, extract)
+        }
         let prepared = flag.resolve(context: context, clock: options.clock)
-        guard let value = prepared.result.value else {
+        return CompiledFlagSet.typed(key, type, defaultValue, prepared.result, flag, extract)
+    }
+
+    /// Typed details from a flag's result. `key` is the flag's key (the caller's copy of it).
+    @inline(__always)
+    private static func typed<Value>(
+        _ key: String, _ type: FlagValueType, _ defaultValue: Value, _ result: borrowing EvaluationResult,
+        _ flag: CompiledFlag, _ extract: (JSONValue) -> Value?
+    ) -> EvaluationDetails<Value> {
+        guard let value = result.value else {
             return EvaluationDetails(
-                flagKey: key, value: defaultValue, variant: nil, reason: prepared.result.reason,
-                errorCode: prepared.result.errorCode, errorMessage: prepared.result.errorMessage,
-                metadata: prepared.result.metadata)
+                flagKey: key, value: defaultValue, variant: nil, reason: result.reason,
+                errorCode: result.errorCode, errorMessage: result.errorMessage, metadata: result.metadata)
         }
         guard let typed = extract(value) else {
             return EvaluationDetails(
@@ -203,8 +215,7 @@ public final class CompiledFlagSet: Sendable {
                 errorMessage: CompiledFlagSet.mismatchMessage(type), metadata: flag.metadata)
         }
         return EvaluationDetails(
-            flagKey: key, value: typed, variant: prepared.result.variant, reason: prepared.result.reason,
-            metadata: prepared.result.metadata)
+            flagKey: key, value: typed, variant: result.variant, reason: result.reason, metadata: result.metadata)
     }
 
     private static let notFoundMessage = "flag not found"

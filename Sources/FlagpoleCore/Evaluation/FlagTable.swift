@@ -9,6 +9,12 @@ struct FlagTable: Sendable {
     private let hashes: [UInt64]
     private let flags: [CompiledFlag]
     private let mask: Int
+    /// A second table over the keys' in-memory representations (`String`'s two words): two
+    /// strings with the same bits are the same string, so a hit there needs neither hashing the
+    /// bytes nor comparing them. Short keys (up to 15 UTF-8 bytes) are stored inline, so a
+    /// caller's literal has the same bits as the configured key. A miss falls back to the bytes.
+    private let bitSlots: [Int32]
+    private let bits: [StringBits]
 
     /// A table of `flags`; of two flags with the same key, the later one wins.
     init(_ flags: [CompiledFlag]) {
@@ -31,10 +37,19 @@ struct FlagTable: Sendable {
             while slots[s] >= 0 { s = (s + 1) & (capacity - 1) }
             slots[s] = Int32(i)
         }
+        var bitSlots = [Int32](repeating: -1, count: capacity)
+        let bits = unique.map { StringBits($0.key) }
+        for (i, b) in bits.enumerated() {
+            var s = b.bucket & (capacity - 1)
+            while bitSlots[s] >= 0 { s = (s + 1) & (capacity - 1) }
+            bitSlots[s] = Int32(i)
+        }
         self.slots = slots
         self.hashes = hashes
         self.flags = unique
         self.mask = capacity - 1
+        self.bitSlots = bitSlots
+        self.bits = bits
     }
 
     /// Every flag, in no particular order.
@@ -43,6 +58,19 @@ struct FlagTable: Sendable {
     /// The flag with this key.
     @inline(__always)
     subscript(key: String) -> CompiledFlag? {
+        let b = StringBits(key)
+        var t = b.bucket & mask
+        while true {
+            let i = Int(bitSlots[t])
+            if i < 0 { break }
+            if bits[i] == b { return flags[i] }
+            t = (t + 1) & mask
+        }
+        return lookUpBytes(key)
+    }
+
+    /// The flag with this key, found by its bytes.
+    private func lookUpBytes(_ key: String) -> CompiledFlag? {
         let h = FlagTable.hash(key)
         var s = Int(truncatingIfNeeded: h) & mask
         while true {
@@ -76,11 +104,33 @@ struct FlagTable: Sendable {
     }
 
     @inline(__always)
-    private static func mix(_ x: UInt64) -> UInt64 {
+    static func mix(_ x: UInt64) -> UInt64 {
         var z = x &* 0x9E37_79B9_7F4A_7C15
         z ^= z >> 32
         z = z &* 0xD6E8_FEB8_6659_FD93
         z ^= z >> 32
         return z
+    }
+}
+
+/// A string's in-memory representation (two words). Equal bits mean equal strings (the same
+/// inline bytes, or the same storage); unequal bits say nothing, so this is only a fast path.
+struct StringBits: Equatable, Sendable {
+    let low: UInt64
+    let high: UInt64
+
+    @inline(__always)
+    init(_ s: String) {
+        (low, high) = unsafeBitCast(s, to: (UInt64, UInt64).self)
+    }
+
+    @inline(__always)
+    var bucket: Int {
+        Int(truncatingIfNeeded: FlagTable.mix(low ^ (high &* 0x9E37_79B9_7F4A_7C15)))
+    }
+
+    @inline(__always)
+    static func == (a: StringBits, b: StringBits) -> Bool {
+        a.low == b.low && a.high == b.high
     }
 }
