@@ -121,10 +121,10 @@ public enum FlagSetLoader {
         var metadataOrigin: [String: FileLocation] = [:]
         for i in parts.indices {
             for (name, body, pointer) in parts[i].evaluators {
-                validator.checkEvaluator(name: name, body: body, at: pointer, into: &parts[i].sink)
+                validator.checkEvaluator(name: name, body: body, at: LazyPointer(pointer), into: &parts[i].sink)
             }
             for (key, value, pointer) in parts[i].flags {
-                validator.checkFlag(key: key, value: value, at: pointer, into: &parts[i].sink)
+                validator.checkFlag(key: key, value: value, at: LazyPointer(pointer), into: &parts[i].sink)
                 let here = parts[i].sink.document.keyLocation(of: pointer)
                 if let first = flagLocations[key] {
                     parts[i].sink.diagnostics.append(
@@ -138,7 +138,7 @@ public enum FlagSetLoader {
                 }
             }
             if let setMetadata = parts[i].metadata {
-                validator.checkMetadata(setMetadata.value, flag: nil, at: setMetadata.pointer, into: &parts[i].sink)
+                validator.checkMetadata(setMetadata.value, flag: nil, at: LazyPointer(setMetadata.pointer), into: &parts[i].sink)
                 for (key, value) in setMetadata.value.objectValue ?? [:] {
                     let p = JSONPointer.child(setMetadata.pointer, key)
                     let here = parts[i].sink.document.location(of: p)

@@ -23,6 +23,22 @@ struct DiagnosticSink {
     mutating func warning(at pointer: String, atKey: Bool = false, flag: String?, _ message: String, hint: String? = nil) {
         add(.warning, at: pointer, atKey: atKey, flag: flag, message, hint: hint)
     }
+
+    /// ``add(_:at:atKey:flag:_:hint:)`` at a pointer spelt out only now.
+    mutating func add(
+        _ severity: Diagnostic.Severity, at pointer: LazyPointer, atKey: Bool = false, flag: String?,
+        _ message: String, hint: String? = nil
+    ) {
+        add(severity, at: pointer.string, atKey: atKey, flag: flag, message, hint: hint)
+    }
+
+    mutating func error(at pointer: LazyPointer, atKey: Bool = false, flag: String?, _ message: String, hint: String? = nil) {
+        add(.error, at: pointer.string, atKey: atKey, flag: flag, message, hint: hint)
+    }
+
+    mutating func warning(at pointer: LazyPointer, atKey: Bool = false, flag: String?, _ message: String, hint: String? = nil) {
+        add(.warning, at: pointer.string, atKey: atKey, flag: flag, message, hint: hint)
+    }
 }
 
 /// Small text helpers for messages.

@@ -13,7 +13,7 @@ struct FlagDefinitionValidator {
     static let flagProperties: Set<String> = ["state", "variants", "defaultVariant", "targeting", "metadata"]
 
     /// Checks one flag definition.
-    func checkFlag(key: String, value: JSONValue, at pointer: String, into sink: inout DiagnosticSink) {
+    func checkFlag(key: String, value: JSONValue, at pointer: LazyPointer, into sink: inout DiagnosticSink) {
         if key.isEmpty {
             sink.warning(at: pointer, atKey: true, flag: key, "a flag key must not be empty")
         }
@@ -23,26 +23,28 @@ struct FlagDefinitionValidator {
                 hint: "flagd refuses to load the flag set")
             return
         }
-        for property in flag.keys.sorted() where !Self.flagProperties.contains(property) {
-            var hint = "a flag has state, variants, defaultVariant, targeting and metadata"
-            if let s = MessageText.suggestion(for: property, among: Self.flagProperties) { hint = "did you mean \"\(s)\"?" }
-            sink.warning(
-                at: JSONPointer.child(pointer, property), atKey: true, flag: key,
-                "unknown property \"\(property)\" is ignored", hint: hint)
+        if flag.keys.contains(where: { !Self.flagProperties.contains($0) }) {
+            for property in flag.keys.sorted() where !Self.flagProperties.contains(property) {
+                var hint = "a flag has state, variants, defaultVariant, targeting and metadata"
+                if let s = MessageText.suggestion(for: property, among: Self.flagProperties) { hint = "did you mean \"\(s)\"?" }
+                sink.warning(
+                    at: pointer.child(property), atKey: true, flag: key,
+                    "unknown property \"\(property)\" is ignored", hint: hint)
+            }
         }
         checkState(flag["state"], flag: key, at: pointer, into: &sink)
         let variantNames = checkVariants(flag["variants"], flag: key, at: pointer, into: &sink)
         checkDefaultVariant(flag["defaultVariant"], variants: variantNames, flag: key, at: pointer, into: &sink)
         if let targeting = flag["targeting"] {
-            checkTargeting(targeting, variants: variantNames, flag: key, at: JSONPointer.child(pointer, "targeting"), into: &sink)
+            checkTargeting(targeting, variants: variantNames, flag: key, at: pointer.child("targeting"), into: &sink)
         }
         if let metadata = flag["metadata"] {
-            checkMetadata(metadata, flag: key, at: JSONPointer.child(pointer, "metadata"), into: &sink)
+            checkMetadata(metadata, flag: key, at: pointer.child("metadata"), into: &sink)
         }
     }
 
-    private func checkState(_ state: JSONValue?, flag: String, at pointer: String, into sink: inout DiagnosticSink) {
-        let p = JSONPointer.child(pointer, "state")
+    private func checkState(_ state: JSONValue?, flag: String, at pointer: LazyPointer, into sink: inout DiagnosticSink) {
+        let p = pointer.child("state")
         guard let state else {
             sink.error(at: pointer, atKey: true, flag: flag, "missing \"state\"", hint: "add state: ENABLED or state: DISABLED")
             return
@@ -62,8 +64,8 @@ struct FlagDefinitionValidator {
     }
 
     /// Checks the variants and returns their names (nil when there are none to check against).
-    private func checkVariants(_ variants: JSONValue?, flag: String, at pointer: String, into sink: inout DiagnosticSink) -> Set<String>? {
-        let p = JSONPointer.child(pointer, "variants")
+    private func checkVariants(_ variants: JSONValue?, flag: String, at pointer: LazyPointer, into sink: inout DiagnosticSink) -> Set<String>? {
+        let p = pointer.child("variants")
         guard let variants else {
             sink.error(
                 at: pointer, atKey: true, flag: flag, "missing \"variants\"",
@@ -82,10 +84,11 @@ struct FlagDefinitionValidator {
                 hint: "add at least one variant")
             return []
         }
+        if !Self.needsNameCheck(map) { return Set(map.keys) }
         var kinds: [String: [String]] = [:]
         for name in map.keys.sorted() {
             let value = map[name]!
-            let vp = JSONPointer.child(p, name)
+            let vp = p.child(name)
             if name.isEmpty { sink.warning(at: vp, atKey: true, flag: flag, "a variant name must not be empty") }
             switch value {
             case .array:
@@ -109,8 +112,26 @@ struct FlagDefinitionValidator {
         return Set(map.keys)
     }
 
-    private func checkDefaultVariant(_ value: JSONValue?, variants: Set<String>?, flag: String, at pointer: String, into sink: inout DiagnosticSink) {
-        let p = JSONPointer.child(pointer, "defaultVariant")
+    /// Whether variants need a closer look: an empty name, an array or null value, or values of
+    /// more than one type. Without any, the per-name checks find nothing to report.
+    private static func needsNameCheck(_ variants: [String: JSONValue]) -> Bool {
+        var type: String?
+        for (name, value) in variants {
+            if name.isEmpty { return true }
+            switch value {
+            case .array, .null:
+                return true
+            default:
+                let t = value.typeName
+                if let type, type != t { return true }
+                type = t
+            }
+        }
+        return false
+    }
+
+    private func checkDefaultVariant(_ value: JSONValue?, variants: Set<String>?, flag: String, at pointer: LazyPointer, into sink: inout DiagnosticSink) {
+        let p = pointer.child("defaultVariant")
         switch value {
         case nil, .null?, .string("")?:
             return
@@ -134,7 +155,7 @@ struct FlagDefinitionValidator {
         }
     }
 
-    private func checkTargeting(_ targeting: JSONValue, variants: Set<String>?, flag: String, at pointer: String, into sink: inout DiagnosticSink) {
+    private func checkTargeting(_ targeting: JSONValue, variants: Set<String>?, flag: String, at pointer: LazyPointer, into sink: inout DiagnosticSink) {
         switch targeting {
         case .null:
             return
@@ -153,7 +174,7 @@ struct FlagDefinitionValidator {
     }
 
     /// Checks one evaluator of `$evaluators`.
-    func checkEvaluator(name: String, body: JSONValue, at pointer: String, into sink: inout DiagnosticSink) {
+    func checkEvaluator(name: String, body: JSONValue, at pointer: LazyPointer, into sink: inout DiagnosticSink) {
         let analyzer = TargetingAnalyzer(evaluators: evaluators, algorithm: algorithm, flagKey: nil, evaluatorName: name)
         switch body {
         case .object(let o) where o.count == 1:
@@ -167,7 +188,7 @@ struct FlagDefinitionValidator {
     }
 
     /// Checks flag or flag-set metadata: scalar values, and `rollout.*` guard-policy keys on flags.
-    func checkMetadata(_ metadata: JSONValue, flag: String?, at pointer: String, into sink: inout DiagnosticSink) {
+    func checkMetadata(_ metadata: JSONValue, flag: String?, at pointer: LazyPointer, into sink: inout DiagnosticSink) {
         guard case .object(let map) = metadata else {
             sink.error(
                 at: pointer, flag: flag,
@@ -177,7 +198,7 @@ struct FlagDefinitionValidator {
         }
         for key in map.keys.sorted() {
             let value = map[key]!
-            let p = JSONPointer.child(pointer, key)
+            let p = pointer.child(key)
             switch value {
             case .string, .int, .double, .bool: break
             default:

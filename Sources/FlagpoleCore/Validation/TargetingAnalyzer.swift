@@ -30,10 +30,10 @@ struct TargetingAnalyzer {
     // MARK: Structure
 
     /// Walks a rule and reports unknown operators, bad `$ref`s and bad arguments of flagd's custom operators.
-    func check(_ rule: JSONValue, at pointer: String, into sink: inout DiagnosticSink) {
+    func check(_ rule: JSONValue, at pointer: LazyPointer, into sink: inout DiagnosticSink) {
         switch rule {
         case .array(let elements):
-            for (i, e) in elements.enumerated() { check(e, at: JSONPointer.child(pointer, i), into: &sink) }
+            for (i, e) in elements.enumerated() { check(e, at: pointer.child(i), into: &sink) }
         case .object(let object):
             guard object.count == 1, let (op, args) = object.first else {
                 if object.count > 1 {
@@ -45,7 +45,7 @@ struct TargetingAnalyzer {
                 }
                 return
             }
-            let argsPointer = JSONPointer.child(pointer, op)
+            let argsPointer = pointer.child(op)
             if op == "$ref" {
                 checkReference(args, at: argsPointer, into: &sink)
                 return
@@ -73,9 +73,34 @@ struct TargetingAnalyzer {
     }
 
     /// JsonLogic's argument list: an array is the list, anything else is one argument.
-    static func arguments(_ args: JSONValue, at pointer: String) -> [(JSONValue, String)] {
-        if case .array(let a) = args { return a.enumerated().map { ($1, JSONPointer.child(pointer, $0)) } }
-        return [(args, pointer)]
+    static func arguments(_ args: JSONValue, at pointer: LazyPointer) -> Arguments {
+        Arguments(args, at: pointer)
+    }
+
+    /// The arguments of an operation, each with its pointer (made when an argument is read).
+    struct Arguments: RandomAccessCollection {
+        private let list: [JSONValue]?
+        private let single: JSONValue
+        private let pointer: LazyPointer
+
+        init(_ args: JSONValue, at pointer: LazyPointer) {
+            if case .array(let a) = args {
+                list = a
+                single = .null
+            } else {
+                list = nil
+                single = args
+            }
+            self.pointer = pointer
+        }
+
+        var startIndex: Int { 0 }
+        var endIndex: Int { list?.count ?? 1 }
+
+        subscript(position: Int) -> (JSONValue, LazyPointer) {
+            guard let list else { return (single, pointer) }
+            return (list[position], pointer.child(position))
+        }
     }
 
     /// Whether a value is an operation call (an object with one key), whose value is known only at evaluation.
@@ -84,7 +109,7 @@ struct TargetingAnalyzer {
         return false
     }
 
-    private func checkReference(_ args: JSONValue, at pointer: String, into sink: inout DiagnosticSink) {
+    private func checkReference(_ args: JSONValue, at pointer: LazyPointer, into sink: inout DiagnosticSink) {
         guard case .string(let name) = args else {
             sink.warning(
                 at: pointer, flag: flagKey,
@@ -106,7 +131,7 @@ struct TargetingAnalyzer {
         }
     }
 
-    private func checkVar(_ arguments: [(JSONValue, String)], into sink: inout DiagnosticSink) {
+    private func checkVar(_ arguments: Arguments, into sink: inout DiagnosticSink) {
         for (a, p) in arguments { check(a, at: p, into: &sink) }
         if let (first, p) = arguments.first, case .string(let path) = first, path.hasPrefix("$flagd."),
             !Self.flagdProperties.contains(path)
@@ -118,7 +143,7 @@ struct TargetingAnalyzer {
         }
     }
 
-    private func checkAffix(_ op: String, _ arguments: [(JSONValue, String)], at pointer: String, into sink: inout DiagnosticSink) {
+    private func checkAffix(_ op: String, _ arguments: Arguments, at pointer: LazyPointer, into sink: inout DiagnosticSink) {
         for (a, p) in arguments { check(a, at: p, into: &sink) }
         if arguments.count != 2 {
             sink.warning(
@@ -134,7 +159,7 @@ struct TargetingAnalyzer {
         }
     }
 
-    private func checkSemVer(_ arguments: [(JSONValue, String)], at pointer: String, into sink: inout DiagnosticSink) {
+    private func checkSemVer(_ arguments: Arguments, at pointer: LazyPointer, into sink: inout DiagnosticSink) {
         for (a, p) in arguments { check(a, at: p, into: &sink) }
         if arguments.count != 3 {
             sink.warning(
@@ -167,7 +192,7 @@ struct TargetingAnalyzer {
         }
     }
 
-    private func checkFractional(_ arguments: [(JSONValue, String)], at pointer: String, into sink: inout DiagnosticSink) {
+    private func checkFractional(_ arguments: Arguments, at pointer: LazyPointer, into sink: inout DiagnosticSink) {
         var buckets = arguments[...]
         if let (first, p) = arguments.first, first.arrayValue == nil {
             buckets = arguments.dropFirst()
@@ -202,7 +227,7 @@ struct TargetingAnalyzer {
                     "\(subject)a fractional bucket has one or two entries [variant, weight], not \(entries.count): fractional returns null")
             }
             if let variant = entries.first {
-                let vp = JSONPointer.child(p, 0)
+                let vp = p.child(0)
                 check(variant, at: vp, into: &sink)
                 let literalObject = variant.objectValue != nil && !Self.isOperation(variant)
                 if variant.arrayValue != nil || literalObject {
@@ -217,7 +242,7 @@ struct TargetingAnalyzer {
                 continue
             }
             let weight = entries[1]
-            let wp = JSONPointer.child(p, 1)
+            let wp = p.child(1)
             switch weight {
             case .int(let w):
                 total += checkWeight(Double(w), text: String(w), at: wp, into: &sink)
@@ -256,7 +281,7 @@ struct TargetingAnalyzer {
     }
 
     /// Reports a bad literal weight and returns what it adds to the total (negatives count as 0).
-    private func checkWeight(_ w: Double, text: String, at pointer: String, into sink: inout DiagnosticSink) -> Int64 {
+    private func checkWeight(_ w: Double, text: String, at pointer: LazyPointer, into sink: inout DiagnosticSink) -> Int64 {
         if w < 0 {
             sink.warning(
                 at: pointer, flag: flagKey, "\(subject)the negative weight \(text) counts as 0",
@@ -273,7 +298,7 @@ struct TargetingAnalyzer {
         return Int64(w)
     }
 
-    private func checkBucketingValue(_ value: JSONValue, at pointer: String, into sink: inout DiagnosticSink) {
+    private func checkBucketingValue(_ value: JSONValue, at pointer: LazyPointer, into sink: inout DiagnosticSink) {
         let hint = "bucket by a context value, e.g. {\"cat\": [{\"var\": \"$flagd.flagKey\"}, {\"var\": \"email\"}]}, or leave it out to use the targeting key"
         switch value {
         case .null:
@@ -313,7 +338,7 @@ struct TargetingAnalyzer {
     /// The literal results of a rule in a result position: `if` branches, `and`/`or` operands,
     /// fractional buckets' variants, the bodies of referenced evaluators.
     /// - Parameter via: the `$ref` site and evaluator name when reading an evaluator's body.
-    func results(of rule: JSONValue, at pointer: String, via: (pointer: String, name: String)? = nil) -> [(Result, String, String?)] {
+    func results(of rule: JSONValue, at pointer: LazyPointer, via: (pointer: LazyPointer, name: String)? = nil) -> [(Result, LazyPointer, String?)] {
         let site = via?.pointer ?? pointer
         let name = via?.name
         switch rule {
@@ -325,9 +350,9 @@ struct TargetingAnalyzer {
         case .array: return [(.nonScalar("array"), site, name)]
         case .object(let object):
             guard object.count == 1, let (op, args) = object.first else { return [(.nonScalar("object"), site, name)] }
-            let argsPointer = JSONPointer.child(pointer, op)
+            let argsPointer = pointer.child(op)
             let arguments = Self.arguments(args, at: argsPointer)
-            func sub(_ index: Int) -> [(Result, String, String?)] {
+            func sub(_ index: Int) -> [(Result, LazyPointer, String?)] {
                 results(of: arguments[index].0, at: arguments[index].1, via: via)
             }
             switch op {
@@ -339,10 +364,10 @@ struct TargetingAnalyzer {
             case "or", "and":
                 return arguments.indices.flatMap(sub)
             case "fractional":
-                var out: [(Result, String, String?)] = []
+                var out: [(Result, LazyPointer, String?)] = []
                 for (bucket, p) in arguments {
                     guard case .array(let entries) = bucket, let variant = entries.first else { continue }
-                    out += results(of: variant, at: JSONPointer.child(p, 0), via: via)
+                    out += results(of: variant, at: p.child(0), via: via)
                 }
                 return out
             case "$ref":
@@ -357,9 +382,9 @@ struct TargetingAnalyzer {
     }
 
     /// Reports results of the flag's targeting that name no variant.
-    func checkResults(_ targeting: JSONValue, at pointer: String, variants: Set<String>, into sink: inout DiagnosticSink) {
+    func checkResults(_ targeting: JSONValue, at pointer: LazyPointer, variants: Set<String>, into sink: inout DiagnosticSink) {
         if case .object(let o) = targeting, o.isEmpty { return }
-        let known = MessageText.quotedList(variants.sorted())
+        var known: String { MessageText.quotedList(variants.sorted()) }
         var seen: Set<String> = []
         for (result, site, via) in results(of: targeting, at: pointer) {
             let source = via.map { "the evaluator \"\($0)\"" } ?? "targeting"
@@ -387,7 +412,7 @@ struct TargetingAnalyzer {
             default:
                 break
             }
-            guard let message, seen.insert(site + "\u{0}" + message).inserted else { continue }
+            guard let message, seen.insert(site.string + "\u{0}" + message).inserted else { continue }
             sink.warning(at: site, flag: flagKey, message, hint: hint)
         }
     }
