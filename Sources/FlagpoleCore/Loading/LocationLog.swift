@@ -141,14 +141,16 @@ struct LocationLog: Sendable {
 
     /// The map the records describe, limited to pointers of at most `maxDepth` tokens.
     func map(maxDepth: Int = .max) -> FileSourceMap {
-        var pointers = [String?](repeating: nil, count: paths.count)
-        pointers[0] = ""
+        // Every pointer of a full map, kept to build its children's; a shallow one is built whole.
+        let memoize = maxDepth > 2
+        var pointers = [String?](repeating: nil, count: memoize ? paths.count : 0)
         func pointer(_ path: Int) -> String {
-            if let p = pointers[path] { return p }
+            if path == 0 { return "" }
+            if memoize, let p = pointers[path] { return p }
             let entry = paths[path]
             let token = entry.index >= 0 ? String(entry.index) : JSONSourceMap.escape(entry.key)
             let p = pointer(Int(entry.parent)) + "/" + token
-            pointers[path] = p
+            if memoize { pointers[path] = p }
             return p
         }
         var values: [String: SourceLocation] = [:]

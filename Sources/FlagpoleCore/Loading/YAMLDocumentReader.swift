@@ -241,6 +241,7 @@ struct YAMLDocumentReader {
 
     /// The tag a scalar resolves with: `""` when it has none.
     private func explicitTag(_ node: Int32) -> String {
+        guard tree.hasTag(node) else { return "" }
         let tag = tree.tag(node)
         return YAMLDocumentReader.isImplicit(tag) ? "" : tag
     }
@@ -278,6 +279,7 @@ struct YAMLDocumentReader {
     private func isMergeKey(_ node: Int32) -> Bool {
         let n = tree.nodes[Int(node)]
         guard n.kind == .scalar, tree.text(node) == "<<" else { return false }
+        guard tree.hasTag(node) else { return n.plain }
         let tag = tree.tag(node)
         return tag == Tag.Name.merge.rawValue || (YAMLDocumentReader.isImplicit(tag) && n.plain)
     }
@@ -287,6 +289,10 @@ struct YAMLDocumentReader {
         var object: [String: JSONValue] = [:]
         object.reserveCapacity(entries.count / 2)
         var mergeSources: [Int32] = []
+        // Two keys can become the same string only if one is not its text as written (`1.0`
+        // becomes "1"), as the tree has no mapping with a key written twice, unless Yams found
+        // such keys distinct (`a` and "a").
+        var keysMayCollide = tree.mayRepeatKeys
         var i = entries.startIndex
         while i < entries.endIndex {
             let keyNode = entries[i], valueNode = entries[i + 1]
@@ -301,7 +307,8 @@ struct YAMLDocumentReader {
                 continue
             }
             let child = locations.child(path, key: key)
-            if object[key] != nil {
+            if !keysMayCollide, tree.nodes[Int(keyNode)].kind != .scalar || key != tree.text(keyNode) { keysMayCollide = true }
+            if keysMayCollide, object[key] != nil {
                 let first = firstKeyLocation(of: key, in: entries[..<(i - 2)]).map { " (\(FileLocation(file: self.path, $0)))" } ?? ""
                 report(
                     .error, at: tree.location(keyNode), pointer: child,

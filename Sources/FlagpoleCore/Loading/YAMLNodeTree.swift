@@ -61,6 +61,9 @@ struct YAMLNodeTree {
 
     func tag(_ node: Int32) -> String { tags[Int(nodes[Int(node)].tag)] }
 
+    /// Whether the node was written with a tag (or is a quoted scalar, which Yams tags `str`).
+    func hasTag(_ node: Int32) -> Bool { nodes[Int(node)].tag != 0 }
+
     func location(_ node: Int32) -> SourceLocation {
         let n = nodes[Int(node)]
         return SourceLocation(line: Int(n.line), column: Int(n.column))

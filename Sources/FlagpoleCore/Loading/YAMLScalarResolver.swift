@@ -65,6 +65,18 @@ enum YAMLScalarResolver {
     }
 
     private static func resolvePlain(_ text: String) -> Resolution {
+        // Most plain scalars are words: a letter that starts no boolean, null, YAML 1.1 word or
+        // number (t, f, n, y, o in either case) makes a string at once.
+        if let first = text.utf8.first {
+            switch first {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"):
+                switch first | 0x20 {
+                case UInt8(ascii: "t"), UInt8(ascii: "f"), UInt8(ascii: "n"), UInt8(ascii: "y"), UInt8(ascii: "o"): break
+                default: return .value(.string(text), note: nil)
+                }
+            default: break
+            }
+        }
         switch text {
         case "true", "True", "TRUE": return .value(.bool(true), note: nil)
         case "false", "False", "FALSE": return .value(.bool(false), note: nil)
