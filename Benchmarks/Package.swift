@@ -60,5 +60,12 @@ let package = Package(
             ],
             path: "Sources/EvaluationComparison"
         ),
+        .executableTarget(
+            name: "load-benchmark",
+            dependencies: [
+                .product(name: "FlagpoleCore", package: "Flagpole"),
+            ],
+            path: "Sources/LoadBenchmark"
+        ),
     ]
 )
