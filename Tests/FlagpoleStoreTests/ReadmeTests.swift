@@ -15,6 +15,13 @@ struct ReadmeTests {
         #expect(Self.readme.contains(AccessRules.setUserCommand(user: "app", password: "READER_PASSWORD", rules: AccessRules.reader)))
     }
 
+    @Test("the README's Swift example is the compiled Examples/HelloFlags/main.swift, verbatim")
+    func example() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let source = try String(contentsOf: root.appendingPathComponent("Examples/HelloFlags/main.swift"), encoding: .utf8)
+        #expect(Self.readme.contains("```swift\n" + source.trimmingCharacters(in: .whitespacesAndNewlines) + "\n```"))
+    }
+
     @Test("every key of the layout is documented")
     func layout() throws {
         let layout = try StoreLayout(environment: "ENV")
