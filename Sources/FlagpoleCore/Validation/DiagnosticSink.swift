@@ -26,17 +26,17 @@ struct DiagnosticSink {
 
     /// ``add(_:at:atKey:flag:_:hint:)`` at a pointer spelt out only now.
     mutating func add(
-        _ severity: Diagnostic.Severity, at pointer: LazyPointer, atKey: Bool = false, flag: String?,
+        _ severity: Diagnostic.Severity, at pointer: some PointerPath, atKey: Bool = false, flag: String?,
         _ message: String, hint: String? = nil
     ) {
         add(severity, at: pointer.string, atKey: atKey, flag: flag, message, hint: hint)
     }
 
-    mutating func error(at pointer: LazyPointer, atKey: Bool = false, flag: String?, _ message: String, hint: String? = nil) {
+    mutating func error(at pointer: some PointerPath, atKey: Bool = false, flag: String?, _ message: String, hint: String? = nil) {
         add(.error, at: pointer.string, atKey: atKey, flag: flag, message, hint: hint)
     }
 
-    mutating func warning(at pointer: LazyPointer, atKey: Bool = false, flag: String?, _ message: String, hint: String? = nil) {
+    mutating func warning(at pointer: some PointerPath, atKey: Bool = false, flag: String?, _ message: String, hint: String? = nil) {
         add(.warning, at: pointer.string, atKey: atKey, flag: flag, message, hint: hint)
     }
 }

@@ -13,7 +13,17 @@ struct FlagDefinitionValidator {
     static let flagProperties: Set<String> = ["state", "variants", "defaultVariant", "targeting", "metadata"]
 
     /// Checks one flag definition.
+    ///
+    /// Most flags have nothing to report: a first pass checks without building any locations, and
+    /// only when it finds something does the flag get checked again with them.
     func checkFlag(key: String, value: JSONValue, at pointer: LazyPointer, into sink: inout DiagnosticSink) {
+        var probe = DiagnosticSink(document: sink.document)
+        checkDefinition(key: key, value: value, at: NoPointer(), into: &probe)
+        guard !probe.diagnostics.isEmpty else { return }
+        checkDefinition(key: key, value: value, at: pointer, into: &sink)
+    }
+
+    private func checkDefinition<P: PointerPath>(key: String, value: JSONValue, at pointer: P, into sink: inout DiagnosticSink) {
         if key.isEmpty {
             sink.warning(at: pointer, atKey: true, flag: key, "a flag key must not be empty")
         }
@@ -43,7 +53,7 @@ struct FlagDefinitionValidator {
         }
     }
 
-    private func checkState(_ state: JSONValue?, flag: String, at pointer: LazyPointer, into sink: inout DiagnosticSink) {
+    private func checkState<P: PointerPath>(_ state: JSONValue?, flag: String, at pointer: P, into sink: inout DiagnosticSink) {
         let p = pointer.child("state")
         guard let state else {
             sink.error(at: pointer, atKey: true, flag: flag, "missing \"state\"", hint: "add state: ENABLED or state: DISABLED")
@@ -64,7 +74,7 @@ struct FlagDefinitionValidator {
     }
 
     /// Checks the variants and returns their names (nil when there are none to check against).
-    private func checkVariants(_ variants: JSONValue?, flag: String, at pointer: LazyPointer, into sink: inout DiagnosticSink) -> Set<String>? {
+    private func checkVariants<P: PointerPath>(_ variants: JSONValue?, flag: String, at pointer: P, into sink: inout DiagnosticSink) -> Set<String>? {
         let p = pointer.child("variants")
         guard let variants else {
             sink.error(
@@ -130,7 +140,7 @@ struct FlagDefinitionValidator {
         return false
     }
 
-    private func checkDefaultVariant(_ value: JSONValue?, variants: Set<String>?, flag: String, at pointer: LazyPointer, into sink: inout DiagnosticSink) {
+    private func checkDefaultVariant<P: PointerPath>(_ value: JSONValue?, variants: Set<String>?, flag: String, at pointer: P, into sink: inout DiagnosticSink) {
         let p = pointer.child("defaultVariant")
         switch value {
         case nil, .null?, .string("")?:
@@ -155,13 +165,13 @@ struct FlagDefinitionValidator {
         }
     }
 
-    private func checkTargeting(_ targeting: JSONValue, variants: Set<String>?, flag: String, at pointer: LazyPointer, into sink: inout DiagnosticSink) {
+    private func checkTargeting<P: PointerPath>(_ targeting: JSONValue, variants: Set<String>?, flag: String, at pointer: P, into sink: inout DiagnosticSink) {
         switch targeting {
         case .null:
             return
         case .object:
             let analyzer = TargetingAnalyzer(evaluators: evaluators, algorithm: algorithm, flagKey: flag, evaluatorName: nil)
-            analyzer.check(targeting, at: pointer, into: &sink)
+            analyzer.checkRule(targeting, at: pointer, into: &sink)
             if let variants, !variants.isEmpty {
                 analyzer.checkResults(targeting, at: pointer, variants: variants, into: &sink)
             }
@@ -174,11 +184,11 @@ struct FlagDefinitionValidator {
     }
 
     /// Checks one evaluator of `$evaluators`.
-    func checkEvaluator(name: String, body: JSONValue, at pointer: LazyPointer, into sink: inout DiagnosticSink) {
+    func checkEvaluator<P: PointerPath>(name: String, body: JSONValue, at pointer: P, into sink: inout DiagnosticSink) {
         let analyzer = TargetingAnalyzer(evaluators: evaluators, algorithm: algorithm, flagKey: nil, evaluatorName: name)
         switch body {
         case .object(let o) where o.count == 1:
-            analyzer.check(body, at: pointer, into: &sink)
+            analyzer.checkRule(body, at: pointer, into: &sink)
         default:
             sink.warning(
                 at: pointer, flag: nil,
@@ -188,7 +198,7 @@ struct FlagDefinitionValidator {
     }
 
     /// Checks flag or flag-set metadata: scalar values, and `rollout.*` guard-policy keys on flags.
-    func checkMetadata(_ metadata: JSONValue, flag: String?, at pointer: LazyPointer, into sink: inout DiagnosticSink) {
+    func checkMetadata<P: PointerPath>(_ metadata: JSONValue, flag: String?, at pointer: P, into sink: inout DiagnosticSink) {
         guard case .object(let map) = metadata else {
             sink.error(
                 at: pointer, flag: flag,

@@ -1,7 +1,27 @@
+/// Where the validator stands in a document, for its diagnostics: a JSON Pointer (``LazyPointer``),
+/// or nothing at all (``NoPointer``) in a first pass that only asks whether anything is wrong.
+protocol PointerPath: ExpressibleByStringLiteral {
+    /// The member `key` of the object here.
+    func child(_ key: String) -> Self
+    /// The element `index` of the array here.
+    func child(_ index: Int) -> Self
+    /// The pointer's text (RFC 6901).
+    var string: String { get }
+}
+
+/// No pointer: checking with it costs nothing for locations, and every diagnostic stands at `""`.
+struct NoPointer: PointerPath {
+    init() {}
+    init(stringLiteral value: String) {}
+    func child(_ key: String) -> NoPointer { self }
+    func child(_ index: Int) -> NoPointer { self }
+    var string: String { "" }
+}
+
 /// A JSON Pointer whose text is built only when it is needed — for a diagnostic — rather than for
 /// every value the validator looks at: a pointer already spelt out, and up to six more reference
 /// tokens held inline, so going a level deeper allocates nothing.
-struct LazyPointer: ExpressibleByStringLiteral, CustomStringConvertible {
+struct LazyPointer: PointerPath, CustomStringConvertible {
     private var base: String
     private var count: UInt8 = 0
     /// Member keys as they are, array indices in decimal (escaping leaves those unchanged).

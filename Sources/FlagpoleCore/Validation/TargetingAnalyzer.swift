@@ -31,9 +31,14 @@ struct TargetingAnalyzer {
 
     /// Walks a rule and reports unknown operators, bad `$ref`s and bad arguments of flagd's custom operators.
     func check(_ rule: JSONValue, at pointer: LazyPointer, into sink: inout DiagnosticSink) {
+        checkRule(rule, at: pointer, into: &sink)
+    }
+
+    /// ``check(_:at:into:)`` with any kind of pointer.
+    func checkRule<P: PointerPath>(_ rule: JSONValue, at pointer: P, into sink: inout DiagnosticSink) {
         switch rule {
         case .array(let elements):
-            for (i, e) in elements.enumerated() { check(e, at: pointer.child(i), into: &sink) }
+            for (i, e) in elements.enumerated() { checkRule(e, at: pointer.child(i), into: &sink) }
         case .object(let object):
             guard object.count == 1, let (op, args) = object.first else {
                 if object.count > 1 {
@@ -65,7 +70,7 @@ struct TargetingAnalyzer {
             case "sem_ver": checkSemVer(arguments, at: argsPointer, into: &sink)
             case "starts_with", "ends_with": checkAffix(op, arguments, at: argsPointer, into: &sink)
             case "var": checkVar(arguments, into: &sink)
-            default: for (a, p) in arguments { check(a, at: p, into: &sink) }
+            default: for (a, p) in arguments { checkRule(a, at: p, into: &sink) }
             }
         default:
             return
@@ -73,17 +78,17 @@ struct TargetingAnalyzer {
     }
 
     /// JsonLogic's argument list: an array is the list, anything else is one argument.
-    static func arguments(_ args: JSONValue, at pointer: LazyPointer) -> Arguments {
+    static func arguments<P: PointerPath>(_ args: JSONValue, at pointer: P) -> Arguments<P> {
         Arguments(args, at: pointer)
     }
 
     /// The arguments of an operation, each with its pointer (made when an argument is read).
-    struct Arguments: RandomAccessCollection {
+    struct Arguments<P: PointerPath>: RandomAccessCollection {
         private let list: [JSONValue]?
         private let single: JSONValue
-        private let pointer: LazyPointer
+        private let pointer: P
 
-        init(_ args: JSONValue, at pointer: LazyPointer) {
+        init(_ args: JSONValue, at pointer: P) {
             if case .array(let a) = args {
                 list = a
                 single = .null
@@ -97,7 +102,7 @@ struct TargetingAnalyzer {
         var startIndex: Int { 0 }
         var endIndex: Int { list?.count ?? 1 }
 
-        subscript(position: Int) -> (JSONValue, LazyPointer) {
+        subscript(position: Int) -> (JSONValue, P) {
             guard let list else { return (single, pointer) }
             return (list[position], pointer.child(position))
         }
@@ -109,7 +114,7 @@ struct TargetingAnalyzer {
         return false
     }
 
-    private func checkReference(_ args: JSONValue, at pointer: LazyPointer, into sink: inout DiagnosticSink) {
+    private func checkReference<P: PointerPath>(_ args: JSONValue, at pointer: P, into sink: inout DiagnosticSink) {
         guard case .string(let name) = args else {
             sink.warning(
                 at: pointer, flag: flagKey,
@@ -131,8 +136,8 @@ struct TargetingAnalyzer {
         }
     }
 
-    private func checkVar(_ arguments: Arguments, into sink: inout DiagnosticSink) {
-        for (a, p) in arguments { check(a, at: p, into: &sink) }
+    private func checkVar<P: PointerPath>(_ arguments: Arguments<P>, into sink: inout DiagnosticSink) {
+        for (a, p) in arguments { checkRule(a, at: p, into: &sink) }
         if let (first, p) = arguments.first, case .string(let path) = first, path.hasPrefix("$flagd."),
             !Self.flagdProperties.contains(path)
         {
@@ -143,8 +148,8 @@ struct TargetingAnalyzer {
         }
     }
 
-    private func checkAffix(_ op: String, _ arguments: Arguments, at pointer: LazyPointer, into sink: inout DiagnosticSink) {
-        for (a, p) in arguments { check(a, at: p, into: &sink) }
+    private func checkAffix<P: PointerPath>(_ op: String, _ arguments: Arguments<P>, at pointer: P, into sink: inout DiagnosticSink) {
+        for (a, p) in arguments { checkRule(a, at: p, into: &sink) }
         if arguments.count != 2 {
             sink.warning(
                 at: pointer, flag: flagKey,
@@ -159,8 +164,8 @@ struct TargetingAnalyzer {
         }
     }
 
-    private func checkSemVer(_ arguments: Arguments, at pointer: LazyPointer, into sink: inout DiagnosticSink) {
-        for (a, p) in arguments { check(a, at: p, into: &sink) }
+    private func checkSemVer<P: PointerPath>(_ arguments: Arguments<P>, at pointer: P, into sink: inout DiagnosticSink) {
+        for (a, p) in arguments { checkRule(a, at: p, into: &sink) }
         if arguments.count != 3 {
             sink.warning(
                 at: pointer, flag: flagKey,
@@ -192,11 +197,11 @@ struct TargetingAnalyzer {
         }
     }
 
-    private func checkFractional(_ arguments: Arguments, at pointer: LazyPointer, into sink: inout DiagnosticSink) {
+    private func checkFractional<P: PointerPath>(_ arguments: Arguments<P>, at pointer: P, into sink: inout DiagnosticSink) {
         var buckets = arguments[...]
         if let (first, p) = arguments.first, first.arrayValue == nil {
             buckets = arguments.dropFirst()
-            check(first, at: p, into: &sink)
+            checkRule(first, at: p, into: &sink)
             checkBucketingValue(first, at: p, into: &sink)
         }
         if buckets.isEmpty {
@@ -211,7 +216,7 @@ struct TargetingAnalyzer {
             guard case .array(let entries) = bucket else {
                 allLiteral = false
                 if Self.isOperation(bucket) {
-                    check(bucket, at: p, into: &sink)
+                    checkRule(bucket, at: p, into: &sink)
                 } else {
                     anyInvalid = true
                     sink.warning(
@@ -228,7 +233,7 @@ struct TargetingAnalyzer {
             }
             if let variant = entries.first {
                 let vp = p.child(0)
-                check(variant, at: vp, into: &sink)
+                checkRule(variant, at: vp, into: &sink)
                 let literalObject = variant.objectValue != nil && !Self.isOperation(variant)
                 if variant.arrayValue != nil || literalObject {
                     anyInvalid = true
@@ -258,7 +263,7 @@ struct TargetingAnalyzer {
                 }
             case _ where Self.isOperation(weight):
                 allLiteral = false
-                check(weight, at: wp, into: &sink)
+                checkRule(weight, at: wp, into: &sink)
             default:
                 anyInvalid = true
                 sink.warning(
@@ -281,7 +286,7 @@ struct TargetingAnalyzer {
     }
 
     /// Reports a bad literal weight and returns what it adds to the total (negatives count as 0).
-    private func checkWeight(_ w: Double, text: String, at pointer: LazyPointer, into sink: inout DiagnosticSink) -> Int64 {
+    private func checkWeight<P: PointerPath>(_ w: Double, text: String, at pointer: P, into sink: inout DiagnosticSink) -> Int64 {
         if w < 0 {
             sink.warning(
                 at: pointer, flag: flagKey, "\(subject)the negative weight \(text) counts as 0",
@@ -298,7 +303,7 @@ struct TargetingAnalyzer {
         return Int64(w)
     }
 
-    private func checkBucketingValue(_ value: JSONValue, at pointer: LazyPointer, into sink: inout DiagnosticSink) {
+    private func checkBucketingValue<P: PointerPath>(_ value: JSONValue, at pointer: P, into sink: inout DiagnosticSink) {
         let hint = "bucket by a context value, e.g. {\"cat\": [{\"var\": \"$flagd.flagKey\"}, {\"var\": \"email\"}]}, or leave it out to use the targeting key"
         switch value {
         case .null:
@@ -338,7 +343,7 @@ struct TargetingAnalyzer {
     /// The literal results of a rule in a result position: `if` branches, `and`/`or` operands,
     /// fractional buckets' variants, the bodies of referenced evaluators.
     /// - Parameter via: the `$ref` site and evaluator name when reading an evaluator's body.
-    func results(of rule: JSONValue, at pointer: LazyPointer, via: (pointer: LazyPointer, name: String)? = nil) -> [(Result, LazyPointer, String?)] {
+    func results<P: PointerPath>(of rule: JSONValue, at pointer: P, via: (pointer: P, name: String)? = nil) -> [(Result, P, String?)] {
         let site = via?.pointer ?? pointer
         let name = via?.name
         switch rule {
@@ -352,7 +357,7 @@ struct TargetingAnalyzer {
             guard object.count == 1, let (op, args) = object.first else { return [(.nonScalar("object"), site, name)] }
             let argsPointer = pointer.child(op)
             let arguments = Self.arguments(args, at: argsPointer)
-            func sub(_ index: Int) -> [(Result, LazyPointer, String?)] {
+            func sub(_ index: Int) -> [(Result, P, String?)] {
                 results(of: arguments[index].0, at: arguments[index].1, via: via)
             }
             switch op {
@@ -364,7 +369,7 @@ struct TargetingAnalyzer {
             case "or", "and":
                 return arguments.indices.flatMap(sub)
             case "fractional":
-                var out: [(Result, LazyPointer, String?)] = []
+                var out: [(Result, P, String?)] = []
                 for (bucket, p) in arguments {
                     guard case .array(let entries) = bucket, let variant = entries.first else { continue }
                     out += results(of: variant, at: p.child(0), via: via)
@@ -382,7 +387,7 @@ struct TargetingAnalyzer {
     }
 
     /// Reports results of the flag's targeting that name no variant.
-    func checkResults(_ targeting: JSONValue, at pointer: LazyPointer, variants: Set<String>, into sink: inout DiagnosticSink) {
+    func checkResults<P: PointerPath>(_ targeting: JSONValue, at pointer: P, variants: Set<String>, into sink: inout DiagnosticSink) {
         if case .object(let o) = targeting, o.isEmpty { return }
         var known: String { MessageText.quotedList(variants.sorted()) }
         var seen: Set<String> = []
