@@ -20,7 +20,8 @@ extension RuleProgram {
         if let variantIndex { b.markVariants(root, variantIndex) }
         self.init(
             flagKey: flagKey, nodes: b.nodes, arguments: b.arguments, constants: b.constants, paths: b.paths,
-            semVers: b.semVers, fractionals: b.fractionals, root: root, readsTimestamp: b.readsTimestamp)
+            semVers: b.semVers, fractionals: b.fractionals, strings: b.strings, stringSets: b.stringSets, root: root,
+            readsTimestamp: b.readsTimestamp)
     }
 
     private struct Builder {
@@ -32,6 +33,8 @@ extension RuleProgram {
         var paths: [VariablePath] = []
         var semVers: [SemVerRule] = []
         var fractionals: [FractionalRule] = []
+        var strings: [String] = []
+        var stringSets: [StringSet] = []
         var readsTimestamp = false
 
         init(flagKey: String, algorithm: FractionalAlgorithm) {
@@ -133,7 +136,18 @@ extension RuleProgram {
             case "max": return add(.arithmetic(.max, args))
             case "cat": return add(.cat(args))
             case "substr": return add(.substr(args))
-            case "in": return add(.contains(args))
+            case "in":
+                // A constant array of strings: compared as strings, without evaluating the array.
+                if children.count == 2, case .array(let elements)? = constantValue(children[1]) {
+                    var set: [String] = []
+                    set.reserveCapacity(elements.count)
+                    for case .string(let s) in elements { set.append(s) }
+                    if set.count == elements.count {
+                        stringSets.append(StringSet(set))
+                        return add(.inStrings(needle: children[0], set: Int32(stringSets.count - 1)))
+                    }
+                }
+                return add(.contains(args))
             case "merge": return add(.merge(args))
             case "map": return add(.iteration(.map, args))
             case "filter": return add(.iteration(.filter, args))
@@ -141,8 +155,13 @@ extension RuleProgram {
             case "none": return add(.iteration(.none, args))
             case "some": return add(.iteration(.some, args))
             case "reduce": return add(.reduce(args))
-            case "starts_with": return add(.stringAffix(suffix: false, args))
-            case "ends_with": return add(.stringAffix(suffix: true, args))
+            case "starts_with", "ends_with":
+                let suffix = op == "ends_with"
+                if children.count == 2, case .string(let affix)? = constantValue(children[1]) {
+                    strings.append(affix)
+                    return add(.constantAffix(suffix: suffix, operand: children[0], affix: Int32(strings.count - 1)))
+                }
+                return add(.stringAffix(suffix: suffix, args))
             case "sem_ver":
                 semVers.append(compileSemVer(children, args))
                 return add(.semVer(Int32(semVers.count - 1)))

@@ -31,7 +31,7 @@ extension RuleProgram {
             var i = 0
             let count = Int(args.count)
             while i + 1 < count {
-                if try eval(argument(args, i), nil, ctx, ts).isTruthy { return try result(argument(args, i + 1), ctx, ts) }
+                if try test(argument(args, i), nil, ctx, ts) { return try result(argument(args, i + 1), ctx, ts) }
                 i += 2
             }
             return i < count ? try result(argument(args, i), ctx, ts) : .value(.null)
@@ -78,6 +78,14 @@ extension RuleProgram {
         guard attributes.count <= 8 else { return attributes[name] }
         var i = attributes.startIndex
         let end = attributes.endIndex
+        // First by representation (equal bits are equal strings), which finds short names
+        // without a call; then by value.
+        let bits = StringBits(name)
+        while i != end {
+            if StringBits(attributes.keys[i]) == bits { return attributes.values[i] }
+            attributes.formIndex(after: &i)
+        }
+        i = attributes.startIndex
         while i != end {
             if attributes.keys[i] == name { return attributes.values[i] }
             attributes.formIndex(after: &i)
@@ -178,7 +186,7 @@ extension RuleProgram {
             var i = 0
             let count = Int(args.count)
             while i + 1 < count {
-                if try eval(argument(args, i), data, ctx, ts).isTruthy { return try eval(argument(args, i + 1), data, ctx, ts) }
+                if try test(argument(args, i), data, ctx, ts) { return try eval(argument(args, i + 1), data, ctx, ts) }
                 i += 2
             }
             return i < count ? try eval(argument(args, i), data, ctx, ts) : .null
@@ -315,6 +323,14 @@ extension RuleProgram {
             guard case .string(let s) = a, case .string(let affix) = b else { return .null }
             return .bool(suffix ? JSONValue.utf8HasSuffix(s, affix) : JSONValue.utf8HasPrefix(s, affix))
 
+        case .constantAffix(let suffix, let operand, let affix):
+            guard let s = try stringOperand(Int(operand), data, ctx, ts) else { return .null }
+            return .bool(affixHolds(suffix, s, strings[Int(affix)]))
+
+        case .inStrings(let needle, let set):
+            guard let s = try stringOperand(Int(needle), data, ctx, ts) else { return .bool(false) }
+            return .bool(stringSets[Int(set)].contains(s))
+
         case .semVer(let index):
             return try semVer(semVers[Int(index)], data, ctx, ts)
 
@@ -328,6 +344,41 @@ extension RuleProgram {
         case .unknownOperator(let name):
             throw RuleError(message: "unrecognized operation \(constants[Int(name)].jsString)")
         }
+    }
+
+    /// Whether node `n` is truthy, without building the JSON value of a test's outcome.
+    @inline(__always)
+    private func test(_ n: Int, _ data: JSONValue?, _ ctx: EvaluationContext, _ ts: Int64) throws(RuleError) -> Bool {
+        switch nodes[n] {
+        case .constantAffix(let suffix, let operand, let affix):
+            guard let s = try stringOperand(Int(operand), data, ctx, ts) else { return false }
+            return affixHolds(suffix, s, strings[Int(affix)])
+        case .inStrings(let needle, let set):
+            guard let s = try stringOperand(Int(needle), data, ctx, ts) else { return false }
+            return stringSets[Int(set)].contains(s)
+        default:
+            return try eval(n, data, ctx, ts).isTruthy
+        }
+    }
+
+    @inline(__always)
+    private func affixHolds(_ suffix: Bool, _ s: String, _ affix: String) -> Bool {
+        suffix ? JSONValue.utf8HasSuffix(s, affix) : JSONValue.utf8HasPrefix(s, affix)
+    }
+
+    /// Node `n` evaluated, when it is a string; nil otherwise. A plain `var` of an attribute is
+    /// read straight from the context.
+    @inline(__always)
+    private func stringOperand(_ n: Int, _ data: JSONValue?, _ ctx: EvaluationContext, _ ts: Int64) throws(RuleError) -> String? {
+        if data == nil, case .variable(let p, let fallback, let rest) = nodes[n], fallback < 0, rest.isEmpty {
+            let path = paths[Int(p)]
+            if path.components.count == 1, case .attribute(let name) = path.head {
+                if case .string(let s)? = attribute(ctx.attributes, name) { return s }
+                return nil
+            }
+        }
+        if case .string(let s) = try eval(n, data, ctx, ts) { return s }
+        return nil
     }
 
     private func iterate(

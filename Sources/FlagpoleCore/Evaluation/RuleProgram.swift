@@ -49,6 +49,12 @@ final class RuleProgram: Sendable {
         case iteration(IterationOperator, Arguments)
         case reduce(Arguments)
         case stringAffix(suffix: Bool, Arguments)
+        /// `starts_with` / `ends_with` whose affix (argument 1) is a constant string: `operand` is
+        /// a node, `affix` an index into ``strings``.
+        case constantAffix(suffix: Bool, operand: Int32, affix: Int32)
+        /// `in` over a constant array of strings (argument 1): `needle` is a node, `set` an index
+        /// into ``stringSets``.
+        case inStrings(needle: Int32, set: Int32)
         case semVer(Int32)
         case fractional(Int32)
         /// An operator outside the dialect (or a `$ref` that named no evaluator): evaluating it is an
@@ -81,6 +87,10 @@ final class RuleProgram: Sendable {
     let paths: [VariablePath]
     let semVers: [SemVerRule]
     let fractionals: [FractionalRule]
+    /// Constant strings of ``Node/constantAffix``.
+    let strings: [String]
+    /// Constant string arrays of ``Node/inStrings``.
+    let stringSets: [StringSet]
     /// The node the rule starts at.
     let root: Int32
     /// Whether evaluating can read `$flagd.timestamp`, so the clock is read only for rules that need it.
@@ -88,8 +98,11 @@ final class RuleProgram: Sendable {
 
     init(
         flagKey: String, nodes: [Node], arguments: [Int32], constants: [JSONValue], paths: [VariablePath],
-        semVers: [SemVerRule], fractionals: [FractionalRule], root: Int32, readsTimestamp: Bool
+        semVers: [SemVerRule], fractionals: [FractionalRule], strings: [String], stringSets: [StringSet], root: Int32,
+        readsTimestamp: Bool
     ) {
+        self.strings = strings
+        self.stringSets = stringSets
         self.flagKey = flagKey
         self.nodes = nodes
         self.arguments = arguments
@@ -277,4 +290,24 @@ final class SemVerRule: Sendable {
 struct RuleError: Error, Sendable, CustomStringConvertible {
     var message: String
     var description: String { message }
+}
+
+/// The strings of a constant array that `in` searches, with their in-memory representations so
+/// that most comparisons are two integer compares.
+struct StringSet: Sendable {
+    let strings: [String]
+    let bits: [StringBits]
+
+    init(_ strings: [String]) {
+        self.strings = strings
+        self.bits = strings.map(StringBits.init)
+    }
+
+    /// Whether `s` is one of the strings, byte for byte (JavaScript `===` on strings).
+    @inline(__always)
+    func contains(_ s: String) -> Bool {
+        let b = StringBits(s)
+        for i in 0..<strings.count where bits[i] == b || JSONValue.utf8Equal(strings[i], s) { return true }
+        return false
+    }
 }
