@@ -12,7 +12,7 @@ public final class CompiledFlag: Sendable {
     /// The flag-set metadata with this flag's metadata merged over it.
     public let metadata: [String: JSONValue]
     /// The result when it never changes (disabled, no targeting, unusable definition); else nil.
-    let fixed: PreparedResult?
+    @usableFromInline let fixed: PreparedResult?
     /// The targeting when there is some to evaluate.
     let targeting: Targeting?
 
@@ -24,8 +24,9 @@ public final class CompiledFlag: Sendable {
     }
 
     /// A result built once and handed out by reference, so returning it costs one retain.
+    @usableFromInline
     final class PreparedResult: Sendable {
-        let result: EvaluationResult
+        @usableFromInline let result: EvaluationResult
 
         init(_ result: EvaluationResult) {
             self.result = result
@@ -163,6 +164,7 @@ public final class CompiledFlag: Sendable {
 
     /// Evaluates the flag (without any type check). Errors found while evaluating (an unknown
     /// operator, a variant that does not exist) are the only results built on the spot.
+    @usableFromInline
     func resolve(context: EvaluationContext, clock: @Sendable () -> Int64) -> PreparedResult {
         if let fixed { return fixed }
         // Exactly one of `fixed` and `targeting` is set.

@@ -40,7 +40,7 @@ public final class CompiledFlagSet: Sendable {
     public let evaluators: [String: JSONValue]
     /// Every flag key, sorted.
     public let flagKeys: [String]
-    private let flags: FlagTable
+    @usableFromInline let flags: FlagTable
 
     /// Compiles a flag document.
     ///
@@ -148,28 +148,33 @@ public final class CompiledFlagSet: Sendable {
     }
 
     /// Evaluates a boolean flag; `defaultValue` is returned whenever the flag gives no boolean.
+    @inlinable
     public func boolean(_ key: String, default defaultValue: Bool, context: EvaluationContext = .empty) -> EvaluationDetails<Bool> {
         details(key, .boolean, defaultValue, context) { if case .bool(let b) = $0 { b } else { nil } }
     }
 
     /// Evaluates a string flag; `defaultValue` is returned whenever the flag gives no string.
+    @inlinable
     public func string(_ key: String, default defaultValue: String, context: EvaluationContext = .empty) -> EvaluationDetails<String> {
         details(key, .string, defaultValue, context) { if case .string(let s) = $0 { s } else { nil } }
     }
 
     /// Evaluates an integer flag; `defaultValue` is returned whenever the flag gives no integer (a
     /// float variant, even `10.0`, is a TYPE_MISMATCH, as in `openfeature-flagd-core`).
+    @inlinable
     public func integer(_ key: String, default defaultValue: Int64, context: EvaluationContext = .empty) -> EvaluationDetails<Int64> {
         details(key, .integer, defaultValue, context) { if case .int(let i) = $0 { i } else { nil } }
     }
 
     /// Evaluates a float flag; integer variants are returned as doubles.
+    @inlinable
     public func float(_ key: String, default defaultValue: Double, context: EvaluationContext = .empty) -> EvaluationDetails<Double> {
         details(key, .float, defaultValue, context) { $0.numberValue }
     }
 
     /// Evaluates an object flag (a JSON object, or an array); `defaultValue` is returned whenever
     /// the flag gives neither.
+    @inlinable
     public func object(_ key: String, default defaultValue: JSONValue, context: EvaluationContext = .empty) -> EvaluationDetails<JSONValue> {
         details(key, .object, defaultValue, context) { v in
             switch v {
@@ -179,9 +184,10 @@ public final class CompiledFlagSet: Sendable {
         }
     }
 
-    /// The typed path: reads the prepared result in place instead of copying it.
-    @inline(__always)
-    private func details<Value>(
+    /// The typed path: reads the prepared result in place instead of copying it. Inlinable, so
+    /// that a caller that reads only the value does not pay for the details' other members.
+    @inlinable @inline(__always)
+    func details<Value>(
         _ key: String, _ type: FlagValueType, _ defaultValue: Value, _ context: EvaluationContext,
         _ extract: (JSONValue) -> Value?
     ) -> EvaluationDetails<Value> {
@@ -199,8 +205,8 @@ public final class CompiledFlagSet: Sendable {
     }
 
     /// Typed details from a flag's result. `key` is the flag's key (the caller's copy of it).
-    @inline(__always)
-    private static func typed<Value>(
+    @inlinable @inline(__always)
+    static func typed<Value>(
         _ key: String, _ type: FlagValueType, _ defaultValue: Value, _ result: borrowing EvaluationResult,
         _ flag: CompiledFlag, _ extract: (JSONValue) -> Value?
     ) -> EvaluationDetails<Value> {
@@ -218,9 +224,9 @@ public final class CompiledFlagSet: Sendable {
             flagKey: key, value: typed, variant: result.variant, reason: result.reason, metadata: result.metadata)
     }
 
-    private static let notFoundMessage = "flag not found"
+    @usableFromInline static let notFoundMessage = "flag not found"
 
-    private static func mismatchMessage(_ type: FlagValueType) -> String {
+    @usableFromInline static func mismatchMessage(_ type: FlagValueType) -> String {
         switch type {
         case .boolean: return "flag value is not a boolean"
         case .string: return "flag value is not a string"

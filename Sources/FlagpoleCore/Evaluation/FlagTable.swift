@@ -4,17 +4,18 @@
 ///
 /// The keys come from configuration and the table never grows after it is built, so a caller's
 /// key can only probe chains that are already there; the load factor stays at or below one half.
+@usableFromInline
 struct FlagTable: Sendable {
     private let slots: [Int32]
     private let hashes: [UInt64]
-    private let flags: [CompiledFlag]
-    private let mask: Int
+    @usableFromInline let flags: [CompiledFlag]
+    @usableFromInline let mask: Int
     /// A second table over the keys' in-memory representations (`String`'s two words): two
     /// strings with the same bits are the same string, so a hit there needs neither hashing the
     /// bytes nor comparing them. Short keys (up to 15 UTF-8 bytes) are stored inline, so a
     /// caller's literal has the same bits as the configured key. A miss falls back to the bytes.
-    private let bitSlots: [Int32]
-    private let bits: [StringBits]
+    @usableFromInline let bitSlots: [Int32]
+    @usableFromInline let bits: [StringBits]
 
     /// A table of `flags`; of two flags with the same key, the later one wins.
     init(_ flags: [CompiledFlag]) {
@@ -56,7 +57,7 @@ struct FlagTable: Sendable {
     var all: [CompiledFlag] { flags }
 
     /// The flag with this key.
-    @inline(__always)
+    @inlinable @inline(__always)
     subscript(key: String) -> CompiledFlag? {
         let b = StringBits(key)
         var t = b.bucket & mask
@@ -70,7 +71,7 @@ struct FlagTable: Sendable {
     }
 
     /// The flag with this key, found by its bytes.
-    private func lookUpBytes(_ key: String) -> CompiledFlag? {
+    @usableFromInline func lookUpBytes(_ key: String) -> CompiledFlag? {
         let h = FlagTable.hash(key)
         var s = Int(truncatingIfNeeded: h) & mask
         while true {
@@ -103,7 +104,7 @@ struct FlagTable: Sendable {
         }
     }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     static func mix(_ x: UInt64) -> UInt64 {
         var z = x &* 0x9E37_79B9_7F4A_7C15
         z ^= z >> 32
@@ -115,21 +116,22 @@ struct FlagTable: Sendable {
 
 /// A string's in-memory representation (two words). Equal bits mean equal strings (the same
 /// inline bytes, or the same storage); unequal bits say nothing, so this is only a fast path.
+@usableFromInline
 struct StringBits: Equatable, Sendable {
-    let low: UInt64
-    let high: UInt64
+    @usableFromInline let low: UInt64
+    @usableFromInline let high: UInt64
 
-    @inline(__always)
+    @inlinable @inline(__always)
     init(_ s: String) {
         (low, high) = unsafeBitCast(s, to: (UInt64, UInt64).self)
     }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     var bucket: Int {
         Int(truncatingIfNeeded: FlagTable.mix(low ^ (high &* 0x9E37_79B9_7F4A_7C15)))
     }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     static func == (a: StringBits, b: StringBits) -> Bool {
         a.low == b.low && a.high == b.high
     }
