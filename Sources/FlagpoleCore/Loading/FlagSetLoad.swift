@@ -97,8 +97,7 @@ public enum FlagSetLoader {
         var evaluators: [String: JSONValue] = [:]
         var evaluatorLocations: [String: FileLocation] = [:]
         for i in parts.indices {
-            for (name, body, pointer) in parts[i].evaluators {
-                let here = parts[i].sink.document.keyLocation(of: pointer)
+            for (name, body, _, here) in parts[i].evaluators {
                 if let first = evaluatorLocations[name] {
                     parts[i].sink.diagnostics.append(
                         Diagnostic(
@@ -120,12 +119,11 @@ public enum FlagSetLoader {
         var metadata: [String: JSONValue] = [:]
         var metadataOrigin: [String: FileLocation] = [:]
         for i in parts.indices {
-            for (name, body, pointer) in parts[i].evaluators {
+            for (name, body, pointer, _) in parts[i].evaluators {
                 validator.checkEvaluator(name: name, body: body, at: LazyPointer(pointer), into: &parts[i].sink)
             }
-            for (key, value, pointer) in parts[i].flags {
+            for (key, value, pointer, here) in parts[i].flags {
                 validator.checkFlag(key: key, value: value, at: LazyPointer(pointer), into: &parts[i].sink)
-                let here = parts[i].sink.document.keyLocation(of: pointer)
                 if let first = flagLocations[key] {
                     parts[i].sink.diagnostics.append(
                         Diagnostic(
@@ -174,8 +172,9 @@ public enum FlagSetLoader {
 /// The top-level parts of one flag file.
 private struct FileParts {
     var sink: DiagnosticSink
-    var flags: [(key: String, value: JSONValue, pointer: String)] = []
-    var evaluators: [(name: String, body: JSONValue, pointer: String)] = []
+    /// Each flag in file order, with its pointer and where it is named.
+    var flags: [(key: String, value: JSONValue, pointer: String, location: FileLocation)] = []
+    var evaluators: [(name: String, body: JSONValue, pointer: String, location: FileLocation)] = []
     var metadata: (value: JSONValue, pointer: String)?
     var hasEvaluators = false
 
@@ -185,21 +184,22 @@ private struct FileParts {
         sink = DiagnosticSink(document: document)
     }
 
-    /// The members of `object` in the order they stand in the file, each with its pointer.
-    private func ordered(_ object: [String: JSONValue], under pointer: String) -> [(String, JSONValue, String)] {
-        var members: [(key: String, value: JSONValue, pointer: String, line: Int, column: Int)] = []
+    /// The members of `object` in the order they stand in the file, each with its pointer and
+    /// where it is named.
+    private func ordered(_ object: [String: JSONValue], under pointer: String) -> [(String, JSONValue, String, FileLocation)] {
+        var members: [(String, JSONValue, String, FileLocation)] = []
         members.reserveCapacity(object.count)
         for (key, value) in object {
             let p = JSONPointer.child(pointer, key)
-            let l = sink.document.keyLocation(of: p)
-            members.append((key, value, p, l.line, l.column))
+            members.append((key, value, p, sink.document.keyLocation(of: p)))
         }
         members.sort { a, b in
-            if a.line != b.line { return a.line < b.line }
-            if a.column != b.column { return a.column < b.column }
-            return a.key < b.key
+            let la = a.3, lb = b.3
+            if la.line != lb.line { return la.line < lb.line }
+            if la.column != lb.column { return la.column < lb.column }
+            return a.0 < b.0
         }
-        return members.map { ($0.key, $0.value, $0.pointer) }
+        return members
     }
 
     mutating func readTopLevel() {
@@ -223,7 +223,7 @@ private struct FileParts {
         case nil:
             break
         case .object(let map)?:
-            flags = ordered(map, under: "/flags").map { (key: $0.0, value: $0.1, pointer: $0.2) }
+            flags = ordered(map, under: "/flags")
         case .array(let list)?:
             readFlagArray(list)
         case let other?:
@@ -235,7 +235,7 @@ private struct FileParts {
         case nil: break
         case .object(let map)?:
             hasEvaluators = true
-            evaluators = ordered(map, under: "/$evaluators").map { (name: $0.0, body: $0.1, pointer: $0.2) }
+            evaluators = ordered(map, under: "/$evaluators")
         case let other?:
             sink.error(
                 at: "/$evaluators", flag: nil, "$evaluators must be an object of name: rule, not \(other.typeName)",
@@ -250,6 +250,7 @@ private struct FileParts {
             at: "/flags", flag: nil, "flags is a list (flagd's import form); Flagpole reads it as an object keyed by each flag's \"key\"",
             hint: "write flags as an object: flags: {my-flag: {state: …}}")
         var document = sink.document.withFullSourceMap()
+        var listed: [(key: String, value: JSONValue, pointer: String)] = []
         for (i, element) in list.enumerated() {
             let elementPointer = JSONPointer.child("/flags", i)
             guard case .object(var flag) = element, case .string(let key)? = flag["key"], !key.isEmpty else {
@@ -261,10 +262,11 @@ private struct FileParts {
             flag["key"] = nil
             let pointer = JSONPointer.child("/flags", key)
             document.sourceMap = document.sourceMap.rerooted(from: elementPointer, to: pointer)
-            flags.append((key, .object(flag), pointer))
+            listed.append((key, .object(flag), pointer))
         }
         let diagnostics = sink.diagnostics
         sink = DiagnosticSink(document: document)
         sink.diagnostics = diagnostics
+        flags = listed.map { ($0.key, $0.value, $0.pointer, document.keyLocation(of: $0.pointer)) }
     }
 }
