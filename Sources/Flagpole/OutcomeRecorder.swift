@@ -1,3 +1,4 @@
+import FlagpoleCore
 import FlagpoleStore
 import Synchronization
 
@@ -154,42 +155,9 @@ struct OutcomeTable {
     /// is bounded, so a collision costs a probe, never memory).
     @inline(__always)
     static func hash(_ flag: String, _ variant: String?) -> UInt64 {
-        var h = bytesHash(flag, seed: 0x243F_6A88_85A3_08D3)
-        if let variant { h = bytesHash(variant, seed: h ^ 0x1319_8A2E_0370_7344) }
+        var h = FastHash.hash(flag, seed: 0x243F_6A88_85A3_08D3)
+        if let variant { h = FastHash.hash(variant, seed: h ^ 0x1319_8A2E_0370_7344) }
         return h
     }
 
-    @inline(__always)
-    private static func bytesHash(_ s: String, seed: UInt64) -> UInt64 {
-        if let h = s.utf8.withContiguousStorageIfAvailable({ bytesHash(UnsafeRawBufferPointer($0), seed: seed) }) { return h }
-        return Array(s.utf8).withUnsafeBytes { bytesHash($0, seed: seed) }
-    }
-
-    @inline(__always)
-    private static func bytesHash(_ raw: UnsafeRawBufferPointer, seed: UInt64) -> UInt64 {
-        let n = raw.count
-        var h = seed ^ UInt64(n)
-        var i = 0
-        while i + 8 <= n {
-            h = mix(h ^ raw.loadUnaligned(fromByteOffset: i, as: UInt64.self))
-            i += 8
-        }
-        var tail: UInt64 = 0
-        var shift: UInt64 = 0
-        while i < n {
-            tail |= UInt64(raw[i]) << shift
-            shift += 8
-            i += 1
-        }
-        return mix(h ^ tail)
-    }
-
-    @inline(__always)
-    private static func mix(_ x: UInt64) -> UInt64 {
-        var z = x &* 0x9E37_79B9_7F4A_7C15
-        z ^= z >> 32
-        z = z &* 0xD6E8_FEB8_6659_FD93
-        z ^= z >> 32
-        return z
-    }
 }

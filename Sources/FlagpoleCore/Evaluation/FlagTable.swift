@@ -84,33 +84,7 @@ struct FlagTable: Sendable {
 
     @inline(__always)
     static func hash(_ key: String) -> UInt64 {
-        JSONValue.withUTF8Bytes(key) { bytes in
-            let raw = UnsafeRawBufferPointer(bytes)
-            let n = raw.count
-            var h: UInt64 = 0x243F_6A88_85A3_08D3 ^ UInt64(n)
-            var i = 0
-            while i + 8 <= n {
-                h = mix(h ^ raw.loadUnaligned(fromByteOffset: i, as: UInt64.self))
-                i += 8
-            }
-            var tail: UInt64 = 0
-            var shift: UInt64 = 0
-            while i < n {
-                tail |= UInt64(raw[i]) << shift
-                shift += 8
-                i += 1
-            }
-            return mix(h ^ tail)
-        }
-    }
-
-    @inlinable @inline(__always)
-    static func mix(_ x: UInt64) -> UInt64 {
-        var z = x &* 0x9E37_79B9_7F4A_7C15
-        z ^= z >> 32
-        z = z &* 0xD6E8_FEB8_6659_FD93
-        z ^= z >> 32
-        return z
+        JSONValue.withUTF8Bytes(key) { FastHash.hash(UnsafeRawBufferPointer($0), seed: 0x243F_6A88_85A3_08D3) }
     }
 }
 
@@ -128,7 +102,7 @@ struct StringBits: Equatable, Sendable {
 
     @inlinable @inline(__always)
     var bucket: Int {
-        Int(truncatingIfNeeded: FlagTable.mix(low ^ (high &* 0x9E37_79B9_7F4A_7C15)))
+        Int(truncatingIfNeeded: FastHash.mix(low ^ (high &* 0x9E37_79B9_7F4A_7C15)))
     }
 
     @inlinable @inline(__always)
