@@ -23,6 +23,17 @@ let package = Package(
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
         .executableTarget(
+            name: "sync-benchmark",
+            dependencies: [
+                .product(name: "FlagpoleControl", package: "Flagpole"),
+                .product(name: "FlagpoleStore", package: "Flagpole"),
+                .product(name: "FlagpoleCore", package: "Flagpole"),
+                .product(name: "FlagpoleRedis", package: "Flagpole"),
+                .product(name: "FlagpoleTesting", package: "Flagpole"),
+            ],
+            path: "Sources/SyncBenchmark"
+        ),
+        .executableTarget(
             name: "ClientBenchmarks",
             dependencies: [
                 .product(name: "Benchmark", package: "benchmark"),
