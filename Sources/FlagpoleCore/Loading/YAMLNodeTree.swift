@@ -89,9 +89,11 @@ struct YAMLNodeTree {
 
     private mutating func compose(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
         guard let base = bytes.baseAddress, bytes.count > 0 else { return false }
-        nodes.reserveCapacity(bytes.count / 12)
-        texts.reserveCapacity(bytes.count / 16)
-        children.reserveCapacity(bytes.count / 12)
+        // Enough for dense flow-style files (a node every 7 bytes, a scalar every 10), so the
+        // arrays do not grow by copying; pages reserved and never written cost nothing.
+        nodes.reserveCapacity(bytes.count / 6)
+        texts.reserveCapacity(bytes.count / 8)
+        children.reserveCapacity(bytes.count / 6)
         // libyaml keeps a pointer to the parser inside it: it must not move.
         let parser = UnsafeMutablePointer<yaml_parser_t>.allocate(capacity: 1)
         defer { parser.deallocate() }
