@@ -133,6 +133,8 @@ extension FlagpoleClient {
     func confirm(inSync: Bool) {
         let now = WallClock.now()
         sync.withLock { $0 = (inSync, now) }
+        // STALE is derived from the sync state: recompute it now, not at the next tick.
+        refreshStaleness()
     }
 
     /// Marks the client out of sync; the data's age counts from now.
@@ -141,6 +143,7 @@ extension FlagpoleClient {
         sync.withLock { s in
             if s.inSync { s = (false, now) }
         }
+        refreshStaleness()
     }
 
     /// Recomputes STALE and the data-age gauge.

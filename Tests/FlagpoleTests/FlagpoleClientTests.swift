@@ -126,7 +126,7 @@ struct FlagpoleClientTests {
                     (try? await fx.control.apply(.set(variant: "on"), flag: "new-checkout", actor: "ann", reason: nil)) != nil
                 }
                 try await waitUntil("the client catches up", timeout: .seconds(15)) {
-                    client.bool("new-checkout", default: false) && client.freshness.isInSync && threads.allSee(true)
+                    client.bool("new-checkout", default: false) && client.freshness.isInSync && !client.freshness.isStale && threads.allSee(true)
                 }
                 #expect(client.boolDetails("new-checkout", default: false).reason == .staticValue)
                 try await threads.halt()
