@@ -63,7 +63,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
-        // The control side: doctor, sync, rollouts, the watcher.
+        // The control side: doctor, sync, rollouts, the watcher, alerts.
         .target(
             name: "FlagpoleControl",
             dependencies: [
@@ -71,6 +71,19 @@ let package = Package(
                 "FlagpoleRedis",
                 "FlagpoleStore",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // What `flagctl daemon` serves over HTTP: OFREP, outcome reporting, health and metrics.
+        .target(
+            name: "FlagpoleServer",
+            dependencies: [
+                "Flagpole",
+                "FlagpoleCore",
+                "FlagpoleStore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // Test support: a real redis-server per suite, temporary folders, waiting with deadlines.
@@ -85,7 +98,10 @@ let package = Package(
                 "FlagpoleRedis",
                 "FlagpoleControl",
                 "FlagpoleStore",
+                "FlagpoleServer",
+                "Flagpole",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -120,6 +136,17 @@ let package = Package(
         .testTarget(
             name: "FlagpoleStoreTests",
             dependencies: ["FlagpoleStore", "FlagpoleControl", "FlagpoleTesting"]
+        ),
+        .testTarget(
+            name: "FlagpoleServerTests",
+            dependencies: [
+                "FlagpoleServer", "Flagpole", "FlagpoleStore", "FlagpoleControl", "FlagpoleTesting",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
+        ),
+        .testTarget(
+            name: "FlagpoleControlTests",
+            dependencies: ["FlagpoleControl", "FlagpoleStore", "FlagpoleCore", "FlagpoleTesting"]
         ),
         .testTarget(
             name: "FlagctlTests",

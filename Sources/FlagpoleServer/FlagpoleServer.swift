@@ -1,0 +1,1 @@
+// The HTTP side of `flagctl daemon`: OFREP, outcome reporting, /healthz, /readyz, /metrics.
