@@ -146,7 +146,10 @@ let package = Package(
         ),
         .testTarget(
             name: "FlagpoleControlTests",
-            dependencies: ["FlagpoleControl", "FlagpoleStore", "FlagpoleCore", "FlagpoleTesting"]
+            dependencies: [
+                "FlagpoleControl", "FlagpoleStore", "FlagpoleCore", "FlagpoleTesting",
+                .product(name: "Hummingbird", package: "hummingbird"),  // stand-in webhook and Prometheus servers
+            ]
         ),
         .testTarget(
             name: "FlagctlTests",
