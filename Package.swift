@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "FlagpoleControl", targets: ["FlagpoleControl"]),
         .library(name: "FlagpoleTesting", targets: ["FlagpoleTesting"]),
         .executable(name: "flagctl", targets: ["flagctl"]),
+        .executable(name: "flagpole-traffic", targets: ["flagpole-traffic"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -115,6 +116,17 @@ let package = Package(
             ],
             path: "Examples/HelloFlags"
         ),
+        // flagpole-traffic: synthetic traffic through the client library (rollout demos, the end-to-end test, load tests).
+        .executableTarget(
+            name: "flagpole-traffic",
+            dependencies: [
+                "Flagpole",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Examples/TrafficGenerator"
+        ),
         .testTarget(
             name: "FlagpoleRedisTests",
             dependencies: ["FlagpoleRedis", "FlagpoleTesting"]
@@ -153,7 +165,10 @@ let package = Package(
         ),
         .testTarget(
             name: "FlagctlTests",
-            dependencies: ["flagctl", "FlagpoleTesting", "FlagpoleControl", "Flagpole"]
+            dependencies: [
+                "flagctl", "FlagpoleTesting", "FlagpoleControl", "Flagpole",
+                "flagpole-traffic",  // built for the end-to-end rollout test
+            ]
         ),
     ]
 )

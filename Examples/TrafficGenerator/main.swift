@@ -1,0 +1,218 @@
+// flagpole-traffic: synthetic traffic through the client library, for trying a rollout end to end
+// and for load tests. Each instance is a whole FlagpoleClient (its own connections, snapshot and
+// outcome counters), evaluates one flag for random users at a steady rate and records an outcome
+// per evaluation that fails with the given probability for the variant it got.
+//
+//   flagpole-traffic --env prod --flag new-checkout --rate 40 --error-rate 0.01 --variant-error-rate on=0.2
+//
+// Every --report-interval it prints one JSON line: what was served, the errors, and the applied
+// revisions, so a person (or a test) sees a change or a revert reach the clients.
+import ArgumentParser
+import Flagpole
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+@main
+struct TrafficGenerator: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "flagpole-traffic",
+        abstract: "Evaluate a flag at a steady rate through the client library and report outcomes, like a real service.",
+        discussion: """
+            Prints one JSON line per report interval: {"elapsed":…,"evaluations":…,"served":{"variant":n,…},"errors":…,\
+            "revisions":{"min":…,"max":…},"ready":…}. Stops on SIGINT/SIGTERM or after --duration.
+            """
+    )
+
+    @Option(help: "The Redis URL (default: $FLAGPOLE_REDIS_URL, else redis://127.0.0.1:6379).") var redis: String?
+    @Option(help: "The environment (default: $FLAGPOLE_ENV, else prod).") var env: String?
+    @Option(help: "The flag to evaluate.") var flag: String
+    @Option(help: "The flag's type: bool, string, int or double.") var type: ValueType = .bool
+    @Option(help: "Evaluations per second per instance.") var rate: Double = 20
+    @Option(help: "Client instances in this process, each with its own connections.") var instances: Int = 1
+    @Option(help: "Distinct users (targeting keys) to pick from at random.") var users: Int = 100_000
+    @Option(help: "The probability that work fails, for every variant not named by --variant-error-rate.") var errorRate: Double = 0.01
+    @Option(help: "VARIANT=P: the probability that work under VARIANT fails (repeatable).") var variantErrorRate: [String] = []
+    @Option(help: "Seconds between report lines.") var reportInterval: Double = 1
+    @Option(help: "Stop after this many seconds (default: run until stopped).") var duration: Double?
+    @Option(help: "The application name the instances register under.") var application = "flagpole-traffic"
+
+    enum ValueType: String, ExpressibleByArgument { case bool, string, int, double }
+
+    func validate() throws {
+        guard rate > 0, rate <= 1_000_000 else { throw ValidationError("--rate must be above 0 and at most 1000000, got \(rate)") }
+        guard instances >= 1, instances <= 10_000 else { throw ValidationError("--instances must be 1…10000, got \(instances)") }
+        guard users >= 1 else { throw ValidationError("--users must be at least 1") }
+        guard (0...1).contains(errorRate) else { throw ValidationError("--error-rate must be 0…1, got \(errorRate)") }
+        _ = try parsedVariantRates()
+    }
+
+    func parsedVariantRates() throws -> [String: Double] {
+        var rates: [String: Double] = [:]
+        for item in variantErrorRate {
+            guard let eq = item.lastIndex(of: "="), let p = Double(item[item.index(after: eq)...]), (0...1).contains(p) else {
+                throw ValidationError("--variant-error-rate '\(item)': expected VARIANT=P with P in 0…1, e.g. on=0.2")
+            }
+            rates[String(item[..<eq])] = p
+        }
+        return rates
+    }
+
+    func run() async throws {
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = .warning
+            return handler
+        }
+        let redisConfiguration = try RedisConfiguration.resolve(url: redis)
+        let environment = env ?? ProcessInfo.processInfo.environment["FLAGPOLE_ENV"] ?? "prod"
+        let clients = (0..<instances).map { _ in
+            var configuration = FlagpoleClient.Configuration(redis: redisConfiguration, environment: environment, application: application)
+            configuration.startupTimeout = .seconds(10)
+            return FlagpoleClient(configuration: configuration, logger: Logger(label: "flagpole-traffic"))
+        }
+        let generator = Generator(
+            clients: clients, flag: flag, type: type, rate: rate, users: users, errorRate: errorRate,
+            variantErrorRates: try parsedVariantRates(), reportInterval: reportInterval, duration: duration)
+        let group = ServiceGroup(
+            configuration: .init(
+                services: clients.map { .init(service: $0) }
+                    + [.init(service: generator, successTerminationBehavior: .gracefullyShutdownGroup)],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: Logger(label: "flagpole-traffic")))
+        try await group.run()
+    }
+}
+
+/// Drives the instances and prints the report lines.
+final class Generator: Service, Sendable {
+    let clients: [FlagpoleClient]
+    let flag: String
+    let type: TrafficGenerator.ValueType
+    let rate: Double
+    let users: Int
+    let errorRate: Double
+    let variantErrorRates: [String: Double]
+    let reportInterval: Double
+    let duration: Double?
+
+    struct Tally {
+        var evaluations = 0
+        var errors = 0
+        var served: [String: Int] = [:]
+    }
+    let tally = Mutex(Tally())
+
+    init(
+        clients: [FlagpoleClient], flag: String, type: TrafficGenerator.ValueType, rate: Double, users: Int, errorRate: Double,
+        variantErrorRates: [String: Double], reportInterval: Double, duration: Double?
+    ) {
+        self.clients = clients
+        self.flag = flag
+        self.type = type
+        self.rate = rate
+        self.users = users
+        self.errorRate = errorRate
+        self.variantErrorRates = variantErrorRates
+        self.reportInterval = reportInterval
+        self.duration = duration
+    }
+
+    func run() async throws {
+        for client in clients { await client.waitUntilReady(timeout: .seconds(15)) }
+        let start = ContinuousClock.now
+        try await withGracefulShutdownHandler {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for client in clients {
+                    group.addTask { try await self.drive(client) }
+                }
+                group.addTask { try await self.report(start: start) }
+                if let duration {
+                    group.addTask { try await Task.sleep(for: .seconds(duration)) }
+                    _ = try await group.next()
+                    group.cancelAll()
+                }
+                try await group.waitForAll()
+            }
+        } onGracefulShutdown: {}
+        try? await cancelWhenGracefulShutdown { self.printReport(elapsed: start.duration(to: .now)) }
+    }
+
+    /// One instance: evaluations at `rate`, in ticks of 10 ms.
+    func drive(_ client: FlagpoleClient) async throws {
+        let tick = Duration.milliseconds(10)
+        let perTick = rate / 100
+        var owed = Double.random(in: 0..<1)
+        var next = ContinuousClock.now
+        var rng = SystemRandomNumberGenerator()
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            owed += perTick
+            var local = Tally()
+            while owed >= 1 {
+                owed -= 1
+                let user = "user-\(Int.random(in: 0..<users, using: &rng))"
+                let context = EvaluationContext(targetingKey: user)
+                let variant: String?
+                switch type {
+                case .bool: variant = client.boolDetails(flag, default: false, context: context).variant
+                case .string: variant = client.stringDetails(flag, default: "", context: context).variant
+                case .int: variant = client.integerDetails(flag, default: 0, context: context).variant
+                case .double: variant = client.doubleDetails(flag, default: 0, context: context).variant
+                }
+                let p = variant.flatMap { variantErrorRates[$0] } ?? errorRate
+                let failed = Double.random(in: 0..<1, using: &rng) < p
+                client.recordOutcome(flag: flag, variant: variant, success: !failed, duration: .microseconds(Int.random(in: 500...5000, using: &rng)))
+                local.evaluations += 1
+                local.errors += failed ? 1 : 0
+                local.served[variant ?? "(default)", default: 0] += 1
+            }
+            if local.evaluations > 0 {
+                tally.withLock { t in
+                    t.evaluations += local.evaluations
+                    t.errors += local.errors
+                    for (k, v) in local.served { t.served[k, default: 0] += v }
+                }
+            }
+            next = next.advanced(by: tick)
+            try await Task.sleep(until: next, clock: .continuous)
+        }
+    }
+
+    func report(start: ContinuousClock.Instant) async throws {
+        while true {
+            try await Task.sleep(for: .seconds(reportInterval))
+            printReport(elapsed: start.duration(to: .now))
+        }
+    }
+
+    func printReport(elapsed: Duration) {
+        let t = tally.withLock { t -> Tally in
+            defer { t = Tally() }
+            return t
+        }
+        let revisions = clients.compactMap { $0.freshness.revision }
+        let served = t.served.keys.sorted().map { "\"\(jsonEscaped($0))\":\(t.served[$0]!)" }.joined(separator: ",")
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let line = """
+            {"elapsed":\(Int(seconds * 1000) / 1000),"evaluations":\(t.evaluations),"served":{\(served)},"errors":\(t.errors),\
+            "revisions":{"min":\(revisions.min().map(String.init) ?? "null"),"max":\(revisions.max().map(String.init) ?? "null")},\
+            "ready":\(clients.allSatisfy(\.isReady))}
+            """
+        print(line)
+        fflush(stdout)
+    }
+}
+
+private func jsonEscaped(_ s: String) -> String {
+    var out = ""
+    for c in s.unicodeScalars {
+        switch c {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case _ where c.value < 0x20: out += "\\u" + String(repeating: "0", count: 4 - String(c.value, radix: 16).count) + String(c.value, radix: 16)
+        default: out.unicodeScalars.append(c)
+        }
+    }
+    return out
+}

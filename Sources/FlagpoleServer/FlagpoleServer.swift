@@ -1,1 +1,0 @@
-// The HTTP side of `flagctl daemon`: OFREP, outcome reporting, /healthz, /readyz, /metrics.
