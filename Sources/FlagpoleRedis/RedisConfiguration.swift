@@ -2,14 +2,43 @@ import Foundation
 
 /// Where a Redis server is and how to talk to it.
 ///
-/// Made from a URL: `redis://[user:password@]host:port[/db]` or `unix:///path/to/redis.sock[?db=N]`
-/// (a `password=` query item works for unix sockets too). `FLAGPOLE_REDIS_URL` names the server
-/// for every Flagpole command and for the library; the default is `redis://127.0.0.1:6379`.
+/// Made from a URL:
+/// - `redis://[user:password@]host:port[/db]` — one server;
+/// - `unix:///path/to/redis.sock[?db=N]` (a `password=` query item works for unix sockets too);
+/// - `redis-sentinel://[user:password@]host:port[,host:port…]/MASTER-NAME[?db=N&sentinelPassword=…&sentinelUser=…]`
+///   — the primary that these Sentinels name, followed across failovers (user and password are
+///   for the data nodes; `sentinelPassword`/`sentinelUser` for the Sentinels, default: none);
+/// - `redis-cluster://[user:password@]host:port[,host:port…]` — a Redis Cluster found through
+///   these seed nodes; every command goes to the node that owns its key's slot.
+///
+/// A `redis://` client that is answered `MOVED` switches to cluster mode by itself, with its server
+/// as the seed. `FLAGPOLE_REDIS_URL` names the server for every Flagpole command and for the
+/// library; the default is `redis://127.0.0.1:6379`.
 public struct RedisConfiguration: Sendable, Hashable {
     /// A TCP host and port, or a unix socket path.
     public enum Endpoint: Sendable, Hashable {
         case tcp(host: String, port: Int)
         case unix(path: String)
+
+        /// `host:port` (`[::1]:port` for IPv6) or `unix:/path`, for messages.
+        public var address: String {
+            switch self {
+            case .tcp(let host, let port): return host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+            case .unix(let path): return "unix:\(path)"
+            }
+        }
+    }
+
+    /// How the Redis deployment is laid out.
+    public enum Topology: Sendable, Hashable {
+        /// One server at ``RedisConfiguration/endpoint`` (default).
+        case standalone
+        /// A primary managed by Redis Sentinel: the Sentinels are asked
+        /// (`SENTINEL get-master-addr-by-name`) which server is the primary of `masterName`, in
+        /// turn, on every (re)connect; the client also follows `+switch-master` announcements.
+        case sentinel(masterName: String, sentinels: [Endpoint])
+        /// A Redis Cluster reached through `seeds`; commands are routed by their key's hash slot.
+        case cluster(seeds: [Endpoint])
     }
 
     /// Reconnect pacing after a failure: exponential with full jitter in [delay/2, delay].
@@ -41,7 +70,16 @@ public struct RedisConfiguration: Sendable, Hashable {
     /// The URL used when nothing else names a server.
     public static let defaultURL = "redis://127.0.0.1:6379"
 
+    /// The server; for Sentinel and Cluster the first Sentinel or seed node (see ``topology``).
     public var endpoint: Endpoint
+    /// Standalone, Sentinel or Cluster. Default: ``Topology/standalone``.
+    public var topology: Topology = .standalone
+    /// The ACL user for `AUTH` on the Sentinels (not the data nodes). Default: none.
+    public var sentinelUsername: String?
+    /// The password for `AUTH` on the Sentinels (not the data nodes). Default: none.
+    public var sentinelPassword: String?
+    /// Cluster: how many `MOVED`/`ASK` redirects one command may follow. Default: 5.
+    public var maxRedirects = 5
     /// The ACL user for `AUTH user password`; `nil` with a password means `AUTH password`.
     public var username: String?
     public var password: String?
@@ -95,8 +133,14 @@ public struct RedisConfiguration: Sendable, Hashable {
             }
             return
         }
+        if url.hasPrefix("redis-sentinel://") || url.hasPrefix("redis-cluster://") {
+            try self.init(multiNodeURL: url, invalid)
+            return
+        }
         guard url.hasPrefix("redis://") else {
-            throw invalid("expected redis://[user:password@]host:port[/db] or unix:///path/to/redis.sock[?db=N]")
+            throw invalid(
+                "expected redis://[user:password@]host:port[/db], unix:///path/to/redis.sock[?db=N], "
+                    + "redis-sentinel://host:port[,host:port…]/MASTER-NAME or redis-cluster://host:port[,host:port…]")
         }
         var rest = Substring(url.dropFirst("redis://".count))
         var userinfo: Substring?
@@ -109,31 +153,113 @@ public struct RedisConfiguration: Sendable, Hashable {
             dbPart = rest[rest.index(after: slash)...]
             rest = rest[..<slash]
         }
-        var host: String
-        var portText: Substring?
-        if rest.hasPrefix("[") {
-            guard let close = rest.firstIndex(of: "]") else { throw invalid("unclosed '[' in IPv6 address") }
-            host = String(rest[rest.index(after: rest.startIndex)..<close])
-            let after = rest[rest.index(after: close)...]
-            if after.hasPrefix(":") { portText = after.dropFirst() } else if !after.isEmpty { throw invalid("unexpected text after ']'") }
-        } else if let colon = rest.lastIndex(of: ":") {
-            host = String(rest[..<colon])
-            portText = rest[rest.index(after: colon)...]
-        } else {
-            host = String(rest)
-        }
-        if host.isEmpty { host = "127.0.0.1" }
-        var port = 6379
-        if let portText {
-            guard let p = Int(portText), (1...65535).contains(p) else { throw invalid("port must be 1–65535, got '\(portText)'") }
-            port = p
-        }
-        self.init(endpoint: .tcp(host: host, port: port))
+        self.init(endpoint: try Self.parseHostPort(rest, defaultPort: 6379, invalid))
         if let userinfo { try applyUserinfo(userinfo, invalid) }
         if let dbPart, !dbPart.isEmpty {
             guard let db = Int(dbPart), db >= 0 else { throw invalid("database must be a number ≥ 0, got '\(dbPart)'") }
             database = db
         }
+    }
+
+    /// Parses `host:port`, `[v6]:port` or `host` (with `defaultPort`).
+    private static func parseHostPort(
+        _ text: Substring, defaultPort: Int, _ invalid: (String) -> RedisError
+    ) throws(RedisError) -> Endpoint {
+        var host: String
+        var portText: Substring?
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]") else { throw invalid("unclosed '[' in IPv6 address") }
+            host = String(text[text.index(after: text.startIndex)..<close])
+            let after = text[text.index(after: close)...]
+            if after.hasPrefix(":") { portText = after.dropFirst() } else if !after.isEmpty { throw invalid("unexpected text after ']'") }
+        } else if let colon = text.lastIndex(of: ":") {
+            host = String(text[..<colon])
+            portText = text[text.index(after: colon)...]
+        } else {
+            host = String(text)
+        }
+        if host.isEmpty { host = "127.0.0.1" }
+        var port = defaultPort
+        if let portText {
+            guard let p = Int(portText), (1...65535).contains(p) else { throw invalid("port must be 1–65535, got '\(portText)'") }
+            port = p
+        }
+        return .tcp(host: host, port: port)
+    }
+
+    /// `redis-sentinel://…` and `redis-cluster://…`.
+    private init(multiNodeURL url: String, _ invalid: (String) -> RedisError) throws(RedisError) {
+        let sentinel = url.hasPrefix("redis-sentinel://")
+        var rest = Substring(url.dropFirst(sentinel ? "redis-sentinel://".count : "redis-cluster://".count))
+        var query: Substring = ""
+        if let q = rest.firstIndex(of: "?") {
+            query = rest[rest.index(after: q)...]
+            rest = rest[..<q]
+        }
+        var userinfo: Substring?
+        if let at = rest.lastIndex(of: "@") {
+            userinfo = rest[..<at]
+            rest = rest[rest.index(after: at)...]
+        }
+        var path: Substring?
+        if let slash = rest.firstIndex(of: "/") {
+            path = rest[rest.index(after: slash)...]
+            rest = rest[..<slash]
+        }
+        var nodes: [Endpoint] = []
+        for part in rest.split(separator: ",", omittingEmptySubsequences: false) {
+            guard !part.isEmpty else { throw invalid("empty host in the list of \(sentinel ? "Sentinels" : "seed nodes")") }
+            nodes.append(try Self.parseHostPort(part, defaultPort: sentinel ? 26379 : 6379, invalid))
+        }
+        guard let first = nodes.first else {
+            throw invalid(sentinel ? "name at least one Sentinel: redis-sentinel://host:port[,host:port…]/MASTER-NAME"
+                                   : "name at least one seed node: redis-cluster://host:port[,host:port…]")
+        }
+        self.init(endpoint: first)
+        if sentinel {
+            guard let name = path.map({ Self.percentDecode(String($0)) }), !name.isEmpty, !name.contains("/") else {
+                throw invalid("name the monitored primary: redis-sentinel://host:port[,host:port…]/MASTER-NAME")
+            }
+            topology = .sentinel(masterName: name, sentinels: nodes)
+        } else {
+            if let path, !path.isEmpty { throw invalid("a cluster has only database 0; remove '/\(path)'") }
+            topology = .cluster(seeds: nodes)
+        }
+        if let userinfo { try applyUserinfo(userinfo, invalid) }
+        for item in query.split(separator: "&") {
+            let parts = item.split(separator: "=", maxSplits: 1).map(String.init)
+            let value = parts.count > 1 ? Self.percentDecode(parts[1]) : ""
+            switch parts[0] {
+            case "db" where sentinel:
+                guard let db = Int(value), db >= 0 else { throw invalid("db must be a number ≥ 0, got '\(value)'") }
+                database = db
+            case "sentinelPassword" where sentinel: sentinelPassword = value
+            case "sentinelUser" where sentinel, "sentinelUsername" where sentinel: sentinelUsername = value.isEmpty ? nil : value
+            case "maxRedirects" where !sentinel:
+                guard let n = Int(value), n >= 0 else { throw invalid("maxRedirects must be a number ≥ 0, got '\(value)'") }
+                maxRedirects = n
+            default:
+                throw invalid("unknown query parameter '\(parts[0])' (known: \(sentinel ? "db, sentinelPassword, sentinelUser" : "maxRedirects"))")
+            }
+        }
+    }
+
+    /// The configuration for one node of this deployment: the same credentials and timeouts,
+    /// standalone, at `endpoint`.
+    func node(_ endpoint: Endpoint) -> RedisConfiguration {
+        var c = self
+        c.endpoint = endpoint
+        c.topology = .standalone
+        return c
+    }
+
+    /// The configuration for talking to one Sentinel: its own credentials, database 0.
+    func sentinelNode(_ endpoint: Endpoint) -> RedisConfiguration {
+        var c = node(endpoint)
+        c.username = sentinelUsername
+        c.password = sentinelPassword
+        c.database = 0
+        return c
     }
 
     private mutating func applyUserinfo(_ userinfo: Substring, _ invalid: (String) -> RedisError) throws(RedisError) {
@@ -156,11 +282,13 @@ public struct RedisConfiguration: Sendable, Hashable {
         return try RedisConfiguration(url: defaultURL)
     }
 
-    /// `host:port` or `unix:/path`, for messages.
+    /// `host:port` or `unix:/path`, for messages; `MASTER-NAME via sentinels h:p,h:p` for
+    /// Sentinel and `cluster h:p,h:p` for Cluster.
     public var address: String {
-        switch endpoint {
-        case .tcp(let host, let port): return host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
-        case .unix(let path): return "unix:\(path)"
+        switch topology {
+        case .standalone: return endpoint.address
+        case .sentinel(let name, let sentinels): return "\(name) via sentinels \(sentinels.map(\.address).joined(separator: ","))"
+        case .cluster(let seeds): return "cluster \(seeds.map(\.address).joined(separator: ","))"
         }
     }
 
@@ -168,6 +296,18 @@ public struct RedisConfiguration: Sendable, Hashable {
     public var redactedURL: String {
         var auth = ""
         if let username { auth = username + (password != nil ? ":***" : "") + "@" } else if password != nil { auth = ":***@" }
+        switch topology {
+        case .standalone: break
+        case .sentinel(let name, let sentinels):
+            var query: [String] = []
+            if database != 0 { query.append("db=\(database)") }
+            if sentinelPassword != nil { query.append("sentinelPassword=***") }
+            if let sentinelUsername { query.append("sentinelUser=\(sentinelUsername)") }
+            return "redis-sentinel://\(auth)\(sentinels.map(\.address).joined(separator: ","))/\(name)"
+                + (query.isEmpty ? "" : "?" + query.joined(separator: "&"))
+        case .cluster(let seeds):
+            return "redis-cluster://\(auth)\(seeds.map(\.address).joined(separator: ","))"
+        }
         switch endpoint {
         case .tcp:
             return "redis://\(auth)\(address)" + (database != 0 ? "/\(database)" : "")
@@ -178,6 +318,15 @@ public struct RedisConfiguration: Sendable, Hashable {
 
     /// Replaces the password in a URL string with `***` (for messages about unparsable URLs).
     public static func redact(_ url: String) -> String {
+        var url = url
+        for name in ["sentinelPassword=", "password="] {
+            var searchFrom = url.startIndex
+            while let r = url.range(of: name, range: searchFrom..<url.endIndex) {
+                let end = url[r.upperBound...].firstIndex(of: "&") ?? url.endIndex
+                url.replaceSubrange(r.upperBound..<end, with: "***")
+                searchFrom = url.index(r.upperBound, offsetBy: 3)
+            }
+        }
         guard let scheme = url.range(of: "://"), let at = url.range(of: "@", options: .backwards),
             at.lowerBound > scheme.upperBound
         else { return url }

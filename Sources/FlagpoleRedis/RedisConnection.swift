@@ -22,28 +22,63 @@ public final class RedisConnection {
     }
 
     /// Connects, authenticates and selects the database, each within the configured timeouts.
-    public init(configuration: RedisConfiguration) throws(RedisError) {
-        self.configuration = configuration
-        let connectTimeout = Self.timeval(configuration.connectTimeout)
-        let ctx: UnsafeMutablePointer<redisContext>?
-        switch configuration.endpoint {
-        case .tcp(let host, let port): ctx = redisConnectWithTimeout(host, Int32(port), connectTimeout)
-        case .unix(let path): ctx = redisConnectUnixWithTimeout(path, connectTimeout)
+    ///
+    /// For a Sentinel configuration it asks the Sentinels for the primary (each in turn), connects
+    /// to it and checks with `ROLE` that it is a primary; for a Cluster configuration it connects
+    /// to the first seed node that answers. ``configuration`` is then the node's own configuration.
+    public convenience init(configuration: RedisConfiguration) throws(RedisError) {
+        switch configuration.topology {
+        case .standalone:
+            try self.init(node: configuration)
+        case .sentinel(let masterName, _):
+            let primary = try SentinelResolver.primary(of: configuration)
+            try self.init(node: configuration.node(primary))
+            try verifyPrimary(masterName: masterName)
+        case .cluster(let seeds):
+            try self.init(candidates: seeds.map { configuration.node($0) }, describing: "cluster seed node")
         }
-        guard let ctx else {
-            throw RedisError(code: .connectionFailed, message: "out of memory allocating a connection", address: configuration.address)
-        }
-        if ctx.pointee.err != 0 {
-            let message = String(cString: flagpole_redis_errstr(ctx))
-            redisFree(ctx)
-            let timedOut = message.localizedLowercase.contains("timed out") || message.contains("temporarily unavailable")
+    }
+
+    /// Checks with `ROLE` that this server is a primary (what the Sentinels named it).
+    private func verifyPrimary(masterName: String) throws(RedisError) {
+        let role = try send(["ROLE"])
+        guard let first = role.array?.first?.string, first == "master" else {
+            isBroken = true
             throw RedisError(
-                code: timedOut ? .timeout : .connectionFailed,
-                message: timedOut
-                    ? "could not connect within \(configuration.connectTimeout) (\(message))"
-                    : "could not connect: \(message)",
-                address: configuration.address)
+                code: .connectionFailed,
+                message: "the Sentinels name \(configuration.address) as primary of '\(masterName)', but it says it is a \(role.array?.first?.string ?? "server of unknown role") (a failover in progress?)",
+                address: configuration.address, command: "ROLE")
         }
+    }
+
+    /// Connects to exactly the server of `configuration.endpoint`.
+    convenience init(node configuration: RedisConfiguration) throws(RedisError) {
+        try self.init(candidates: [configuration], describing: nil)
+    }
+
+    /// Connects to the first of `candidates` that accepts a connection, then authenticates and
+    /// selects the database. `describing` names the candidates in the error when none answers.
+    init(candidates: [RedisConfiguration], describing: String?) throws(RedisError) {
+        var opened: (UnsafeMutablePointer<redisContext>, RedisConfiguration)?
+        var errors: [RedisError] = []
+        for candidate in candidates {
+            do {
+                opened = (try Self.openContext(candidate), candidate)
+                break
+            } catch {
+                errors.append(error)
+            }
+        }
+        guard let (ctx, configuration) = opened else {
+            if let describing, errors.count > 0 {
+                throw RedisError(
+                    code: .connectionFailed,
+                    message: "no \(describing) answered (\(errors.map { "\($0.address ?? "?"): \($0.message)" }.joined(separator: "; ")))",
+                    address: candidates.first.map(\.address))
+            }
+            throw errors.first ?? RedisError(code: .connectionFailed, message: "no server to connect to")
+        }
+        self.configuration = configuration
         self.context = ctx
         _ = redisSetTimeout(ctx, Self.timeval(configuration.commandTimeout))
         if case .tcp = configuration.endpoint { _ = redisEnableKeepAlive(ctx) }
@@ -68,6 +103,31 @@ public final class RedisConnection {
 
     deinit {
         redisFree(context)
+    }
+
+    /// Opens a hiredis context to `configuration.endpoint` within the connect timeout.
+    private static func openContext(_ configuration: RedisConfiguration) throws(RedisError) -> UnsafeMutablePointer<redisContext> {
+        let connectTimeout = Self.timeval(configuration.connectTimeout)
+        let ctx: UnsafeMutablePointer<redisContext>?
+        switch configuration.endpoint {
+        case .tcp(let host, let port): ctx = redisConnectWithTimeout(host, Int32(port), connectTimeout)
+        case .unix(let path): ctx = redisConnectUnixWithTimeout(path, connectTimeout)
+        }
+        guard let ctx else {
+            throw RedisError(code: .connectionFailed, message: "out of memory allocating a connection", address: configuration.address)
+        }
+        if ctx.pointee.err != 0 {
+            let message = String(cString: flagpole_redis_errstr(ctx))
+            redisFree(ctx)
+            let timedOut = message.localizedLowercase.contains("timed out") || message.contains("temporarily unavailable")
+            throw RedisError(
+                code: timedOut ? .timeout : .connectionFailed,
+                message: timedOut
+                    ? "could not connect within \(configuration.connectTimeout) (\(message))"
+                    : "could not connect: \(message)",
+                address: configuration.address)
+        }
+        return ctx
     }
 
     /// Sends one command and waits for its reply. An error reply is thrown as a ``RedisError``.
@@ -113,18 +173,22 @@ public final class RedisConnection {
     /// Runs the commands inside `MULTI`/`EXEC` in one round trip and returns their replies, or `nil`
     /// when a `WATCH`ed key changed and the transaction did nothing.
     public func transaction(_ commands: [RedisCommand]) throws(RedisError) -> [RedisReply]? {
-        let replies = try pipeline([["MULTI"]] + commands + [["EXEC"]])
+        try Self.transactionResult(pipeline([["MULTI"]] + commands + [["EXEC"]]), commands: commands, address: configuration.address)
+    }
+
+    /// The result of `MULTI`, `commands`, `EXEC` from their pipelined replies.
+    static func transactionResult(_ replies: [RedisReply], commands: [RedisCommand], address: String) throws(RedisError) -> [RedisReply]? {
         for (i, reply) in replies.dropLast().enumerated() {
             if case .error(let e) = reply {
                 let name = i == 0 ? "MULTI" : commands[i - 1].name
-                throw serverError(e, command: name)
+                throw serverError(e, command: name, address: address)
             }
         }
         switch replies.last! {
         case .null: return nil
         case .array(let results): return results
-        case .error(let e): throw serverError(e, command: "EXEC")
-        default: throw RedisError(code: .protocolError, message: "unexpected EXEC reply", address: configuration.address, command: "EXEC")
+        case .error(let e): throw serverError(e, command: "EXEC", address: address)
+        default: throw RedisError(code: .protocolError, message: "unexpected EXEC reply", address: address, command: "EXEC")
         }
     }
 
@@ -181,12 +245,17 @@ public final class RedisConnection {
         }
     }
 
-    private func check(_ reply: RedisReply, command: String) throws(RedisError) -> RedisReply {
+    func check(_ reply: RedisReply, command: String) throws(RedisError) -> RedisReply {
         if case .error(let e) = reply { throw serverError(e, command: command) }
         return reply
     }
 
     func serverError(_ message: String, command: String) -> RedisError {
+        Self.serverError(message, command: command, address: configuration.address)
+    }
+
+    /// An error reply as a ``RedisError`` (`NOPERM` → permission denied, `WRONGPASS` → authentication).
+    static func serverError(_ message: String, command: String, address: String) -> RedisError {
         let code: RedisError.Code
         if message.hasPrefix("NOPERM") {
             code = .permissionDenied
@@ -195,7 +264,7 @@ public final class RedisConnection {
         } else {
             code = .serverError
         }
-        return RedisError(code: code, message: message, address: configuration.address, command: command, serverMessage: message)
+        return RedisError(code: code, message: message, address: address, command: command, serverMessage: message)
     }
 
     private func contextError(command: String?) -> RedisError {

@@ -43,6 +43,10 @@ public final class RedisSubscriber: Sendable {
 
     /// Starts a subscription. It runs until the consumer stops iterating (or its task is cancelled).
     ///
+    /// With a Sentinel configuration the subscription is on the current primary and moves to the
+    /// new one when a Sentinel announces a failover (`+switch-master`); on a cluster it is on any
+    /// node (messages are broadcast cluster-wide) and moves to another seed node when its node dies.
+    ///
     /// - Parameters:
     ///   - channels: channels for `SUBSCRIBE`.
     ///   - patterns: patterns for `PSUBSCRIBE`.
@@ -53,13 +57,27 @@ public final class RedisSubscriber: Sendable {
         to channels: [String], patterns: [String] = [], pingInterval: Duration = .seconds(5), bufferLimit: Int = 10_000
     ) -> AsyncStream<RedisSubscriberEvent> {
         let (stream, continuation) = AsyncStream.makeStream(of: RedisSubscriberEvent.self, bufferingPolicy: .bufferingNewest(bufferLimit))
+        let configuration = self.configuration
         let reader = SubscriptionReader(
             configuration: configuration, channels: channels, patterns: patterns, pingInterval: pingInterval,
-            continuation: continuation, logger: logger)
-        continuation.onTermination = { _ in reader.stop() }
-        let thread = Thread { reader.run() }
-        thread.name = "flagpole.redis.subscriber"
-        thread.start()
+            connect: { () throws(RedisError) in try RedisConnection(configuration: configuration) },
+            deliver: { continuation.yield($0) }, finish: { continuation.finish() }, logger: logger)
+        var sentinelWatch: SentinelWatch?
+        if case .sentinel = configuration.topology {
+            // Move to the new primary as soon as a Sentinel announces it.
+            sentinelWatch = SentinelWatch(configuration: configuration, logger: logger) { primary in
+                if let now = reader.connectedEndpoint, now != primary {
+                    reader.reconnect(because: "the Sentinels announced a new primary, \(primary.address)")
+                }
+            }
+        }
+        let watch = sentinelWatch
+        continuation.onTermination = { _ in
+            reader.stop()
+            watch?.stop()
+        }
+        watch?.start()
+        reader.start(threadName: "flagpole.redis.subscriber")
         return stream
     }
 }
@@ -70,22 +88,31 @@ final class SubscriptionReader: Sendable {
     let channels: [String]
     let patterns: [String]
     let pingInterval: Duration
-    let continuation: AsyncStream<RedisSubscriberEvent>.Continuation
+    let connect: @Sendable () throws(RedisError) -> RedisConnection
+    let deliver: @Sendable (RedisSubscriberEvent) -> Void
+    let finish: @Sendable () -> Void
     let logger: Logger
     private let stopped = Atomic<Bool>(false)
+    /// Why the reader should drop its connection and connect again (set from other threads).
+    private let reconnectReason = Mutex<String?>(nil)
+    /// The node the reader is subscribed on, while it is.
+    private let connected = Mutex<RedisConfiguration.Endpoint?>(nil)
     /// A pipe that wakes `poll` when the consumer goes away.
     private let wakeRead: Int32
     private let wakeWrite: Int32
 
     init(
         configuration: RedisConfiguration, channels: [String], patterns: [String], pingInterval: Duration,
-        continuation: AsyncStream<RedisSubscriberEvent>.Continuation, logger: Logger
+        connect: @escaping @Sendable () throws(RedisError) -> RedisConnection,
+        deliver: @escaping @Sendable (RedisSubscriberEvent) -> Void, finish: @escaping @Sendable () -> Void, logger: Logger
     ) {
         self.configuration = configuration
         self.channels = channels
         self.patterns = patterns
         self.pingInterval = pingInterval
-        self.continuation = continuation
+        self.connect = connect
+        self.deliver = deliver
+        self.finish = finish
         self.logger = logger
         var fds: [Int32] = [-1, -1]
         if pipe(&fds) != 0 { fds = [-1, -1] }
@@ -98,8 +125,28 @@ final class SubscriptionReader: Sendable {
         if wakeWrite >= 0 { close(wakeWrite) }
     }
 
+    /// Runs the reader on a thread of its own.
+    func start(threadName: String) {
+        let thread = Thread { self.run() }
+        thread.name = threadName
+        thread.start()
+    }
+
     func stop() {
-        if !stopped.exchange(true, ordering: .acquiringAndReleasing), wakeWrite >= 0 {
+        if !stopped.exchange(true, ordering: .acquiringAndReleasing) { wake() }
+    }
+
+    /// Drops the connection and connects again (after a failover).
+    func reconnect(because reason: String) {
+        reconnectReason.withLock { $0 = reason }
+        wake()
+    }
+
+    /// The node the reader is subscribed on, if any.
+    var connectedEndpoint: RedisConfiguration.Endpoint? { connected.withLock { $0 } }
+
+    private func wake() {
+        if wakeWrite >= 0 {
             var b: UInt8 = 1
             _ = write(wakeWrite, &b, 1)
         }
@@ -116,7 +163,10 @@ final class SubscriptionReader: Sendable {
                 if waitForWake(timeoutMs: Int32(max(1, delay.seconds * 1000))) { break }
             }
             do {
-                let connection = try RedisConnection(configuration: configuration)
+                reconnectReason.withLock { $0 = nil }
+                let connection = try connect()
+                connected.withLock { $0 = connection.configuration.endpoint }
+                defer { connected.withLock { $0 = nil } }
                 try serve(connection, onSubscribed: {
                     failures = 0
                     wasConnected = true
@@ -124,7 +174,7 @@ final class SubscriptionReader: Sendable {
             } catch {
                 if isStopped { break }
                 if wasConnected || failures == 0 {
-                    continuation.yield(.disconnected(error))
+                    deliver(.disconnected(error))
                     logger.warning("Redis subscription lost; reconnecting", metadata: [
                         "flagpole.redis": "\(configuration.address)", "flagpole.error": "\(error.message)",
                     ])
@@ -133,14 +183,23 @@ final class SubscriptionReader: Sendable {
                 failures += 1
             }
         }
-        continuation.finish()
+        finish()
     }
 
     /// Returns true when woken for stopping.
     private func waitForWake(timeoutMs: Int32) -> Bool {
         var fd = pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)
         _ = poll(&fd, 1, timeoutMs)
+        drainWakePipe()
         return isStopped
+    }
+
+    private func drainWakePipe() {
+        var fd = pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)
+        var buffer = [UInt8](repeating: 0, count: 64)
+        while poll(&fd, 1, 0) > 0, fd.revents & Int16(POLLIN) != 0 {
+            if read(wakeRead, &buffer, buffer.count) <= 0 { break }
+        }
     }
 
     private func serve(_ connection: RedisConnection, onSubscribed: () -> Void) throws(RedisError) {
@@ -149,7 +208,7 @@ final class SubscriptionReader: Sendable {
         var pending = Set(channels.map { "c:" + $0 }).union(patterns.map { "p:" + $0 })
         if pending.isEmpty {
             onSubscribed()
-            continuation.yield(.subscribed)
+            deliver(.subscribed)
         }
         let intervalMs = Int32(max(1, pingInterval.seconds * 1000))
         let pingTimeout = configuration.commandTimeout
@@ -173,6 +232,10 @@ final class SubscriptionReader: Sendable {
                 throw RedisError(code: .connectionClosed, message: "poll failed (errno \(errno))", address: configuration.address)
             }
             if isStopped { return }
+            if fds[1].revents != 0 { drainWakePipe() }
+            if let reason = reconnectReason.withLock({ $0 }) {
+                throw RedisError(code: .connectionClosed, message: "reconnecting: \(reason)", address: connection.configuration.address)
+            }
             if fds[0].revents != 0 {
                 for reply in try connection.readAvailableReplies() {
                     try handle(reply, connection: connection, pending: &pending, pingSentAt: &pingSentAt, onSubscribed: onSubscribed)
@@ -203,15 +266,15 @@ final class SubscriptionReader: Sendable {
             guard let kind = parts.first?.string?.lowercased() else { return }
             switch kind {
             case "message" where parts.count == 3:
-                continuation.yield(.message(RedisPubSubMessage(channel: parts[1].string ?? "", payload: parts[2].bytes ?? [])))
+                deliver(.message(RedisPubSubMessage(channel: parts[1].string ?? "", payload: parts[2].bytes ?? [])))
             case "pmessage" where parts.count == 4:
-                continuation.yield(.message(RedisPubSubMessage(
+                deliver(.message(RedisPubSubMessage(
                     channel: parts[2].string ?? "", pattern: parts[1].string, payload: parts[3].bytes ?? [])))
             case "subscribe", "psubscribe":
                 let name = (kind == "subscribe" ? "c:" : "p:") + (parts.count > 1 ? parts[1].string ?? "" : "")
                 if pending.remove(name) != nil, pending.isEmpty {
                     onSubscribed()
-                    continuation.yield(.subscribed)
+                    deliver(.subscribed)
                 }
             case "pong":
                 pingSentAt = nil

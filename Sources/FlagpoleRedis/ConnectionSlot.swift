@@ -1,0 +1,404 @@
+import Foundation
+import Logging
+
+/// The client's connections and their reconnect state: one to the server (or the Sentinel-named
+/// primary), or one per cluster node with the cluster's slot map. Only ever touched on the
+/// client's thread, which is why it may be `@unchecked Sendable`.
+final class ConnectionSlot: @unchecked Sendable {
+    let configuration: RedisConfiguration
+    private let logger: Logger
+    private var closed = false
+
+    /// Which connection: the one server (standalone, Sentinel primary) or one cluster node.
+    private enum NodeKey: Hashable {
+        case primary
+        case node(RedisConfiguration.Endpoint)
+    }
+
+    /// One connection and its reconnect pacing.
+    private struct Node {
+        var connection: RedisConnection?
+        var failures = 0
+        var retryAt: ContinuousClock.Instant?
+        var lastError: RedisError?
+    }
+
+    private var nodes: [NodeKey: Node] = [:]
+
+    // Sentinel
+    private var watch: SentinelWatch?
+    private var seenGeneration = 0
+
+    // Cluster
+    /// True on a cluster: by configuration, or since a standalone server answered `MOVED`.
+    private var isCluster: Bool
+    private var seeds: [RedisConfiguration.Endpoint]
+    /// The owner of each hash slot, when known.
+    private var slotOwners: [RedisConfiguration.Endpoint?] = []
+    private var mapIsStale = true
+
+    init(configuration: RedisConfiguration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+        if case .cluster(let seeds) = configuration.topology {
+            isCluster = true
+            self.seeds = seeds
+        } else {
+            isCluster = false
+            seeds = [configuration.endpoint]
+        }
+    }
+
+    func close() {
+        nodes = [:]
+        closed = true
+        watch?.stop()
+        watch = nil
+    }
+
+    deinit {
+        watch?.stop()
+    }
+
+    // MARK: - Operations
+
+    func send(_ command: RedisCommand) throws(RedisError) -> RedisReply {
+        let reply = try exchange([command], slot: command.hashSlot, retryWhole: true)[0]
+        if case .error(let e) = reply { throw RedisConnection.serverError(e, command: command.name, address: lastAddress) }
+        return reply
+    }
+
+    func evaluate(_ script: RedisScript, keys: [RedisArgument], arguments: [RedisArgument]) throws(RedisError) -> RedisReply {
+        let tail = [RedisArgument(keys.count)] + keys + arguments
+        let slot = keys.first.map { RedisHashSlot.slot(of: $0.bytes) }
+        var reply = try exchange([RedisCommand(["EVALSHA", RedisArgument(script.sha1)] + tail)], slot: slot, retryWhole: true)[0]
+        var name = "EVALSHA"
+        if case .error(let e) = reply, e.hasPrefix("NOSCRIPT") {
+            reply = try exchange([RedisCommand(["EVAL", RedisArgument(script.source)] + tail)], slot: slot, retryWhole: true)[0]
+            name = "EVAL"
+        }
+        if case .error(let e) = reply { throw RedisConnection.serverError(e, command: name, address: lastAddress) }
+        return reply
+    }
+
+    func transaction(_ commands: [RedisCommand]) throws(RedisError) -> [RedisReply]? {
+        let slots = Set(commands.compactMap(\.hashSlot))
+        if isCluster, slots.count > 1 {
+            throw RedisError(
+                code: .serverError,
+                message: "CROSSSLOT the transaction's keys are in \(slots.count) different hash slots; on a cluster they must share one (use a hash tag)",
+                address: configuration.address, command: "MULTI", serverMessage: "CROSSSLOT")
+        }
+        let replies = try exchange([["MULTI"]] + commands + [["EXEC"]], slot: slots.first, retryWhole: true)
+        return try RedisConnection.transactionResult(replies, commands: commands, address: lastAddress)
+    }
+
+    func pipeline(_ commands: [RedisCommand]) throws(RedisError) -> [RedisReply] {
+        guard !commands.isEmpty else { return [] }
+        var replies: [RedisReply]
+        if !isCluster {
+            replies = try exchange(commands, slot: nil, retryWhole: false)
+            guard isCluster else { return replies }  // a MOVED reply made it a cluster: redirect below
+        } else {
+            // One pipeline per node, in the order of first appearance; replies back in command order.
+            if mapIsStale { refreshMapQuietly() }
+            var groups: [(slot: Int?, owner: RedisConfiguration.Endpoint?, indexes: [Int])] = []
+            for (i, command) in commands.enumerated() {
+                let slot = command.hashSlot
+                let owner = slot.flatMap { slotOwners.isEmpty ? nil : slotOwners[$0] }
+                if let g = groups.firstIndex(where: { $0.owner == owner && (owner != nil || $0.slot == slot) }) {
+                    groups[g].indexes.append(i)
+                } else {
+                    groups.append((slot, owner, [i]))
+                }
+            }
+            replies = Array(repeating: .null, count: commands.count)
+            for group in groups {
+                let part = try exchange(group.indexes.map { commands[$0] }, slot: group.slot, retryWhole: false)
+                for (i, reply) in zip(group.indexes, part) { replies[i] = reply }
+            }
+        }
+        // Commands answered with a redirect did nothing: send each again on its own (in order).
+        for i in replies.indices where Redirect(replies[i]) != nil {
+            replies[i] = try exchange([commands[i]], slot: commands[i].hashSlot, retryWhole: true)[0]
+        }
+        return replies
+    }
+
+    func use<T>(slot: Int?, _ body: (RedisConnection) throws -> T) throws -> T {
+        let key: NodeKey
+        if isCluster {
+            if mapIsStale { refreshMapQuietly() }
+            key = .node(slot.flatMap { slotOwners.isEmpty ? nil : slotOwners[$0] } ?? anyNode())
+        } else {
+            key = .primary
+        }
+        let connection = try connection(key)
+        defer { afterUse(key, connection) }
+        return try body(connection)
+    }
+
+    // MARK: - Routing
+
+    /// The address of the node that answered last, for errors.
+    private var lastAddress: String = ""
+
+    /// Sends `commands` as one pipeline to the server, or on a cluster to the owner of `slot`.
+    /// With `retryWhole` (a command, a transaction, a script: nothing ran when redirected) it
+    /// follows `MOVED`/`ASK`/`TRYAGAIN`, and on a Sentinel primary answering `READONLY` moves to
+    /// the new primary and tries once more.
+    private func exchange(_ commands: [RedisCommand], slot: Int?, retryWhole: Bool) throws(RedisError) -> [RedisReply] {
+        if isCluster { return try clusterExchange(commands, slot: slot, retryWhole: retryWhole) }
+        var retried = false
+        while true {
+            let connection = try connection(.primary)
+            lastAddress = connection.configuration.address
+            let replies: [RedisReply]
+            do {
+                replies = try connection.pipeline(commands)
+            } catch {
+                afterUse(.primary, connection)
+                throw error
+            }
+            if case .sentinel = configuration.topology, retryWhole, !retried,
+                replies.contains(where: { $0.errorMessage?.hasPrefix("READONLY") == true })
+            {
+                logger.info("Redis primary became a replica; asking the Sentinels again", metadata: [
+                    "flagpole.redis": "\(connection.configuration.address)",
+                ])
+                drop(.primary, resetBackoff: true)
+                retried = true
+                continue
+            }
+            if case .standalone = configuration.topology, replies.contains(where: { Redirect($0)?.isMoved == true }) {
+                logger.info("Redis answered MOVED: switching to cluster mode", metadata: ["flagpole.redis": "\(configuration.address)"])
+                isCluster = true
+                mapIsStale = true
+                if retryWhole { return try clusterExchange(commands, slot: slot, retryWhole: true) }
+            }
+            return replies
+        }
+    }
+
+    private func clusterExchange(_ commands: [RedisCommand], slot: Int?, retryWhole: Bool) throws(RedisError) -> [RedisReply] {
+        var asking: RedisConfiguration.Endpoint?
+        var redirects = 0
+        while true {
+            if mapIsStale { refreshMapQuietly() }
+            let target = asking ?? slot.flatMap { slotOwners.isEmpty ? nil : slotOwners[$0] } ?? anyNode()
+            let connection = try connection(.node(target))
+            lastAddress = connection.configuration.address
+            var replies: [RedisReply]
+            do {
+                replies = try connection.pipeline(asking != nil ? [["ASKING"]] + commands : commands)
+            } catch {
+                afterUse(.node(target), connection)
+                throw error
+            }
+            if asking != nil { replies.removeFirst() }
+            asking = nil
+            guard retryWhole, let redirect = replies.lazy.compactMap({ Redirect($0) }).first else { return replies }
+            if redirects >= configuration.maxRedirects {
+                throw RedisError(
+                    code: .serverError,
+                    message: "gave up after \(redirects) cluster redirects (last: \(redirect.description))",
+                    address: connection.configuration.address, command: commands.first?.name)
+            }
+            redirects += 1
+            switch redirect {
+            case .moved(let movedSlot, let endpoint):
+                let owner = Self.resolve(endpoint, from: target)
+                if slotOwners.isEmpty { slotOwners = Array(repeating: nil, count: RedisHashSlot.count) }
+                slotOwners[movedSlot] = owner
+                logger.debug("Redis cluster slot moved", metadata: ["flagpole.slot": "\(movedSlot)", "flagpole.redis": "\(owner.address)"])
+            case .ask(_, let endpoint):
+                asking = Self.resolve(endpoint, from: target)
+            case .tryAgain:
+                Thread.sleep(forTimeInterval: 0.005 * Double(redirects))
+            }
+        }
+    }
+
+    /// A redirect's address with an empty host means the host of the node that answered.
+    private static func resolve(_ endpoint: RedisConfiguration.Endpoint, from node: RedisConfiguration.Endpoint) -> RedisConfiguration.Endpoint {
+        if case .tcp("", let port) = endpoint, case .tcp(let host, _) = node { return .tcp(host: host, port: port) }
+        return endpoint
+    }
+
+    /// A node to send a command without keys to: a connected one, else a known one, else a seed.
+    private func anyNode() -> RedisConfiguration.Endpoint {
+        for (key, node) in nodes {
+            if case .node(let e) = key, let c = node.connection, !c.isBroken { return e }
+        }
+        return slotOwners.lazy.compactMap { $0 }.first ?? seeds[0]
+    }
+
+    /// Reads the slot map (`CLUSTER SLOTS`) from a connected node, a known node or a seed; on
+    /// failure the map stays as it was (a redirect or the next attempt corrects it).
+    private func refreshMapQuietly() {
+        var candidates: [RedisConfiguration.Endpoint] = []
+        for (key, node) in nodes {
+            if case .node(let e) = key, node.connection?.isBroken == false { candidates.append(e) }
+        }
+        for e in seeds + Array(Set(slotOwners.compactMap { $0 })).sorted(by: { $0.address < $1.address }) where !candidates.contains(e) {
+            candidates.append(e)
+        }
+        for endpoint in candidates {
+            guard let connection = try? connection(.node(endpoint)) else { continue }
+            do {
+                let reply = try connection.send(["CLUSTER", "SLOTS"])
+                if let map = Self.parseSlots(reply, askedHost: endpoint) {
+                    slotOwners = map
+                    mapIsStale = false
+                    return
+                }
+            } catch {
+                afterUse(.node(endpoint), connection)
+            }
+        }
+    }
+
+    /// `CLUSTER SLOTS` as the owner of each slot.
+    private static func parseSlots(_ reply: RedisReply, askedHost: RedisConfiguration.Endpoint) -> [RedisConfiguration.Endpoint?]? {
+        guard let ranges = reply.array else { return nil }
+        var owners = [RedisConfiguration.Endpoint?](repeating: nil, count: RedisHashSlot.count)
+        for range in ranges {
+            guard let r = range.array, r.count >= 3, let start = r[0].integer, let end = r[1].integer,
+                let primary = r[2].array, primary.count >= 2, let port = primary[1].integer,
+                start >= 0, end < RedisHashSlot.count, start <= end
+            else { return nil }
+            var host = primary[0].string ?? ""
+            if host.isEmpty || host == "?", case .tcp(let asked, _) = askedHost { host = asked }
+            let owner = RedisConfiguration.Endpoint.tcp(host: host, port: Int(port))
+            for s in Int(start)...Int(end) { owners[s] = owner }
+        }
+        return owners
+    }
+
+    // MARK: - Connections
+
+    private func connection(_ key: NodeKey) throws(RedisError) -> RedisConnection {
+        if closed { throw RedisError(code: .clientClosed, message: "the client is closed", address: configuration.address) }
+        if key == .primary { followFailover() }
+        var node = nodes[key] ?? Node()
+        if let connection = node.connection, !connection.isBroken { return connection }
+        node.connection = nil
+        let address = key == .primary ? configuration.address : configuration.node(endpoint(key)).address
+        let now = ContinuousClock.now
+        if let retryAt = node.retryAt, now < retryAt, let lastError = node.lastError {
+            nodes[key] = node
+            let wait = now.duration(to: retryAt)
+            throw RedisError(
+                code: .reconnecting,
+                message: "not connected (\(lastError.message)); next attempt in \(Int(wait.seconds * 1000)) ms",
+                address: address)
+        }
+        do {
+            let c: RedisConnection
+            switch key {
+            case .primary:
+                startWatchIfNeeded()
+                c = try RedisConnection(configuration: configuration)
+            case .node(let e):
+                c = try RedisConnection(node: configuration.node(e))
+            }
+            if node.failures > 0 {
+                logger.info("Redis reconnected", metadata: ["flagpole.redis": "\(c.configuration.address)", "flagpole.attempts": "\(node.failures)"])
+            }
+            nodes[key] = Node(connection: c)
+            return c
+        } catch {
+            node.failures += 1
+            node.lastError = error
+            let delay = configuration.backoff.delay(afterFailures: node.failures)
+            node.retryAt = ContinuousClock.now + delay
+            nodes[key] = node
+            if isCluster { mapIsStale = true }
+            logger.debug("Redis connect failed", metadata: [
+                "flagpole.redis": "\(address)", "flagpole.error": "\(error.message)",
+                "flagpole.retryInMs": "\(Int(delay.seconds * 1000))",
+            ])
+            throw error
+        }
+    }
+
+    private func endpoint(_ key: NodeKey) -> RedisConfiguration.Endpoint {
+        if case .node(let e) = key { return e }
+        return configuration.endpoint
+    }
+
+    /// After a command: forgets a broken connection (and, on a cluster, the slot map with it).
+    private func afterUse(_ key: NodeKey, _ connection: RedisConnection) {
+        guard connection.isBroken, nodes[key]?.connection === connection else { return }
+        nodes[key]?.connection = nil
+        if isCluster { mapIsStale = true }
+        logger.warning("Redis connection lost", metadata: ["flagpole.redis": "\(connection.configuration.address)"])
+    }
+
+    private func drop(_ key: NodeKey, resetBackoff: Bool) {
+        nodes[key]?.connection = nil
+        if resetBackoff { nodes[key] = Node() }
+    }
+
+    // MARK: - Sentinel
+
+    private func startWatchIfNeeded() {
+        guard watch == nil, case .sentinel = configuration.topology else { return }
+        let w = SentinelWatch(configuration: configuration, logger: logger) { _ in }
+        watch = w
+        w.start()
+    }
+
+    /// When the Sentinels named a different primary since we last looked, drop the connection
+    /// to the old one so the next command asks them again.
+    private func followFailover() {
+        guard let watch else { return }
+        let (generation, primary) = watch.primary
+        guard generation != seenGeneration else { return }
+        seenGeneration = generation
+        if let primary, let c = nodes[.primary]?.connection, c.configuration.endpoint != primary {
+            logger.info("Redis Sentinel failover: moving to the new primary", metadata: [
+                "flagpole.redis": "\(c.configuration.address)", "flagpole.primary": "\(primary.address)",
+            ])
+            drop(.primary, resetBackoff: true)
+        }
+    }
+}
+
+/// A cluster redirect in an error reply: `MOVED slot host:port`, `ASK slot host:port`, `TRYAGAIN …`.
+enum Redirect: CustomStringConvertible {
+    case moved(slot: Int, to: RedisConfiguration.Endpoint)
+    case ask(slot: Int, to: RedisConfiguration.Endpoint)
+    case tryAgain
+
+    init?(_ reply: RedisReply) {
+        guard case .error(let message) = reply else { return nil }
+        if message.hasPrefix("TRYAGAIN") {
+            self = .tryAgain
+            return
+        }
+        let words = message.split(separator: " ")
+        guard words.count == 3, words[0] == "MOVED" || words[0] == "ASK", let slot = Int(words[1]),
+            (0..<RedisHashSlot.count).contains(slot), let colon = words[2].lastIndex(of: ":"),
+            let port = Int(words[2][words[2].index(after: colon)...])
+        else { return nil }
+        var host = String(words[2][..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        // An empty host means "the host you are talking to" (the node knows no better address).
+        let endpoint = RedisConfiguration.Endpoint.tcp(host: host, port: port)
+        self = words[0] == "MOVED" ? .moved(slot: slot, to: endpoint) : .ask(slot: slot, to: endpoint)
+    }
+
+    var isMoved: Bool {
+        if case .moved = self { return true }
+        return false
+    }
+
+    var description: String {
+        switch self {
+        case .moved(let slot, let to): return "MOVED \(slot) \(to.address)"
+        case .ask(let slot, let to): return "ASK \(slot) \(to.address)"
+        case .tryAgain: return "TRYAGAIN"
+        }
+    }
+}

@@ -1,0 +1,102 @@
+import Logging
+import Synchronization
+
+/// Asks Redis Sentinels which server is the primary.
+enum SentinelResolver {
+    /// The primary's address, from the first Sentinel (in the configured order) that names one.
+    /// The error names every Sentinel tried and why it did not help.
+    static func primary(of configuration: RedisConfiguration) throws(RedisError) -> RedisConfiguration.Endpoint {
+        guard case .sentinel(let masterName, let sentinels) = configuration.topology else { return configuration.endpoint }
+        var tried: [String] = []
+        for sentinel in sentinels {
+            do {
+                let connection = try RedisConnection(node: configuration.sentinelNode(sentinel))
+                if let primary = try ask(connection, masterName: masterName) { return primary }
+                tried.append("\(sentinel.address): does not monitor '\(masterName)'")
+            } catch {
+                tried.append("\(sentinel.address): \(error.message)")
+            }
+        }
+        throw RedisError(
+            code: .connectionFailed,
+            message: "no Sentinel named the primary of '\(masterName)' (tried \(tried.joined(separator: "; ")))",
+            address: configuration.address, command: "SENTINEL")
+    }
+
+    /// `SENTINEL get-master-addr-by-name`: the primary's address, or nil when unknown.
+    static func ask(_ connection: RedisConnection, masterName: String) throws(RedisError) -> RedisConfiguration.Endpoint? {
+        let reply = try connection.send(["SENTINEL", "get-master-addr-by-name", RedisArgument(masterName)])
+        guard let parts = reply.array, parts.count == 2, let host = parts[0].string,
+            let port = parts[1].string.flatMap({ Int($0) })
+        else { return nil }
+        return .tcp(host: host, port: port)
+    }
+
+    /// The new primary's address in a `+switch-master` message (`NAME OLD-IP OLD-PORT NEW-IP NEW-PORT`)
+    /// when it is about `masterName`.
+    static func switchedPrimary(_ payload: [UInt8], masterName: String) -> RedisConfiguration.Endpoint? {
+        let words = String(decoding: payload, as: UTF8.self).split(separator: " ")
+        guard words.count == 5, words[0] == masterName, let port = Int(words[4]) else { return nil }
+        return .tcp(host: String(words[3]), port: port)
+    }
+}
+
+/// Follows the Sentinels' view of the primary: subscribed to `+switch-master` on one Sentinel
+/// (the next one when it goes away), on a thread of its own, and asks for the primary each time
+/// it (re)subscribes, so an announcement missed while disconnected is caught up.
+final class SentinelWatch: Sendable {
+    private let reader: SubscriptionReader
+    private let state = State()
+
+    private final class State: Sendable {
+        /// How many times the primary was learned, and the last one learned.
+        let learned = Mutex<(generation: Int, primary: RedisConfiguration.Endpoint?)>((0, nil))
+        /// What the Sentinel said before the watch subscribed.
+        let pending = Mutex<RedisConfiguration.Endpoint?>(nil)
+    }
+
+    /// - Parameter onChange: called on the watch's thread with the primary each time it is learned.
+    init(configuration: RedisConfiguration, logger: Logger, onChange: @escaping @Sendable (RedisConfiguration.Endpoint) -> Void) {
+        guard case .sentinel(let masterName, let sentinels) = configuration.topology else {
+            preconditionFailure("SentinelWatch needs a Sentinel configuration")
+        }
+        let state = self.state
+        let learned: @Sendable (RedisConfiguration.Endpoint) -> Void = { endpoint in
+            state.learned.withLock { $0 = ($0.generation + 1, endpoint) }
+            onChange(endpoint)
+        }
+        reader = SubscriptionReader(
+            configuration: configuration, channels: ["+switch-master"], patterns: [], pingInterval: .seconds(5),
+            connect: { () throws(RedisError) -> RedisConnection in
+                let connection = try RedisConnection(
+                    candidates: sentinels.map { configuration.sentinelNode($0) }, describing: "Sentinel")
+                let primary = try SentinelResolver.ask(connection, masterName: masterName)
+                state.pending.withLock { $0 = primary }
+                return connection
+            },
+            deliver: { event in
+                switch event {
+                case .subscribed:
+                    if let primary = state.pending.withLock({ $0 }) { learned(primary) }
+                case .message(let message):
+                    if let primary = SentinelResolver.switchedPrimary(message.payload, masterName: masterName) {
+                        logger.info("Redis Sentinel failover", metadata: [
+                            "flagpole.redis": "\(configuration.address)", "flagpole.primary": "\(primary.address)",
+                        ])
+                        learned(primary)
+                    }
+                case .disconnected:
+                    break
+                }
+            },
+            finish: {}, logger: logger)
+    }
+
+    /// The primary the Sentinels named last, if known, and a number that grows each time it is
+    /// learned (to tell news from a view already acted on).
+    var primary: (generation: Int, primary: RedisConfiguration.Endpoint?) { state.learned.withLock { $0 } }
+
+    func start() { reader.start(threadName: "flagpole.redis.sentinel") }
+
+    func stop() { reader.stop() }
+}
