@@ -10,6 +10,9 @@
 ///   rollout.minSamples: 500
 ///   rollout.maxP95Latency: 300ms
 ///   rollout.steps: "5,25,50,100"
+///   rollout.metric: prometheus            # or builtin (the default)
+///   rollout.prometheusUrl: http://prometheus:9090
+///   rollout.prometheusQuery: 'sum(rate(http_errors_total{flag="$flag",variant="$variant"}[$window])) / sum(rate(http_requests_total{flag="$flag",variant="$variant"}[$window]))'
 /// ```
 ///
 /// and project-wide in the `guard` section of the project config (same names, no prefix). A flag's
@@ -30,25 +33,54 @@ public struct GuardPolicy: Sendable, Hashable {
     /// The rollout steps in percent, increasing, each 1…100 (e.g. `[5, 25, 50, 100]`). Built in:
     /// `[100]` (all at once, then watched).
     public var steps: [Int]?
+    /// Where the cohorts' outcomes come from. Built in: ``Metric/builtin``.
+    public var metric: Metric?
+    /// The Prometheus server's base URL (`http://prometheus:9090`), for ``Metric/prometheus``.
+    /// Built in: none.
+    public var prometheusURL: String?
+    /// The PromQL query that gives one cohort's error ratio (0…1) as a single sample, for
+    /// ``Metric/prometheus``; may use the ``placeholders``. Built in: none.
+    public var prometheusQuery: String?
+    /// The PromQL query that gives one cohort's number of requests over the window, for
+    /// ``Metric/prometheus``; may use the ``placeholders``. Built in: none (the sample counts come
+    /// from the client library's counters for the same cohort).
+    public var prometheusRequestsQuery: String?
+
+    /// Where the watcher reads error rates from.
+    public enum Metric: String, Sendable, Hashable, CaseIterable {
+        /// The client library's outcome counters in Redis.
+        case builtin
+        /// A PromQL query against a Prometheus server (``GuardPolicy/prometheusURL``,
+        /// ``GuardPolicy/prometheusQuery``).
+        case prometheus
+    }
+
+    /// The placeholders a Prometheus query may use, replaced for each cohort: `$flag` (the flag
+    /// key), `$variant` (the rollout's target variant), `$cohort` (`treatment` or `control`), `$env`
+    /// (the environment) and `$window` (the window's length in seconds, e.g. `600s`).
+    public static let placeholders = ["flag", "variant", "cohort", "env", "window"]
 
     /// The fields, by the name they have in metadata (after `rollout.`) and in the config's `guard` section.
     public enum Field: String, Sendable, Hashable, CaseIterable {
         case watch, maxErrorRate, maxErrorIncrease, minSamples, maxP95Latency, steps
+        case metric, prometheusUrl, prometheusQuery, prometheusRequestsQuery
     }
 
     /// The prefix of guard-policy keys in flag metadata.
     public static let metadataPrefix = "rollout."
 
     /// Flagpole's defaults: watch `1h`, maxErrorRate `0.05`, maxErrorIncrease `0.01`, minSamples
-    /// `200`, no latency ceiling, steps `[100]`.
+    /// `200`, no latency ceiling, steps `[100]`, metric `builtin`, no Prometheus settings.
     public static let builtIn = GuardPolicy(
         watch: .seconds(3600), maxErrorRate: 0.05, maxErrorIncrease: 0.01, minSamples: 200, maxP95Latency: nil,
-        steps: [100])
+        steps: [100], metric: .builtin)
 
     /// Creates a policy; every field defaults to unset (inherit).
     public init(
         watch: Duration? = nil, maxErrorRate: Double? = nil, maxErrorIncrease: Double? = nil,
-        minSamples: Int? = nil, maxP95Latency: Duration? = nil, steps: [Int]? = nil
+        minSamples: Int? = nil, maxP95Latency: Duration? = nil, steps: [Int]? = nil,
+        metric: Metric? = nil, prometheusURL: String? = nil, prometheusQuery: String? = nil,
+        prometheusRequestsQuery: String? = nil
     ) {
         self.watch = watch
         self.maxErrorRate = maxErrorRate
@@ -56,6 +88,10 @@ public struct GuardPolicy: Sendable, Hashable {
         self.minSamples = minSamples
         self.maxP95Latency = maxP95Latency
         self.steps = steps
+        self.metric = metric
+        self.prometheusURL = prometheusURL
+        self.prometheusQuery = prometheusQuery
+        self.prometheusRequestsQuery = prometheusRequestsQuery
     }
 
     /// The policy a flag's metadata sets (`rollout.*` keys). Invalid values are left unset; the
@@ -75,7 +111,33 @@ public struct GuardPolicy: Sendable, Hashable {
         GuardPolicy(
             watch: watch ?? base.watch, maxErrorRate: maxErrorRate ?? base.maxErrorRate,
             maxErrorIncrease: maxErrorIncrease ?? base.maxErrorIncrease, minSamples: minSamples ?? base.minSamples,
-            maxP95Latency: maxP95Latency ?? base.maxP95Latency, steps: steps ?? base.steps)
+            maxP95Latency: maxP95Latency ?? base.maxP95Latency, steps: steps ?? base.steps, metric: metric ?? base.metric,
+            prometheusURL: prometheusURL ?? base.prometheusURL, prometheusQuery: prometheusQuery ?? base.prometheusQuery,
+            prometheusRequestsQuery: prometheusRequestsQuery ?? base.prometheusRequestsQuery)
+    }
+
+    /// The limits a step is judged by: this policy's, with unset ones from ``builtIn``
+    /// (``maxP95Latency`` in microseconds, nil when not checked).
+    public var limits: GuardLimits {
+        let p = overriding(.builtIn)
+        return GuardLimits(
+            maxErrorRate: p.maxErrorRate ?? 0.05, maxErrorIncrease: p.maxErrorIncrease ?? 0.01, minSamples: p.minSamples ?? 200,
+            maxP95LatencyMicros: p.maxP95Latency.map { $0.microseconds })
+    }
+
+    /// How long each step is watched: ``watch``, else ``builtIn``'s (1 h).
+    public var watchDuration: Duration { watch ?? GuardPolicy.builtIn.watch ?? .seconds(3600) }
+
+    /// What keeps this policy (resolved: flag over project over ``builtIn``) from reading its
+    /// metric, or nil when it can: ``Metric/prometheus`` needs ``prometheusURL`` and
+    /// ``prometheusQuery``.
+    public var metricProblem: Problem? {
+        guard (metric ?? .builtin) == .prometheus else { return nil }
+        let missing = [prometheusURL == nil ? "prometheusUrl" : nil, prometheusQuery == nil ? "prometheusQuery" : nil].compactMap { $0 }
+        guard !missing.isEmpty else { return nil }
+        return Problem(
+            message: "metric prometheus needs \(missing.joined(separator: " and ")), which neither the flag's metadata nor the project config's guard section sets",
+            hint: "set rollout.\(missing[0]) in the flag's metadata or \(missing[0]) in the guard section of flags/flagpole.yaml (or pass --\(missing[0] == "prometheusUrl" ? "prometheus-url" : "prometheus-query"))")
     }
 
     /// What is wrong with a value, and how to write it.
@@ -140,7 +202,74 @@ public struct GuardPolicy: Sendable, Hashable {
                     hint: "e.g. \"5,25,50,100\"")
             }
             steps = numbers.map { Int($0) }
+        case .metric:
+            guard case .string(let text) = value, let m = Metric(rawValue: text) else {
+                return Problem(
+                    message: "metric must be \"builtin\" or \"prometheus\", not \(MessageText.literal(value))",
+                    hint: "builtin reads the client library's outcome counters; prometheus runs prometheusQuery")
+            }
+            metric = m
+        case .prometheusUrl:
+            let hint = "the server's base URL, e.g. http://prometheus:9090 (Flagpole adds /api/v1/query)"
+            guard case .string(let text) = value else {
+                return Problem(message: "prometheusUrl must be an http:// or https:// URL, not \(MessageText.literal(value))", hint: hint)
+            }
+            if let problem = Self.prometheusURLProblem(text) {
+                return Problem(message: "prometheusUrl must be an http:// or https:// URL, \(problem)", hint: hint)
+            }
+            prometheusURL = text
+        case .prometheusQuery, .prometheusRequestsQuery:
+            guard case .string(let text) = value, !text.trimmingSpaces().isEmpty else {
+                return Problem(
+                    message: "\(field.rawValue) must be a PromQL query (a non-empty string), not \(MessageText.literal(value))",
+                    hint: field == .prometheusQuery
+                        ? "a query giving the cohort's error ratio, e.g. sum(rate(errors_total{flag=\"$flag\",cohort=\"$cohort\"}[$window])) / sum(rate(requests_total{flag=\"$flag\",cohort=\"$cohort\"}[$window]))"
+                        : "a query giving the cohort's request count, e.g. sum(increase(requests_total{flag=\"$flag\",cohort=\"$cohort\"}[$window]))")
+            }
+            if let unknown = Self.unknownPlaceholders(in: text).first {
+                var hint = "placeholders are " + Self.placeholders.map { "$" + $0 }.joined(separator: ", ")
+                if let s = MessageText.suggestion(for: unknown, among: Self.placeholders) { hint = "did you mean \"$\(s)\"?" }
+                return Problem(message: "\(field.rawValue) uses the unknown placeholder \"$\(unknown)\"", hint: hint)
+            }
+            if field == .prometheusQuery { prometheusQuery = text } else { prometheusRequestsQuery = text }
         }
         return nil
+    }
+
+    /// What is wrong with a Prometheus base URL (the end of a sentence "… must be an http:// or
+    /// https:// URL, <problem>"), or nil.
+    public static func prometheusURLProblem(_ text: String) -> String? {
+        let lower = text.lowercased()
+        guard let scheme = ["http://", "https://"].first(where: { lower.hasPrefix($0) }) else {
+            return "not \"\(text)\""
+        }
+        let rest = text.dropFirst(scheme.count)
+        guard let host = rest.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false).first, !host.isEmpty else {
+            return "and \"\(text)\" names no host"
+        }
+        guard !text.contains(" "), !text.contains("?"), !text.contains("#") else {
+            return "without spaces, query or fragment, not \"\(text)\""
+        }
+        return nil
+    }
+
+    /// The `$name` placeholders of a query that are not ``placeholders``, in order.
+    public static func unknownPlaceholders(in query: String) -> [String] {
+        var out: [String] = []
+        var scalars = query.unicodeScalars[...]
+        while let dollar = scalars.firstIndex(of: "$") {
+            scalars = scalars[scalars.index(after: dollar)...]
+            let name = String(String.UnicodeScalarView(scalars.prefix { $0.isASCII && ($0.properties.isAlphabetic || $0 == "_") }))
+            if !name.isEmpty && !placeholders.contains(name) { out.append(name) }
+        }
+        return out
+    }
+}
+
+extension Duration {
+    /// The duration in microseconds, as a `Double`.
+    fileprivate var microseconds: Double {
+        let (s, a) = components
+        return Double(s) * 1_000_000 + Double(a) / 1_000_000_000_000
     }
 }

@@ -380,6 +380,16 @@ public enum ProjectConfigLoader {
                     sink.error(at: p, flag: nil, problem.message, hint: problem.hint)
                 }
             }
+            if policy.metric == .prometheus {
+                // Flags may still set what is missing in their own metadata: warn, do not fail.
+                let missing = [policy.prometheusURL == nil ? "prometheusUrl" : nil, policy.prometheusQuery == nil ? "prometheusQuery" : nil]
+                    .compactMap { $0 }
+                if !missing.isEmpty {
+                    sink.warning(
+                        at: "/guard/metric", flag: nil, "metric is prometheus but guard sets no \(missing.joined(separator: " and "))",
+                        hint: "set it here, or every flag rolled out must set rollout.\(missing[0]) in its metadata")
+                }
+            }
             return policy
         }
     }
