@@ -25,10 +25,33 @@ public struct FlagDiff: Sendable {
     public var reconcileHint: String? {
         guard let override else { return nil }
         let place = location.map { " in \($0.file)" } ?? ""
+        let unpin = pin != nil ? ", then `flagctl sync --unpin \(flag)`" : ""
         switch override.override {
-        case .variant(let v): return "set defaultVariant: \(v) and remove its targeting\(place)"
-        case .enabled(let on): return "set state: \(on ? "ENABLED" : "DISABLED")\(place)"
+        case .variant(let v): return "set defaultVariant: \(v) and remove its targeting\(place)\(unpin)"
+        case .enabled(let on): return "set state: \(on ? "ENABLED" : "DISABLED")\(place)\(unpin)"
+        case .rollout(let s):
+            return "a rollout is in progress (\(s.percent)% → \(s.targetVariant)); once it completes, set defaultVariant: \(s.targetVariant) and remove its targeting\(place)"
+        case .definition(let frozen):
+            let edits = Self.edits(from: fileDefinition, to: frozen)
+            if edits.isEmpty { return "the files already say what is served; release the pin with `flagctl sync --unpin \(flag)`" }
+            return edits.joined(separator: ", ") + place + (pin != nil ? ", then `flagctl sync --unpin \(flag)`" : ", then `flagctl override clear \(flag)`")
         }
+    }
+
+    /// The field edits that turn a file definition into `target` (state, defaultVariant, targeting, variants).
+    static func edits(from file: JSONValue?, to target: JSONValue) -> [String] {
+        var out: [String] = []
+        let f = file?.objectValue ?? [:], t = target.objectValue ?? [:]
+        func empty(_ v: JSONValue?) -> Bool { v == nil || v == .null || v == .object([:]) }
+        if (f["state"] ?? "ENABLED") != (t["state"] ?? "ENABLED") { out.append("set state: \(t["state"]?.stringValue ?? "ENABLED")") }
+        if f["defaultVariant"] != t["defaultVariant"] { out.append("set defaultVariant: \(t["defaultVariant"]?.stringValue ?? "null")") }
+        if empty(t["targeting"]) && !empty(f["targeting"]) {
+            out.append("remove its targeting")
+        } else if !empty(t["targeting"]) && f["targeting"] != t["targeting"] {
+            out.append("set targeting: \(t["targeting"]!.jsonString)")
+        }
+        if f["variants"] != t["variants"] { out.append("set variants: \(t["variants"]?.jsonString ?? "{}")") }
+        return out
     }
 
     public var json: JSONValue {

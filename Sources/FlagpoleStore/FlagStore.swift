@@ -54,6 +54,13 @@ public struct StoreChange: Sendable {
     public var audit: AuditEntry
     /// Flag-set metadata or provenance changed (for the event).
     public var metadataChanged = false
+    /// Rollout records to write (flag key → record). The script stamps each with the new
+    /// revision, and, when the same change writes or removes the flag's override, its
+    /// ``RolloutRecord/overrideRevision`` too.
+    public var setRollouts: [String: RolloutRecord] = [:]
+    /// A watcher's fencing token: when set, the script writes nothing unless
+    /// `flagpole:{ENV}:watcher:fence` still holds exactly this value (``StoreError/Code/fenced``).
+    public var fence: Int64?
 
     public init(audit: AuditEntry) {
         self.audit = audit
@@ -67,7 +74,7 @@ public struct StoreChange: Sendable {
 
     public var isEmpty: Bool {
         setDefinitions.isEmpty && removeDefinitions.isEmpty && setOverrides.isEmpty && removeOverrides.isEmpty
-            && setPins.isEmpty && removePins.isEmpty && !metadataChanged
+            && setPins.isEmpty && removePins.isEmpty && !metadataChanged && setRollouts.isEmpty
     }
 }
 
@@ -276,6 +283,13 @@ public struct FlagStore: Sendable {
             return [.string(kv.key), .string(p.json.jsonString)]
         })
         payload["removePins"] = .array(change.removePins.map { .string($0) })
+        payload["setRollouts"] = .array(change.setRollouts.sorted { $0.key < $1.key }.map { kv in
+            var r = kv.value
+            r.revision = newRevision
+            if change.setOverrides[kv.key] != nil || change.removeOverrides.contains(kv.key) { r.overrideRevision = newRevision }
+            return [.string(kv.key), .string(r.json.jsonString)]
+        })
+        if let fence = change.fence { payload["fence"] = .string(String(fence)) }
         payload["meta"] = .array(change.meta.sorted { $0.key < $1.key }.map { [.string($0.key), .string($0.value)] })
         payload["require"] = .array(change.requireFlags.map { .string($0) })
         payload["audit"] = .array(change.audit.fields.map { [.string($0.0), .string($0.1)] })
@@ -425,6 +439,11 @@ public struct FlagStore: Sendable {
                 code: .newerFormat,
                 message: "\(layout.meta) says data format \(parts.count > 1 ? parts[1] : "?"), newer than this Flagpole's \(StoreLayout.formatVersion): upgrade flagctl; nothing was written",
                 key: layout.meta)
+        case "FENCED":
+            return StoreError(
+                code: .fenced,
+                message: "another watcher took the lease of \(layout.environment) (fencing token now \(parts.count > 1 ? parts[1] : "?")); this watcher's write was refused and nothing was written",
+                key: layout.watcherFence)
         case "NOFLAG":
             let flag = parts.dropFirst().joined(separator: " ")
             return StoreError(code: .flagNotFound, message: "flag '\(flag)' is not in \(layout.environment); nothing was written", key: layout.flags)
@@ -433,10 +452,10 @@ public struct FlagStore: Sendable {
         }
     }
 
-    /// The one write script. KEYS: revision, flags, overrides, pins, meta, audit, history, history order.
-    /// ARGV: expected revision, data format, payload (JSON).
+    /// The one write script. KEYS: revision, flags, overrides, pins, meta, audit, history, history
+    /// order, rollouts, watcher fence. ARGV: expected revision, data format, payload (JSON).
     static let applyScript = RedisScript(#"""
-        local expectedTypes = {'string', 'hash', 'hash', 'hash', 'hash', 'stream', 'hash', 'list'}
+        local expectedTypes = {'string', 'hash', 'hash', 'hash', 'hash', 'stream', 'hash', 'list', 'hash', 'string'}
         for i, key in ipairs(KEYS) do
           local t = redis.call('TYPE', key)['ok']
           if t ~= 'none' and t ~= expectedTypes[i] then
@@ -455,8 +474,12 @@ public struct FlagStore: Sendable {
           current = tonumber(raw)
           if current == nil then return redis.error_reply('BAD_REVISION ' .. KEYS[1]) end
         end
-        if current ~= expected then return redis.error_reply('CONFLICT ' .. current) end
         local p = cjson.decode(ARGV[3])
+        if p.fence then
+          local fence = redis.call('GET', KEYS[10])
+          if fence ~= p.fence then return redis.error_reply('FENCED ' .. tostring(fence)) end
+        end
+        if current ~= expected then return redis.error_reply('CONFLICT ' .. current) end
         for _, flag in ipairs(p.require) do
           if redis.call('HEXISTS', KEYS[2], flag) == 0 then return redis.error_reply('NOFLAG ' .. flag) end
         end
@@ -467,6 +490,7 @@ public struct FlagStore: Sendable {
         for _, k in ipairs(p.removeOverrides) do redis.call('HDEL', KEYS[3], k) end
         for _, kv in ipairs(p.setPins) do redis.call('HSET', KEYS[4], kv[1], kv[2]) end
         for _, k in ipairs(p.removePins) do redis.call('HDEL', KEYS[4], k) end
+        for _, kv in ipairs(p.setRollouts) do redis.call('HSET', KEYS[9], kv[1], kv[2]) end
         redis.call('HSET', KEYS[5], 'format', format)
         for _, kv in ipairs(p.meta) do redis.call('HSET', KEYS[5], kv[1], kv[2]) end
         redis.call('SET', KEYS[1], new)

@@ -18,6 +18,13 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
         public static let pinned = Code("pinned")
         /// The requested revision is not in the history.
         public static let revisionNotFound = Code("revisionNotFound")
+        /// A watcher's write carried a fencing token that is no longer current: another watcher
+        /// took the lease. Nothing was written.
+        public static let fenced = Code("fenced")
+        /// The flag already has a rollout in progress, or none to act on.
+        public static let rolloutState = Code("rolloutState")
+        /// A rollout may not start now (a freeze window), unless forced.
+        public static let frozen = Code("frozen")
         /// Redis failed (see the underlying error).
         public static let redis = Code("redis")
 

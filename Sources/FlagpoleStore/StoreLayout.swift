@@ -49,13 +49,25 @@ public struct StoreLayout: Sendable, Hashable {
     public var historyOrder: String { prefix + "history:order" }
     /// Pub/sub channel: one message per change (see ``ChangeEvent``).
     public var changes: String { prefix + "changes" }
+    /// Hash: flag key → the flag's guarded rollout, running or the last one that ended (JSON, see ``RolloutRecord``).
+    public var rollouts: String { prefix + "rollouts" }
+    /// Hash: flag key → the watcher's latest look at the flag's rollout (JSON, see ``RolloutObservation``).
+    public var rolloutObservations: String { prefix + "rollouts:observations" }
+    /// String: the watcher lease and heartbeat (JSON, see ``WatcherLease``).
+    public var watcherLease: String { prefix + "watcher:lease" }
+    /// String: the fencing token, an integer bumped each time a watcher takes the lease.
+    public var watcherFence: String { prefix + "watcher:fence" }
 
     /// The keys every write script takes, in order.
-    public var scriptKeys: [String] { [revision, flags, overrides, pins, meta, audit, history, historyOrder] }
+    public var scriptKeys: [String] { [revision, flags, overrides, pins, meta, audit, history, historyOrder, rollouts, watcherFence] }
+
+    /// Every key of the environment (the change channel aside).
+    public var allKeys: [String] { scriptKeys + [rolloutObservations, watcherLease] }
 
     /// Each key with the Redis type it must hold.
     public var keyTypes: [(key: String, type: String)] {
         [(revision, "string"), (flags, "hash"), (overrides, "hash"), (pins, "hash"), (meta, "hash"), (audit, "stream"),
-         (history, "hash"), (historyOrder, "list")]
+         (history, "hash"), (historyOrder, "list"), (rollouts, "hash"), (watcherFence, "string"),
+         (rolloutObservations, "hash"), (watcherLease, "string")]
     }
 }

@@ -1,0 +1,192 @@
+import FlagpoleCore
+import FlagpoleStore
+import Foundation
+
+extension EnvironmentControl {
+    /// What `flagctl rollout start` asks for. Unset guard fields default from the flag's guard
+    /// policy (its `rollout.*` metadata), then the project config's `guard` section, then
+    /// ``GuardPolicy/builtIn``.
+    public struct RolloutStart: Sendable {
+        public var flag: String
+        /// The variant to roll out.
+        public var target: String
+        /// Steps in percent, increasing, ending at 100. Default: the guard policy's (`[100]`).
+        public var steps: [Int]?
+        /// How long each step is watched. Default: the guard policy's (1 hour).
+        public var watch: Duration?
+        public var maxErrorRate: Double?
+        public var maxErrorIncrease: Double?
+        public var minSamples: Int?
+        public var maxP95Latency: Duration?
+        /// Where the watcher reads cohorts: `builtin` or `prometheus`. Default: the guard policy's, else `builtin`.
+        public var metric: String?
+        /// The Prometheus server. Default: the guard policy's.
+        public var prometheusURL: String?
+        /// The PromQL error-rate query. Default: the guard policy's.
+        public var prometheusQuery: String?
+        /// Judge, never act. Default: false.
+        public var dryRun = false
+        /// Start inside a freeze window (audited). Default: false.
+        public var force = false
+        public var actor = Provenance.defaultActor
+        public var reason: String?
+        /// Unix seconds; default: now.
+        public var now: Int64?
+
+        /// Creates a request.
+        public init(flag: String, target: String) {
+            self.flag = flag
+            self.target = target
+        }
+    }
+
+    /// Starts a guarded rollout: checks the flag, the variant, the steps and the freeze windows,
+    /// then in one atomic write sets the first step's split (not in a dry run), the rollout record
+    /// and the audit entry. Returns the stored record.
+    public func startRollout(_ request: RolloutStart) async throws -> RolloutRecord {
+        let now = request.now ?? Provenance.now
+        let configLoad = directory.loadConfig()
+        if configLoad.hasErrors {
+            let first = configLoad.diagnostics.first { $0.severity == .error }.map { $0.description } ?? ""
+            throw StoreError(code: .invalidInput, message: "the project config \(configLoad.path ?? "") is invalid, so the rollout's defaults are unknown: \(first); fix it (flagctl validate)")
+        }
+        let config = configLoad.config
+        for attempt in 1...5 {
+            let live = try await store.read(flag: request.flag)
+            guard let definition = live.definition else {
+                let known = try await store.flagKeys().sorted()
+                throw StoreError(
+                    code: .flagNotFound,
+                    message: "flag '\(request.flag)' is not in \(environment)" + (known.isEmpty ? " (nothing synced yet: run flagctl sync --env \(environment))" : " (flagctl list --env \(environment) shows its flags)"),
+                    key: store.layout.flags)
+            }
+            let variants = definition["variants"]?.objectValue ?? [:]
+            guard variants[request.target] != nil else {
+                throw StoreError(
+                    code: .invalidInput,
+                    message: "flag '\(request.flag)' has no variant '\(request.target)' (variants: \(variants.keys.sorted().joined(separator: ", "))); pass one of them to --to")
+            }
+            if let pin = live.pin {
+                throw StoreError(
+                    code: .pinned,
+                    message: "flag '\(request.flag)' is pinned by an automatic revert (\(pin.by): \(pin.reason)); reconcile the files and release it with flagctl sync --unpin \(request.flag) first",
+                    key: store.layout.pins)
+            }
+            if let existing = try await store.rollout(flag: request.flag), existing.status.isActive {
+                throw StoreError(
+                    code: .rolloutState,
+                    message: "flag '\(request.flag)' already has rollout \(existing.id) \(existing.status.rawValue) (\(existing.percent)% → \(existing.targetVariant)); flagctl rollout abort \(request.flag) ends it",
+                    key: store.layout.rollouts)
+            }
+            let policy = config.guardPolicy(forFlagMetadata: definition["metadata"])
+            let steps = request.steps ?? policy.steps ?? [100]
+            guard !steps.isEmpty, steps.allSatisfy({ $0 >= 1 && $0 <= 100 }), zip(steps, steps.dropFirst()).allSatisfy({ $0 < $1 }), steps.last == 100 else {
+                throw StoreError(code: .invalidInput, message: "steps \(steps.map(String.init).joined(separator: ",")) must be increasing percentages between 1 and 100 ending at 100, e.g. --steps 5,25,50,100")
+            }
+            let watch = request.watch ?? policy.watch ?? .seconds(3600)
+            guard watch > .zero else { throw StoreError(code: .invalidInput, message: "--watch must be a positive duration, e.g. 1h or 30m") }
+            let limits = GuardLimits(
+                maxErrorRate: request.maxErrorRate ?? policy.maxErrorRate ?? 0.05,
+                maxErrorIncrease: request.maxErrorIncrease ?? policy.maxErrorIncrease ?? 0.01,
+                minSamples: request.minSamples ?? policy.minSamples ?? 200,
+                maxP95LatencyMicros: (request.maxP95Latency ?? policy.maxP95Latency).map { Double($0.components.seconds) * 1e6 + Double($0.components.attoseconds) / 1e12 })
+            var metricPolicy = policy
+            if let m = request.metric {
+                guard let parsed = GuardPolicy.Metric(rawValue: m) else {
+                    throw StoreError(code: .invalidInput, message: "--metric must be builtin or prometheus, not '\(m)'")
+                }
+                metricPolicy.metric = parsed
+            }
+            if let u = request.prometheusURL { metricPolicy.prometheusURL = u }
+            if let q = request.prometheusQuery { metricPolicy.prometheusQuery = q }
+            if let problem = metricPolicy.metricProblem {
+                throw StoreError(code: .invalidInput, message: "flag '\(request.flag)': \(problem.message); \(problem.hint) (--prometheus-url/--prometheus-query, or rollout.prometheusUrl/rollout.prometheusQuery in its metadata)")
+            }
+            let metric = RolloutRecord.MetricSettings(
+                source: (metricPolicy.metric ?? .builtin).rawValue, prometheusURL: metricPolicy.prometheusURL,
+                prometheusQuery: metricPolicy.prometheusQuery, prometheusRequestsQuery: metricPolicy.prometheusRequestsQuery)
+            let windows = config.activeFreezeWindows(environment: environment, unixTime: now)
+            if !windows.isEmpty && !request.force {
+                let names = windows.map { w in "'\(w.name)'" + (w.reason.map { " (\($0))" } ?? "") }.joined(separator: ", ")
+                throw StoreError(
+                    code: .frozen,
+                    message: "\(environment) is inside freeze window \(names): rollouts may not start now; wait for the window to end, or pass --force (recorded in the audit)")
+            }
+            let id = "\(request.flag)-\(now)"
+            var record = RolloutRecord(
+                id: id, flag: request.flag, targetVariant: request.target, steps: steps, stepStartedAt: now,
+                watchSeconds: max(1, watch.components.seconds), dryRun: request.dryRun, limits: limits, metric: metric,
+                before: .init(override: live.override, pin: live.pin, definition: live.override.map { $0.override.apply(to: definition) } ?? definition),
+                startedBy: request.actor, startedAt: now, reason: request.reason)
+            record.forcedWindows = windows.map(\.name)
+            var change = RolloutTransitions.change(.start, record: record, actor: request.actor, reason: request.reason, at: now, details: [
+                "watchSeconds": .int(record.watchSeconds), "forcedWindows": .array(windows.map { .string($0.name) }),
+                "before": live.override?.json ?? .null, "metric": record.metric.json,
+            ])
+            if !request.dryRun {
+                change.setOverrides[request.flag] = OverrideRecord(
+                    override: .rollout(record.split), actor: request.actor, reason: "rollout \(id): step 1 of \(steps.count), \(record.percent)%", at: now, revision: 0)
+            }
+            do {
+                let revision = try await store.apply(change, expectedRevision: live.revision)
+                record.revision = revision
+                if !request.dryRun { record.overrideRevision = revision }
+                return record
+            } catch let error as StoreError where error.code == .conflict && attempt < 5 {
+                continue
+            }
+        }
+        throw StoreError(code: .conflict, message: "\(environment) kept changing; try again")
+    }
+
+    /// What a person can do to a running rollout.
+    public enum RolloutCommand: String, Sendable, CaseIterable {
+        case pause, resume, abort, promote
+    }
+
+    /// Pauses, resumes, aborts or promotes the flag's rollout, in one atomic write; returns the
+    /// record as stored. Abort puts the flag back exactly as it was before the rollout (unless
+    /// someone changed it meanwhile: then their change stays and only the record ends).
+    public func driveRollout(_ command: RolloutCommand, flag: String, actor: String, reason: String?, now: Int64? = nil) async throws -> RolloutRecord {
+        for attempt in 1...5 {
+            let at = now ?? Provenance.now
+            let live = try await store.read(flag: flag)
+            guard let record = try await store.rollout(flag: flag) else {
+                throw StoreError(code: .rolloutState, message: "flag '\(flag)' has no rollout in \(environment) (flagctl rollout list --env \(environment))", key: store.layout.rollouts)
+            }
+            guard record.status.isActive else {
+                throw StoreError(
+                    code: .rolloutState,
+                    message: "rollout \(record.id) of '\(flag)' already ended (\(record.status.rawValue)\(record.statusReason.map { ": \($0)" } ?? "")); nothing to \(command.rawValue)",
+                    key: store.layout.rollouts)
+            }
+            let foreign = RolloutTransitions.foreignChange(record: record, live: live)
+            let change: StoreChange
+            switch command {
+            case .pause:
+                guard record.status == .running else { throw StoreError(code: .rolloutState, message: "rollout \(record.id) is already paused; flagctl rollout resume \(flag) continues it") }
+                change = RolloutTransitions.pause(record, actor: actor, reason: reason, at: at)
+            case .resume:
+                guard record.status == .paused else { throw StoreError(code: .rolloutState, message: "rollout \(record.id) is running, not paused") }
+                change = RolloutTransitions.resume(record, actor: actor, reason: reason, at: at)
+            case .abort:
+                change = RolloutTransitions.abort(record, actor: actor, reason: reason, at: at, touchFlag: foreign == nil)
+            case .promote:
+                if let foreign {
+                    throw StoreError(
+                        code: .rolloutState,
+                        message: "flag '\(flag)' was changed by \(foreign.actor ?? "someone") at revision \(foreign.revision.map(String.init) ?? "?") since the rollout wrote it; not promoting over their change (flagctl rollout abort \(flag) ends the rollout)")
+                }
+                change = RolloutTransitions.complete(record, actor: actor, at: at, decision: nil, promoted: true)
+            }
+            do {
+                _ = try await store.apply(change, expectedRevision: live.revision)
+                guard let stored = try await store.rollout(flag: flag) else { throw StoreError(code: .redis, message: "the rollout of '\(flag)' vanished") }
+                return stored
+            } catch let error as StoreError where error.code == .conflict && attempt < 5 {
+                continue
+            }
+        }
+        throw StoreError(code: .conflict, message: "\(environment) kept changing; try again")
+    }
+}

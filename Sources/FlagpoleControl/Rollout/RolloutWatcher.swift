@@ -1,0 +1,407 @@
+import FlagpoleCore
+import FlagpoleRedis
+import FlagpoleStore
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// The rollout watcher (`flagctl daemon --env ENV`): every interval it takes or renews the
+/// environment's watcher lease, reads each running rollout's cohorts from its metric source,
+/// decides hold / advance / complete / revert, and acts — every write through the store's one
+/// atomic script, checked against the revision it read and the lease's fencing token.
+///
+/// - Durable: all state is in Redis; a watcher that is killed and restarted (or another one)
+///   resumes where the last one was.
+/// - Single-minded: only the lease holder acts, and a write from a watcher whose lease was taken
+///   over is refused inside the script (``StoreError/Code/fenced``).
+/// - Never fights a person: when the flag's override is no longer the one the rollout wrote, the
+///   rollout stops (status `stopped`, "changed by … at revision N"), audited and alerted, and the
+///   flag is left alone.
+/// - Graceful: on shutdown it finishes the tick in progress (a decision is never half applied),
+///   then gives the lease up.
+///
+/// Time comes from an injected ``RolloutClock``; ``tick()`` runs one pass, so tests drive an
+/// hour of watching in milliseconds.
+public final class RolloutWatcher: Service, Sendable {
+    /// How the watcher runs.
+    public struct Configuration: Sendable {
+        /// The environment watched.
+        public var environment: String
+        /// This watcher's identity in the lease. Default: `host-pid-random`.
+        public var holderID: String
+        /// Time between ticks. Default: 10 s.
+        public var interval: Duration = .seconds(10)
+        /// How long a lease lasts without renewal (renewed every tick). Default: 30 s.
+        public var leaseTTL: Duration = .seconds(30)
+        /// At most one audited hold per rollout per this interval. Default: 60 s.
+        public var holdAuditInterval: Duration = .seconds(60)
+        /// The actor named in the audit and pins. Default: `watcher`.
+        public var actor = "watcher"
+
+        /// Creates a configuration for an environment.
+        public init(environment: String, holderID: String? = nil) {
+            self.environment = environment
+            self.holderID = holderID ?? "\(ProcessInfo.processInfo.hostName)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        }
+    }
+
+    /// Makes the metric source a rollout's stored settings name (`builtin`, `prometheus`).
+    public typealias MetricSourceFactory = @Sendable (RolloutRecord.MetricSettings) throws -> any RolloutMetricSource
+
+    /// What one tick did.
+    public struct TickReport: Sendable, Hashable {
+        /// Whether this watcher held the lease (and so looked at rollouts).
+        public var isLeader: Bool
+        /// The fencing token held, if leader.
+        public var token: Int64?
+        /// Flag → what was done (`hold`, `advance`, `complete`, `revert`, `would-revert`, `stop`, `paused`).
+        public var actions: [String: String]
+        /// Who holds the lease when it is not this watcher.
+        public var leaseHolder: String?
+    }
+
+    /// Counters for `/metrics`.
+    public struct Snapshot: Sendable, Hashable {
+        /// Rollouts by status at the last tick.
+        public var rolloutsByState: [String: Int] = [:]
+        /// Decisions by verdict since start.
+        public var decisionsByVerdict: [String: Int] = [:]
+        public var reverts = 0
+        /// Unix ms of the last decision (any verdict); 0 for none yet.
+        public var lastDecisionAt: Int64 = 0
+        /// Unix ms of the last tick that read Redis successfully; 0 for none yet.
+        public var lastSuccessfulTickAt: Int64 = 0
+        public var isLeader = false
+        public var tickErrors = 0
+    }
+
+    private struct State {
+        var token: Int64?
+        var lastHoldAudit: [String: Int64] = [:]
+        var holds: [String: Int] = [:]
+        var snapshot = Snapshot()
+    }
+
+    public let configuration: Configuration
+    public let store: FlagStore
+    private let metricSource: MetricSourceFactory
+    private let decider: any RolloutDeciding
+    private let alerts: any AlertSink
+    private let clock: any RolloutClock
+    private let logger: Logger
+    private let state = Mutex(State())
+
+    /// Creates a watcher; nothing runs until ``run()`` (or ``tick()``).
+    public init(
+        configuration: Configuration, client: RedisClient, metricSource: @escaping MetricSourceFactory,
+        decider: any RolloutDeciding = RolloutJudgeDecider(), alerts: any AlertSink, clock: any RolloutClock = SystemRolloutClock(),
+        logger: Logger
+    ) throws(StoreError) {
+        self.configuration = configuration
+        self.store = try FlagStore(client: client, environment: configuration.environment)
+        self.metricSource = metricSource
+        self.decider = decider
+        self.alerts = alerts
+        self.clock = clock
+        var logger = logger
+        logger[metadataKey: "flagpole.environment"] = .string(configuration.environment)
+        self.logger = logger
+    }
+
+    /// The counters behind ``metricsText()``.
+    public var snapshot: Snapshot { state.withLock { $0.snapshot } }
+
+    /// Ticks every ``Configuration/interval`` until cancelled or shut down gracefully; a tick in
+    /// progress always finishes (its writes are never cut short). Then gives the lease up.
+    public func run() async throws {
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            // The tick runs outside this task's cancellation: a decision is applied whole or not at all.
+            let tick = Task { try await self.tick() }
+            do { _ = try await tick.value } catch {
+                logger.warning("watcher tick failed", metadata: ["flagpole.error": "\(error)"])
+            }
+            do {
+                try await cancelWhenGracefulShutdown { try await self.clock.sleep(for: self.configuration.interval) }
+            } catch {
+                break
+            }
+        }
+        if let token = state.withLock({ $0.token }) {
+            try? await store.releaseLease(holder: configuration.holderID, token: token)
+            state.withLock {
+                $0.token = nil
+                $0.snapshot.isLeader = false
+            }
+        }
+    }
+
+    /// One pass: lease, then every running or paused rollout. Throws when Redis cannot be read.
+    @discardableResult
+    public func tick() async throws -> TickReport {
+        let now = clock.nowMilliseconds()
+        let lease: LeaseResult
+        do {
+            lease = try await store.acquireLease(holder: configuration.holderID, nowMilliseconds: now, ttlMilliseconds: Self.milliseconds(configuration.leaseTTL))
+        } catch {
+            state.withLock { $0.snapshot.tickErrors += 1 }
+            throw error
+        }
+        guard case .acquired(let held) = lease else {
+            guard case .heldByOther(let other) = lease else { fatalError("unreachable") }
+            state.withLock {
+                $0.token = nil
+                $0.snapshot.isLeader = false
+            }
+            return TickReport(isLeader: false, token: nil, actions: [:], leaseHolder: other.holder)
+        }
+        let previous = state.withLock { s -> Int64? in
+            let p = s.token
+            s.token = held.token
+            s.snapshot.isLeader = true
+            return p
+        }
+        if previous != held.token {
+            logger.info("watcher took the lease", metadata: ["flagpole.fence": "\(held.token)", "flagpole.watcher": "\(configuration.holderID)"])
+        }
+        let all = try await store.readRollouts()
+        var actions: [String: String] = [:]
+        var byState: [String: Int] = [:]
+        for (_, r) in all.rollouts { byState[r.status.rawValue, default: 0] += 1 }
+        for (flag, record) in all.rollouts.sorted(by: { $0.key < $1.key }) where record.status.isActive {
+            do {
+                if let action = try await watch(flag: flag, rolloutID: record.id, token: held.token) { actions[flag] = action }
+            } catch let error as StoreError where error.code == .fenced {
+                logger.warning("watcher lost the lease mid-tick; stopping", metadata: ["flagpole.flag": "\(flag)"])
+                state.withLock {
+                    $0.token = nil
+                    $0.snapshot.isLeader = false
+                }
+                return TickReport(isLeader: false, token: nil, actions: actions, leaseHolder: nil)
+            } catch {
+                logger.warning("watching a rollout failed", metadata: ["flagpole.flag": "\(flag)", "flagpole.error": "\(error)"])
+                state.withLock { $0.snapshot.tickErrors += 1 }
+            }
+        }
+        // The counts after this tick's actions.
+        for (flag, action) in actions {
+            guard let from = all.rollouts[flag]?.status.rawValue else { continue }
+            let to: String? = ["complete": "completed", "revert": "reverted", "stop": "stopped"][action]
+            if let to {
+                byState[from, default: 1] -= 1
+                byState[to, default: 0] += 1
+            }
+        }
+        state.withLock {
+            $0.snapshot.rolloutsByState = byState
+            $0.snapshot.lastSuccessfulTickAt = clock.nowMilliseconds()
+        }
+        return TickReport(isLeader: true, token: held.token, actions: actions, leaseHolder: configuration.holderID)
+    }
+
+    /// Prometheus text lines for `/metrics`.
+    public func metricsText() -> String {
+        let s = snapshot
+        let env = configuration.environment
+        let now = clock.nowMilliseconds()
+        var lines: [String] = []
+        lines.append("# HELP flagpole_rollouts Rollouts by state at the watcher's last tick.")
+        lines.append("# TYPE flagpole_rollouts gauge")
+        for status in RolloutRecord.Status.allCases {
+            lines.append("flagpole_rollouts{environment=\"\(env)\",state=\"\(status.rawValue)\"} \(s.rolloutsByState[status.rawValue] ?? 0)")
+        }
+        lines.append("# HELP flagpole_rollout_decisions_total Decisions by verdict since the watcher started.")
+        lines.append("# TYPE flagpole_rollout_decisions_total counter")
+        for verdict in RolloutVerdict.allCases {
+            lines.append("flagpole_rollout_decisions_total{environment=\"\(env)\",verdict=\"\(verdict.rawValue)\"} \(s.decisionsByVerdict[verdict.rawValue] ?? 0)")
+        }
+        lines.append("# TYPE flagpole_rollout_reverts_total counter")
+        lines.append("flagpole_rollout_reverts_total{environment=\"\(env)\"} \(s.reverts)")
+        lines.append("# TYPE flagpole_rollout_last_decision_timestamp_seconds gauge")
+        lines.append("flagpole_rollout_last_decision_timestamp_seconds{environment=\"\(env)\"} \(Double(s.lastDecisionAt) / 1000)")
+        lines.append("# HELP flagpole_watcher_data_age_seconds Time since the watcher last read Redis successfully.")
+        lines.append("# TYPE flagpole_watcher_data_age_seconds gauge")
+        let age = s.lastSuccessfulTickAt == 0 ? -1 : Double(now - s.lastSuccessfulTickAt) / 1000
+        lines.append("flagpole_watcher_data_age_seconds{environment=\"\(env)\"} \(age)")
+        lines.append("# TYPE flagpole_watcher_leader gauge")
+        lines.append("flagpole_watcher_leader{environment=\"\(env)\"} \(s.isLeader ? 1 : 0)")
+        lines.append("# TYPE flagpole_watcher_tick_errors_total counter")
+        lines.append("flagpole_watcher_tick_errors_total{environment=\"\(env)\"} \(s.tickErrors)")
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    // MARK: - One rollout
+
+    /// Looks at one rollout and acts; returns what was done.
+    private func watch(flag: String, rolloutID: String, token: Int64) async throws -> String? {
+        for attempt in 1...3 {
+            let live = try await store.read(flag: flag)
+            guard let record = try await store.rollout(flag: flag), record.id == rolloutID, record.status.isActive else { return nil }
+            let nowMS = clock.nowMilliseconds()
+            let now = nowMS / 1000
+            do {
+                if let foreign = RolloutTransitions.foreignChange(record: record, live: live) {
+                    return try await stop(record, live: live, foreign: foreign, token: token, now: now)
+                }
+                let (decision, treatment, control, sourceName) = await judge(record, now: now)
+                count(decision: decision, at: nowMS)
+                let holdKey = "\(record.id)#\(record.stepIndex)"
+                let holds = state.withLock { s -> Int in
+                    if decision.verdict == .hold { s.holds[holdKey, default: 0] += 1 }
+                    return s.holds[holdKey] ?? 0
+                }
+                var observation = RolloutObservation(
+                    rolloutID: record.id, at: now, verdict: decision.verdict, reason: decision.reason, evidence: decision.evidence,
+                    treatment: treatment, control: control, source: sourceName, holds: holds, watcher: configuration.holderID)
+                if record.status == .paused {
+                    observation.reason = "paused (the watcher does not act); it would \(decision.verdict.rawValue): \(decision.reason)"
+                    try await store.recordObservation(observation, flag: flag, token: token, audit: nil)
+                    return "paused"
+                }
+                switch decision.verdict {
+                case .hold:
+                    try await store.recordObservation(observation, flag: flag, token: token, audit: sampledHoldAudit(record, decision: decision, nowMS: nowMS))
+                    return "hold"
+                case .advance:
+                    var change = RolloutTransitions.advance(record, actor: configuration.actor, at: now, decision: decision)
+                    change.fence = token
+                    try await store.apply(change, expectedRevision: live.revision)
+                    try await store.recordObservation(observation, flag: flag, token: token, audit: nil)
+                    logger.info("rollout advanced", metadata: ["flagpole.flag": "\(flag)", "flagpole.rollout": "\(record.id)"])
+                    return "advance"
+                case .complete:
+                    var change = RolloutTransitions.complete(record, actor: configuration.actor, at: now, decision: decision, promoted: false)
+                    change.fence = token
+                    try await store.apply(change, expectedRevision: live.revision)
+                    try await store.recordObservation(observation, flag: flag, token: token, audit: nil)
+                    alerts.send(Alert(
+                        severity: .info, title: "\(configuration.environment): \(flag) rollout completed",
+                        text: "Rollout \(record.id) of \(flag) → \(record.targetVariant) passed every step. \(decision.reason)",
+                        environment: configuration.environment, flag: flag, rolloutID: record.id, details: decision.evidence, at: now))
+                    return "complete"
+                case .revert:
+                    if record.dryRun {
+                        try await store.recordObservation(observation, flag: flag, token: token, audit: nil)
+                        guard record.wouldRevert == nil else { return "would-revert" }
+                        let note = "would revert at \(Self.clockTime(now)): \(decision.reason)"
+                        var change = RolloutTransitions.wouldRevert(record, actor: configuration.actor, at: now, decision: decision, note: note)
+                        change.fence = token
+                        try await store.apply(change, expectedRevision: live.revision)
+                        alerts.send(Alert(
+                            severity: .warning, title: "\(configuration.environment): \(flag) dry run would revert",
+                            text: "Dry-run rollout \(record.id) of \(flag): \(note). Nothing was changed.",
+                            environment: configuration.environment, flag: flag, rolloutID: record.id, details: decision.evidence, at: now))
+                        return "would-revert"
+                    }
+                    var change = RolloutTransitions.revert(record, actor: configuration.actor, at: now, decision: decision)
+                    change.fence = token
+                    let revision = try await store.apply(change, expectedRevision: live.revision)
+                    try await store.recordObservation(observation, flag: flag, token: token, audit: nil)
+                    state.withLock { $0.snapshot.reverts += 1 }
+                    logger.warning("rollout reverted", metadata: ["flagpole.flag": "\(flag)", "flagpole.rollout": "\(record.id)", "flagpole.reason": "\(decision.reason)"])
+                    alerts.send(Alert(
+                        severity: .critical, title: "\(configuration.environment): \(flag) reverted",
+                        text: """
+                            Rollout \(record.id) of \(flag) → \(record.targetVariant) was reverted at \(record.percent)% (revision \(revision)): \(decision.reason).
+                            The flag serves what it served before the rollout and is pinned; reconcile the files, then flagctl sync --env \(configuration.environment) --unpin \(flag).
+                            """,
+                        environment: configuration.environment, flag: flag, rolloutID: record.id, details: decision.evidence, at: now))
+                    return "revert"
+                }
+            } catch let error as StoreError where error.code == .conflict && attempt < 3 {
+                continue  // someone wrote meanwhile: look again at the new state
+            }
+        }
+        return nil
+    }
+
+    private func judge(_ record: RolloutRecord, now: Int64) async -> (RolloutDecision, CohortCounts?, CohortCounts?, String) {
+        let elapsed = max(0, now - record.stepStartedAt)
+        let treatmentQuery = CohortQuery(
+            environment: configuration.environment, flag: record.flag, cohort: .variant(record.targetVariant), role: "treatment",
+            from: record.stepStartedAt, to: now)
+        let controlQuery =
+            record.percent < 100
+            ? CohortQuery(environment: configuration.environment, flag: record.flag, cohort: .allBut(record.targetVariant), role: "control", from: record.stepStartedAt, to: now)
+            : CohortQuery(environment: configuration.environment, flag: record.flag, cohort: .all, role: "control", from: record.startedAt - elapsed, to: record.startedAt)
+        var treatment: CohortCounts?, control: CohortCounts?
+        var failure: String?
+        var name = record.metric.source
+        do {
+            let source = try metricSource(record.metric)
+            name = source.name
+            treatment = try await source.counts(treatmentQuery)
+            control = try await source.counts(controlQuery)
+        } catch {
+            failure = "\(error)"
+        }
+        let look = RolloutLook(
+            limits: record.limits, treatment: treatment ?? CohortCounts(), control: control ?? CohortCounts(),
+            stepElapsed: .seconds(elapsed), stepWatch: .seconds(record.watchSeconds), isFinalStep: record.isFinalStep, sourceFailure: failure)
+        var decision = decider.decide(look)
+        if case .object(var e) = decision.evidence {
+            e["treatmentWindow"] = ["from": .int(treatmentQuery.from), "to": .int(treatmentQuery.to), "cohort": .string("variant \(record.targetVariant)")]
+            e["controlWindow"] = ["from": .int(controlQuery.from), "to": .int(controlQuery.to), "cohort": .string(record.percent < 100 ? "all but \(record.targetVariant)" : "all, before the rollout")]
+            e["source"] = .string(name)
+            e["percent"] = .int(Int64(record.percent))
+            decision.evidence = .object(e)
+        }
+        return (decision, treatment, control, name)
+    }
+
+    private func count(decision: RolloutDecision, at nowMS: Int64) {
+        state.withLock {
+            $0.snapshot.decisionsByVerdict[decision.verdict.rawValue, default: 0] += 1
+            $0.snapshot.lastDecisionAt = nowMS
+        }
+    }
+
+    private func sampledHoldAudit(_ record: RolloutRecord, decision: RolloutDecision, nowMS: Int64) -> AuditEntry? {
+        let interval = Self.milliseconds(configuration.holdAuditInterval)
+        let due = state.withLock { s -> Bool in
+            if let last = s.lastHoldAudit[record.id], nowMS - last < interval { return false }
+            s.lastHoldAudit[record.id] = nowMS
+            return true
+        }
+        guard due else { return nil }
+        return AuditEntry(
+            action: RolloutTransitions.Action.hold.rawValue, actor: configuration.actor, reason: decision.reason, at: nowMS / 1000, flags: [record.flag],
+            details: ["rollout": .string(record.id), "percent": .int(Int64(record.percent)), "evidence": decision.evidence, "sampled": true])
+    }
+
+    private func stop(_ record: RolloutRecord, live: FlagStore.FlagRead, foreign: (actor: String?, revision: Int64?), token: Int64, now: Int64) async throws -> String {
+        var actor = foreign.actor, revision = foreign.revision
+        if live.definition != nil, actor == nil || revision == nil {
+            // The override was removed: the audit says by whom.
+            if let entry = try? await store.auditEntries(flag: record.flag, limit: 1).first {
+                actor = entry.actor
+                revision = entry.revision
+            }
+        }
+        let why =
+            live.definition == nil
+            ? "flag \(record.flag) was removed from \(configuration.environment)" + (actor.map { " by \($0)" } ?? "")
+            : "changed by \(actor ?? "someone") at revision \(revision.map(String.init) ?? "?"); the watcher left their change alone"
+        var change = RolloutTransitions.stop(record, actor: configuration.actor, at: now, why: why)
+        change.fence = token
+        if live.definition == nil { change.requireFlags = [] }
+        try await store.apply(change, expectedRevision: live.revision)
+        logger.warning("rollout stopped", metadata: ["flagpole.flag": "\(record.flag)", "flagpole.rollout": "\(record.id)", "flagpole.reason": "\(why)"])
+        alerts.send(Alert(
+            severity: .warning, title: "\(configuration.environment): \(record.flag) rollout stopped",
+            text: "Rollout \(record.id) of \(record.flag) stopped: \(why). Nothing was reverted; check the flag and start again if needed.",
+            environment: configuration.environment, flag: record.flag, rolloutID: record.id, at: now))
+        return "stop"
+    }
+
+    static func milliseconds(_ d: Duration) -> Int64 {
+        d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000
+    }
+
+    /// `14:02Z` for a Unix time.
+    static func clockTime(_ unix: Int64) -> String {
+        let s = ((unix % 86_400) + 86_400) % 86_400
+        let h = s / 3600, m = (s % 3600) / 60
+        return (h < 10 ? "0" : "") + "\(h):" + (m < 10 ? "0" : "") + "\(m)Z"
+    }
+}

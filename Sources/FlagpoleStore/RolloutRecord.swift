@@ -1,0 +1,380 @@
+import FlagpoleCore
+
+/// A guarded rollout as stored in the rollouts hash (`flagpole:{ENV}:rollouts`, flag key → JSON).
+///
+/// One record per flag: the running one, or the last one that ended. Every change to it goes
+/// through the store's one write script (``FlagStore/apply(_:expectedRevision:)``), together with
+/// the flag override it implies, the audit entry and the change event.
+///
+/// JSON (unknown fields are ignored; a missing required field is a clear error):
+///
+/// ```json
+/// {"id":"new-checkout-1767225600","flag":"new-checkout","target":"on","steps":[5,25,50,100],
+///  "step":1,"stepStartedAt":1767229200,"watchSeconds":3600,"status":"running","dryRun":false,
+///  "limits":{"maxErrorRate":0.05,"maxErrorIncrease":0.01,"minSamples":200,"maxP95LatencyMicros":null},
+///  "metric":{"source":"builtin"},
+///  "before":{"override":{…}|null,"pin":{…}|null,"definition":{…}},
+///  "overrideRevision":14,"revision":14,"startedBy":"ann@host","startedAt":1767225600,"reason":"…",
+///  "statusReason":null,"endedAt":null,"pausedAt":null,"wouldRevert":null,"forcedWindows":[],
+///  "decisions":{"advance":1}}
+/// ```
+public struct RolloutRecord: Sendable, Hashable {
+    /// Where a rollout stands.
+    public enum Status: String, Sendable, Hashable, CaseIterable {
+        /// Watched; the watcher advances, completes or reverts it.
+        case running
+        /// Held at its current step by a person: the watcher reports but does not act.
+        case paused
+        /// Every step passed (or promoted): the flag serves the target to everyone.
+        case completed
+        /// The watcher found a regression and put the flag back as it was; the flag is pinned.
+        case reverted
+        /// A person aborted it: the flag is back as it was before the rollout.
+        case aborted
+        /// Someone changed the flag meanwhile: the watcher stopped and left their change alone.
+        case stopped
+
+        /// Whether the watcher still looks at it.
+        public var isActive: Bool { self == .running || self == .paused }
+    }
+
+    /// Where the watcher reads the cohorts from.
+    public struct MetricSettings: Sendable, Hashable {
+        /// `builtin` (the client library's outcome counters) or `prometheus`.
+        public var source: String
+        /// The Prometheus server, for `prometheus`.
+        public var prometheusURL: String?
+        /// The PromQL query for the error rate, for `prometheus`.
+        public var prometheusQuery: String?
+        /// The PromQL query for the cohort's request count, for `prometheus` (optional).
+        public var prometheusRequestsQuery: String?
+
+        /// Creates settings; the default is the built-in counters.
+        public init(source: String = "builtin", prometheusURL: String? = nil, prometheusQuery: String? = nil, prometheusRequestsQuery: String? = nil) {
+            self.source = source
+            self.prometheusURL = prometheusURL
+            self.prometheusQuery = prometheusQuery
+            self.prometheusRequestsQuery = prometheusRequestsQuery
+        }
+
+        /// `{"source","prometheusURL","prometheusQuery"}`.
+        public var json: JSONValue {
+            var o: [String: JSONValue] = ["source": .string(source)]
+            if let prometheusURL { o["prometheusURL"] = .string(prometheusURL) }
+            if let prometheusQuery { o["prometheusQuery"] = .string(prometheusQuery) }
+            if let prometheusRequestsQuery { o["prometheusRequestsQuery"] = .string(prometheusRequestsQuery) }
+            return .object(o)
+        }
+
+        init(json: JSONValue?) {
+            source = json?["source"]?.stringValue ?? "builtin"
+            prometheusURL = json?["prometheusURL"]?.stringValue
+            prometheusQuery = json?["prometheusQuery"]?.stringValue
+            prometheusRequestsQuery = json?["prometheusRequestsQuery"]?.stringValue
+        }
+    }
+
+    /// What the flag was before the rollout: restored exactly by an abort or a revert.
+    public struct Before: Sendable, Hashable {
+        /// The override in force before (nil: none).
+        public var override: OverrideRecord?
+        /// The pin in force before (nil: none).
+        public var pin: PinRecord?
+        /// The flag's effective definition before (its definition with `override` applied).
+        public var definition: JSONValue
+
+        /// Creates a snapshot.
+        public init(override: OverrideRecord?, pin: PinRecord?, definition: JSONValue) {
+            self.override = override
+            self.pin = pin
+            self.definition = definition
+        }
+    }
+
+    public var id: String
+    public var flag: String
+    /// The variant being rolled out.
+    public var targetVariant: String
+    /// The steps in percent, increasing, the last one 100.
+    public var steps: [Int]
+    /// The index of the current step in ``steps``.
+    public var stepIndex: Int
+    /// When the current step began (Unix seconds).
+    public var stepStartedAt: Int64
+    /// How long each step is watched, in seconds.
+    public var watchSeconds: Int64
+    public var status: Status
+    /// A dry run: the watcher judges and reports "would revert", and never writes the flag.
+    public var dryRun: Bool
+    public var limits: GuardLimits
+    public var metric: MetricSettings
+    public var before: Before
+    /// The revision at which the rollout last wrote the flag's override (0 for a dry run): if the
+    /// override's own `revision` differs, a person changed the flag meanwhile.
+    public var overrideRevision: Int64
+    /// The revision of the record's last write.
+    public var revision: Int64
+    public var startedBy: String
+    /// Unix seconds.
+    public var startedAt: Int64
+    public var reason: String?
+    /// Why it ended, or was paused (`changed by ann@host at revision 17`, the revert's reason, …).
+    public var statusReason: String?
+    /// When it ended (Unix seconds).
+    public var endedAt: Int64?
+    /// When it was paused (Unix seconds), while paused.
+    public var pausedAt: Int64?
+    /// A dry run's "would revert at 14:02Z: …", the first time the watcher would have reverted.
+    public var wouldRevert: String?
+    /// Freeze windows that a forced start overrode.
+    public var forcedWindows: [String]
+    /// How many times each verdict was acted on (holds are counted in the observation).
+    public var decisions: [String: Int]
+    /// The evidence of the decision that ended the rollout (revert, complete), if any.
+    public var evidence: JSONValue?
+
+    /// Creates a record.
+    public init(
+        id: String, flag: String, targetVariant: String, steps: [Int], stepIndex: Int = 0, stepStartedAt: Int64,
+        watchSeconds: Int64, status: Status = .running, dryRun: Bool = false, limits: GuardLimits, metric: MetricSettings = .init(),
+        before: Before, overrideRevision: Int64 = 0, revision: Int64 = 0, startedBy: String, startedAt: Int64, reason: String? = nil
+    ) {
+        self.id = id
+        self.flag = flag
+        self.targetVariant = targetVariant
+        self.steps = steps
+        self.stepIndex = stepIndex
+        self.stepStartedAt = stepStartedAt
+        self.watchSeconds = watchSeconds
+        self.status = status
+        self.dryRun = dryRun
+        self.limits = limits
+        self.metric = metric
+        self.before = before
+        self.overrideRevision = overrideRevision
+        self.revision = revision
+        self.startedBy = startedBy
+        self.startedAt = startedAt
+        self.reason = reason
+        self.statusReason = nil
+        self.endedAt = nil
+        self.pausedAt = nil
+        self.wouldRevert = nil
+        self.forcedWindows = []
+        self.decisions = [:]
+        self.evidence = nil
+    }
+
+    /// The current step's percentage.
+    public var percent: Int { steps[min(max(0, stepIndex), steps.count - 1)] }
+    /// Whether the current step is the last.
+    public var isFinalStep: Bool { stepIndex >= steps.count - 1 }
+
+    /// The override this rollout's current step writes.
+    public var split: RolloutSplit {
+        RolloutSplit(rolloutID: id, targetVariant: targetVariant, percent: percent, seed: id, base: before.override?.override)
+    }
+
+    /// The record as stored.
+    public var json: JSONValue {
+        var o: [String: JSONValue] = [
+            "id": .string(id), "flag": .string(flag), "target": .string(targetVariant), "steps": .array(steps.map { .int(Int64($0)) }),
+            "step": .int(Int64(stepIndex)), "stepStartedAt": .int(stepStartedAt), "watchSeconds": .int(watchSeconds),
+            "status": .string(status.rawValue), "dryRun": .bool(dryRun),
+            "limits": [
+                "maxErrorRate": .double(limits.maxErrorRate), "maxErrorIncrease": .double(limits.maxErrorIncrease),
+                "minSamples": .int(Int64(limits.minSamples)), "maxP95LatencyMicros": limits.maxP95LatencyMicros.map { .double($0) } ?? .null,
+            ],
+            "metric": metric.json,
+            "before": [
+                "override": before.override?.json ?? .null, "pin": before.pin?.json ?? .null, "definition": before.definition,
+            ],
+            "overrideRevision": .int(overrideRevision), "revision": .int(revision), "startedBy": .string(startedBy),
+            "startedAt": .int(startedAt), "forcedWindows": .array(forcedWindows.map { .string($0) }),
+            "decisions": .object(decisions.mapValues { .int(Int64($0)) }),
+        ]
+        if let reason { o["reason"] = .string(reason) }
+        if let statusReason { o["statusReason"] = .string(statusReason) }
+        if let endedAt { o["endedAt"] = .int(endedAt) }
+        if let pausedAt { o["pausedAt"] = .int(pausedAt) }
+        if let wouldRevert { o["wouldRevert"] = .string(wouldRevert) }
+        if let evidence { o["evidence"] = evidence }
+        return .object(o)
+    }
+
+    /// Reads a stored record; a clear error names what is missing.
+    public init(json: JSONValue) throws(StoreError) {
+        func need<T>(_ name: String, _ value: T?) throws(StoreError) -> T {
+            guard let value else {
+                throw StoreError(code: .corruptData, message: "a rollout record needs \"\(name)\"; written by hand or by a newer Flagpole?")
+            }
+            return value
+        }
+        guard json.objectValue != nil else {
+            throw StoreError(code: .corruptData, message: "a rollout record must be a JSON object, found \(json.typeName)")
+        }
+        id = try need("id", json["id"]?.stringValue)
+        flag = try need("flag", json["flag"]?.stringValue)
+        targetVariant = try need("target", json["target"]?.stringValue)
+        steps = try need("steps", json["steps"]?.arrayValue?.compactMap { $0.numberValue.map { Int($0) } }.nilIfEmpty)
+        stepIndex = Int(json["step"]?.numberValue ?? 0)
+        stepStartedAt = Int64(try need("stepStartedAt", json["stepStartedAt"]?.numberValue))
+        watchSeconds = Int64(json["watchSeconds"]?.numberValue ?? 3600)
+        let statusText = try need("status", json["status"]?.stringValue)
+        status = try need("status (one of \(Status.allCases.map(\.rawValue).joined(separator: ", ")))", Status(rawValue: statusText))
+        dryRun = json["dryRun"]?.boolValue ?? false
+        let l = json["limits"]
+        let builtIn = GuardPolicy.builtIn
+        limits = GuardLimits(
+            maxErrorRate: l?["maxErrorRate"]?.numberValue ?? builtIn.maxErrorRate ?? 0.05,
+            maxErrorIncrease: l?["maxErrorIncrease"]?.numberValue ?? builtIn.maxErrorIncrease ?? 0.01,
+            minSamples: Int(l?["minSamples"]?.numberValue ?? Double(builtIn.minSamples ?? 200)),
+            maxP95LatencyMicros: l?["maxP95LatencyMicros"]?.numberValue)
+        metric = MetricSettings(json: json["metric"])
+        let b = json["before"]
+        let beforeOverride: OverrideRecord? = try b?["override"].flatMap { v throws(StoreError) in v.isNull ? nil : try OverrideRecord(json: v) }
+        let beforePin: PinRecord? = try b?["pin"].flatMap { v throws(StoreError) in v.isNull ? nil : try PinRecord(json: v) }
+        before = Before(override: beforeOverride, pin: beforePin, definition: try need("before.definition", b?["definition"]))
+        overrideRevision = Int64(json["overrideRevision"]?.numberValue ?? 0)
+        revision = Int64(json["revision"]?.numberValue ?? 0)
+        startedBy = json["startedBy"]?.stringValue ?? "unknown"
+        startedAt = Int64(json["startedAt"]?.numberValue ?? 0)
+        reason = json["reason"]?.stringValue
+        statusReason = json["statusReason"]?.stringValue
+        endedAt = json["endedAt"]?.numberValue.map { Int64($0) }
+        pausedAt = json["pausedAt"]?.numberValue.map { Int64($0) }
+        wouldRevert = json["wouldRevert"]?.stringValue
+        forcedWindows = json["forcedWindows"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        var d: [String: Int] = [:]
+        for (k, v) in json["decisions"]?.objectValue ?? [:] { d[k] = Int(v.numberValue ?? 0) }
+        decisions = d
+        evidence = json["evidence"].flatMap { $0.isNull ? nil : $0 }
+    }
+}
+
+/// The watcher's latest look at a rollout, kept in `flagpole:{ENV}:rollouts:observations`
+/// (flag key → JSON). Written on every tick without bumping the revision: it changes nothing a
+/// client serves.
+///
+/// JSON: `{"rollout","at","verdict","reason","evidence","treatment":{"successes","failures"},
+/// "control":{…},"source","holds","watcher"}`.
+public struct RolloutObservation: Sendable, Hashable {
+    public var rolloutID: String
+    /// Unix seconds.
+    public var at: Int64
+    public var verdict: RolloutVerdict
+    /// Why, in words.
+    public var reason: String
+    public var evidence: JSONValue
+    public var treatment: CohortCounts?
+    public var control: CohortCounts?
+    /// The metric source's name.
+    public var source: String
+    /// Consecutive holds so far in this step.
+    public var holds: Int
+    /// The watcher that looked.
+    public var watcher: String
+
+    /// Creates an observation.
+    public init(
+        rolloutID: String, at: Int64, verdict: RolloutVerdict, reason: String, evidence: JSONValue = .object([:]),
+        treatment: CohortCounts?, control: CohortCounts?, source: String, holds: Int, watcher: String
+    ) {
+        self.rolloutID = rolloutID
+        self.at = at
+        self.verdict = verdict
+        self.reason = reason
+        self.evidence = evidence
+        self.treatment = treatment
+        self.control = control
+        self.source = source
+        self.holds = holds
+        self.watcher = watcher
+    }
+
+    static func countsJSON(_ c: CohortCounts?) -> JSONValue {
+        guard let c else { return .null }
+        return [
+            "successes": .double(c.successes), "failures": .double(c.failures),
+            "p95LatencyMicros": c.p95LatencyMicros.map { .double($0) } ?? .null,
+        ]
+    }
+
+    static func counts(_ j: JSONValue?) -> CohortCounts? {
+        guard let j, j.objectValue != nil else { return nil }
+        return CohortCounts(
+            successes: j["successes"]?.numberValue ?? 0, failures: j["failures"]?.numberValue ?? 0,
+            p95LatencyMicros: j["p95LatencyMicros"]?.numberValue)
+    }
+
+    /// The observation as stored.
+    public var json: JSONValue {
+        [
+            "rollout": .string(rolloutID), "at": .int(at), "verdict": .string(verdict.rawValue), "reason": .string(reason),
+            "evidence": evidence, "treatment": Self.countsJSON(treatment), "control": Self.countsJSON(control),
+            "source": .string(source), "holds": .int(Int64(holds)), "watcher": .string(watcher),
+        ]
+    }
+
+    /// Reads a stored observation.
+    public init(json: JSONValue) throws(StoreError) {
+        guard let id = json["rollout"]?.stringValue, let v = json["verdict"]?.stringValue, let verdict = RolloutVerdict(rawValue: v) else {
+            throw StoreError(code: .corruptData, message: "a rollout observation needs \"rollout\" and \"verdict\"")
+        }
+        rolloutID = id
+        self.verdict = verdict
+        at = Int64(json["at"]?.numberValue ?? 0)
+        reason = json["reason"]?.stringValue ?? ""
+        evidence = json["evidence"] ?? .object([:])
+        treatment = Self.counts(json["treatment"])
+        control = Self.counts(json["control"])
+        source = json["source"]?.stringValue ?? ""
+        holds = Int(json["holds"]?.numberValue ?? 0)
+        watcher = json["watcher"]?.stringValue ?? ""
+    }
+}
+
+/// The watcher lease as stored in `flagpole:{ENV}:watcher:lease`: who holds it, its fencing
+/// token, and until when (the holder renews it every tick: it is also the watcher's heartbeat).
+///
+/// JSON: `{"holder":"host-pid-…","token":7,"renewedAt":UNIX_MS,"expiresAt":UNIX_MS}`.
+public struct WatcherLease: Sendable, Hashable {
+    public var holder: String
+    /// The fencing token: the value of `flagpole:{ENV}:watcher:fence` when the lease was taken.
+    public var token: Int64
+    /// Unix milliseconds.
+    public var renewedAt: Int64
+    /// Unix milliseconds.
+    public var expiresAt: Int64
+
+    /// Creates a lease.
+    public init(holder: String, token: Int64, renewedAt: Int64, expiresAt: Int64) {
+        self.holder = holder
+        self.token = token
+        self.renewedAt = renewedAt
+        self.expiresAt = expiresAt
+    }
+
+    /// Whether a watcher holds it at `nowMilliseconds`.
+    public func isLive(atMilliseconds now: Int64) -> Bool { now < expiresAt }
+
+    /// The lease as stored.
+    public var json: JSONValue {
+        ["holder": .string(holder), "token": .int(token), "renewedAt": .int(renewedAt), "expiresAt": .int(expiresAt)]
+    }
+
+    /// Reads a stored lease.
+    public init(json: JSONValue) throws(StoreError) {
+        guard let holder = json["holder"]?.stringValue, let token = json["token"]?.numberValue else {
+            throw StoreError(code: .corruptData, message: "the watcher lease needs \"holder\" and \"token\"")
+        }
+        self.holder = holder
+        self.token = Int64(token)
+        renewedAt = Int64(json["renewedAt"]?.numberValue ?? 0)
+        expiresAt = Int64(json["expiresAt"]?.numberValue ?? 0)
+    }
+}
+
+extension Array {
+    fileprivate var nilIfEmpty: Self? { isEmpty ? nil : self }
+}
