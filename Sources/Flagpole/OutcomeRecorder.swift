@@ -9,6 +9,8 @@ import Synchronization
 /// Recording takes the lock of the caller's stripe (uncontended in practice: each thread has a
 /// stripe of its own up to the stripe count), hashes the flag key and variant with a fast
 /// non-cryptographic hash, and adds to the entry in place; no allocation once the entry exists.
+/// A timed outcome also adds one to its latency bucket (``LatencyHistogram/bucket(micros:)``: a
+/// leading-zero count and a shift) in the entry's row of a flat bucket array.
 /// A flush takes each stripe's counts and zeroes them, keeping the entries for the next second.
 final class OutcomeRecorder: Sendable {
     private let stripes: [Stripe]
@@ -43,15 +45,39 @@ final class OutcomeRecorder: Sendable {
 
     /// Takes every count recorded since the last drain, merged over the stripes, and how many
     /// outcomes were dropped.
-    func drain() -> (counts: [OutcomeTable.Key: OutcomeCounts], dropped: Int64) {
-        var merged: [OutcomeTable.Key: OutcomeCounts] = [:]
+    func drain() -> (counts: [OutcomeTable.Key: OutcomeTotals], dropped: Int64) {
+        var merged: [OutcomeTable.Key: OutcomeTotals] = [:]
         var dropped: Int64 = 0
         for stripe in stripes {
             stripe.table.withLock { table in
-                dropped += table.drain { key, counts in merged[key, default: OutcomeCounts()].add(counts) }
+                dropped += table.drain { key, counts, buckets in merged[key, default: OutcomeTotals()].add(counts, buckets: buckets) }
             }
         }
         return (merged, dropped)
+    }
+}
+
+/// One flag and variant's counts and latency histogram, as drained and as waiting to be sent.
+struct OutcomeTotals: Hashable {
+    var counts = OutcomeCounts()
+    /// Empty (no allocation) until a timed outcome arrives.
+    var latency: [Int64] = []
+
+    mutating func add(_ c: OutcomeCounts, buckets: ArraySlice<UInt32>) {
+        counts.add(c)
+        guard c.timed != 0 else { return }
+        if latency.isEmpty { latency = [Int64](repeating: 0, count: LatencyHistogram.bucketCount) }
+        for (k, n) in zip(latency.indices, buckets) { latency[k] &+= Int64(n) }
+    }
+
+    mutating func add(_ other: OutcomeTotals) {
+        counts.add(other.counts)
+        guard !other.latency.isEmpty else { return }
+        if latency.isEmpty {
+            latency = other.latency
+        } else {
+            for k in latency.indices { latency[k] &+= other.latency[k] }
+        }
     }
 }
 
@@ -66,6 +92,8 @@ struct OutcomeTable {
     private var hashes: [UInt64] = []
     private var keys: [Key] = []
     private var counts: [OutcomeCounts] = []
+    /// ``LatencyHistogram/bucketCount`` counters per entry, entry `i` at `i * bucketCount`.
+    private var buckets: [UInt32] = []
     private var dropped: Int64 = 0
     private let limit: Int
 
@@ -85,6 +113,7 @@ struct OutcomeTable {
             if i < 0 { break }
             if hashes[i] == hash && keys[i].flag == flag && keys[i].variant == variant {
                 Self.add(&counts[i], success: success, micros: micros)
+                if let micros { buckets[i &* LatencyHistogram.bucketCount &+ LatencyHistogram.bucket(micros: micros)] &+= 1 }
                 return
             }
             s = (s + 1) & mask
@@ -111,6 +140,9 @@ struct OutcomeTable {
         var c = OutcomeCounts()
         Self.add(&c, success: success, micros: micros)
         counts.append(c)
+        let row = buckets.count
+        buckets.append(contentsOf: repeatElement(0, count: LatencyHistogram.bucketCount))
+        if let micros { buckets[row + LatencyHistogram.bucket(micros: micros)] = 1 }
     }
 
     private mutating func grow() {
@@ -133,12 +165,15 @@ struct OutcomeTable {
         }
     }
 
-    /// Hands over every non-zero entry and zeroes it; returns the outcomes dropped since the last
-    /// drain. Entries stay for the next second unless the table is more than half full, when it is
-    /// emptied so that pairs no longer in use leave.
-    mutating func drain(_ body: (Key, OutcomeCounts) -> Void) -> Int64 {
+    /// Hands over every non-zero entry with its latency buckets and zeroes them; returns the
+    /// outcomes dropped since the last drain. Entries stay for the next second unless the table is
+    /// more than half full, when it is emptied so that pairs no longer in use leave.
+    mutating func drain(_ body: (Key, OutcomeCounts, ArraySlice<UInt32>) -> Void) -> Int64 {
+        let width = LatencyHistogram.bucketCount
         for i in counts.indices where !counts[i].isEmpty {
-            body(keys[i], counts[i])
+            let row = (i * width)..<((i + 1) * width)
+            body(keys[i], counts[i], buckets[row])
+            if counts[i].timed != 0 { for k in row { buckets[k] = 0 } }
             counts[i] = OutcomeCounts()
         }
         if keys.count * 2 > limit {
@@ -146,6 +181,7 @@ struct OutcomeTable {
             hashes.removeAll(keepingCapacity: true)
             keys.removeAll(keepingCapacity: true)
             counts.removeAll(keepingCapacity: true)
+            buckets.removeAll(keepingCapacity: true)
         }
         defer { dropped = 0 }
         return dropped

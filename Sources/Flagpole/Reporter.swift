@@ -15,7 +15,7 @@ final class Reporter: Sendable {
     }
 
     private struct State {
-        var pending: [PendingKey: OutcomeCounts] = [:]
+        var pending: [PendingKey: OutcomeTotals] = [:]
         /// Minute → outcomes dropped in it.
         var dropped: [Int64: Int64] = [:]
         var nextHeartbeat: ContinuousClock.Instant = .now
@@ -77,10 +77,10 @@ final class Reporter: Sendable {
                 for (key, c) in counts {
                     let k = PendingKey(minute: minute, flag: key.flag, variant: key.variant)
                     if s.pending[k] == nil, s.pending.count >= configuration.outcomes.maxPending {
-                        lost += c.total
+                        lost += c.counts.total
                         continue
                     }
-                    s.pending[k, default: OutcomeCounts()].add(c)
+                    s.pending[k, default: OutcomeTotals()].add(c)
                 }
             }
             if lost > 0 {
@@ -133,17 +133,21 @@ final class Reporter: Sendable {
         if prune { await pruneRegistry(now: Int64(now)) }
     }
 
-    private func outcomeCommands(_ pending: [PendingKey: OutcomeCounts], dropped: [Int64: Int64], retention: Int64) -> [RedisCommand] {
+    private func outcomeCommands(_ pending: [PendingKey: OutcomeTotals], dropped: [Int64: Int64], retention: Int64) -> [RedisCommand] {
         guard !pending.isEmpty || !dropped.isEmpty else { return [] }
         var commands: [RedisCommand] = []
         var byFlag: [String: Int64] = [:]
         var minutes: Set<Int64> = []
         var keys: Set<String> = []
-        for (k, c) in pending.sorted(by: { ($0.key.minute, $0.key.flag) < ($1.key.minute, $1.key.flag) }) {
+        for (k, totals) in pending.sorted(by: { ($0.key.minute, $0.key.flag) < ($1.key.minute, $1.key.flag) }) {
+            let c = totals.counts
             let key = layout.outcomes(flag: k.flag, minute: k.minute)
             let arg = RedisArgument(key)
             for (metric, n) in [(OutcomeMetric.ok, c.succeeded), (.err, c.failed), (.micros, c.totalMicroseconds), (.timed, c.timed)] where n != 0 {
                 commands.append(["HINCRBY", arg, RedisArgument(StoreLayout.outcomeField(variant: k.variant, metric)), RedisArgument(n)])
+            }
+            for (bucket, n) in totals.latency.enumerated() where n != 0 {
+                commands.append(["HINCRBY", arg, RedisArgument(StoreLayout.latencyField(variant: k.variant, bucket: bucket)), RedisArgument(n)])
             }
             keys.insert(key)
             minutes.insert(k.minute)

@@ -16,6 +16,13 @@ import FlagpoleRedis
 /// | `<variant>\|err` | work under that variant that failed |
 /// | `<variant>\|us` | the summed duration, in microseconds, of the outcomes recorded with one |
 /// | `<variant>\|timed` | how many outcomes were recorded with a duration |
+/// | `<variant>\|h<k>` | how many timed outcomes fell in latency bucket `k` (0…39); absent when 0 |
+///
+/// The latency buckets (``LatencyHistogram``) split each doubling in two, on exact binary bounds:
+/// bucket 0 is below 128 µs; bucket `k` in 1…38 starts at `2^(7+(k-1)/2)` µs when `k` is odd and at
+/// `3 · 2^(6+(k-1)/2)` µs when `k` is even, and ends where bucket `k+1` starts (128, 192, 256, 384,
+/// 512, 768 µs, 1.024 ms, … 33.6 s, 50.3 s); bucket 39 is 2^26 µs (67.1 s) and more. A p95 read
+/// from them is within a bucket's width (at most 50 %, interpolated inside it).
 ///
 /// `<variant>` is the variant the evaluation chose; the empty string means none (the caller's code
 /// default was served). The metric follows the *last* `|`, so variant names may contain `|`.
@@ -61,8 +68,30 @@ extension StoreLayout {
         (variant ?? "") + "|" + metric.rawValue
     }
 
+    /// The field of an outcome hash counting latency bucket `bucket` (see ``LatencyHistogram``):
+    /// `<variant>|h<bucket>`.
+    public static func latencyField(variant: String?, bucket: Int) -> String {
+        (variant ?? "") + "|h" + String(bucket)
+    }
+
+    /// Splits a latency-bucket field (`<variant>|h<k>`) into variant (nil for the empty name) and
+    /// bucket; nil for any other field.
+    public static func parseLatencyField(_ field: String) -> (variant: String?, bucket: Int)? {
+        guard let bar = field.utf8.lastIndex(of: UInt8(ascii: "|")) else { return nil }
+        let metric = field.utf8[field.utf8.index(after: bar)...]
+        guard metric.count >= 2, metric.count <= 3, metric.first == UInt8(ascii: "h") else { return nil }
+        var k = 0
+        for byte in metric.dropFirst() {
+            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
+            k = k * 10 + Int(byte - UInt8(ascii: "0"))
+        }
+        guard k < LatencyHistogram.bucketCount else { return nil }
+        let variant = String(field[..<bar])
+        return (variant.isEmpty ? nil : variant, k)
+    }
+
     /// Splits an outcome hash field into variant (nil for the empty name) and metric; nil for a
-    /// field Flagpole does not write.
+    /// field Flagpole does not write (and for latency buckets: ``parseLatencyField(_:)``).
     public static func parseOutcomeField(_ field: String) -> (variant: String?, metric: OutcomeMetric)? {
         guard let bar = field.lastIndex(of: "|"), let metric = OutcomeMetric(rawValue: String(field[field.index(after: bar)...])) else {
             return nil
@@ -121,6 +150,104 @@ public struct OutcomeCounts: Sendable, Hashable {
         failed += other.failed
         totalMicroseconds += other.totalMicroseconds
         timed += other.timed
+    }
+}
+
+/// Counts of timed outcomes in log-spaced latency buckets, two per doubling: what a p95 is read from.
+///
+/// | bucket | from (inclusive) | to (exclusive) |
+/// |---|---|---|
+/// | 0 | 0 | 128 µs |
+/// | `2i+1`, i = 0…18 | `2^(7+i)` µs | `1.5 · 2^(7+i)` µs |
+/// | `2i+2`, i = 0…18 | `1.5 · 2^(7+i)` µs | `2^(8+i)` µs |
+/// | 39 | 2^26 µs (67.1 s) | — |
+///
+/// That is 128, 192, 256, 384, 512, 768, 1024, 1536 µs, …, 33.6 s, 50.3 s, 67.1 s. Bucketing costs
+/// a leading-zero count and a shift (``bucket(micros:)``), no division and no table.
+public struct LatencyHistogram: Sendable, Hashable {
+    /// How many buckets there are: 40.
+    public static let bucketCount = 40
+
+    /// Counts per bucket; always ``bucketCount`` long.
+    public var counts: [Int64]
+
+    /// An empty histogram.
+    public init() {
+        counts = [Int64](repeating: 0, count: Self.bucketCount)
+    }
+
+    /// A histogram from ``bucketCount`` (or fewer: the rest are zero) counts.
+    public init(counts: [Int64]) {
+        var c = Array(counts.prefix(Self.bucketCount))
+        if c.count < Self.bucketCount { c += [Int64](repeating: 0, count: Self.bucketCount - c.count) }
+        self.counts = c
+    }
+
+    /// The bucket a duration in microseconds falls in (negative durations count as 0).
+    @inlinable @inline(__always)
+    public static func bucket(micros: Int64) -> Int {
+        let m = UInt64(bitPattern: micros)
+        // Negative (top bit set) and below 128 µs: bucket 0.
+        guard m >= 128, m < (1 << 63) else { return 0 }
+        let log2 = 63 &- m.leadingZeroBitCount
+        let half = Int(truncatingIfNeeded: (m &>> UInt64(log2 &- 1)) & 1)
+        return Swift.min(2 &* (log2 &- 7) &+ 1 &+ half, bucketCount &- 1)
+    }
+
+    /// Where bucket `k` starts, in microseconds (0 for bucket 0).
+    public static func lowerBound(_ k: Int) -> Double {
+        guard k > 0 else { return 0 }
+        let k = Swift.min(k, bucketCount - 1)
+        let base = Double(sign: .plus, exponent: 7 + (k - 1) / 2, significand: 1)
+        return (k - 1) % 2 == 0 ? base : base * 1.5
+    }
+
+    /// Where bucket `k` ends, in microseconds (infinity for the last).
+    public static func upperBound(_ k: Int) -> Double {
+        k >= bucketCount - 1 ? .infinity : lowerBound(k + 1)
+    }
+
+    /// Adds one duration.
+    public mutating func record(micros: Int64) {
+        counts[Self.bucket(micros: micros)] += 1
+    }
+
+    /// Adds another histogram's counts.
+    public mutating func add(_ other: LatencyHistogram) {
+        for k in 0..<Self.bucketCount { counts[k] += other.counts[k] }
+    }
+
+    /// How many durations it holds.
+    public var total: Int64 { counts.reduce(0, +) }
+
+    /// Whether it holds none.
+    public var isEmpty: Bool { counts.allSatisfy { $0 == 0 } }
+
+    /// The `q`-quantile (0…1, e.g. 0.95) in microseconds, interpolated linearly inside its bucket;
+    /// nil when empty. A quantile in the last, open bucket is that bucket's lower bound (67.1 s),
+    /// so an estimate never understates by more than a bucket's width except past 67 s.
+    public func quantile(_ q: Double) -> Double? {
+        Self.quantile(q, of: counts.map { Double($0) })
+    }
+
+    /// The `q`-quantile of bucket counts that need not be whole (pro-rated counts, say), as
+    /// ``quantile(_:)`` computes it; nil when they add up to nothing.
+    public static func quantile(_ q: Double, of counts: [Double]) -> Double? {
+        let total = counts.reduce(0, +)
+        guard total > 0 else { return nil }
+        let rank = Swift.min(Swift.max(q, 0), 1) * total
+        var below = 0.0
+        for k in 0..<Swift.min(counts.count, bucketCount) where counts[k] > 0 {
+            let n = counts[k]
+            if below + n >= rank {
+                let lower = lowerBound(k)
+                let upper = upperBound(k)
+                guard upper.isFinite else { return lower }
+                return lower + (upper - lower) * Swift.max(0, rank - below) / n
+            }
+            below += n
+        }
+        return lowerBound(Swift.min(counts.count, bucketCount) - 1)
     }
 }
 
