@@ -1,4 +1,6 @@
 import FlagpoleCore
+import FlagpoleRedis
+import FlagpoleStore
 
 /// Which outcomes of a flag make up a cohort.
 public enum CohortSelector: Sendable, Hashable {
@@ -21,6 +23,9 @@ public struct CohortQuery: Sendable, Hashable {
     public var role: String
     public var from: Int64
     public var to: Int64
+    /// The rollout's target variant, for sources whose queries name it (`$variant`) when the
+    /// cohort itself does not (``CohortSelector/all``). Default: nil (the selector's variant).
+    public var targetVariant: String?
 
     public init(environment: String, flag: String, cohort: CohortSelector, role: String, from: Int64, to: Int64) {
         self.environment = environment
@@ -30,6 +35,62 @@ public struct CohortQuery: Sendable, Hashable {
         self.from = from
         self.to = to
     }
+
+    /// The variant the query is about: the selector's, else ``targetVariant``, else nil.
+    public var variant: String? {
+        switch cohort {
+        case .variant(let v), .allBut(let v): return v
+        case .all: return targetVariant
+        }
+    }
+}
+
+extension CohortSelector {
+    /// Whether outcomes recorded under `variant` (nil: the code default) belong to the cohort.
+    public func contains(variant: String?) -> Bool {
+        switch self {
+        case .variant(let v): return variant == v
+        case .allBut(let v): return variant != v
+        case .all: return true
+        }
+    }
+}
+
+/// A metric source could not answer: Redis or Prometheus failed, answered something unusable, or
+/// the source is misconfigured. The watcher holds (never passes) on it. The description names the
+/// source, the Redis key or the Prometheus URL and query, never a password.
+public struct MetricSourceError: Error, Sendable, CustomStringConvertible {
+    /// What kind of failure, opaque so that kinds can be added.
+    public struct Code: Sendable, Hashable, CustomStringConvertible {
+        private let name: String
+        private init(_ name: String) { self.name = name }
+        /// The source is set up wrong (no query, a bad URL, an unknown metric).
+        public static let configuration = Code("configuration")
+        /// Redis failed or holds something other than outcome counters.
+        public static let redis = Code("redis")
+        /// The HTTP request failed, timed out, or answered a non-success status.
+        public static let http = Code("http")
+        /// The answer was not what a cohort's number must be (not JSON, an error status, no
+        /// sample, several series, NaN, out of range).
+        public static let badResponse = Code("badResponse")
+        public var description: String { name }
+    }
+
+    /// The kind of failure.
+    public var code: Code
+    /// What went wrong, where, and how to fix it when that is known.
+    public var message: String
+    /// The error underneath, if any.
+    public var underlying: (any Error)?
+
+    /// An error from its parts.
+    public init(code: Code, message: String, underlying: (any Error)? = nil) {
+        self.code = code
+        self.message = message
+        self.underlying = underlying
+    }
+
+    public var description: String { message }
 }
 
 /// Where the watcher reads a cohort's outcomes from: the client library's counters in Redis, or a
@@ -39,4 +100,38 @@ public protocol RolloutMetricSource: Sendable {
     /// `builtin` or `prometheus`, for status and the audit.
     var name: String { get }
     func counts(_ query: CohortQuery) async throws -> CohortCounts
+}
+
+/// The metric source a resolved guard policy asks for (see ``ProjectConfig/guardPolicy(forFlagMetadata:)``
+/// with the command line's options over it): a ``BuiltinMetricSource`` for `builtin` (the
+/// default), a ``PrometheusMetricSource`` for `prometheus`, whose sample counts come from its
+/// requests query or else the built-in counters.
+///
+/// - Parameters:
+///   - policy: the resolved policy (``GuardPolicy/metric``, ``GuardPolicy/prometheusURL``, …).
+///   - environment: the environment the source will be asked about (checked here).
+///   - client: Redis, for the built-in counters.
+///   - prometheusTimeout: how long one Prometheus request may take. Default: 5 s.
+/// - Throws: ``MetricSourceError`` with code `configuration` naming what is missing and where to
+///   set it (e.g. `metric prometheus needs prometheusQuery …`).
+public func makeMetricSource(
+    policy: GuardPolicy, environment: String, client: RedisClient, prometheusTimeout: Duration = .seconds(5)
+) throws -> any RolloutMetricSource {
+    guard StoreLayout.isValidEnvironmentName(environment) else {
+        throw MetricSourceError(code: .configuration, message: "metric source: \"\(environment)\" is not an environment name")
+    }
+    let builtin = BuiltinMetricSource(client: client)
+    switch policy.metric ?? .builtin {
+    case .builtin:
+        return builtin
+    case .prometheus:
+        if let problem = policy.metricProblem {
+            throw MetricSourceError(code: .configuration, message: "\(problem.message); \(problem.hint)")
+        }
+        return try PrometheusMetricSource(
+            configuration: .init(
+                url: policy.prometheusURL ?? "", errorRatioQuery: policy.prometheusQuery ?? "", requestsQuery: policy.prometheusRequestsQuery,
+                timeout: prometheusTimeout),
+            counters: builtin)
+    }
 }

@@ -1,0 +1,136 @@
+import FlagpoleCore
+import FlagpoleRedis
+import FlagpoleStore
+import Foundation
+
+/// Cohort counts from the client library's outcome counters in Redis: the minute hashes
+/// `flagpole:{ENV}:outcomes:<unixMinute>:<flag>` (see ``StoreLayout/outcomes(flag:minute:)``).
+///
+/// One query reads every minute that overlaps `[from, to)` in one pipelined round trip of
+/// `HGETALL`s, and adds up `ok`, `err` and the latency buckets (`h<k>`) of the variants the cohort
+/// selects; the p95 comes from the summed buckets (``LatencyHistogram/quantile(_:)``).
+///
+/// **Partial minutes are pro-rated.** Counts are kept per minute, so a window that starts or ends
+/// inside a minute takes that minute's counts times the share of the minute inside the window — the
+/// share of the part of the minute that has *happened*: for the minute now running, the part up to
+/// now, so a window ending now takes all of it. This assumes outcomes spread evenly over a minute;
+/// the error is at most one minute's counts at each end of the window (the counts of a minute also
+/// land up to one client flush interval, 1 s by default, late). Set
+/// ``Configuration/proRatePartialMinutes`` to false to count every overlapping minute whole.
+public struct BuiltinMetricSource: RolloutMetricSource {
+    /// How the source reads the counters.
+    public struct Configuration: Sendable {
+        /// Whether a minute only partly inside the window counts by the share inside it (true), or
+        /// whole (false). Default: true.
+        public var proRatePartialMinutes = true
+        /// The longest window read, in minutes; a longer one is an error (the counters are kept 6
+        /// hours by default, see ``StoreLayout/defaultOutcomeRetention``). Default: 10,080 (7 days).
+        public var maxMinutes = 10_080
+
+        /// The defaults.
+        public init() {}
+    }
+
+    public var name: String { "builtin" }
+
+    /// The Redis connection (the reader ACL user is enough: `HGETALL` only).
+    public let client: RedisClient
+    /// How the counters are read.
+    public let configuration: Configuration
+    private let now: @Sendable () -> Int64
+
+    /// A source reading through `client`.
+    ///
+    /// - Parameters:
+    ///   - client: Redis; needs `HGETALL` on the outcome keys.
+    ///   - configuration: see ``Configuration``.
+    ///   - now: the current Unix second, for pro-rating the running minute. Default: the wall clock.
+    public init(client: RedisClient, configuration: Configuration = Configuration(), now: @escaping @Sendable () -> Int64 = UnixClock.now) {
+        self.client = client
+        self.configuration = configuration
+        self.now = now
+    }
+
+    /// The cohort's successes, failures and p95 latency over `[query.from, query.to)`.
+    ///
+    /// A window with no outcomes gives zero counts (which the watcher treats as "no data": hold).
+    /// Throws ``MetricSourceError`` when Redis fails or a key holds something else.
+    public func counts(_ query: CohortQuery) async throws -> CohortCounts {
+        guard query.to > query.from else { return CohortCounts() }
+        let layout: StoreLayout
+        do {
+            layout = try StoreLayout(environment: query.environment)
+        } catch {
+            throw MetricSourceError(code: .configuration, message: "builtin metric source: \(error.message)", underlying: error)
+        }
+        let first = StoreLayout.unixMinute(query.from)
+        let last = StoreLayout.unixMinute(query.to - 1)
+        guard last - first < Int64(configuration.maxMinutes) else {
+            throw MetricSourceError(
+                code: .configuration,
+                message: "builtin metric source: the window \(query.from)..<\(query.to) spans \(last - first + 1) minutes, more than the "
+                    + "\(configuration.maxMinutes) read at most; watch shorter steps (outcome counters are kept 6 hours by default)")
+        }
+        let keys = (first...last).map { layout.outcomes(flag: query.flag, minute: $0) }
+        let replies: [RedisReply]
+        do {
+            replies = try await client.pipeline(keys.map { ["HGETALL", RedisArgument($0)] })
+        } catch {
+            throw MetricSourceError(
+                code: .redis,
+                message: "builtin metric source: reading \(keys.count) outcome minute(s) of flag \"\(query.flag)\" in \(query.environment) "
+                    + "(\(keys[0])…) failed: \(error)",
+                underlying: error)
+        }
+        let now = self.now()
+        var successes = 0.0
+        var failures = 0.0
+        var buckets = [Double](repeating: 0, count: LatencyHistogram.bucketCount)
+        for (i, reply) in replies.enumerated() {
+            if let message = reply.errorMessage {
+                throw MetricSourceError(
+                    code: .redis, message: "builtin metric source: \(keys[i]) is not an outcome hash (\(message)); it is not Flagpole's or was written by hand")
+            }
+            guard let fields = reply.dictionary, !fields.isEmpty else { continue }
+            let weight = self.weight(minute: first + Int64(i), from: query.from, to: query.to, now: now)
+            guard weight > 0 else { continue }
+            for (field, value) in fields {
+                guard let n = value.integer else { continue }
+                if let (variant, metric) = StoreLayout.parseOutcomeField(field) {
+                    guard query.cohort.contains(variant: variant) else { continue }
+                    switch metric {
+                    case .ok: successes += Double(n) * weight
+                    case .err: failures += Double(n) * weight
+                    case .micros, .timed: break
+                    }
+                } else if let (variant, bucket) = StoreLayout.parseLatencyField(field), query.cohort.contains(variant: variant) {
+                    buckets[bucket] += Double(n) * weight
+                }
+            }
+        }
+        return CohortCounts(successes: successes, failures: failures, p95LatencyMicros: LatencyHistogram.quantile(0.95, of: buckets))
+    }
+
+    /// The share of minute `m`'s counts that falls in `[from, to)`: the overlap over the part of the
+    /// minute that has happened by `now` (1 for whole minutes in the window, 0 for future ones).
+    func weight(minute m: Int64, from: Int64, to: Int64, now: Int64) -> Double {
+        guard configuration.proRatePartialMinutes else { return 1 }
+        let start = m * 60
+        let happenedEnd = min(start + 60, max(now, start))
+        guard happenedEnd > start else {
+            // The minute has not begun by the clock (clocks differ): take what is there whole.
+            return 1
+        }
+        let overlap = min(to, happenedEnd) - max(from, start)
+        guard overlap > 0 else { return 0 }
+        return min(1, Double(overlap) / Double(happenedEnd - start))
+    }
+}
+
+/// The wall clock in Unix seconds, for the metric sources and alerts.
+public enum UnixClock {
+    /// Now, in whole Unix seconds.
+    @Sendable public static func now() -> Int64 {
+        Int64(Date().timeIntervalSince1970.rounded(.down))
+    }
+}

@@ -1,0 +1,239 @@
+import FlagpoleCore
+import FlagpoleRedis
+import Foundation
+
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// Cohort counts from a Prometheus server: the team's own PromQL query gives a cohort's **error
+/// ratio** (0…1), the way Argo Rollouts and Flagger analyse a canary.
+///
+/// Each query is an instant query, `GET {url}/api/v1/query?query=…&time=<to>`, after the
+/// placeholders are replaced (``GuardPolicy/placeholders``):
+///
+/// | placeholder | replaced by |
+/// |---|---|
+/// | `$flag` | the flag key |
+/// | `$variant` | the rollout's target variant (for the control cohort too: it is the one the control did *not* get) |
+/// | `$cohort` | `treatment` or `control` |
+/// | `$env` | the environment |
+/// | `$window` | the window's length in seconds, e.g. `600s` (so `rate(x[$window])` at `time=to` covers the window) |
+///
+/// Values are escaped for a PromQL double-quoted string (`\` and `"`), so write placeholders
+/// inside quotes: `{flag="$flag"}`. The answer must be one sample: a `scalar`, or a `vector` with
+/// exactly one series, whose value is a number in 0…1.
+///
+/// **Sample counts.** The ratio alone says nothing about how many requests it stands for, and the
+/// watcher needs that for its minimum sample and its statistics. With ``Configuration/requestsQuery``
+/// (`--prometheus-requests-query`, guard field `prometheusRequestsQuery`) Prometheus answers that too
+/// (e.g. `sum(increase(http_requests_total{…}[$window]))`); without it, the total comes from the
+/// client library's outcome counters for the same cohort and window (``BuiltinMetricSource``, which
+/// also gives the p95 latency), so the application must record outcomes. Failures are
+/// `ratio × total`, successes the rest.
+///
+/// Anything else — an HTTP failure or timeout (5 s by default), a non-success status, a result
+/// that is empty, NaN, out of range or made of several series — throws a ``MetricSourceError``
+/// naming the URL (without credentials) and the query, which the watcher turns into a hold.
+public struct PrometheusMetricSource: RolloutMetricSource {
+    /// Where Prometheus is and what to ask it.
+    public struct Configuration: Sendable {
+        /// The server's base URL, e.g. `http://prometheus:9090` (a path prefix such as
+        /// `https://host/prometheus` is kept); `/api/v1/query` is added.
+        public var url: String
+        /// The PromQL template giving a cohort's error ratio (0…1).
+        public var errorRatioQuery: String
+        /// The PromQL template giving a cohort's number of requests over the window; nil to take it
+        /// from the client library's counters. Default: nil.
+        public var requestsQuery: String?
+        /// How long one HTTP request may take. Default: 5 s.
+        public var timeout: Duration = .seconds(5)
+
+        /// A configuration; ``timeout`` defaults to 5 s.
+        public init(url: String, errorRatioQuery: String, requestsQuery: String? = nil, timeout: Duration = .seconds(5)) {
+            self.url = url
+            self.errorRatioQuery = errorRatioQuery
+            self.requestsQuery = requestsQuery
+            self.timeout = timeout
+        }
+    }
+
+    public var name: String { "prometheus" }
+
+    /// Where Prometheus is and what to ask it.
+    public let configuration: Configuration
+    /// Where sample counts come from when there is no ``Configuration/requestsQuery``.
+    public let counters: (any RolloutMetricSource)?
+    private let endpoint: URL
+    private let session: URLSession
+
+    /// A source asking the Prometheus at `configuration.url`.
+    ///
+    /// - Parameters:
+    ///   - configuration: the server and the queries.
+    ///   - counters: the source of sample counts (and p95) when there is no requests query,
+    ///     normally a ``BuiltinMetricSource``; nil makes every query without one an error.
+    /// - Throws: ``MetricSourceError`` with code `configuration` when the URL or a query is unusable.
+    public init(configuration: Configuration, counters: (any RolloutMetricSource)?) throws {
+        if let problem = GuardPolicy.prometheusURLProblem(configuration.url) {
+            throw MetricSourceError(
+                code: .configuration,
+                message: "prometheus metric source: the URL must be an http:// or https:// URL, \(problem) "
+                    + "(set prometheusUrl in the guard policy or --prometheus-url, e.g. http://prometheus:9090)")
+        }
+        var base = configuration.url
+        while base.hasSuffix("/") { base.removeLast() }
+        guard let endpoint = URL(string: base + "/api/v1/query") else {
+            throw MetricSourceError(
+                code: .configuration, message: "prometheus metric source: \(Self.redact(configuration.url)) is not a valid URL")
+        }
+        for (what, query) in [("prometheusQuery", configuration.errorRatioQuery), ("prometheusRequestsQuery", configuration.requestsQuery ?? "x")] {
+            if query.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+                throw MetricSourceError(code: .configuration, message: "prometheus metric source: \(what) is empty; write the PromQL query")
+            }
+            if let unknown = GuardPolicy.unknownPlaceholders(in: query).first {
+                throw MetricSourceError(
+                    code: .configuration,
+                    message: "prometheus metric source: \(what) uses the unknown placeholder $\(unknown); placeholders are "
+                        + GuardPolicy.placeholders.map { "$" + $0 }.joined(separator: ", "))
+            }
+        }
+        self.configuration = configuration
+        self.counters = counters
+        self.endpoint = endpoint
+        let sessionConfiguration = URLSessionConfiguration.ephemeral
+        let seconds = Double(configuration.timeout.components.seconds) + Double(configuration.timeout.components.attoseconds) / 1e18
+        sessionConfiguration.timeoutIntervalForRequest = seconds
+        sessionConfiguration.timeoutIntervalForResource = seconds
+        session = URLSession(configuration: sessionConfiguration)
+    }
+
+    /// The cohort's counts: the error ratio from Prometheus, the total from the requests query or
+    /// the counters. See the type's documentation.
+    public func counts(_ query: CohortQuery) async throws -> CohortCounts {
+        let ratioQuery = Self.expand(configuration.errorRatioQuery, for: query)
+        async let ratio = sample(ratioQuery, at: query.to)
+        var total: Double
+        var p95: Double?
+        if let requests = configuration.requestsQuery {
+            let requestsQuery = Self.expand(requests, for: query)
+            total = try await sample(requestsQuery, at: query.to)
+            guard total >= 0 else {
+                throw error(.badResponse, requestsQuery, "gave \(total) requests; it must give a count of requests, 0 or more")
+            }
+        } else if let counters {
+            let c = try await counters.counts(query)
+            total = c.total
+            p95 = c.p95LatencyMicros
+        } else {
+            throw error(
+                .configuration, ratioQuery,
+                "has no way to count the cohort's requests; set prometheusRequestsQuery (--prometheus-requests-query) or record outcomes with the client library")
+        }
+        let r = try await ratio
+        guard r >= 0, r <= 1 else {
+            throw error(.badResponse, ratioQuery, "gave \(r); it must give the cohort's error ratio, between 0 and 1 (errors / requests, not a percentage)")
+        }
+        let failures = r * total
+        return CohortCounts(successes: total - failures, failures: failures, p95LatencyMicros: p95)
+    }
+
+    /// A query template with the placeholders replaced for `query`.
+    public static func expand(_ template: String, for query: CohortQuery) -> String {
+        let values: [String: String] = [
+            "flag": query.flag, "variant": query.variant ?? "", "cohort": query.role, "env": query.environment,
+            "window": "\(max(0, query.to - query.from))s",
+        ]
+        var out = ""
+        var scalars = template.unicodeScalars[...]
+        while let dollar = scalars.firstIndex(of: "$") {
+            out.unicodeScalars.append(contentsOf: scalars[..<dollar])
+            let rest = scalars[scalars.index(after: dollar)...]
+            let name = String(String.UnicodeScalarView(rest.prefix { $0.isASCII && ($0.properties.isAlphabetic || $0 == "_") }))
+            if let value = values[name] {
+                out += name == "window" ? value : escape(value)
+                scalars = rest.dropFirst(name.unicodeScalars.count)
+            } else {
+                out += "$"
+                scalars = rest
+            }
+        }
+        out.unicodeScalars.append(contentsOf: scalars)
+        return out
+    }
+
+    private static func escape(_ value: String) -> String {
+        var out = ""
+        for c in value {
+            if c == "\\" || c == "\"" { out.append("\\") }
+            out.append(c)
+        }
+        return out
+    }
+
+    /// The URL without user and password, for messages.
+    static func redact(_ url: String) -> String {
+        guard let scheme = url.range(of: "://"), let at = url[scheme.upperBound...].firstIndex(of: "@") else { return url }
+        let slash = url[scheme.upperBound...].firstIndex(of: "/") ?? url.endIndex
+        guard at < slash else { return url }
+        return String(url[..<scheme.upperBound]) + "…@" + String(url[url.index(after: at)...])
+    }
+
+    private func error(_ code: MetricSourceError.Code, _ promQL: String, _ what: String, underlying: (any Error)? = nil) -> MetricSourceError {
+        MetricSourceError(
+            code: code, message: "prometheus metric source \(Self.redact(configuration.url)): the query \(promQL) \(what)", underlying: underlying)
+    }
+
+    /// Runs one instant query and returns its single sample.
+    func sample(_ promQL: String, at time: Int64) async throws -> Double {
+        var components = URLComponents(url: endpoint, resolvingAgainstBaseURL: false)!
+        components.queryItems = [URLQueryItem(name: "query", value: promQL), URLQueryItem(name: "time", value: String(time))]
+        // `+` is a space in a query string; PromQL uses it for addition.
+        components.percentEncodedQuery = components.percentEncodedQuery?.replacingOccurrences(of: "+", with: "%2B")
+        var request = URLRequest(url: components.url!)
+        request.httpMethod = "GET"
+        request.setValue("application/json", forHTTPHeaderField: "Accept")
+        request.timeoutInterval = session.configuration.timeoutIntervalForRequest
+        let data: Data
+        let response: URLResponse
+        do {
+            (data, response) = try await session.data(for: request)
+        } catch {
+            let reason = (error as? URLError).map { $0.code == .timedOut ? "timed out after \(configuration.timeout)" : "failed (URLError \($0.code.rawValue))" }
+            throw self.error(.http, promQL, reason ?? "failed (\(type(of: error)))", underlying: error)
+        }
+        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+        let json = try? JSONParser.parse(bytes: Array(data))
+        let prometheusError = json?["error"]?.stringValue
+        guard (200..<300).contains(status) else {
+            throw error(.http, promQL, "answered HTTP \(status)" + (prometheusError.map { ": \($0)" } ?? ""))
+        }
+        guard let json, json["status"]?.stringValue == "success", let result = json["data"]?["result"],
+            let type = json["data"]?["resultType"]?.stringValue
+        else {
+            throw error(.badResponse, promQL, prometheusError.map { "failed: \($0)" } ?? "did not answer a Prometheus query result")
+        }
+        let pair: JSONValue?
+        switch type {
+        case "scalar":
+            pair = result
+        case "vector":
+            guard let series = result.arrayValue, !series.isEmpty else {
+                throw error(.badResponse, promQL, "gave no sample (empty result): no data for this cohort and window, or labels that match nothing")
+            }
+            guard series.count == 1 else {
+                throw error(.badResponse, promQL, "gave \(series.count) series; it must give one (aggregate it, e.g. with sum(...))")
+            }
+            pair = series[0]["value"]
+        default:
+            throw error(.badResponse, promQL, "gave a \(type); it must give a scalar or a one-series instant vector")
+        }
+        guard let items = pair?.arrayValue, items.count == 2, let text = items[1].stringValue, let value = Double(text) else {
+            throw error(.badResponse, promQL, "gave a sample that is not a [time, \"value\"] pair")
+        }
+        guard value.isFinite else {
+            throw error(.badResponse, promQL, "gave \(text): no requests in the window (0/0), or a ratio that is not defined")
+        }
+        return value
+    }
+}
