@@ -1,0 +1,386 @@
+import FlagpoleCore
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// Sends alerts to the project's alert targets: a generic JSON webhook, a Slack-compatible
+/// webhook, Telegram.
+///
+/// ``send(_:)`` never blocks: it puts the alert in a bounded queue per target that applies to the
+/// alert's environment (``AlertTarget/applies(toEnvironment:)``). When a queue is full the oldest
+/// alert in it is dropped and counted. ``run()`` — owned by the daemon's `ServiceGroup` or task
+/// group — sends from each queue on its own, so a slow target never holds up another. A failed
+/// send (network error, timeout, HTTP 408, 429 or 5xx) is retried with exponential backoff and
+/// jitter (honouring `Retry-After`), up to ``Configuration-swift.struct/maxAttempts`` attempts;
+/// other HTTP statuses are not retried. Failures are logged at `warning` with the target's name
+/// (`flagpole.alert.target`), never its URL or token.
+///
+/// ```swift
+/// let alerts = try AlertDispatcher(targets: config.alertTargets, logger: logger)  // throws on a missing variable
+/// let group = ServiceGroup(services: [alerts, watcher], logger: logger)
+/// alerts.send(Alert(severity: .critical, title: "prod: new-checkout reverted", text: "…", environment: "prod", at: now))
+/// ```
+///
+/// What is sent: ``AlertMessage/webhook(_:)``, ``AlertMessage/slack(_:)`` and
+/// ``AlertMessage/telegram(_:chatID:)`` (`POST {telegramAPIBase}/bot<token>/sendMessage`), each
+/// as `application/json`. Counters for `/metrics`: ``statistics`` and ``prometheusText()``.
+public final class AlertDispatcher: AlertSink, Service {
+    /// How alerts are queued and sent.
+    public struct Configuration: Sendable {
+        /// The most alerts waiting per target; past it the oldest is dropped. Default: 256.
+        public var queueCapacity = 256
+        /// Attempts per alert and target, the first included. Default: 5.
+        public var maxAttempts = 5
+        /// The wait before the first retry; it doubles per attempt, jittered to [½, 1] of it.
+        /// Default: 1 s.
+        public var initialBackoff: Duration = .seconds(1)
+        /// The longest wait between attempts (a `Retry-After` is capped to it too). Default: 60 s.
+        public var maxBackoff: Duration = .seconds(60)
+        /// How long one HTTP request may take. Default: 10 s.
+        public var requestTimeout: Duration = .seconds(10)
+        /// Telegram's Bot API base URL (tests point it at a local server). Default:
+        /// `https://api.telegram.org`.
+        public var telegramAPIBase = "https://api.telegram.org"
+
+        /// The defaults.
+        public init() {}
+    }
+
+    /// Counts per target, for `/metrics`.
+    public struct Statistics: Sendable, Hashable {
+        /// Alerts a target accepted.
+        public var sent = 0
+        /// Alerts given up on (attempts exhausted, a status that is not retried, shutdown).
+        public var failed = 0
+        /// Alerts dropped from a full queue (or sent after shutdown).
+        public var dropped = 0
+        /// Attempts that failed and were retried.
+        public var retried = 0
+
+        /// All zero.
+        public init() {}
+    }
+
+    /// One target, resolved: where to POST what, and its queue.
+    final class Channel: Sendable {
+        let target: AlertTarget
+        let url: URL
+        let chatID: String?
+        /// Strings never to print: the URL and token.
+        let secrets: [String]
+        let stream: AsyncStream<Alert>
+        let continuation: AsyncStream<Alert>.Continuation
+        let stats = Mutex(Statistics())
+
+        init(target: AlertTarget, url: URL, chatID: String?, secrets: [String], capacity: Int) {
+            self.target = target
+            self.url = url
+            self.chatID = chatID
+            self.secrets = secrets.filter { !$0.isEmpty }
+            (stream, continuation) = AsyncStream.makeStream(of: Alert.self, bufferingPolicy: .bufferingNewest(max(1, capacity)))
+        }
+
+        var kind: String {
+            switch target.destination {
+            case .webhook: return "webhook"
+            case .slack: return "slack"
+            case .telegram: return "telegram"
+            }
+        }
+
+        func body(_ alert: Alert) -> JSONValue {
+            switch target.destination {
+            case .webhook: return AlertMessage.webhook(alert)
+            case .slack: return AlertMessage.slack(alert)
+            case .telegram: return AlertMessage.telegram(alert, chatID: chatID ?? "")
+            }
+        }
+
+        func redact(_ text: String) -> String {
+            var out = text
+            for s in secrets { out = out.replacingOccurrences(of: s, with: "<redacted>") }
+            return out
+        }
+    }
+
+    /// How alerts are queued and sent.
+    public let configuration: Configuration
+    private let channels: [Channel]
+    private let logger: Logger
+    private let session: URLSession
+
+    /// A dispatcher for `targets`, reading their environment variables now.
+    ///
+    /// - Parameters:
+    ///   - targets: the project config's alert targets (``ProjectConfig/alertTargets``), for every
+    ///     environment: each alert goes to the ones that apply to its environment.
+    ///   - processEnvironment: where `urlEnv`, `botTokenEnv` and `chatIdEnv` are read. Default:
+    ///     the process's environment.
+    ///   - configuration: see ``Configuration-swift.struct``.
+    ///   - logger: where failures are logged.
+    /// - Throws: ``AlertConfigurationError`` naming every target whose variable is unset, empty or
+    ///   not a URL.
+    public init(
+        targets: [AlertTarget], processEnvironment: [String: String] = ProcessInfo.processInfo.environment,
+        configuration: Configuration = Configuration(), logger: Logger
+    ) throws(AlertConfigurationError) {
+        let (channels, problems) = Self.resolve(targets, processEnvironment: processEnvironment, configuration: configuration)
+        guard problems.isEmpty else { throw AlertConfigurationError(problems: problems) }
+        self.channels = channels
+        self.configuration = configuration
+        self.logger = logger
+        let sessionConfiguration = URLSessionConfiguration.ephemeral
+        let timeout = configuration.requestTimeout.secondsValue
+        sessionConfiguration.timeoutIntervalForRequest = timeout
+        sessionConfiguration.timeoutIntervalForResource = timeout
+        sessionConfiguration.httpMaximumConnectionsPerHost = 4
+        session = URLSession(configuration: sessionConfiguration)
+    }
+
+    /// Checks that every target that applies to one of `environments` (all targets when nil) can
+    /// send: its environment variables are set, and URLs are `http://` or `https://` URLs. The
+    /// daemon calls it at startup.
+    ///
+    /// - Throws: ``AlertConfigurationError`` listing every problem, e.g. `alert target "on-call":
+    ///   environment variable FLAGPOLE_TELEGRAM_BOT_TOKEN (the bot token) is not set; …`.
+    public static func validate(
+        targets: [AlertTarget], environments: [String]? = nil,
+        processEnvironment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws(AlertConfigurationError) {
+        let relevant = targets.filter { t in environments.map { $0.contains { t.applies(toEnvironment: $0) } } ?? true }
+        let problems = resolve(relevant, processEnvironment: processEnvironment, configuration: Configuration()).problems
+        if !problems.isEmpty { throw AlertConfigurationError(problems: problems) }
+    }
+
+    private static func resolve(
+        _ targets: [AlertTarget], processEnvironment env: [String: String], configuration: Configuration
+    ) -> (channels: [Channel], problems: [AlertConfigurationError.Problem]) {
+        var channels: [Channel] = []
+        var problems: [AlertConfigurationError.Problem] = []
+        func value(_ v: AlertTarget.Value, of target: AlertTarget, what: String) -> String? {
+            if let s = v.resolve(in: env) { return s }
+            if case .environmentVariable(let name) = v {
+                problems.append(
+                    .init(
+                        target: target.name, variable: name,
+                        message: "environment variable \(name) (\(what)) is not set or empty; export it where the daemon runs, "
+                            + "or remove the target from the project config (flags/flagpole.yaml)"))
+            }
+            return nil
+        }
+        func httpURL(_ text: String, _ v: AlertTarget.Value, of target: AlertTarget, what: String) -> URL? {
+            let lower = text.lowercased()
+            if lower.hasPrefix("http://") || lower.hasPrefix("https://"), let url = URL(string: text), url.host != nil {
+                return url
+            }
+            let source: String
+            if case .environmentVariable(let name) = v { source = "environment variable \(name)" } else { source = "url" }
+            let variable: String?
+            if case .environmentVariable(let name) = v { variable = name } else { variable = nil }
+            problems.append(
+                .init(target: target.name, variable: variable, message: "\(source) (\(what)) does not hold an http:// or https:// URL"))
+            return nil
+        }
+        for target in targets {
+            switch target.destination {
+            case .webhook(let v), .slack(let v):
+                let what = target.destination == .webhook(url: v) ? "the webhook URL" : "the Slack webhook URL"
+                guard let text = value(v, of: target, what: what), let url = httpURL(text, v, of: target, what: what) else { continue }
+                channels.append(Channel(target: target, url: url, chatID: nil, secrets: [text], capacity: configuration.queueCapacity))
+            case .telegram(let tokenValue, let chatValue):
+                let token = value(tokenValue, of: target, what: "the bot token")
+                let chat = value(chatValue, of: target, what: "the chat id")
+                guard let token, let chat else { continue }
+                if token.contains("/") || token.contains(" ") || token.contains("?") {
+                    var variable: String?
+                    if case .environmentVariable(let name) = tokenValue { variable = name }
+                    problems.append(
+                        .init(
+                            target: target.name, variable: variable,
+                            message: "\(variable.map { "environment variable \($0)" } ?? "the bot token") does not look like a bot token "
+                                + "(123456:ABC…, from @BotFather)"))
+                    continue
+                }
+                var base = configuration.telegramAPIBase
+                while base.hasSuffix("/") { base.removeLast() }
+                guard let url = URL(string: "\(base)/bot\(token)/sendMessage") else {
+                    problems.append(.init(target: target.name, variable: nil, message: "the Telegram API base URL is not a URL"))
+                    continue
+                }
+                channels.append(Channel(target: target, url: url, chatID: chat, secrets: [token], capacity: configuration.queueCapacity))
+            }
+        }
+        return (channels, problems)
+    }
+
+    // MARK: - Sending
+
+    /// Queues `alert` for every target that applies to its environment, without waiting. A full
+    /// queue drops its oldest alert (counted in ``Statistics/dropped``).
+    public func send(_ alert: Alert) {
+        for channel in channels where channel.target.applies(toEnvironment: alert.environment) {
+            switch channel.continuation.yield(alert) {
+            case .enqueued: break
+            case .dropped, .terminated: channel.stats.withLock { $0.dropped += 1 }
+            @unknown default: break
+            }
+        }
+    }
+
+    /// Sends queued alerts until cancelled, or, after a graceful shutdown begins, until the queues
+    /// are empty (alerts sent after that are dropped).
+    public func run() async throws {
+        await withGracefulShutdownHandler {
+            await withDiscardingTaskGroup { group in
+                for channel in channels {
+                    group.addTask { await self.work(channel) }
+                }
+            }
+        } onGracefulShutdown: {
+            for channel in self.channels { channel.continuation.finish() }
+        }
+    }
+
+    private func work(_ channel: Channel) async {
+        for await alert in channel.stream {
+            if Task.isCancelled {
+                channel.stats.withLock { $0.failed += 1 }
+                continue
+            }
+            await deliver(alert, via: channel)
+        }
+    }
+
+    private enum Attempt {
+        case delivered
+        case retry(reason: String, after: Duration?)
+        case giveUp(reason: String)
+    }
+
+    private func deliver(_ alert: Alert, via channel: Channel) async {
+        var metadata: Logger.Metadata = [
+            "flagpole.alert.target": "\(channel.target.name)", "flagpole.alert.type": "\(channel.kind)",
+            "flagpole.environment": "\(alert.environment)", "flagpole.alert.title": "\(alert.title)",
+        ]
+        if let flag = alert.flag { metadata["flagpole.flag"] = "\(flag)" }
+        let attempts = max(1, configuration.maxAttempts)
+        for attempt in 1...attempts {
+            switch await post(alert, via: channel) {
+            case .delivered:
+                channel.stats.withLock { $0.sent += 1 }
+                if attempt > 1 { logger.info("Alert delivered after \(attempt) attempts", metadata: metadata) }
+                return
+            case .giveUp(let reason):
+                channel.stats.withLock { $0.failed += 1 }
+                logger.warning("Alert to \(channel.target) not delivered: \(reason) (not retried)", metadata: metadata)
+                return
+            case .retry(let reason, let retryAfter):
+                guard attempt < attempts else {
+                    channel.stats.withLock { $0.failed += 1 }
+                    logger.warning("Alert to \(channel.target) not delivered after \(attempts) attempts: \(reason)", metadata: metadata)
+                    return
+                }
+                channel.stats.withLock { $0.retried += 1 }
+                let wait = backoff(attempt: attempt, retryAfter: retryAfter)
+                logger.debug("Alert to \(channel.target) failed (\(reason)); retrying in \(wait)", metadata: metadata)
+                do {
+                    try await Task.sleep(for: wait)
+                } catch {
+                    channel.stats.withLock { $0.failed += 1 }
+                    logger.warning("Alert to \(channel.target) not delivered: stopped while retrying (\(reason))", metadata: metadata)
+                    return
+                }
+            }
+        }
+    }
+
+    /// The wait after failed attempt `attempt` (1-based): `initialBackoff · 2^(attempt-1)`, capped
+    /// at `maxBackoff`, jittered to [½, 1] of it; at least a `Retry-After` (capped too).
+    func backoff(attempt: Int, retryAfter: Duration?) -> Duration {
+        let base = configuration.initialBackoff * (1 << min(max(0, attempt - 1), 30))
+        let capped = min(base, configuration.maxBackoff)
+        let jittered = capped * Double.random(in: 0.5...1)
+        guard let retryAfter else { return jittered }
+        return max(jittered, min(retryAfter, configuration.maxBackoff))
+    }
+
+    private func post(_ alert: Alert, via channel: Channel) async -> Attempt {
+        var request = URLRequest(url: channel.url)
+        request.httpMethod = "POST"
+        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        request.setValue("Flagpole/\(FlagpoleVersion.current)", forHTTPHeaderField: "User-Agent")
+        request.timeoutInterval = configuration.requestTimeout.secondsValue
+        request.httpBody = Data(channel.body(alert).jsonString.utf8)
+        let data: Data
+        let response: URLResponse
+        do {
+            (data, response) = try await session.data(for: request)
+        } catch let error as URLError {
+            // URLError's description carries the URL (and so the token): print its code only.
+            let reason = error.code == .timedOut ? "timed out after \(configuration.requestTimeout)" : "request failed (URLError \(error.code.rawValue))"
+            return .retry(reason: reason, after: nil)
+        } catch {
+            return .retry(reason: "request failed (\(type(of: error)))", after: nil)
+        }
+        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+        if (200..<300).contains(status) { return .delivered }
+        var reason = "HTTP \(status)"
+        let text = String(decoding: data.prefix(300), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        if !text.isEmpty { reason += ": " + channel.redact(text) }
+        if status == 408 || status == 429 || status >= 500 {
+            var retryAfter: Duration?
+            if let header = (response as? HTTPURLResponse)?.value(forHTTPHeaderField: "Retry-After"), let s = Int(header), s >= 0 {
+                retryAfter = .seconds(s)
+            } else if let s = (try? JSONParser.parse(bytes: Array(data)))?["parameters"]?["retry_after"]?.numberValue, s >= 0 {
+                retryAfter = .seconds(s)  // Telegram's flood control
+            }
+            return .retry(reason: reason, after: retryAfter)
+        }
+        return .giveUp(reason: reason)
+    }
+
+    // MARK: - Counters
+
+    /// Counts per target name.
+    public var statistics: [String: Statistics] {
+        var out: [String: Statistics] = [:]
+        for channel in channels { out[channel.target.name] = channel.stats.withLock { $0 } }
+        return out
+    }
+
+    /// The counters in the Prometheus text format, for `/metrics`: `flagpole_alerts_sent_total`,
+    /// `flagpole_alerts_failed_total`, `flagpole_alerts_dropped_total` and
+    /// `flagpole_alerts_retries_total`, each with `target` and `type` labels.
+    public func prometheusText() -> String {
+        let stats = channels.map { ($0, $0.stats.withLock { $0 }) }
+        var out = ""
+        let families: [(String, String, KeyPath<Statistics, Int>)] = [
+            ("flagpole_alerts_sent_total", "Alerts delivered to a target.", \.sent),
+            ("flagpole_alerts_failed_total", "Alerts given up on after retries.", \.failed),
+            ("flagpole_alerts_dropped_total", "Alerts dropped from a full queue.", \.dropped),
+            ("flagpole_alerts_retries_total", "Failed attempts that were retried.", \.retried),
+        ]
+        for (name, help, path) in families {
+            out += "# HELP \(name) \(help)\n# TYPE \(name) counter\n"
+            for (channel, s) in stats {
+                out += "\(name){target=\"\(Self.labelValue(channel.target.name))\",type=\"\(channel.kind)\"} \(s[keyPath: path])\n"
+            }
+        }
+        return out
+    }
+
+    private static func labelValue(_ s: String) -> String {
+        s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"").replacingOccurrences(of: "\n", with: "\\n")
+    }
+}
+
+extension Duration {
+    fileprivate var secondsValue: Double {
+        Double(components.seconds) + Double(components.attoseconds) / 1e18
+    }
+}
