@@ -1,13 +1,140 @@
 import ArgumentParser
+import Flagpole
+import FlagpoleServer
+import Foundation
+import Logging
+import ServiceLifecycle
 
-/// `flagctl daemon`: the watcher, OFREP, health and metrics.
+/// `flagctl daemon`: OFREP, outcome reporting, health and metrics, served from the client
+/// library's in-memory cache of one environment (and, with guarded rollouts, the watcher).
 struct DaemonCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "daemon",
-        abstract: "Run the rollout watcher and serve OFREP, /healthz, /readyz and /metrics."
+        abstract: "Serve OFREP, outcome reporting, /healthz, /readyz and /metrics from one environment's flags.",
+        discussion: """
+            The daemon follows one environment in Redis with the client library (in memory, live,
+            serving the last data when Redis is down) and answers over HTTP/1.1:
+
+              POST /ofrep/v1/evaluate/flags/KEY   one flag (OFREP): 200, 400, 401, 403, 404, 413
+              POST /ofrep/v1/evaluate/flags       every flag, with an ETag; 304 for If-None-Match
+              POST /flagpole/v1/outcomes          record success/failure per flag and variant
+              GET  /healthz  /readyz  /metrics    liveness, readiness, Prometheus text
+
+            Request bodies are {"context": {"targetingKey": "user-1", ...}}. Any OpenFeature SDK
+            with an OFREP provider reads the flags at http://HOST:PORT.
+
+            Authentication (optional): with --tokens-file or $FLAGPOLE_DAEMON_TOKENS set, OFREP and
+            outcome requests need 'Authorization: Bearer TOKEN' (or 'X-API-Key: TOKEN'); 401
+            without a known token, 403 for a token without the scope. The token file holds one
+            token per line, optionally followed by its scopes (evaluate, report; default both);
+            the variable holds comma-separated tokens with both scopes. Tokens are 16 or more
+            visible ASCII characters. /healthz, /readyz and /metrics need none.
+
+            The rollout watcher comes with guarded rollouts: until then the daemon runs without
+            it, and --no-watcher (run it alone, next to the apps) changes nothing.
+
+            Stops gracefully on SIGTERM or SIGINT. Exit status 0 after a graceful stop, 1 when
+            it cannot start (port in use, unreadable token file), 2 for usage errors.
+            """
     )
 
+    @OptionGroup var global: GlobalOptions
+
+    @Option(help: ArgumentHelp("The address to listen on (0.0.0.0 for every interface).", valueName: "address"))
+    var host = "127.0.0.1"
+
+    @Option(help: ArgumentHelp("The TCP port (0 picks a free one).", valueName: "port"))
+    var port = 8016
+
+    @Flag(help: "Serve HTTP only, without the rollout watcher (the watcher comes with guarded rollouts).")
+    var noWatcher = false
+
+    @Option(help: ArgumentHelp("A file of bearer tokens, one per line, with optional scopes.", valueName: "path"))
+    var tokensFile: String?
+
+    @Option(help: ArgumentHelp("The largest request body accepted, in bytes (larger: 413).", valueName: "bytes"))
+    var maxBodySize = 64 * 1024
+
+    @Option(help: ArgumentHelp("The name `flagctl clients` shows for this daemon.", valueName: "name"))
+    var application = "flagctl-daemon"
+
+    /// The environment variable holding tokens (comma-separated, every scope).
+    static let tokensVariable = "FLAGPOLE_DAEMON_TOKENS"
+
+    func validate() throws {
+        guard (0...65535).contains(port) else {
+            throw ValidationError("--port \(port) is not a TCP port; use 1 to 65535 (or 0 for any free one)")
+        }
+        guard (256...(16 << 20)).contains(maxBodySize) else {
+            throw ValidationError("--max-body-size \(maxBodySize) is out of range; use 256 to \(16 << 20) bytes")
+        }
+        guard !host.isEmpty else { throw ValidationError("--host is empty; use 127.0.0.1, 0.0.0.0 or an address of this machine") }
+    }
+
+    /// The tokens from `--tokens-file` and `$FLAGPOLE_DAEMON_TOKENS` (both may be given).
+    func tokens() throws -> AccessTokens {
+        var tokens = AccessTokens.none
+        do {
+            if let tokensFile { tokens = tokens.merging(try AccessTokens.load(path: tokensFile)) }
+            if let list = ProcessInfo.processInfo.environment[Self.tokensVariable], !list.isEmpty {
+                tokens = tokens.merging(try AccessTokens(list: list, origin: "$\(Self.tokensVariable)"))
+            }
+        } catch {
+            throw ValidationError(error.message)
+        }
+        return tokens
+    }
+
     func run() async throws {
-        throw ValidationError("not built yet")
+        let environment = try global.environment()
+        let redis = try global.redisConfiguration()
+        let tokens = try tokens()
+        var logger = Logger(label: "flagctl.daemon")
+        logger.logLevel = .info
+
+        var clientConfiguration = FlagpoleClient.Configuration(redis: redis, environment: environment, application: application)
+        clientConfiguration.flagFiles = FlagpoleClient.FlagFiles(directory: global.flags)  // Redis down at start and no snapshot yet
+        let client = FlagpoleClient(configuration: clientConfiguration, logger: logger)
+
+        var serverConfiguration = DaemonServer.Configuration()
+        serverConfiguration.host = host
+        serverConfiguration.port = port
+        serverConfiguration.maxBodySize = maxBodySize
+        serverConfiguration.tokens = tokens
+
+        let extras = Self.extraServices(noWatcher: noWatcher)
+        let auth = tokens.isEnabled ? "\(tokens.count) token\(tokens.count == 1 ? "" : "s")" : "off"
+        let server = DaemonServer(
+            client: client, configuration: serverConfiguration, metrics: extras.metrics, readinessChecks: extras.readiness,
+            logger: logger
+        ) { host, port in
+            Self.say("flagctl daemon: serving \(environment) on http://\(host):\(port) (OFREP, outcomes, /healthz, /readyz, /metrics; auth \(auth); \(extras.note))")
+        }
+
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [client, server] + extras.services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        do {
+            try await group.run()
+        } catch let error as DaemonServerError {
+            Output.error(error.message)
+            throw ExitCode.failure
+        } catch let error as FlagpoleClientError {
+            Output.error(error.description)
+            throw ExitCode.failure
+        }
+        Self.say("flagctl daemon: stopped")
+    }
+
+    /// What runs beside the client and the HTTP server: the place the rollout watcher plugs in
+    /// (its `Service`, its `/metrics` text, its `/readyz` check). Nothing yet — the watcher comes
+    /// with guarded rollouts; `--no-watcher` will leave it out.
+    static func extraServices(noWatcher: Bool) -> (services: [any Service], metrics: [any MetricsExposition], readiness: [ReadinessCheck], note: String) {
+        ([], [], [], noWatcher ? "watcher off" : "no watcher yet: it comes with guarded rollouts")
+    }
+
+    /// Prints a line to standard output at once (a pipe would buffer `print`).
+    static func say(_ line: String) {
+        FileHandle.standardOutput.write(Data((line + "\n").utf8))
     }
 }

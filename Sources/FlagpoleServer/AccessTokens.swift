@@ -1,0 +1,211 @@
+import Foundation
+
+/// The bearer tokens `flagctl daemon` accepts, each with what it may do.
+///
+/// Requests carry a token as `Authorization: Bearer <token>` or `X-API-Key: <token>` (the two
+/// schemes OFREP names). Tokens are compared in constant time: every configured token is compared
+/// in full, whatever the candidate, so the time taken does not tell how much of a guess was right.
+///
+/// The token file has one token per line, optionally followed by the scopes it grants
+/// (`evaluate`, `report`; both when none are named); `#` starts a comment:
+///
+/// ```
+/// # flagctl daemon tokens
+/// 3f9c0e7a1b2d4c6e8f0a1b2c3d4e5f60   evaluate          # the Python bots: read flags only
+/// 9a8b7c6d5e4f30211f2e3d4c5b6a7988   evaluate,report   # the checkout service
+/// ```
+public struct AccessTokens: Sendable {
+    /// What a token allows.
+    public struct Scope: OptionSet, Sendable, Hashable {
+        public let rawValue: UInt8
+        public init(rawValue: UInt8) { self.rawValue = rawValue }
+
+        /// Evaluate flags over OFREP.
+        public static let evaluate = Scope(rawValue: 1)
+        /// Report outcomes (`POST /flagpole/v1/outcomes`).
+        public static let report = Scope(rawValue: 2)
+        /// Everything.
+        public static let all: Scope = [.evaluate, .report]
+
+        /// The scope named `name` (`evaluate` or `report`), if any.
+        public init?(name: String) {
+            switch name {
+            case "evaluate": self = .evaluate
+            case "report": self = .report
+            default: return nil
+            }
+        }
+    }
+
+    /// What a request's credentials amount to.
+    public enum Decision: Sendable, Hashable {
+        /// No token configured: everyone may do everything.
+        case open
+        /// A known token, with its scopes.
+        case granted(Scope)
+        /// No `Authorization: Bearer` or `X-API-Key` header (or a malformed one): 401.
+        case missing
+        /// A token that matches none: 401.
+        case unknown
+    }
+
+    /// The shortest token accepted, in characters.
+    public static let minimumLength = 16
+
+    struct Entry: Sendable {
+        var token: [UInt8]
+        var scopes: Scope
+    }
+
+    let entries: [Entry]
+
+    /// No tokens: authentication off.
+    public static let none = AccessTokens(entries: [])
+
+    init(entries: [Entry]) {
+        self.entries = entries
+    }
+
+    /// Whether any token is configured (authentication on).
+    public var isEnabled: Bool { !entries.isEmpty }
+
+    /// How many tokens are configured.
+    public var count: Int { entries.count }
+
+    /// Tokens with every scope (e.g. from an environment variable).
+    ///
+    /// - Parameters:
+    ///   - tokens: The tokens.
+    ///   - origin: Where they came from, for error messages (e.g. `$FLAGPOLE_DAEMON_TOKENS`).
+    /// - Throws: ``AccessTokensError`` for a token that is too short or holds characters other
+    ///   than visible ASCII.
+    public init(tokens: [String], origin: String) throws(AccessTokensError) {
+        var entries: [Entry] = []
+        for (index, token) in tokens.enumerated() {
+            try Self.check(token, at: "\(origin), token \(index + 1)")
+            entries.append(Entry(token: Array(token.utf8), scopes: .all))
+        }
+        self.entries = entries
+    }
+
+    /// Tokens from a comma- or whitespace-separated list, each with every scope: the format of
+    /// `FLAGPOLE_DAEMON_TOKENS`.
+    public init(list: String, origin: String) throws(AccessTokensError) {
+        let tokens = list.split(whereSeparator: { $0 == "," || $0.isWhitespace }).map(String.init)
+        try self.init(tokens: tokens, origin: origin)
+    }
+
+    /// Tokens from the text of a token file (see the type's documentation for the format).
+    ///
+    /// - Parameters:
+    ///   - text: The file's contents.
+    ///   - path: The file's path, for error messages.
+    /// - Throws: ``AccessTokensError`` naming the line of a bad token or an unknown scope, or when
+    ///   the file holds no token at all.
+    public init(fileContents text: String, path: String) throws(AccessTokensError) {
+        var entries: [Entry] = []
+        for (number, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = rawLine.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+            let words = line.split(whereSeparator: \.isWhitespace)
+            guard let first = words.first else { continue }
+            let place = "\(path):\(number + 1)"
+            let token = String(first)
+            try Self.check(token, at: place)
+            var scopes: Scope = []
+            for word in words.dropFirst() {
+                for name in word.split(separator: ",") {
+                    guard let scope = Scope(name: String(name)) else {
+                        throw AccessTokensError("\(place): unknown scope '\(name)'; the scopes are evaluate and report (none named: both)")
+                    }
+                    scopes.insert(scope)
+                }
+            }
+            entries.append(Entry(token: Array(token.utf8), scopes: scopes.isEmpty ? .all : scopes))
+        }
+        if entries.isEmpty {
+            throw AccessTokensError("\(path) holds no token; write one per line (e.g. the output of `openssl rand -hex 32`)")
+        }
+        self.entries = entries
+    }
+
+    /// Tokens from a token file.
+    ///
+    /// - Throws: ``AccessTokensError`` when the file cannot be read or holds a bad line.
+    public static func load(path: String) throws(AccessTokensError) -> AccessTokens {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw AccessTokensError("cannot read the token file \(path): \(error.localizedDescription)")
+        }
+        return try AccessTokens(fileContents: text, path: path)
+    }
+
+    /// These tokens and `other`'s.
+    public func merging(_ other: AccessTokens) -> AccessTokens {
+        AccessTokens(entries: entries + other.entries)
+    }
+
+    private static func check(_ token: String, at place: String) throws(AccessTokensError) {
+        guard token.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) else {
+            throw AccessTokensError("\(place): a token may hold visible ASCII characters only (no spaces, no control characters)")
+        }
+        guard token.utf8.count >= minimumLength else {
+            throw AccessTokensError(
+                "\(place): the token is \(token.utf8.count) characters long; use at least \(minimumLength) (e.g. `openssl rand -hex 32`)")
+        }
+    }
+
+    /// Decides what a request's headers allow.
+    ///
+    /// - Parameters:
+    ///   - authorization: The `Authorization` header, if any (`Bearer <token>`; the scheme is
+    ///     case-insensitive).
+    ///   - apiKey: The `X-API-Key` header, if any.
+    public func decide(authorization: String?, apiKey: String?) -> Decision {
+        guard isEnabled else { return .open }
+        let candidate: Substring
+        if let authorization {
+            let parts = authorization.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
+            guard parts.count == 2, parts[0].lowercased() == "bearer" else { return .missing }
+            candidate = parts[1].drop { $0 == " " }
+        } else if let apiKey {
+            candidate = Substring(apiKey)
+        } else {
+            return .missing
+        }
+        var scopes: Scope = []
+        var matched = false
+        // Compare with every token, in full, whatever matches: no early exit.
+        for entry in entries {
+            let equal = Self.constantTimeEquals(candidate.utf8, entry.token)
+            matched = matched || equal
+            scopes.formUnion(equal ? entry.scopes : [])
+        }
+        return matched ? .granted(scopes) : .unknown
+    }
+
+    /// Whether `a` and `b` hold the same bytes, in time that depends on their lengths only.
+    public static func constantTimeEquals(_ a: some Collection<UInt8>, _ b: [UInt8]) -> Bool {
+        var difference = UInt64(truncatingIfNeeded: a.count ^ b.count)
+        var index = 0
+        // Walk the full length of `b` (the secret), reading `a` where it has bytes.
+        var iterator = a.makeIterator()
+        while index < b.count {
+            let x = iterator.next() ?? 0
+            difference |= UInt64(x ^ b[index])
+            index += 1
+        }
+        return difference == 0
+    }
+}
+
+/// A token file or list could not be used.
+public struct AccessTokensError: Error, Sendable, CustomStringConvertible {
+    /// What is wrong, where, and how to fix it. Never contains a token.
+    public var message: String
+
+    public init(_ message: String) { self.message = message }
+
+    public var description: String { message }
+}

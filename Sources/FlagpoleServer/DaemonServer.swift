@@ -1,0 +1,366 @@
+import Flagpole
+import FlagpoleCore
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// The HTTP side of `flagctl daemon`: OFREP for any OpenFeature SDK, outcome reporting, and
+/// `/healthz`, `/readyz`, `/metrics` — all answered from a ``FlagpoleClient``'s in-memory
+/// snapshot, with no Redis round trip per request.
+///
+/// | endpoint | what |
+/// |---|---|
+/// | `POST /ofrep/v1/evaluate/flags/{key}` | one flag (OFREP): 200, 400, 401, 403, 404, 413 |
+/// | `POST /ofrep/v1/evaluate/flags` | every flag (OFREP bulk), with an `ETag`; 304 for a matching `If-None-Match` |
+/// | `POST /flagpole/v1/outcomes` | records outcomes (``OutcomeReport``) into the client's counters: 202 |
+/// | `GET /healthz` | 200 while the process serves |
+/// | `GET /readyz` | 200 once the client is ready and every ``ReadinessCheck`` passes, else 503 |
+/// | `GET /metrics` | Prometheus text: the client's freshness, evaluations, requests, and every ``MetricsExposition`` |
+///
+/// A `Service`: run it in the `ServiceGroup` that runs the client; it stops on graceful shutdown.
+///
+/// ```swift
+/// let server = DaemonServer(client: flags, configuration: .init(), logger: logger)
+/// let group = ServiceGroup(configuration: .init(
+///     services: [flags, server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+/// try await group.run()
+/// ```
+public final class DaemonServer: Sendable, Service {
+    /// Where the server listens and what it accepts.
+    public struct Configuration: Sendable {
+        /// The address to listen on. Default: `127.0.0.1` (only this machine; `0.0.0.0` for all).
+        public var host = "127.0.0.1"
+        /// The TCP port; 0 picks a free one. Default: 8016 (flagd's OFREP port).
+        public var port = 8016
+        /// The largest request body accepted, in bytes; larger ones get 413. Default: 65,536.
+        public var maxBodySize = 64 * 1024
+        /// The tokens OFREP and outcome requests must carry. Default: none (no authentication).
+        /// `/healthz`, `/readyz` and `/metrics` never ask for one.
+        public var tokens = AccessTokens.none
+
+        /// The defaults.
+        public init() {}
+    }
+
+    /// The configuration the server was made with.
+    public let configuration: Configuration
+    /// The client whose snapshot the server evaluates.
+    public let client: FlagpoleClient
+    let metrics: [any MetricsExposition]
+    let readinessChecks: [ReadinessCheck]
+    let logger: Logger
+    let counters = RequestCounters()
+    let onListening: @Sendable (String, Int) async -> Void
+    private let boundPort = Mutex<Int?>(nil)
+
+    /// A server for `client`.
+    ///
+    /// - Parameters:
+    ///   - client: The client to evaluate with; run it beside the server.
+    ///   - configuration: Where to listen, the body limit and the tokens.
+    ///   - metrics: Extra `/metrics` text (the watcher's, say). Default: none.
+    ///   - readinessChecks: Extra conditions for `/readyz`. Default: none.
+    ///   - logger: Where the server logs.
+    ///   - onListening: Called once the server listens, with the host and the bound port.
+    public init(
+        client: FlagpoleClient, configuration: Configuration = Configuration(), metrics: [any MetricsExposition] = [],
+        readinessChecks: [ReadinessCheck] = [], logger: Logger, onListening: @escaping @Sendable (String, Int) async -> Void = { _, _ in }
+    ) {
+        self.client = client
+        self.configuration = configuration
+        self.metrics = metrics
+        self.readinessChecks = readinessChecks
+        self.logger = logger
+        self.onListening = onListening
+    }
+
+    /// The port the server listens on, once it does.
+    public var port: Int? { boundPort.withLock { $0 } }
+
+    /// Serves until a graceful shutdown or cancellation.
+    ///
+    /// - Throws: ``DaemonServerError`` when the address cannot be bound (in use, or not this
+    ///   machine's).
+    public func run() async throws {
+        do {
+            try await makeApplication().run()
+        } catch {
+            let text = "\(error)"
+            let place = "\(configuration.host):\(configuration.port)"
+            if text.contains("Address already in use") || text.contains("EADDRINUSE") {
+                throw DaemonServerError("cannot listen on \(place): the address is in use; stop what holds it or pass another --port")
+            }
+            if text.contains("bind") || text.contains("Cannot assign requested address") || text.contains("resolve") {
+                throw DaemonServerError("cannot listen on \(place): \(text); check --host and --port")
+            }
+            throw error
+        }
+    }
+
+    /// The Hummingbird application (for `HummingbirdTesting`; ``run()`` runs it).
+    public func makeApplication() -> some ApplicationProtocol {
+        Application(
+            router: makeRouter(),
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
+            onServerRunning: { [self] channel in
+                let port = channel.localAddress?.port ?? configuration.port
+                boundPort.withLock { $0 = port }
+                logger.info(
+                    "Serving OFREP", metadata: ["flagpole.address": "http://\(configuration.host):\(port)", "flagpole.auth": "\(configuration.tokens.isEnabled)"])
+                await onListening(configuration.host, port)
+            },
+            logger: logger)
+    }
+
+    func makeRouter() -> Router<BasicRequestContext> {
+        let router = Router()
+        router.post("/ofrep/v1/evaluate/flags/:key") { [self] request, context in
+            await evaluate(request, key: context.parameters.get("key") ?? "")
+        }
+        router.post("/ofrep/v1/evaluate/flags") { [self] request, _ in
+            await bulk(request)
+        }
+        router.post("/flagpole/v1/outcomes") { [self] request, _ in
+            await reportOutcomes(request)
+        }
+        router.get("/healthz") { _, _ in
+            Self.text(.ok, "ok\n")
+        }
+        router.get("/readyz") { [self] _, _ in
+            readiness()
+        }
+        router.get("/metrics") { [self] _, _ in
+            Self.text(.ok, prometheusText(), contentType: "text/plain; version=0.0.4; charset=utf-8")
+        }
+        return router
+    }
+
+    // MARK: - OFREP
+
+    func evaluate(_ request: Request, key rawKey: String) async -> Response {
+        let key = rawKey.removingPercentEncoding ?? rawKey
+        if let denied = authorize(request, .evaluate, key: key) {
+            counters.count(.evaluate, status: denied.status.code)
+            return denied
+        }
+        let context: EvaluationContext
+        switch await readContext(request, key: key) {
+        case .success(let c): context = c
+        case .failure(let failure):
+            counters.count(.evaluate, status: failure.response.status.code)
+            return failure.response
+        }
+        let (status, body) = OFREPCoding.single(client.evaluate(key, context: context))
+        let http: HTTPResponse.Status
+        switch status {
+        case .ok: http = .ok
+        case .badRequest: http = .badRequest
+        case .notFound: http = .notFound
+        }
+        counters.count(.evaluate, status: http.code)
+        return Self.json(http, body)
+    }
+
+    func bulk(_ request: Request) async -> Response {
+        if let denied = authorize(request, .evaluate, key: nil) {
+            counters.count(.bulk, status: denied.status.code)
+            return denied
+        }
+        let context: EvaluationContext
+        switch await readContext(request, key: nil) {
+        case .success(let c): context = c
+        case .failure(let failure):
+            counters.count(.bulk, status: failure.response.status.code)
+            return failure.response
+        }
+        // The tag needs no evaluation: a match answers 304 without evaluating anything.
+        let tag = OFREPCoding.entityTag(version: client.dataVersion, context: context)
+        if let ifNoneMatch = request.headers[.ifNoneMatch], OFREPCoding.matches(ifNoneMatch: ifNoneMatch, tag: tag) {
+            counters.count(.bulk, status: 304)
+            return Response(status: .notModified, headers: [.eTag: tag])
+        }
+        let evaluation = client.evaluateAll(context: context)
+        // The data may have changed between the tag and the evaluation: tag what was evaluated.
+        let evaluatedTag = OFREPCoding.entityTag(version: evaluation.version, context: context)
+        counters.count(.bulk, status: 200)
+        return Response(
+            status: .ok, headers: [.contentType: "application/json", .eTag: evaluatedTag],
+            body: .init(byteBuffer: ByteBuffer(string: OFREPCoding.bulk(evaluation))))
+    }
+
+    /// The request's context, or the 400 / 413 response.
+    private func readContext(_ request: Request, key: String?) async -> Result<EvaluationContext, ResponseFailure> {
+        guard let bytes = await readBody(request) else {
+            return .failure(
+                ResponseFailure(
+                    Self.json(
+                        .contentTooLarge,
+                        OFREPCoding.failure(
+                            key: key, code: .general,
+                            details: "the request body is larger than \(configuration.maxBodySize) bytes; send a smaller context (the daemon's --max-body-size sets the limit)"))))
+        }
+        do {
+            return .success(try OFREPCoding.context(fromBody: bytes))
+        } catch {
+            return .failure(ResponseFailure(Self.json(.badRequest, OFREPCoding.failure(key: key, code: .invalidContext, details: error.details))))
+        }
+    }
+
+    // MARK: - Outcomes
+
+    func reportOutcomes(_ request: Request) async -> Response {
+        if let denied = authorize(request, .report, key: nil) {
+            counters.count(.outcomes, status: denied.status.code)
+            return denied
+        }
+        guard let bytes = await readBody(request) else {
+            counters.count(.outcomes, status: 413)
+            return Self.json(
+                .contentTooLarge,
+                Self.errorBody("the request body is larger than \(configuration.maxBodySize) bytes; send fewer outcomes per request"))
+        }
+        let report: OutcomeReport
+        do {
+            report = try OutcomeReport(body: bytes)
+        } catch {
+            counters.count(.outcomes, status: 400)
+            return Self.json(.badRequest, Self.errorBody(error.details))
+        }
+        for outcome in report.outcomes {
+            for _ in 0..<outcome.count {
+                client.recordOutcome(flag: outcome.flag, variant: outcome.variant, success: outcome.success, duration: outcome.duration)
+            }
+        }
+        counters.count(.outcomes, status: 202)
+        return Self.json(.accepted, "{\"recorded\":\(report.total)}")
+    }
+
+    // MARK: - Health
+
+    func readiness() -> Response {
+        var lines: [String] = []
+        var ready = client.isReady
+        let freshness = client.freshness
+        let revision = freshness.revision.map { "revision \($0)" } ?? "no revision"
+        let state = "\(freshness.source.rawValue), \(revision)\(freshness.isInSync ? ", in sync" : ", not in sync")\(freshness.isStale ? ", STALE" : "")"
+        lines.append(client.isReady ? "client: ready (\(state))" : "client: not ready (waiting for Redis; \(state))")
+        for check in readinessChecks {
+            if let problem = check.check() {
+                ready = false
+                lines.append("\(check.name): not ready (\(problem))")
+            } else {
+                lines.append("\(check.name): ready")
+            }
+        }
+        return Self.text(ready ? .ok : .serviceUnavailable, lines.joined(separator: "\n") + "\n")
+    }
+
+    /// `/metrics`: the client's freshness and evaluations, the requests served, then each extra
+    /// provider's text.
+    public func prometheusText() -> String {
+        let env = client.configuration.environment
+        let freshness = client.freshness
+        var out = ""
+        out += Prometheus.header("flagpole_ready", "gauge", "1 when /readyz answers 200.")
+        out += Prometheus.sample(
+            "flagpole_ready", ["environment": env], client.isReady && readinessChecks.allSatisfy { $0.check() == nil } ? 1 : 0)
+        if let revision = freshness.revision {
+            out += Prometheus.header("flagpole_applied_revision", "gauge", "The store revision served.")
+            out += Prometheus.sample("flagpole_applied_revision", ["environment": env], Double(revision))
+        }
+        out += Prometheus.header("flagpole_in_sync", "gauge", "1 while the client follows Redis (subscribed and caught up).")
+        out += Prometheus.sample("flagpole_in_sync", ["environment": env], freshness.isInSync ? 1 : 0)
+        if let age = freshness.age {
+            out += Prometheus.header("flagpole_data_age_seconds", "gauge", "How old the served data is (0 while in sync).")
+            out += Prometheus.sample("flagpole_data_age_seconds", ["environment": env], Double(age.components.seconds))
+        }
+        out += Prometheus.header("flagpole_stale", "gauge", "1 when evaluations report STALE (out of sync past the freshness bound).")
+        out += Prometheus.sample("flagpole_stale", ["environment": env], freshness.isStale ? 1 : 0)
+        out += Prometheus.header("flagpole_source", "gauge", "Where the served flags come from: redis, disk, files or defaults.")
+        out += Prometheus.sample("flagpole_source", ["environment": env, "source": freshness.source.rawValue], 1)
+        out += Prometheus.header("flagpole_evaluations_total", "counter", "Evaluations, by OpenFeature reason.")
+        let totals = client.evaluationTotals()
+        for reason in EvaluationReason.allCases {
+            out += Prometheus.sample("flagpole_evaluations_total", ["environment": env, "reason": reason.rawValue], Double(totals[reason] ?? 0))
+        }
+        out += counters.prometheusText()
+        for provider in metrics { out += provider.prometheusText() }
+        return out
+    }
+
+    // MARK: - Helpers
+
+    struct ResponseFailure: Error {
+        var response: Response
+        init(_ response: Response) { self.response = response }
+    }
+
+    /// The 401 / 403 response when the request may not do `scope`; nil when it may.
+    private func authorize(_ request: Request, _ scope: AccessTokens.Scope, key: String?) -> Response? {
+        let tokens = configuration.tokens
+        guard tokens.isEnabled else { return nil }
+        switch tokens.decide(authorization: request.headers[.authorization], apiKey: request.headers[Self.apiKey]) {
+        case .open:
+            return nil
+        case .granted(let scopes) where scopes.contains(scope):
+            return nil
+        case .granted:
+            let what = scope == .report ? "report outcomes" : "evaluate flags"
+            return Self.json(.forbidden, Self.errorBody("this token may not \(what); grant it the scope '\(scope == .report ? "report" : "evaluate")' in the token file"))
+        case .missing:
+            var response = Self.json(
+                .unauthorized, Self.errorBody("missing token: send 'Authorization: Bearer <token>' (or 'X-API-Key: <token>')"))
+            response.headers[.wwwAuthenticate] = "Bearer realm=\"flagpole\""
+            return response
+        case .unknown:
+            var response = Self.json(.unauthorized, Self.errorBody("unknown token: check the token the daemon was given (--tokens-file or $FLAGPOLE_DAEMON_TOKENS)"))
+            response.headers[.wwwAuthenticate] = "Bearer realm=\"flagpole\", error=\"invalid_token\""
+            return response
+        }
+    }
+
+    /// The body, or nil when it is larger than the limit.
+    private func readBody(_ request: Request) async -> [UInt8]? {
+        let limit = configuration.maxBodySize
+        if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > limit { return nil }
+        var bytes: [UInt8] = []
+        do {
+            for try await buffer in request.body {
+                if bytes.count + buffer.readableBytes > limit { return nil }
+                bytes.append(contentsOf: buffer.readableBytesView)
+            }
+        } catch {
+            return bytes
+        }
+        return bytes
+    }
+
+    static let apiKey = HTTPField.Name("X-API-Key")!
+
+    static func errorBody(_ details: String) -> String {
+        var out = "{\"errorDetails\":"
+        JSONValue.writeString(details, to: &out)
+        return out + "}"
+    }
+
+    static func json(_ status: HTTPResponse.Status, _ body: String) -> Response {
+        Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: body)))
+    }
+
+    static func text(_ status: HTTPResponse.Status, _ body: String, contentType: String = "text/plain; charset=utf-8") -> Response {
+        Response(status: status, headers: [.contentType: contentType], body: .init(byteBuffer: ByteBuffer(string: body)))
+    }
+}
+
+/// The daemon's HTTP server could not start.
+public struct DaemonServerError: Error, Sendable, CustomStringConvertible {
+    /// What went wrong, where, and how to fix it.
+    public var message: String
+
+    public init(_ message: String) { self.message = message }
+
+    public var description: String { message }
+}
