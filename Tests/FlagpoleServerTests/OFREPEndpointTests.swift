@@ -3,6 +3,8 @@ import FlagpoleServer
 import FlagpoleStore
 import FlagpoleTesting
 import Foundation
+import HTTPTypes
+import Hummingbird
 import HummingbirdTesting
 import Synchronization
 import Testing
@@ -185,7 +187,11 @@ struct OFREPEndpointTests {
 
     @Test("ETag: 304 without a body for a matching If-None-Match; a new tag when the context or the revision changes")
     func entityTags() async throws {
-        try await ServerFixture.with { fixture, client in
+        try await ServerFixture.with { fixture, client in try await Self.checkEntityTags(fixture, client) }
+    }
+
+    static func checkEntityTags(_ fixture: ServerFixture, _ client: any TestClientProtocol) async throws {
+        do {
             let first = try await client.post("/ofrep/v1/evaluate/flags", Self.staff)
             let tag = try #require(first.headers[.eTag])
 
@@ -208,7 +214,8 @@ struct OFREPEndpointTests {
             // A change in Redis: a new revision, a new tag, the new value.
             let before = fixture.client.freshness.revision ?? 0
             _ = try await fixture.control.apply(.set(variant: "green"), flag: "color", actor: "tests", reason: "etag test")
-            try await waitUntil("the client applies the change") { (fixture.client.freshness.revision ?? 0) > before }
+            let flags = fixture.client
+            try await waitUntil("the client applies the change") { (flags.freshness.revision ?? 0) > before }
             let changed = try await client.post("/ofrep/v1/evaluate/flags", Self.staff, headers: [.ifNoneMatch: tag])
             #expect(changed.status == .ok)
             #expect(changed.headers[.eTag] != tag)

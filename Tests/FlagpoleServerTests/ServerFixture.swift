@@ -5,6 +5,8 @@ import FlagpoleServer
 import FlagpoleStore
 import FlagpoleTesting
 import Foundation
+import HTTPTypes
+import Hummingbird
 import HummingbirdTesting
 import Logging
 import Testing
