@@ -2,6 +2,7 @@ import ArgumentParser
 import FlagpoleControl
 import FlagpoleCore
 import FlagpoleStore
+import Foundation
 
 struct ListCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "list", abstract: "List the flags live in Redis.")
@@ -107,6 +108,10 @@ struct StatusCommand: AsyncParsableCommand {
     func run() async throws {
         let control = try global.control()
         let live = try await reportingErrors { try await control.store.read() }
+        let rollouts = try? await control.store.readRollouts()
+        let nowMS = Int64(Date().timeIntervalSince1970 * 1000)
+        let activeRollouts = (rollouts?.rollouts.values ?? [:].values).filter { $0.status.isActive }.sorted { $0.flag < $1.flag }
+        let watcherLive = rollouts?.lease?.isLive(atMilliseconds: nowMS) ?? false
         // Drift: only when the files are there and readable.
         let load = try? control.directory.loadEnvironment(control.environment)
         let drift = load.map { LiveDiff.compare(load: $0, live: live).filter { $0.status != .same } }
@@ -124,6 +129,7 @@ struct StatusCommand: AsyncParsableCommand {
                 "drift": drift.map { .array($0.map(\.json)) } ?? .null,
                 "overrides": .object(live.overrides.mapValues(\.json)), "pins": .object(live.pins.mapValues(\.json)),
                 "problems": .array(live.problems.map { .string($0.message) }),
+                "rollouts": .array(activeRollouts.map(\.json)), "watcherLive": .bool(watcherLive),
             ])
             return
         }
@@ -149,6 +155,12 @@ struct StatusCommand: AsyncParsableCommand {
             }
         } else {
             print("drift: unknown (no readable files at \(global.flags)/\(control.environment))")
+        }
+        for r in activeRollouts {
+            print("rollout: \(r.flag) → \(r.targetVariant), \(r.status.rawValue)\(r.dryRun ? " (dry run)" : ""), step \(r.stepIndex + 1) of \(r.steps.count) (\(r.percent)%) — flagctl rollout status \(r.flag)")
+        }
+        if !activeRollouts.isEmpty && !watcherLive {
+            print("warning: no live watcher: nothing is watching the rollouts; start one with flagctl daemon --env \(control.environment)")
         }
         for p in live.problems { print("problem: \(p.message)") }
     }
