@@ -43,10 +43,10 @@ def report_outcome(flag, variant, success, duration_ms=None):
         sys.exit(f"outcome not recorded: HTTP {error.code}: {error.read().decode()}")
 
 
-report_outcome("new-checkout", checkout.variant, success=True, duration_ms=42.0)
-
 for details in (checkout, color, upload_mb, weight, banner):
     print(json.dumps({
         "flag": details.flag_key, "value": details.value, "variant": details.variant,
         "reason": details.reason, "error": details.error_code, "message": details.error_message,
     }))
+
+report_outcome("new-checkout", checkout.variant, success=True, duration_ms=42.0)
