@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# OFREP over HTTP: single evaluations through `flagctl daemon` (release build) from wrk over
+# HTTP/1.1 keep-alive. Starts its own redis-server (unix socket, temporary folder), syncs the
+# repository's flags/prod into it, runs the daemon on a free port, warms up, measures, stops all.
+#
+#   Benchmarks/ofrep-benchmark/run.sh                       # wrk -t2 -c50 -d10s --latency, flag new-checkout
+#   FLAG=checkout-button-color CONNECTIONS=100 DURATION=30s Benchmarks/ofrep-benchmark/run.sh
+#   TOKEN=1 Benchmarks/ofrep-benchmark/run.sh               # with bearer-token authentication on
+#
+# Needs wrk (Debian: apt-get install -y wrk) and redis-server. SCRATCH names the build folder
+# (default: .build of the package).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+scratch=${SCRATCH:-$root/.build}
+threads=${THREADS:-2}
+connections=${CONNECTIONS:-50}
+duration=${DURATION:-10s}
+export FLAG=${FLAG:-new-checkout}
+
+for tool in wrk redis-server; do
+    command -v "$tool" >/dev/null || { echo "ofrep-benchmark: $tool not found (Debian: apt-get install -y $tool)" >&2; exit 1; }
+done
+
+(cd "$root" && swift build -c release --product flagctl --scratch-path "$scratch" >&2)
+flagctl="$scratch/release/flagctl"
+
+work=$(mktemp -d)
+redis_pid=""
+daemon_pid=""
+cleanup() {
+    [ -n "$daemon_pid" ] && kill "$daemon_pid" 2>/dev/null && wait "$daemon_pid" 2>/dev/null || true
+    [ -n "$redis_pid" ] && kill "$redis_pid" 2>/dev/null && wait "$redis_pid" 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+redis-server --port 0 --unixsocket "$work/redis.sock" --unixsocketperm 700 --save "" --appendonly no \
+    --dir "$work" --logfile "$work/redis.log" --daemonize no &
+redis_pid=$!
+redis="unix://$work/redis.sock"
+for _ in $(seq 100); do [ -S "$work/redis.sock" ] && break; sleep 0.05; done
+
+"$flagctl" sync --env prod --flags "$root/flags" --redis "$redis" >/dev/null
+
+daemon_env=()
+if [ -n "${TOKEN:-}" ]; then
+    export TOKEN="ofrep-benchmark-token-$RANDOM$RANDOM$RANDOM"
+    daemon_env=(env "FLAGPOLE_DAEMON_TOKENS=$TOKEN")
+fi
+"${daemon_env[@]}" "$flagctl" daemon --env prod --redis "$redis" --flags "$root/flags" --port 0 --no-watcher \
+    >"$work/daemon.out" 2>"$work/daemon.err" &
+daemon_pid=$!
+port=""
+for _ in $(seq 200); do
+    port=$(grep -o 'http://127.0.0.1:[0-9]*' "$work/daemon.out" 2>/dev/null | head -1 | cut -d: -f3 || true)
+    [ -n "$port" ] && break
+    sleep 0.05
+done
+[ -n "$port" ] || { echo "ofrep-benchmark: the daemon did not start:" >&2; cat "$work/daemon.err" >&2; exit 1; }
+url="http://127.0.0.1:$port"
+
+echo "flag $FLAG, one answer:"
+curl -s -X POST "$url/ofrep/v1/evaluate/flags/$FLAG" -H 'Content-Type: application/json' \
+    ${TOKEN:+-H "Authorization: Bearer $TOKEN"} \
+    -d '{"context":{"targetingKey":"user-42","email":"ann@example.com","plan":"business","appVersion":"4.3.0"}}'
+echo
+echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+wrk -t"$threads" -c"$connections" -d2s -s "$here/evaluate.lua" "$url" >/dev/null   # warm-up
+echo "wrk -t$threads -c$connections -d$duration --latency -s evaluate.lua $url/ofrep/v1/evaluate/flags/$FLAG"
+wrk -t"$threads" -c"$connections" -d"$duration" --latency -s "$here/evaluate.lua" "$url"
+echo
+curl -s "$url/metrics" | grep -E '^flagpole_daemon_requests_total'
