@@ -78,6 +78,12 @@ extension EnvironmentControl {
                     message: "flag '\(request.flag)' already has rollout \(existing.id) \(existing.status.rawValue) (\(existing.percent)% → \(existing.targetVariant)); flagctl rollout abort \(request.flag) ends it",
                     key: store.layout.rollouts)
             }
+            if case .rollout(let leftover)? = live.override?.override {
+                throw StoreError(
+                    code: .rolloutState,
+                    message: "flag '\(request.flag)' still carries the split of rollout \(leftover.rolloutID), which no longer runs; clear it first with flagctl override clear \(request.flag)",
+                    key: store.layout.overrides)
+            }
             let policy = config.guardPolicy(forFlagMetadata: definition["metadata"])
             let steps = request.steps ?? policy.steps ?? [100]
             guard !steps.isEmpty, steps.allSatisfy({ $0 >= 1 && $0 <= 100 }), zip(steps, steps.dropFirst()).allSatisfy({ $0 < $1 }), steps.last == 100 else {

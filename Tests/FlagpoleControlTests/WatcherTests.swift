@@ -1,0 +1,237 @@
+import FlagpoleControl
+import FlagpoleCore
+import FlagpoleRedis
+import FlagpoleStore
+import FlagpoleTesting
+import Foundation
+import Logging
+import ServiceLifecycle
+import Testing
+
+@Suite("The rollout watcher, an hour of watching in milliseconds", .timeLimit(.minutes(3)))
+struct WatcherTests {
+    static let start: Int64 = 1_767_225_600
+
+    func watcher(
+        _ f: RolloutFixture, holder: String = "w1", clock: ManualRolloutClock, source: ScriptedMetricSource, alerts: CollectingAlerts,
+        decider: any RolloutDeciding = ThresholdRolloutDecider()
+    ) throws -> RolloutWatcher {
+        var c = RolloutWatcher.Configuration(environment: "prod", holderID: holder)
+        c.interval = .seconds(10)
+        c.leaseTTL = .seconds(30)
+        return try RolloutWatcher(
+            configuration: c, client: f.client, metricSource: { _ in source }, decider: decider, alerts: alerts, clock: clock,
+            logger: Logger(label: "test"))
+    }
+
+    /// Ticks every 10 s of manual time until `done` or `limit` ticks.
+    func drive(_ w: RolloutWatcher, _ clock: ManualRolloutClock, limit: Int = 2_000, until done: () async throws -> Bool) async throws -> Int {
+        for i in 0..<limit {
+            try await w.tick()
+            if try await done() { return i }
+            clock.advance(by: .seconds(10))
+        }
+        return limit
+    }
+
+    func status(_ f: RolloutFixture) async throws -> RolloutRecord? { try await f.control.store.rollout(flag: "new-checkout") }
+
+    @Test("a healthy rollout advances through every step after each hour and completes; every action is audited")
+    func completes() async throws {
+        try await RolloutFixture.with { f in
+            let clock = ManualRolloutClock(startMilliseconds: Self.start * 1000)
+            let source = ScriptedMetricSource(ScriptedMetricSource.rate(0.01))
+            let alerts = CollectingAlerts()
+            _ = try await f.start(now: Self.start)
+            let w = try watcher(f, clock: clock, source: source, alerts: alerts)
+            let ticks = try await drive(w, clock) { try await status(f)?.status == .completed }
+            // Three steps of an hour each, at 10 s a tick.
+            #expect(ticks >= 3 * 360 && ticks < 3 * 360 + 10)
+            let live = try await f.control.store.read()
+            #expect(live.overrides["new-checkout"]?.override == .variant("on"))
+            #expect(live.pins.isEmpty)
+            let actions = try await f.control.store.auditEntries(flag: "new-checkout", limit: 500).map(\.action)
+            #expect(actions.filter { $0 == "rollout-advance" }.count == 2)
+            #expect(actions.first == "rollout-complete")
+            // Holds are sampled: about one a minute, not one a tick.
+            let holds = actions.filter { $0 == "rollout-hold" }.count
+            #expect(holds >= 150 && holds <= 200)
+            #expect(alerts.all.map(\.severity) == [.info])
+            // Cohorts: the treatment is the target variant since the step began; at 100% the control
+            // is the window of equal length before the rollout.
+            let last = source.queries.withLock { $0.suffix(2) }
+            #expect(last.first?.cohort == .variant("on"))
+            #expect(last.last?.cohort == .all && last.last?.to == Self.start)
+            #expect(w.metricsText().contains("flagpole_rollout_decisions_total{environment=\"prod\",verdict=\"advance\"} 2"))
+            #expect(w.metricsText().contains("flagpole_rollouts{environment=\"prod\",state=\"completed\"} 1"))
+        }
+    }
+
+    @Test("the statistical judge completes a healthy rollout too")
+    func completesWithJudge() async throws {
+        try await RolloutFixture.with { f in
+            let clock = ManualRolloutClock(startMilliseconds: Self.start * 1000)
+            let source = ScriptedMetricSource(ScriptedMetricSource.rate(0.01))
+            _ = try await f.start(steps: [50, 100], now: Self.start)
+            let w = try watcher(f, clock: clock, source: source, alerts: CollectingAlerts(), decider: RolloutJudgeDecider())
+            _ = try await drive(w, clock, limit: 3 * 360) { try await status(f)?.status.isActive == false }
+            #expect(try await status(f)?.status == .completed)
+        }
+    }
+
+    @Test("a regression at the second step reverts: exactly the old flag, pinned, audited with evidence, a critical alert")
+    func reverts() async throws {
+        try await RolloutFixture.with { f in
+            let clock = ManualRolloutClock(startMilliseconds: Self.start * 1000)
+            let source = ScriptedMetricSource(ScriptedMetricSource.rate(0.01))
+            let alerts = CollectingAlerts()
+            let before = try await f.control.store.read().effectiveDefinition(of: "new-checkout")
+            _ = try await f.start(now: Self.start)
+            let w = try watcher(f, clock: clock, source: source, alerts: alerts)
+            _ = try await drive(w, clock) { try await status(f)?.stepIndex == 1 }
+            source.script(ScriptedMetricSource.rate(0.2))
+            clock.advance(by: .seconds(10))
+            let report = try await w.tick()
+            #expect(report.actions["new-checkout"] == "revert")
+            let record = try #require(try await status(f))
+            #expect(record.status == .reverted && record.statusReason?.contains("above the ceiling") == true)
+            let live = try await f.control.store.read()
+            #expect(live.effectiveDefinition(of: "new-checkout") == before)
+            #expect(live.pins["new-checkout"]?.by == "watcher" && live.pins["new-checkout"]?.rollout == record.id)
+            let audit = try #require(try await f.control.store.auditEntries(flag: "new-checkout", limit: 1).first)
+            #expect(audit.action == "rollout-revert" && audit.details["evidence"]?["treatment"]?["failures"] != nil)
+            #expect(alerts.all.last?.severity == .critical && alerts.all.last?.text.contains("--unpin new-checkout") == true)
+            // A routine sync keeps the revert.
+            _ = try await w.tick()
+            #expect(try await f.control.store.read().effectiveDefinition(of: "new-checkout") == before)
+        }
+    }
+
+    @Test("a dry run judges, says once when it would revert, and never writes the flag")
+    func dryRun() async throws {
+        try await RolloutFixture.with { f in
+            let clock = ManualRolloutClock(startMilliseconds: Self.start * 1000)
+            let source = ScriptedMetricSource(ScriptedMetricSource.rate(0.2))
+            let alerts = CollectingAlerts()
+            _ = try await f.start(dryRun: true, now: Self.start)
+            let w = try watcher(f, clock: clock, source: source, alerts: alerts)
+            _ = try await drive(w, clock, limit: 30) { false }
+            let record = try #require(try await status(f))
+            #expect(record.status == .running)
+            #expect(record.wouldRevert?.hasPrefix("would revert at 00:0") == true)
+            #expect(try await f.control.store.read().overrides.isEmpty)
+            let actions = try await f.control.store.auditEntries(flag: "new-checkout", limit: 100).map(\.action)
+            #expect(actions.filter { $0 == "rollout-would-revert" }.count == 1)
+            #expect(!actions.contains("rollout-revert"))
+            #expect(alerts.all.count == 1 && alerts.all[0].severity == .warning)
+        }
+    }
+
+    @Test("a person's change meanwhile stops the rollout and is left alone")
+    func humanChange() async throws {
+        try await RolloutFixture.with { f in
+            let clock = ManualRolloutClock(startMilliseconds: Self.start * 1000)
+            let alerts = CollectingAlerts()
+            _ = try await f.start(now: Self.start)
+            let w = try watcher(f, clock: clock, source: ScriptedMetricSource(ScriptedMetricSource.rate(0.2)), alerts: alerts)
+            let outcome = try await f.control.apply(.set(variant: "off"), flag: "new-checkout", actor: "bob@host", reason: "panic")
+            let report = try await w.tick()
+            #expect(report.actions["new-checkout"] == "stop")
+            let record = try #require(try await status(f))
+            #expect(record.status == .stopped && record.statusReason?.contains("changed by bob@host at revision \(outcome.revision!)") == true)
+            let live = try await f.control.store.read()
+            #expect(live.overrides["new-checkout"]?.override == .variant("off") && live.pins.isEmpty)
+            #expect(alerts.all.first?.severity == .warning)
+            // Cleared instead of set: the audit names who.
+            _ = try await f.control.apply(.clear(unpin: false), flag: "new-checkout", actor: "bob", reason: nil)
+            _ = try await f.start(now: Self.start + 100)
+            let cleared = try await f.control.apply(.clear(unpin: false), flag: "new-checkout", actor: "carol@host", reason: nil)
+            _ = try await w.tick()
+            #expect(try await status(f)?.statusReason?.contains("changed by carol@host at revision \(cleared.revision!)") == true)
+        }
+    }
+
+    @Test("two watchers: only the lease holder acts; when it dies the other takes over and finishes the rollout")
+    func twoWatchersAndResume() async throws {
+        try await RolloutFixture.with { f in
+            let clock = ManualRolloutClock(startMilliseconds: Self.start * 1000)
+            let source = ScriptedMetricSource(ScriptedMetricSource.rate(0.01))
+            let alerts = CollectingAlerts()
+            _ = try await f.start(now: Self.start)
+            let a = try watcher(f, holder: "A", clock: clock, source: source, alerts: alerts)
+            let b = try watcher(f, holder: "B", clock: clock, source: source, alerts: alerts)
+            var leaders: Set<String> = []
+            for _ in 0..<400 {
+                let ra = try await a.tick(), rb = try await b.tick()
+                #expect(ra.isLeader != rb.isLeader)
+                if ra.isLeader { leaders.insert("A") }
+                if rb.isLeader { leaders.insert("B") }
+                clock.advance(by: .seconds(10))
+            }
+            #expect(leaders == ["A"])
+            let mid = try #require(try await status(f))
+            #expect(mid.stepIndex == 1)
+            #expect(try await f.control.store.auditEntries(flag: "new-checkout", limit: 500).filter { $0.action == "rollout-advance" }.count == 1)
+            // A is killed: B takes over once the lease expires, and resumes where A was.
+            var report = try await b.tick()
+            #expect(!report.isLeader && report.leaseHolder == "A")
+            clock.advance(by: .seconds(31))
+            report = try await b.tick()
+            #expect(report.isLeader)
+            _ = try await drive(b, clock) { try await status(f)?.status == .completed }
+            let done = try #require(try await status(f))
+            #expect(done.status == .completed && done.decisions["advance"] == 2)
+        }
+    }
+
+    @Test("a paused rollout is watched but never advanced or reverted")
+    func paused() async throws {
+        try await RolloutFixture.with { f in
+            let clock = ManualRolloutClock(startMilliseconds: Self.start * 1000)
+            let source = ScriptedMetricSource(ScriptedMetricSource.rate(0.2))
+            _ = try await f.start(now: Self.start)
+            _ = try await f.control.driveRollout(.pause, flag: "new-checkout", actor: "ann", reason: nil, now: Self.start)
+            let w = try watcher(f, clock: clock, source: source, alerts: CollectingAlerts())
+            _ = try await drive(w, clock, limit: 400) { false }
+            #expect(try await status(f)?.status == .paused)
+            let obs = try await f.control.store.readRollouts().observations["new-checkout"]
+            #expect(obs?.reason.hasPrefix("paused") == true)
+        }
+    }
+
+    @Test("a failing metric source means hold, never pass")
+    func sourceFailure() async throws {
+        struct Down: Error {}
+        try await RolloutFixture.with { f in
+            let clock = ManualRolloutClock(startMilliseconds: Self.start * 1000)
+            let source = ScriptedMetricSource { _ in throw Down() }
+            _ = try await f.start(now: Self.start)
+            let w = try watcher(f, clock: clock, source: source, alerts: CollectingAlerts())
+            _ = try await drive(w, clock, limit: 400) { false }
+            let r = try #require(try await status(f))
+            #expect(r.status == .running && r.stepIndex == 0)
+        }
+    }
+
+    @Test("run() ticks on the clock and, on graceful shutdown, finishes and gives the lease up")
+    func runAndShutdown() async throws {
+        try await RolloutFixture.with { f in
+            let clock = ManualRolloutClock(startMilliseconds: Self.start * 1000)
+            _ = try await f.start(now: Self.start)
+            let w = try watcher(f, clock: clock, source: ScriptedMetricSource(ScriptedMetricSource.rate(0.01)), alerts: CollectingAlerts())
+            let group = ServiceGroup(services: [w], gracefulShutdownSignals: [], cancellationSignals: [], logger: Logger(label: "test"))
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                tasks.addTask { try await group.run() }
+                try await waitUntil("the first tick") { clock.sleeperCount == 1 }
+                clock.advance(by: .seconds(10))
+                try await waitUntil("the second tick") {
+                    try await f.control.store.readRollouts().observations["new-checkout"]?.at == Self.start + 10
+                }
+                await group.triggerGracefulShutdown()
+                try await tasks.waitForAll()
+            }
+            let lease = try #require(try await f.control.store.readRollouts().lease)
+            #expect(lease.holder == "w1" && !lease.isLive(atMilliseconds: clock.nowMilliseconds()))
+        }
+    }
+}
