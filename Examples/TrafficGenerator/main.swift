@@ -200,7 +200,7 @@ final class Generator: Service, Sendable {
             "ready":\(clients.allSatisfy(\.isReady))}
             """
         print(line)
-        fflush(stdout)
+        fflush(nil)
     }
 }
 

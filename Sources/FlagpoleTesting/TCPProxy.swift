@@ -1,0 +1,168 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A TCP relay on a free loopback port in front of a real Redis, for faults the network causes:
+/// `blackhole(subscribersOnly:)` stops relaying without closing anything — the connection is cut
+/// silently, as a dead NAT entry or a half-open socket would — and `heal()` resumes.
+///
+/// Not a stand-in for Redis: every byte goes to and comes from the real server.
+public final class TCPProxy: @unchecked Sendable {
+    /// The proxy's port on 127.0.0.1.
+    public let port: Int
+    private let upstreamPort: Int
+    private let listener: Int32
+    private let lock = NSLock()
+    private var stopped = false
+    private var blackholeAll = false
+    private var blackholeSubscribers = false
+    private var connections: [Connection] = []
+
+    private final class Connection: @unchecked Sendable {
+        let client: Int32
+        let server: Int32
+        var isSubscriber = false
+        init(client: Int32, server: Int32) {
+            self.client = client
+            self.server = server
+        }
+    }
+
+    /// Starts relaying 127.0.0.1:`port` → 127.0.0.1:`upstreamPort`.
+    public init(upstreamPort: Int) throws {
+        self.upstreamPort = upstreamPort
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw ProxyError("socket() failed: errno \(errno)") }
+        var yes: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = 0
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let bound = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard bound == 0, listen(fd, 64) == 0 else {
+            close(fd)
+            throw ProxyError("bind/listen failed: errno \(errno)")
+        }
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
+        }
+        listener = fd
+        port = Int(UInt16(bigEndian: addr.sin_port))
+        Thread { [self] in acceptLoop() }.start()
+    }
+
+    /// `redis://127.0.0.1:<port>` (plus whatever path/query the caller appends).
+    public var url: String { "redis://127.0.0.1:\(port)" }
+
+    /// Stops relaying: every connection (or only those that sent SUBSCRIBE/PSUBSCRIBE) stays open
+    /// but nothing passes in either direction.
+    public func blackhole(subscribersOnly: Bool) {
+        lock.withLock {
+            if subscribersOnly { blackholeSubscribers = true } else { blackholeAll = true }
+        }
+    }
+
+    /// Relays again.
+    public func heal() {
+        lock.withLock {
+            blackholeAll = false
+            blackholeSubscribers = false
+        }
+    }
+
+    /// How many relayed connections sent SUBSCRIBE or PSUBSCRIBE.
+    public var subscriberConnections: Int { lock.withLock { connections.filter(\.isSubscriber).count } }
+
+    /// Closes the listener and every relayed connection.
+    public func stop() {
+        let all: [Connection] = lock.withLock {
+            stopped = true
+            defer { connections = [] }
+            return connections
+        }
+        shutdown(listener, Int32(SHUT_RDWR))
+        close(listener)
+        for c in all {
+            shutdown(c.client, Int32(SHUT_RDWR))
+            shutdown(c.server, Int32(SHUT_RDWR))
+        }
+    }
+
+    deinit { stop() }
+
+    private func acceptLoop() {
+        while true {
+            let client = accept(listener, nil, nil)
+            if client < 0 {
+                if lock.withLock({ stopped }) { return }
+                continue
+            }
+            let server = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var addr = sockaddr_in()
+            addr.sin_family = sa_family_t(AF_INET)
+            addr.sin_port = UInt16(upstreamPort).bigEndian
+            addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let ok = withUnsafePointer(to: &addr) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(server, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            if ok != 0 {
+                close(client)
+                close(server)
+                continue
+            }
+            let connection = Connection(client: client, server: server)
+            lock.withLock { connections.append(connection) }
+            Thread { [self] in relay(connection) }.start()
+        }
+    }
+
+    private func isBlocked(_ c: Connection) -> Bool {
+        lock.withLock { blackholeAll || (blackholeSubscribers && c.isSubscriber) || stopped }
+    }
+
+    private func relay(_ c: Connection) {
+        defer {
+            close(c.client)
+            close(c.server)
+        }
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        var fds = [pollfd(fd: c.client, events: Int16(POLLIN), revents: 0), pollfd(fd: c.server, events: Int16(POLLIN), revents: 0)]
+        while !lock.withLock({ stopped }) {
+            if isBlocked(c) {
+                usleep(10_000)  // hold everything: nothing is read, so nothing is forwarded
+                continue
+            }
+            fds[0].revents = 0
+            fds[1].revents = 0
+            let n = poll(&fds, 2, 50)
+            if n < 0 { return }
+            if n == 0 { continue }
+            for (i, from) in [c.client, c.server].enumerated() where fds[i].revents != 0 {
+                if isBlocked(c) { break }
+                let to = from == c.client ? c.server : c.client
+                let got = buffer.withUnsafeMutableBytes { read(from, $0.baseAddress, $0.count) }
+                if got <= 0 { return }
+                if from == c.client, !c.isSubscriber {
+                    let text = String(decoding: buffer[0..<got], as: UTF8.self).uppercased()
+                    if text.contains("SUBSCRIBE") { lock.withLock { c.isSubscriber = true } }
+                }
+                var sent = 0
+                while sent < got {
+                    let w = buffer.withUnsafeBytes { write(to, $0.baseAddress! + sent, got - sent) }
+                    if w <= 0 { return }
+                    sent += w
+                }
+            }
+        }
+    }
+}
+
+struct ProxyError: Error, CustomStringConvertible {
+    var description: String
+    init(_ d: String) { description = d }
+}
