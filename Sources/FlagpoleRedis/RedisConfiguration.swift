@@ -207,7 +207,7 @@ public struct RedisConfiguration: Sendable, Hashable {
             rest = rest[..<slash]
         }
         var nodes: [Endpoint] = []
-        for part in rest.split(separator: ",", omittingEmptySubsequences: false) {
+        for part in rest.isEmpty ? [] : rest.split(separator: ",", omittingEmptySubsequences: false) {
             guard !part.isEmpty else { throw invalid("empty host in the list of \(sentinel ? "Sentinels" : "seed nodes")") }
             nodes.append(try Self.parseHostPort(part, defaultPort: sentinel ? 26379 : 6379, invalid))
         }

@@ -21,11 +21,21 @@ public final class RedisServer: Sendable {
         public var password: String?
         /// Extra `redis-server` arguments, e.g. `["--maxmemory", "10mb"]`.
         public var extraArguments: [String] = []
+        /// Lines of a config file written to the server's folder and passed first (Sentinel needs
+        /// one it can rewrite). Default: none.
+        public var configLines: [String] = []
+        /// Run as a Sentinel (`redis-server sentinel.conf --sentinel`). Default: false.
+        public var sentinel = false
 
-        public init(appendOnly: Bool = false, password: String? = nil, extraArguments: [String] = []) {
+        public init(
+            appendOnly: Bool = false, password: String? = nil, extraArguments: [String] = [], configLines: [String] = [],
+            sentinel: Bool = false
+        ) {
             self.appendOnly = appendOnly
             self.password = password
             self.extraArguments = extraArguments
+            self.configLines = configLines
+            self.sentinel = sentinel
         }
     }
 
@@ -103,12 +113,22 @@ public final class RedisServer: Sendable {
         throw lastError ?? RedisServerError("could not start redis-server")
     }
 
-    private func arguments() -> [String] {
-        var args = [
+    private func arguments() throws -> [String] {
+        var args: [String] = []
+        if options.sentinel || !options.configLines.isEmpty {
+            let file = directory.appendingPathComponent(options.sentinel ? "sentinel.conf" : "redis.conf")
+            if !FileManager.default.fileExists(atPath: file.path) {
+                try (options.configLines.joined(separator: "\n") + "\n").write(to: file, atomically: true, encoding: .utf8)
+            }
+            args += [file.path] + (options.sentinel ? ["--sentinel"] : [])
+        }
+        args += [
             "--port", "\(port)", "--bind", "127.0.0.1", "--unixsocket", socketPath, "--unixsocketperm", "700",
-            "--dir", directory.path, "--save", "", "--daemonize", "no", "--protected-mode", "no",
+            "--dir", directory.path, "--daemonize", "no", "--protected-mode", "no",
             "--logfile", directory.appendingPathComponent("redis.log").path,
         ]
+        if options.sentinel { return args + options.extraArguments }
+        args += ["--save", ""]
         if options.appendOnly {
             args += ["--appendonly", "yes", "--appendfsync", "always"]
         } else {
@@ -121,7 +141,7 @@ public final class RedisServer: Sendable {
     private func launch(executable: String) async throws {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: executable)
-        p.arguments = arguments()
+        p.arguments = try arguments()
         p.standardOutput = FileHandle.nullDevice
         p.standardError = FileHandle.nullDevice
         try p.run()
