@@ -159,14 +159,15 @@ enum RolloutText {
         return text == "-0" ? "0" : text
     }
 
-    /// A rate as a percentage: `0.031` is `3.1%`; rates under 1% get two decimals (`0.45%`).
+    /// A rate as a percentage: `0.031` is `3.1%`; rates that round below 1% get two decimals (`0.45%`).
     static func percent(_ rate: Double) -> String {
-        fixed(rate * 100, abs(rate) < 0.01 && rate != 0 ? 2 : 1) + "%"
+        fixed(rate * 100, abs(rate * 100) < 0.95 && rate != 0 ? 2 : 1) + "%"
     }
 
-    /// A difference of rates in percentage points with its sign: `+2.1 pp`.
+    /// A difference of rates in percentage points with its sign: `+2.1 pp`; differences that round
+    /// below 0.1 pp get two decimals (`-0.05 pp`).
     static func points(_ difference: Double) -> String {
-        (difference >= 0 ? "+" : "") + fixed(difference * 100, abs(difference) < 0.01 ? 2 : 1) + " pp"
+        (difference >= 0 ? "+" : "") + fixed(difference * 100, abs(difference * 100) < 0.095 ? 2 : 1) + " pp"
     }
 
     /// A count as people write it: whole counts without decimals, Prometheus increases with one.
