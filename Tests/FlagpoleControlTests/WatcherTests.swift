@@ -234,4 +234,23 @@ struct WatcherTests {
             #expect(lease.holder == "w1" && !lease.isLive(atMilliseconds: clock.nowMilliseconds()))
         }
     }
+
+    @Test("the watcher needs no more than the writer ACL user (flagctl's) may do: lease, observations, revert")
+    func leastPrivilege() async throws {
+        try await RolloutFixture.with { f in
+            let words = AccessRules.setUserCommand(user: "flagctl", password: "pw-writer", rules: AccessRules.writer).split(separator: " ").map(String.init)
+            _ = try await f.client.send(RedisCommand(words.map { RedisArgument($0) }))
+            let writer = RedisClient(configuration: try RedisConfiguration(url: "redis://flagctl:pw-writer@127.0.0.1:\(f.server.port)"))
+            let clock = ManualRolloutClock(startMilliseconds: Self.start * 1000)
+            let source = ScriptedMetricSource(ScriptedMetricSource.rate(0.2))
+            _ = try await f.start(now: Self.start)
+            let w = try RolloutWatcher(
+                configuration: .init(environment: "prod", holderID: "w"), client: writer, metricSource: { _ in source },
+                decider: ThresholdRolloutDecider(), alerts: CollectingAlerts(), clock: clock, logger: Logger(label: "test"))
+            #expect(try await w.tick().actions["new-checkout"] == "hold")
+            clock.advance(by: .seconds(60))
+            #expect(try await w.tick().actions["new-checkout"] == "revert")
+            #expect(try await status(f)?.status == .reverted)
+        }
+    }
 }
