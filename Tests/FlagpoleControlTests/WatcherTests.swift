@@ -253,4 +253,31 @@ struct WatcherTests {
             #expect(try await status(f)?.status == .reverted)
         }
     }
+
+    @Test("with the standard metric sources the watcher reads the client library's outcome counters in Redis")
+    func builtinCounters() async throws {
+        try await RolloutFixture.with { f in
+            let now = Int64(Date().timeIntervalSince1970)
+            let clock = ManualRolloutClock(startMilliseconds: now * 1000)
+            _ = try await f.start(steps: [50, 100], now: now - 600)
+            // What the apps' clients flushed over the last ten minutes: `on` fails a fifth of the time.
+            let layout = f.control.store.layout
+            for minute in (StoreLayout.unixMinute(now - 600)...StoreLayout.unixMinute(now)) {
+                let key = RedisArgument(layout.outcomes(flag: "new-checkout", minute: minute))
+                _ = try await f.client.send(["HINCRBY", key, RedisArgument(StoreLayout.outcomeField(variant: "on", .ok)), "80"])
+                _ = try await f.client.send(["HINCRBY", key, RedisArgument(StoreLayout.outcomeField(variant: "on", .err)), "20"])
+                _ = try await f.client.send(["HINCRBY", key, RedisArgument(StoreLayout.outcomeField(variant: "off", .ok)), "99"])
+                _ = try await f.client.send(["HINCRBY", key, RedisArgument(StoreLayout.outcomeField(variant: "off", .err)), "1"])
+            }
+            let w = try RolloutWatcher(
+                configuration: .init(environment: "prod", holderID: "w"), client: f.client,
+                metricSource: RolloutWatcher.standardMetricSources(environment: "prod", client: f.client),
+                alerts: CollectingAlerts(), clock: clock, logger: Logger(label: "test"))
+            let report = try await w.tick()
+            #expect(report.actions["new-checkout"] == "revert")
+            let record = try #require(try await status(f))
+            #expect(record.status == .reverted)
+            #expect(record.evidence?["source"] == "builtin")
+        }
+    }
 }
