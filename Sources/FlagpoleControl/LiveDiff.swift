@@ -21,6 +21,20 @@ public struct FlagDiff: Sendable {
     public var override: OverrideRecord?
     public var pin: PinRecord?
 
+    /// Creates a row.
+    public init(
+        flag: String, status: Status, location: FileLocation? = nil, fileDefinition: JSONValue? = nil, liveDefinition: JSONValue? = nil,
+        override: OverrideRecord? = nil, pin: PinRecord? = nil
+    ) {
+        self.flag = flag
+        self.status = status
+        self.location = location
+        self.fileDefinition = fileDefinition
+        self.liveDefinition = liveDefinition
+        self.override = override
+        self.pin = pin
+    }
+
     /// The change to the flag's file that would make the files say what Redis serves.
     public var reconcileHint: String? {
         guard let override else { return nil }

@@ -3,7 +3,9 @@ import FlagpoleCore
 /// One entry of an environment's audit stream.
 ///
 /// Stream fields: `revision`, `action` (`sync`, `set`, `enable`, `disable`, `clear`, `restore`,
-/// `unpin`, and the watcher's actions), `actor`, `reason` (optional), `at` (unix seconds),
+/// `unpin`; rollouts: `rollout-start`, `rollout-pause`, `rollout-resume`, `rollout-abort`,
+/// `rollout-promote`, and the watcher's `rollout-advance`, `rollout-complete`, `rollout-revert`,
+/// `rollout-stop`, `rollout-would-revert` and sampled `rollout-hold`), `actor`, `reason` (optional), `at` (unix seconds),
 /// `flags` (a JSON array of the flag keys it touched) and `details` (JSON: before and after for
 /// each flag, and for automatic decisions the evidence).
 public struct AuditEntry: Sendable, Hashable {
