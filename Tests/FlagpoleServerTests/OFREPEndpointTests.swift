@@ -83,7 +83,7 @@ struct OFREPEndpointTests {
             ("{not json", "not valid JSON"),
             ("[1, 2]", "must be a JSON object, not an array"),
             (#"{"context": "u1"}"#, "context must be a JSON object, not a string"),
-            (#"{"context": {"targetingKey": 42}}"#, "context.targetingKey must be a string, not an integer"),
+            (#"{"context": {"targetingKey": 42}}"#, "context.targetingKey must be a string, not a number"),
         ])
     func badBodies(body: String, message: String) async throws {
         try await ServerFixture.with { _, client in
