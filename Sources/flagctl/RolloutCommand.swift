@@ -10,9 +10,7 @@ struct RolloutCommand: AsyncParsableCommand {
         commandName: "rollout",
         abstract: "Turn a flag on at once or in steps, watched by `flagctl daemon`, reverted by itself on a regression.",
         discussion: """
-            start puts the first step live at once; `flagctl daemon --env ENV` (the watcher) then
-            watches each step, advances, completes, or reverts and pins the flag, and alerts.
-            Every step is a sticky split: users in the new variant stay in it as it grows.
+            start puts the first step live at once; `flagctl daemon --env ENV` (the watcher) then watches each step, advances, completes, or reverts and pins the flag, and alerts. Every step is a sticky split: users in the new variant stay in it as it grows.
             """,
         subcommands: [
             Start.self, Status.self, List.self, Pause.self, Resume.self, Abort.self, Promote.self, RolloutSimulateCommand.self,
@@ -24,11 +22,7 @@ struct RolloutCommand: AsyncParsableCommand {
             commandName: "start",
             abstract: "Start a guarded rollout of FLAG to a variant.",
             discussion: """
-                Defaults for --steps, --watch and the guards come from the flag's metadata
-                (rollout.steps, rollout.watch, rollout.maxErrorRate, …), then the guard section of
-                flags/flagpole.yaml, then Flagpole's: straight to 100%, watched 1h, max error rate 5%,
-                max increase 1 point, 200 samples. A start inside a freeze window is refused unless
-                --force (recorded in the audit).
+                Defaults for --steps, --watch and the guards come from the flag's metadata (rollout.steps, rollout.watch, rollout.maxErrorRate, …), then the guard section of flags/flagpole.yaml, then Flagpole's: straight to 100%, watched 1h, max error rate 5%, max increase 1 point, 200 samples. A start inside a freeze window is refused unless --force (recorded in the audit).
                 """)
         @OptionGroup var global: GlobalOptions
         @OptionGroup var change: ChangeOptions
