@@ -259,7 +259,7 @@ final class ConnectionSlot: @unchecked Sendable {
     }
 
     /// `CLUSTER SLOTS` as the owner of each slot.
-    private static func parseSlots(_ reply: RedisReply, askedHost: RedisConfiguration.Endpoint) -> [RedisConfiguration.Endpoint?]? {
+    static func parseSlots(_ reply: RedisReply, askedHost: RedisConfiguration.Endpoint) -> [RedisConfiguration.Endpoint?]? {
         guard let ranges = reply.array else { return nil }
         var owners = [RedisConfiguration.Endpoint?](repeating: nil, count: RedisHashSlot.count)
         for range in ranges {

@@ -58,9 +58,25 @@ public final class RedisSubscriber: Sendable {
     ) -> AsyncStream<RedisSubscriberEvent> {
         let (stream, continuation) = AsyncStream.makeStream(of: RedisSubscriberEvent.self, bufferingPolicy: .bufferingNewest(bufferLimit))
         let configuration = self.configuration
+        let connect: @Sendable () throws(RedisError) -> RedisConnection
+        if case .cluster(let seeds) = configuration.topology {
+            // Any node will do (PUBLISH reaches every node): the seeds, then every node learned.
+            let known = KnownNodes(seeds)
+            connect = { () throws(RedisError) in
+                let connection = try RedisConnection(candidates: known.all.map { configuration.node($0) }, describing: "cluster node")
+                if let slots = try? connection.send(["CLUSTER", "SLOTS"]),
+                    let owners = ConnectionSlot.parseSlots(slots, askedHost: connection.configuration.endpoint)
+                {
+                    known.learn(owners.compactMap { $0 })
+                }
+                return connection
+            }
+        } else {
+            connect = { () throws(RedisError) in try RedisConnection(configuration: configuration) }
+        }
         let reader = SubscriptionReader(
             configuration: configuration, channels: channels, patterns: patterns, pingInterval: pingInterval,
-            connect: { () throws(RedisError) in try RedisConnection(configuration: configuration) },
+            connect: connect,
             deliver: { continuation.yield($0) }, finish: { continuation.finish() }, logger: logger)
         var sentinelWatch: SentinelWatch?
         if case .sentinel = configuration.topology {
@@ -79,6 +95,21 @@ public final class RedisSubscriber: Sendable {
         watch?.start()
         reader.start(threadName: "flagpole.redis.subscriber")
         return stream
+    }
+}
+
+/// A cluster's nodes as far as a subscriber knows them: the seeds first, then the nodes learned.
+final class KnownNodes: Sendable {
+    private let nodes: Mutex<[RedisConfiguration.Endpoint]>
+
+    init(_ seeds: [RedisConfiguration.Endpoint]) { nodes = Mutex(seeds) }
+
+    var all: [RedisConfiguration.Endpoint] { nodes.withLock { $0 } }
+
+    func learn(_ endpoints: [RedisConfiguration.Endpoint]) {
+        nodes.withLock { nodes in
+            for e in endpoints where !nodes.contains(e) { nodes.append(e) }
+        }
     }
 }
 

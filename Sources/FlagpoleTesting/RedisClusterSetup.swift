@@ -17,11 +17,7 @@ public final class RedisClusterSetup: Sendable {
 
     /// A configuration for ``url`` with short timeouts suited to tests.
     public var configuration: RedisConfiguration {
-        var c = try! RedisConfiguration(url: url)
-        c.connectTimeout = .seconds(2)
-        c.commandTimeout = .seconds(5)
-        c.backoff = .init(initial: .milliseconds(10), maximum: .milliseconds(200))
-        return c
+        RedisConfiguration.forTests(url: url)
     }
 
     /// Starts a cluster, runs `body`, and stops every node afterwards, whether `body` returns or throws.

@@ -30,11 +30,7 @@ public final class RedisSentinelSetup: Sendable {
 
     /// A configuration for ``url`` with short timeouts suited to tests.
     public var configuration: RedisConfiguration {
-        var c = try! RedisConfiguration(url: url)
-        c.connectTimeout = .seconds(2)
-        c.commandTimeout = .seconds(5)
-        c.backoff = .init(initial: .milliseconds(10), maximum: .milliseconds(200))
-        return c
+        RedisConfiguration.forTests(url: url)
     }
 
     /// Starts the setup, runs `body`, and stops every server afterwards, whether `body` returns or throws.

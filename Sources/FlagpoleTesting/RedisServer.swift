@@ -59,11 +59,7 @@ public final class RedisServer: Sendable {
 
     /// A configuration for the TCP endpoint with short timeouts suited to tests.
     public var configuration: RedisConfiguration {
-        var c = try! RedisConfiguration(url: url)
-        c.connectTimeout = .seconds(2)
-        c.commandTimeout = .seconds(5)
-        c.backoff = .init(initial: .milliseconds(10), maximum: .milliseconds(200))
-        return c
+        RedisConfiguration.forTests(url: url)
     }
 
     private init(directory: URL, port: Int, options: Options) {
@@ -247,6 +243,18 @@ public final class RedisServer: Sendable {
         let named = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
         guard named == 0 else { throw RedisServerError("getsockname() failed") }
         return Int(UInt16(bigEndian: addr.sin_port))
+    }
+}
+
+extension RedisConfiguration {
+    /// The configuration of a test server's URL, with short timeouts and a fast backoff
+    /// (connect 2 s, command 5 s, backoff 10 ms to 200 ms).
+    static func forTests(url: String) -> RedisConfiguration {
+        var c = try! RedisConfiguration(url: url)
+        c.connectTimeout = .seconds(2)
+        c.commandTimeout = .seconds(5)
+        c.backoff = .init(initial: .milliseconds(10), maximum: .milliseconds(200))
+        return c
     }
 }
 
