@@ -63,8 +63,8 @@ public struct RolloutJudgement: Sendable, Hashable {
 ///    1 % → 3 % regression in a third of runs.
 ///
 ///    So α bounds the false reverts of a rollout that is no worse; a rollout exactly δ worse is
-///    reverted in roughly a fifth of steps, one within the allowance rarely, and one clearly beyond
-///    it fast (1 % → 3 % at 20 requests/s: median 70 s). The normal approximation is weakest with
+///    reverted in about a quarter of hour-long steps, one half the allowance worse in under 2 %, and
+///    one clearly beyond it fast (1 % → 3 % at 20 requests/s: median 70 s, 95 % within 3 min). The normal approximation is weakest with
 ///    few errors; the minimum sample and τ (which makes z* large while V is large next to τ²)
 ///    keep small samples conservative, and `flagctl rollout simulate` measures the real rates.
 /// 6. **Watch** — before `stepWatch` has passed: hold ("watching").
