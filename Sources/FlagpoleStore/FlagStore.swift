@@ -341,9 +341,14 @@ public struct FlagStore: Sendable {
         var end = "+"
         let start = since.map { "\($0 * 1000)-0" } ?? "-"
         while entries.count < limit {
-            let reply = try await redis {
-                try await client.send(["XREVRANGE", RedisArgument(layout.audit), RedisArgument(end), RedisArgument(start), "COUNT", "500"])
+            let reply: RedisReply
+            do {
+                reply = try await client.send(["XREVRANGE", RedisArgument(layout.audit), RedisArgument(end), RedisArgument(start), "COUNT", "500"])
+            } catch let error as RedisError {
+                if let m = error.serverMessage, m.hasPrefix("WRONGTYPE") { throw Self.wrongType(key: layout.audit, serverMessage: m, expected: "stream") }
+                throw StoreError(code: .redis, message: error.description, underlying: error)
             }
+            if let e = reply.errorMessage { throw Self.wrongType(key: layout.audit, serverMessage: e, expected: "stream") }
             guard let items = reply.array, !items.isEmpty else { break }
             for item in items {
                 guard let parts = item.array, parts.count == 2, let id = parts[0].string else { continue }

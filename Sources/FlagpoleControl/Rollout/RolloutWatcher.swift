@@ -275,7 +275,7 @@ public final class RolloutWatcher: Service, Sendable {
                     try await store.apply(change, expectedRevision: live.revision)
                     try await store.recordObservation(observation, flag: flag, token: token, audit: nil)
                     alerts.send(Alert(
-                        severity: .info, title: "\(configuration.environment): \(flag) rollout completed",
+                        severity: .info, title: "\(configuration.environment): \(flag) rollout completed\(record.dryRun ? " (dry run: the flag was not changed)" : "")",
                         text: "Rollout \(record.id) of \(flag) → \(record.targetVariant) passed every step. \(decision.reason)",
                         environment: configuration.environment, flag: flag, rolloutID: record.id, details: decision.evidence, at: now))
                     return "complete"
