@@ -91,7 +91,9 @@ public struct RolloutRecord: Sendable, Hashable {
         }
     }
 
+    /// The rollout's id: `<flag>-<start unix seconds>`; also the split's bucketing seed.
     public var id: String
+    /// The flag rolled out.
     public var flag: String
     /// The variant being rolled out.
     public var targetVariant: String
@@ -103,20 +105,26 @@ public struct RolloutRecord: Sendable, Hashable {
     public var stepStartedAt: Int64
     /// How long each step is watched, in seconds.
     public var watchSeconds: Int64
+    /// Where the rollout stands.
     public var status: Status
     /// A dry run: the watcher judges and reports "would revert", and never writes the flag.
     public var dryRun: Bool
+    /// The guard limits, resolved at start (command line, flag metadata, project config, built in).
     public var limits: GuardLimits
+    /// Where the watcher reads the cohorts.
     public var metric: MetricSettings
+    /// The flag before the rollout, restored exactly by an abort or a revert.
     public var before: Before
     /// The revision at which the rollout last wrote the flag's override (0 for a dry run): if the
     /// override's own `revision` differs, a person changed the flag meanwhile.
     public var overrideRevision: Int64
     /// The revision of the record's last write.
     public var revision: Int64
+    /// Who started it.
     public var startedBy: String
     /// Unix seconds.
     public var startedAt: Int64
+    /// Why it was started (`--reason`).
     public var reason: String?
     /// Why it ended, or was paused (`changed by ann@host at revision 17`, the revert's reason, …).
     public var statusReason: String?
@@ -259,14 +267,19 @@ public struct RolloutRecord: Sendable, Hashable {
 /// JSON: `{"rollout","at","verdict","reason","evidence","treatment":{"successes","failures"},
 /// "control":{…},"source","holds","watcher"}`.
 public struct RolloutObservation: Sendable, Hashable {
+    /// The rollout looked at.
     public var rolloutID: String
     /// Unix seconds.
     public var at: Int64
+    /// What the watcher decided.
     public var verdict: RolloutVerdict
     /// Why, in words.
     public var reason: String
+    /// The numbers behind the verdict.
     public var evidence: JSONValue
+    /// The treatment cohort's counts (nil when the metric source failed).
     public var treatment: CohortCounts?
+    /// The control cohort's counts (nil when the metric source failed).
     public var control: CohortCounts?
     /// The metric source's name.
     public var source: String
@@ -339,6 +352,7 @@ public struct RolloutObservation: Sendable, Hashable {
 ///
 /// JSON: `{"holder":"host-pid-…","token":7,"renewedAt":UNIX_MS,"expiresAt":UNIX_MS}`.
 public struct WatcherLease: Sendable, Hashable {
+    /// The watcher's identity (`host-pid-random` by default).
     public var holder: String
     /// The fencing token: the value of `flagpole:{ENV}:watcher:fence` when the lease was taken.
     public var token: Int64

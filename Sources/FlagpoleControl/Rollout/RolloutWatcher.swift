@@ -112,6 +112,12 @@ public final class RolloutWatcher: Service, Sendable {
     /// The counters behind ``metricsText()``.
     public var snapshot: Snapshot { state.withLock { $0.snapshot } }
 
+    /// For `/readyz`: the last tick read Redis within three intervals (as leader or standby).
+    public var isHealthy: Bool {
+        let last = snapshot.lastSuccessfulTickAt
+        return last > 0 && clock.nowMilliseconds() - last <= 3 * Self.milliseconds(configuration.interval)
+    }
+
     /// Ticks every ``Configuration/interval`` until cancelled or shut down gracefully; a tick in
     /// progress always finishes (its writes are never cut short). Then gives the lease up.
     public func run() async throws {
@@ -152,6 +158,7 @@ public final class RolloutWatcher: Service, Sendable {
             state.withLock {
                 $0.token = nil
                 $0.snapshot.isLeader = false
+                $0.snapshot.lastSuccessfulTickAt = now
             }
             return TickReport(isLeader: false, token: nil, actions: [:], leaseHolder: other.holder)
         }
