@@ -8,17 +8,20 @@ enum SentinelResolver {
     static func primary(of configuration: RedisConfiguration) throws(RedisError) -> RedisConfiguration.Endpoint {
         guard case .sentinel(let masterName, let sentinels) = configuration.topology else { return configuration.endpoint }
         var tried: [String] = []
+        var allRefusedAuth = !sentinels.isEmpty
         for sentinel in sentinels {
             do {
                 let connection = try RedisConnection(node: configuration.sentinelNode(sentinel))
                 if let primary = try ask(connection, masterName: masterName) { return primary }
                 tried.append("\(sentinel.address): does not monitor '\(masterName)'")
+                allRefusedAuth = false
             } catch {
                 tried.append("\(sentinel.address): \(error.message)")
+                if error.code != .authenticationFailed { allRefusedAuth = false }
             }
         }
         throw RedisError(
-            code: .connectionFailed,
+            code: allRefusedAuth ? .authenticationFailed : .connectionFailed,
             message: "no Sentinel named the primary of '\(masterName)' (tried \(tried.joined(separator: "; ")))",
             address: configuration.address, command: "SENTINEL")
     }

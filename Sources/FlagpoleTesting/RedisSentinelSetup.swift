@@ -17,15 +17,22 @@ public final class RedisSentinelSetup: Sendable {
     /// Every data server; the first was the primary at the start.
     public let servers: [RedisServer]
     public let sentinels: [RedisServer]
+    /// `requirepass` of the data servers, if any.
+    public let password: String?
+    /// `requirepass` of the Sentinels, if any.
+    public let sentinelPassword: String?
 
-    private init(servers: [RedisServer], sentinels: [RedisServer]) {
+    private init(servers: [RedisServer], sentinels: [RedisServer], password: String?, sentinelPassword: String?) {
         self.servers = servers
         self.sentinels = sentinels
+        self.password = password
+        self.sentinelPassword = sentinelPassword
     }
 
-    /// `redis-sentinel://127.0.0.1:P1,127.0.0.1:P2/flagpole-primary`.
+    /// `redis-sentinel://[:PASSWORD@]127.0.0.1:P1,127.0.0.1:P2/flagpole-primary[?sentinelPassword=…]`.
     public var url: String {
-        "redis-sentinel://" + sentinels.map { "127.0.0.1:\($0.port)" }.joined(separator: ",") + "/\(masterName)"
+        "redis-sentinel://" + (password.map { ":\($0)@" } ?? "") + sentinels.map { "127.0.0.1:\($0.port)" }.joined(separator: ",")
+            + "/\(masterName)" + (sentinelPassword.map { "?sentinelPassword=\($0)" } ?? "")
     }
 
     /// A configuration for ``url`` with short timeouts suited to tests.
@@ -34,16 +41,25 @@ public final class RedisSentinelSetup: Sendable {
     }
 
     /// Starts the setup, runs `body`, and stops every server afterwards, whether `body` returns or throws.
+    ///
+    /// - Parameters:
+    ///   - replicas: replicas of the primary. Default: 1 (a failover needs one).
+    ///   - sentinels: Sentinels, with a quorum of 1. Default: 1.
+    ///   - password: `requirepass` (and `masterauth`) of the data servers. Default: none.
+    ///   - sentinelPassword: `requirepass` of the Sentinels. Default: none.
     public static func withSetup<T>(
-        replicas: Int = 1, sentinels: Int = 1, _ body: (RedisSentinelSetup) async throws -> T
+        replicas: Int = 1, sentinels: Int = 1, password: String? = nil, sentinelPassword: String? = nil,
+        _ body: (RedisSentinelSetup) async throws -> T
     ) async throws -> T {
         var started: [RedisServer] = []
         do {
-            let primary = try await RedisServer.start()
+            let auth = password.map { ["--masterauth", $0] } ?? []
+            let primary = try await RedisServer.start(.init(password: password, extraArguments: auth))
             started.append(primary)
             var servers = [primary]
             for _ in 0..<replicas {
-                let replica = try await RedisServer.start(.init(extraArguments: ["--replicaof", "127.0.0.1", "\(primary.port)"]))
+                let replica = try await RedisServer.start(.init(
+                    password: password, extraArguments: auth + ["--replicaof", "127.0.0.1", "\(primary.port)"]))
                 started.append(replica)
                 servers.append(replica)
             }
@@ -57,16 +73,18 @@ public final class RedisSentinelSetup: Sendable {
             var sentinelServers: [RedisServer] = []
             for _ in 0..<sentinels {
                 let sentinel = try await RedisServer.start(.init(
+                    password: sentinelPassword,
                     configLines: [
                         "sentinel monitor flagpole-primary 127.0.0.1 \(primary.port) 1",
                         "sentinel down-after-milliseconds flagpole-primary 2000",
                         "sentinel failover-timeout flagpole-primary 10000",
-                    ],
+                    ] + (password.map { ["sentinel auth-pass flagpole-primary \($0)"] } ?? []),
                     sentinel: true))
                 started.append(sentinel)
                 sentinelServers.append(sentinel)
             }
-            let setup = RedisSentinelSetup(servers: servers, sentinels: sentinelServers)
+            let setup = RedisSentinelSetup(
+                servers: servers, sentinels: sentinelServers, password: password, sentinelPassword: sentinelPassword)
             try await setup.waitUntilSentinelsSeeReplicas()
             let result = try await body(setup)
             setup.remove()
@@ -129,9 +147,7 @@ public final class RedisSentinelSetup: Sendable {
     }
 
     private func sentinelConnection(_ sentinel: RedisServer) throws -> RedisConnection {
-        var c = try RedisConfiguration(url: "redis://127.0.0.1:\(sentinel.port)")
-        c.connectTimeout = .seconds(1)
-        return try RedisConnection(configuration: c)
+        try RedisConnection(configuration: sentinel.configuration)
     }
 
     private func waitUntilSentinelsSeeReplicas() async throws {

@@ -123,7 +123,7 @@ public final class RedisServer: Sendable {
             "--dir", directory.path, "--daemonize", "no", "--protected-mode", "no",
             "--logfile", directory.appendingPathComponent("redis.log").path,
         ]
-        if options.sentinel { return args + options.extraArguments }
+        if options.sentinel { return args + (options.password.map { ["--requirepass", $0] } ?? []) + options.extraArguments }
         args += ["--save", ""]
         if options.appendOnly {
             args += ["--appendonly", "yes", "--appendfsync", "always"]

@@ -58,6 +58,21 @@ struct SentinelTests {
         #expect(!text.contains("hunter2") && !text.contains("hunter3"))
     }
 
+    @Test("passwords on the data servers and on the Sentinels; a wrong Sentinel password is said, never shown")
+    func passwords() async throws {
+        try await RedisSentinelSetup.withSetup(replicas: 0, password: "data-pw", sentinelPassword: "sentinel-pw") { setup in
+            let client = RedisClient(configuration: setup.configuration)
+            _ = try await client.send("SET", "k", "v")
+            #expect(try await client.send("GET", "k").string == "v")
+            var wrong = setup.configuration
+            wrong.sentinelPassword = "hunter2"
+            let error = await #expect(throws: RedisError.self) { _ = try await RedisClient(configuration: wrong).send("PING") }
+            let text = error?.description ?? ""
+            #expect(error?.code == .authenticationFailed && text.contains("authentication"))
+            #expect(!text.contains("hunter2") && !text.contains("data-pw") && !text.contains("sentinel-pw"))
+        }
+    }
+
     @Test("a master name the Sentinels do not monitor is reported as such")
     func unknownMaster() async throws {
         try await RedisSentinelSetup.withSetup(replicas: 0) { setup in
