@@ -107,7 +107,8 @@ public struct RolloutRecord: Sendable, Hashable {
     public var watchSeconds: Int64
     /// Where the rollout stands.
     public var status: Status
-    /// A dry run: the watcher judges and reports "would revert", and never writes the flag.
+    /// A dry run of the guards: the first step is live, and the watcher judges it and reports
+    /// ("would revert at …") but never writes the flag; people promote or abort it.
     public var dryRun: Bool
     /// The guard limits, resolved at start (command line, flag metadata, project config, built in).
     public var limits: GuardLimits
@@ -115,7 +116,7 @@ public struct RolloutRecord: Sendable, Hashable {
     public var metric: MetricSettings
     /// The flag before the rollout, restored exactly by an abort or a revert.
     public var before: Before
-    /// The revision at which the rollout last wrote the flag's override (0 for a dry run): if the
+    /// The revision at which the rollout last wrote the flag's override: if the
     /// override's own `revision` differs, a person changed the flag meanwhile.
     public var overrideRevision: Int64
     /// The revision of the record's last write.

@@ -41,7 +41,7 @@ struct RolloutCommand: AsyncParsableCommand {
         var metric: String?
         @Option(help: ArgumentHelp("The Prometheus server, with --metric prometheus.", valueName: "url")) var prometheusUrl: String?
         @Option(help: ArgumentHelp("The PromQL query for a cohort's error rate, with --metric prometheus.", valueName: "promql")) var prometheusQuery: String?
-        @Flag(help: "Judge but never act: the watcher reports \"would revert\" and leaves the flag alone.") var dryRun = false
+        @Flag(help: "A dry run of the guards: the first step goes live, the watcher judges it but never acts (it reports \"would revert\"); promote or abort it yourself.") var dryRun = false
         @Flag(help: "Start even inside a freeze window (recorded in the audit).") var force = false
         @Flag(help: "Print the rollout as JSON.") var json = false
 
@@ -84,7 +84,7 @@ struct RolloutCommand: AsyncParsableCommand {
                 return
             }
             let steps = record.steps.map { "\($0)%" }.joined(separator: " → ")
-            print("\(control.environment): rollout \(record.id) started\(record.dryRun ? " (dry run: the flag is not changed)" : ""): \(flag) → \(record.targetVariant), steps \(steps), each watched \(DurationText.format(.seconds(record.watchSeconds))) (revision \(record.revision))")
+            print("\(control.environment): rollout \(record.id) started\(record.dryRun ? " (dry run: the watcher judges but never acts; promote or abort it yourself)" : ""): \(flag) → \(record.targetVariant), steps \(steps), each watched \(DurationText.format(.seconds(record.watchSeconds))) (revision \(record.revision))")
             if !record.forcedWindows.isEmpty { print("forced through freeze window(s): \(record.forcedWindows.joined(separator: ", ")) (recorded in the audit)") }
             print("guards: \(guardsText(record))")
             print("the watcher (flagctl daemon --env \(control.environment)) decides; follow it with flagctl rollout status \(flag) --env \(control.environment) --follow")

@@ -107,19 +107,28 @@ struct WatcherTests {
         }
     }
 
-    @Test("a dry run judges, says once when it would revert, and never writes the flag")
+    @Test("a dry run: the first step is live; the watcher judges, says once when it would revert, and never writes the flag")
     func dryRun() async throws {
         try await RolloutFixture.with { f in
             let clock = ManualRolloutClock(startMilliseconds: Self.start * 1000)
             let source = ScriptedMetricSource(ScriptedMetricSource.rate(0.2))
             let alerts = CollectingAlerts()
-            _ = try await f.start(dryRun: true, now: Self.start)
+            let started = try await f.start(dryRun: true, now: Self.start)
+            let firstStep = try await f.control.store.read().overrides["new-checkout"]
+            #expect(firstStep?.revision == started.overrideRevision)
             let w = try watcher(f, clock: clock, source: source, alerts: alerts)
             _ = try await drive(w, clock, limit: 30) { false }
             let record = try #require(try await status(f))
             #expect(record.status == .running)
             #expect(record.wouldRevert?.hasPrefix("would revert at 00:0") == true)
-            #expect(try await f.control.store.read().overrides.isEmpty)
+            #expect(try await f.control.store.read().overrides["new-checkout"] == firstStep)
+            #expect(try await f.control.store.read().pins.isEmpty)
+            // Healthy now and past the hour: it would advance, and still does not.
+            source.script(ScriptedMetricSource.rate(0.01))
+            _ = try await drive(w, clock, limit: 400) { false }
+            #expect(try await status(f)?.stepIndex == 0)
+            #expect(try await f.control.store.readRollouts().observations["new-checkout"]?.reason.hasPrefix("dry run: would advance") == true)
+            #expect(try await f.control.store.read().overrides["new-checkout"] == firstStep)
             let actions = try await f.control.store.auditEntries(flag: "new-checkout", limit: 100).map(\.action)
             #expect(actions.filter { $0 == "rollout-would-revert" }.count == 1)
             #expect(!actions.contains("rollout-revert"))

@@ -24,7 +24,9 @@ extension EnvironmentControl {
         public var prometheusURL: String?
         /// The PromQL error-rate query. Default: the guard policy's.
         public var prometheusQuery: String?
-        /// Judge, never act. Default: false.
+        /// A dry run of the guards: the first step goes live as usual, and the watcher judges it
+        /// but never acts (never advances, completes or reverts; it reports "would revert").
+        /// People still promote or abort it. Default: false.
         public var dryRun = false
         /// Start inside a freeze window (audited). Default: false.
         public var force = false
@@ -129,14 +131,12 @@ extension EnvironmentControl {
                 "watchSeconds": .int(record.watchSeconds), "forcedWindows": .array(windows.map { .string($0.name) }),
                 "before": live.override?.json ?? .null, "metric": record.metric.json,
             ])
-            if !request.dryRun {
-                change.setOverrides[request.flag] = OverrideRecord(
-                    override: .rollout(record.split), actor: request.actor, reason: "rollout \(id): step 1 of \(steps.count), \(record.percent)%", at: now, revision: 0)
-            }
+            change.setOverrides[request.flag] = OverrideRecord(
+                override: .rollout(record.split), actor: request.actor, reason: "rollout \(id): step 1 of \(steps.count), \(record.percent)%", at: now, revision: 0)
             do {
                 let revision = try await store.apply(change, expectedRevision: live.revision)
                 record.revision = revision
-                if !request.dryRun { record.overrideRevision = revision }
+                record.overrideRevision = revision
                 return record
             } catch let error as StoreError where error.code == .conflict && attempt < 5 {
                 continue

@@ -38,9 +38,7 @@ public enum RolloutTransitions {
     /// flag meanwhile), or nil when it still is.
     public static func foreignChange(record: RolloutRecord, live: FlagStore.FlagRead) -> (actor: String?, revision: Int64?)? {
         guard live.definition != nil else { return (nil, nil) }
-        if record.dryRun {
-            if live.override?.revision == record.before.override?.revision && (live.override == nil) == (record.before.override == nil) { return nil }
-        } else if let o = live.override, case .rollout(let s) = o.override, s.rolloutID == record.id, o.revision == record.overrideRevision {
+        if let o = live.override, case .rollout(let s) = o.override, s.rolloutID == record.id, o.revision == record.overrideRevision {
             return nil
         }
         return (live.override?.actor, live.override?.revision)
@@ -55,7 +53,7 @@ public enum RolloutTransitions {
         var c = change(.advance, record: r, actor: actor, reason: decision?.reason, at: at, details: [
             "fromPercent": .int(Int64(record.percent)), "toPercent": .int(Int64(r.percent)), "evidence": decision?.evidence ?? .null,
         ])
-        if !r.dryRun { c.setOverrides[r.flag] = OverrideRecord(override: .rollout(r.split), actor: actor, reason: "rollout \(r.id): step \(r.stepIndex + 1) of \(r.steps.count), \(r.percent)%", at: at, revision: 0) }
+        c.setOverrides[r.flag] = OverrideRecord(override: .rollout(r.split), actor: actor, reason: "rollout \(r.id): step \(r.stepIndex + 1) of \(r.steps.count), \(r.percent)%", at: at, revision: 0)
         return c
     }
 
@@ -72,9 +70,7 @@ public enum RolloutTransitions {
         var c = change(promoted ? .promote : .complete, record: r, actor: actor, reason: decision?.reason ?? r.statusReason, at: at, details: [
             "evidence": decision?.evidence ?? .null,
         ])
-        if !r.dryRun {
-            c.setOverrides[r.flag] = OverrideRecord(override: .variant(r.targetVariant), actor: actor, reason: "rollout \(r.id) completed", at: at, revision: 0)
-        }
+        c.setOverrides[r.flag] = OverrideRecord(override: .variant(r.targetVariant), actor: actor, reason: "rollout \(r.id) completed", at: at, revision: 0)
         return c
     }
 
@@ -104,7 +100,7 @@ public enum RolloutTransitions {
         r.pausedAt = nil
         r.statusReason = "aborted by \(actor)" + (reason.map { ": \($0)" } ?? "")
         var c = change(.abort, record: r, actor: actor, reason: reason, at: at, details: ["restored": touchFlag ? (r.before.override?.json ?? .null) : "untouched"])
-        if touchFlag && !r.dryRun {
+        if touchFlag {
             if let o = r.before.override { c.setOverrides[r.flag] = o } else { c.removeOverrides = [r.flag] }
         }
         return c

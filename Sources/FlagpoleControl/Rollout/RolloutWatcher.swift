@@ -265,6 +265,12 @@ public final class RolloutWatcher: Service, Sendable {
                     try await store.recordObservation(observation, flag: flag, token: token, audit: nil)
                     return "paused"
                 }
+                if record.dryRun && (decision.verdict == .advance || decision.verdict == .complete) {
+                    // A dry run of the guards: report, never act.
+                    observation.reason = "dry run: would \(decision.verdict.rawValue): \(decision.reason)"
+                    try await store.recordObservation(observation, flag: flag, token: token, audit: sampledHoldAudit(record, decision: decision, nowMS: nowMS))
+                    return "would-\(decision.verdict.rawValue)"
+                }
                 switch decision.verdict {
                 case .hold:
                     try await store.recordObservation(observation, flag: flag, token: token, audit: sampledHoldAudit(record, decision: decision, nowMS: nowMS))
@@ -282,7 +288,7 @@ public final class RolloutWatcher: Service, Sendable {
                     try await store.apply(change, expectedRevision: live.revision)
                     try await store.recordObservation(observation, flag: flag, token: token, audit: nil)
                     alerts.send(Alert(
-                        severity: .info, title: "\(configuration.environment): \(flag) rollout completed\(record.dryRun ? " (dry run: the flag was not changed)" : "")",
+                        severity: .info, title: "\(configuration.environment): \(flag) rollout completed",
                         text: "Rollout \(record.id) of \(flag) → \(record.targetVariant) passed every step. \(decision.reason)",
                         environment: configuration.environment, flag: flag, rolloutID: record.id, details: decision.evidence, at: now))
                     return "complete"
@@ -296,7 +302,7 @@ public final class RolloutWatcher: Service, Sendable {
                         try await store.apply(change, expectedRevision: live.revision)
                         alerts.send(Alert(
                             severity: .warning, title: "\(configuration.environment): \(flag) dry run would revert",
-                            text: "Dry-run rollout \(record.id) of \(flag): \(note). Nothing was changed.",
+                            text: "Dry-run rollout \(record.id) of \(flag): \(note). The watcher changed nothing: the flag stays at \(record.percent)% until someone runs flagctl rollout abort or promote.",
                             environment: configuration.environment, flag: flag, rolloutID: record.id, details: decision.evidence, at: now))
                         return "would-revert"
                     }
