@@ -63,7 +63,7 @@ struct OutcomeTotals: Hashable {
     /// Empty (no allocation) until a timed outcome arrives.
     var latency: [Int64] = []
 
-    mutating func add(_ c: OutcomeCounts, buckets: ArraySlice<UInt32>) {
+    mutating func add(_ c: OutcomeCounts, buckets: UnsafeBufferPointer<UInt32>) {
         counts.add(c)
         guard c.timed != 0 else { return }
         if latency.isEmpty { latency = [Int64](repeating: 0, count: LatencyHistogram.bucketCount) }
@@ -92,8 +92,10 @@ struct OutcomeTable {
     private var hashes: [UInt64] = []
     private var keys: [Key] = []
     private var counts: [OutcomeCounts] = []
-    /// ``LatencyHistogram/bucketCount`` counters per entry, entry `i` at `i * bucketCount`.
-    private var buckets: [UInt32] = []
+    /// ``LatencyHistogram/bucketCount`` counters per entry, entry `i` at `i * bucketCount`. A
+    /// buffer of its own rather than an array: no uniqueness or bounds check on the hot path (the
+    /// table lives in one stripe's `Mutex` and is never copied).
+    private let buckets = BucketRows()
     private var dropped: Int64 = 0
     private let limit: Int
 
@@ -113,7 +115,7 @@ struct OutcomeTable {
             if i < 0 { break }
             if hashes[i] == hash && keys[i].flag == flag && keys[i].variant == variant {
                 Self.add(&counts[i], success: success, micros: micros)
-                if let micros { buckets[i &* LatencyHistogram.bucketCount &+ LatencyHistogram.bucket(micros: micros)] &+= 1 }
+                if let micros { buckets.pointer[i &* LatencyHistogram.bucketCount &+ LatencyHistogram.bucket(micros: micros)] &+= 1 }
                 return
             }
             s = (s + 1) & mask
@@ -140,9 +142,10 @@ struct OutcomeTable {
         var c = OutcomeCounts()
         Self.add(&c, success: success, micros: micros)
         counts.append(c)
-        let row = buckets.count
-        buckets.append(contentsOf: repeatElement(0, count: LatencyHistogram.bucketCount))
-        if let micros { buckets[row + LatencyHistogram.bucket(micros: micros)] = 1 }
+        buckets.ensure(rows: keys.count)
+        let row = (keys.count - 1) * LatencyHistogram.bucketCount
+        (buckets.pointer + row).update(repeating: 0, count: LatencyHistogram.bucketCount)
+        if let micros { buckets.pointer[row + LatencyHistogram.bucket(micros: micros)] = 1 }
     }
 
     private mutating func grow() {
@@ -168,12 +171,12 @@ struct OutcomeTable {
     /// Hands over every non-zero entry with its latency buckets and zeroes them; returns the
     /// outcomes dropped since the last drain. Entries stay for the next second unless the table is
     /// more than half full, when it is emptied so that pairs no longer in use leave.
-    mutating func drain(_ body: (Key, OutcomeCounts, ArraySlice<UInt32>) -> Void) -> Int64 {
+    mutating func drain(_ body: (Key, OutcomeCounts, UnsafeBufferPointer<UInt32>) -> Void) -> Int64 {
         let width = LatencyHistogram.bucketCount
         for i in counts.indices where !counts[i].isEmpty {
-            let row = (i * width)..<((i + 1) * width)
-            body(keys[i], counts[i], buckets[row])
-            if counts[i].timed != 0 { for k in row { buckets[k] = 0 } }
+            let row = buckets.pointer + i * width
+            body(keys[i], counts[i], UnsafeBufferPointer(start: row, count: width))
+            if counts[i].timed != 0 { row.update(repeating: 0, count: width) }
             counts[i] = OutcomeCounts()
         }
         if keys.count * 2 > limit {
@@ -181,7 +184,6 @@ struct OutcomeTable {
             hashes.removeAll(keepingCapacity: true)
             keys.removeAll(keepingCapacity: true)
             counts.removeAll(keepingCapacity: true)
-            buckets.removeAll(keepingCapacity: true)
         }
         defer { dropped = 0 }
         return dropped
@@ -196,4 +198,30 @@ struct OutcomeTable {
         return h
     }
 
+}
+
+/// Rows of latency-bucket counters in one buffer that grows by doubling; owned by one
+/// ``OutcomeTable`` and only touched under its stripe's lock.
+final class BucketRows {
+    private(set) var pointer: UnsafeMutablePointer<UInt32>
+    private var rows: Int
+
+    init() {
+        rows = 16
+        pointer = .allocate(capacity: rows * LatencyHistogram.bucketCount)
+    }
+
+    /// Makes room for `needed` rows, keeping the counts of the existing ones.
+    func ensure(rows needed: Int) {
+        guard needed > rows else { return }
+        var n = rows
+        while n < needed { n *= 2 }
+        let fresh = UnsafeMutablePointer<UInt32>.allocate(capacity: n * LatencyHistogram.bucketCount)
+        fresh.moveInitialize(from: pointer, count: rows * LatencyHistogram.bucketCount)
+        pointer.deallocate()
+        pointer = fresh
+        rows = n
+    }
+
+    deinit { pointer.deallocate() }
 }

@@ -166,7 +166,7 @@ public struct OutcomeCounts: Sendable, Hashable {
 /// a leading-zero count and a shift (``bucket(micros:)``), no division and no table.
 public struct LatencyHistogram: Sendable, Hashable {
     /// How many buckets there are: 40.
-    public static let bucketCount = 40
+    @inlinable public static var bucketCount: Int { 40 }
 
     /// Counts per bucket; always ``bucketCount`` long.
     public var counts: [Int64]
@@ -191,7 +191,7 @@ public struct LatencyHistogram: Sendable, Hashable {
         guard m >= 128, m < (1 << 63) else { return 0 }
         let log2 = 63 &- m.leadingZeroBitCount
         let half = Int(truncatingIfNeeded: (m &>> UInt64(log2 &- 1)) & 1)
-        return Swift.min(2 &* (log2 &- 7) &+ 1 &+ half, bucketCount &- 1)
+        return Swift.min(2 &* (log2 &- 7) &+ 1 &+ half, 39)
     }
 
     /// Where bucket `k` starts, in microseconds (0 for bucket 0).
