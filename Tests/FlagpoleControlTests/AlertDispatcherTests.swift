@@ -3,6 +3,7 @@ import FlagpoleCore
 import FlagpoleTesting
 import Foundation
 import Logging
+import ServiceLifecycle
 import Synchronization
 import Testing
 
@@ -224,6 +225,34 @@ struct AlertDispatcherTests {
                 server.released.store(true, ordering: .relaxed)
                 try await waitUntil("the queue drains") { dispatcher.statistics["slow"]?.sent == 9 }
             }
+        }
+    }
+
+    @Test("a graceful shutdown ends retry waits, gives what is queued one attempt, then run() returns; later alerts are dropped")
+    func gracefulShutdown() async throws {
+        try await StandInServer.with({ _, _ in .init(status: .serviceUnavailable) }) { server in
+            var configuration = fast()
+            configuration.maxAttempts = 5
+            configuration.initialBackoff = .seconds(30)
+            configuration.maxBackoff = .seconds(30)
+            let logs = AlertLogCapture()
+            let dispatcher = try AlertDispatcher(
+                targets: [AlertTarget(name: "ops", destination: .webhook(url: .literal(server.url + "/x")))], processEnvironment: [:],
+                configuration: configuration, logger: logs.logger)
+            let group = ServiceGroup(services: [dispatcher], gracefulShutdownSignals: [], cancellationSignals: [], logger: logs.logger)
+            let running = Task { try await group.run() }
+            dispatcher.send(reverted)
+            try await waitUntil("the first attempt fails and a 15–30 s backoff begins") { dispatcher.statistics["ops"]?.retried == 1 }
+            dispatcher.send(reverted)
+            dispatcher.send(reverted)
+            let started = ContinuousClock.now
+            await group.triggerGracefulShutdown()
+            try await running.value
+            #expect(started.duration(to: .now) < .seconds(10))
+            #expect(server.count == 3)  // one attempt each, no retries while stopping
+            #expect(dispatcher.statistics["ops"]?.failed == 3)
+            dispatcher.send(reverted)
+            #expect(dispatcher.statistics["ops"]?.dropped == 1)
         }
     }
 

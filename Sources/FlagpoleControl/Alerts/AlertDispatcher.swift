@@ -113,6 +113,9 @@ public final class AlertDispatcher: AlertSink, Service {
     private let channels: [Channel]
     private let logger: Logger
     private let session: URLSession
+    private let started = Atomic<Bool>(false)
+    /// Set when a graceful shutdown begins: what is still queued gets one attempt each.
+    private let stopping = Atomic<Bool>(false)
 
     /// A dispatcher for `targets`, reading their environment variables now.
     ///
@@ -233,8 +236,13 @@ public final class AlertDispatcher: AlertSink, Service {
     }
 
     /// Sends queued alerts until cancelled, or, after a graceful shutdown begins, until the queues
-    /// are empty (alerts sent after that are dropped).
+    /// are empty: what is still queued then gets one attempt each, without retries, and alerts sent
+    /// after that are dropped. Runs once; a second call logs an error and returns.
     public func run() async throws {
+        guard started.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged else {
+            logger.error("AlertDispatcher.run() called twice; the second call returns at once")
+            return
+        }
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 for channel in channels {
@@ -242,6 +250,7 @@ public final class AlertDispatcher: AlertSink, Service {
                 }
             }
         } onGracefulShutdown: {
+            self.stopping.store(true, ordering: .relaxed)
             for channel in self.channels { channel.continuation.finish() }
         }
     }
@@ -268,8 +277,11 @@ public final class AlertDispatcher: AlertSink, Service {
             "flagpole.environment": "\(alert.environment)", "flagpole.alert.title": "\(alert.title)",
         ]
         if let flag = alert.flag { metadata["flagpole.flag"] = "\(flag)" }
-        let attempts = max(1, configuration.maxAttempts)
-        for attempt in 1...attempts {
+        var attempts = max(1, configuration.maxAttempts)
+        var attempt = 0
+        while attempt < attempts {
+            attempt += 1
+            if stopping.load(ordering: .relaxed) { attempts = attempt }
             switch await post(alert, via: channel) {
             case .delivered:
                 channel.stats.withLock { $0.sent += 1 }
@@ -289,7 +301,8 @@ public final class AlertDispatcher: AlertSink, Service {
                 let wait = backoff(attempt: attempt, retryAfter: retryAfter)
                 logger.debug("Alert to \(channel.target) failed (\(reason)); retrying in \(wait)", metadata: metadata)
                 do {
-                    try await Task.sleep(for: wait)
+                    // A graceful shutdown ends the wait: the queue behind this alert gets its turn.
+                    try await cancelWhenGracefulShutdown { try await Task.sleep(for: wait) }
                 } catch {
                     channel.stats.withLock { $0.failed += 1 }
                     logger.warning("Alert to \(channel.target) not delivered: stopped while retrying (\(reason))", metadata: metadata)

@@ -65,7 +65,14 @@ public struct PrometheusMetricSource: RolloutMetricSource {
     /// Where sample counts come from when there is no ``Configuration/requestsQuery``.
     public let counters: (any RolloutMetricSource)?
     private let endpoint: URL
-    private let session: URLSession
+
+    /// One session for every source (a watcher makes a source per rollout): requests carry their
+    /// own timeout.
+    private static let session: URLSession = {
+        let configuration = URLSessionConfiguration.ephemeral
+        configuration.httpMaximumConnectionsPerHost = 4
+        return URLSession(configuration: configuration)
+    }()
 
     /// A source asking the Prometheus at `configuration.url`.
     ///
@@ -101,11 +108,6 @@ public struct PrometheusMetricSource: RolloutMetricSource {
         self.configuration = configuration
         self.counters = counters
         self.endpoint = endpoint
-        let sessionConfiguration = URLSessionConfiguration.ephemeral
-        let seconds = Double(configuration.timeout.components.seconds) + Double(configuration.timeout.components.attoseconds) / 1e18
-        sessionConfiguration.timeoutIntervalForRequest = seconds
-        sessionConfiguration.timeoutIntervalForResource = seconds
-        session = URLSession(configuration: sessionConfiguration)
     }
 
     /// The cohort's counts: the error ratio from Prometheus, the total from the requests query or
@@ -193,11 +195,22 @@ public struct PrometheusMetricSource: RolloutMetricSource {
         var request = URLRequest(url: components.url!)
         request.httpMethod = "GET"
         request.setValue("application/json", forHTTPHeaderField: "Accept")
-        request.timeoutInterval = session.configuration.timeoutIntervalForRequest
+        let timeout = configuration.timeout
+        request.timeoutInterval = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
         let data: Data
         let response: URLResponse
         do {
-            (data, response) = try await session.data(for: request)
+            // The request's timeout is an idle timeout; the race bounds the whole exchange too.
+            let prepared = request
+            (data, response) = try await withThrowingTaskGroup(of: (Data, URLResponse).self) { group in
+                group.addTask { try await Self.session.data(for: prepared) }
+                group.addTask {
+                    try await Task.sleep(for: timeout)
+                    throw URLError(.timedOut)
+                }
+                defer { group.cancelAll() }
+                return try await group.next()!
+            }
         } catch {
             let reason = (error as? URLError).map { $0.code == .timedOut ? "timed out after \(configuration.timeout)" : "failed (URLError \($0.code.rawValue))" }
             throw self.error(.http, promQL, reason ?? "failed (\(type(of: error)))", underlying: error)
