@@ -279,14 +279,14 @@ public final class RolloutWatcher: Service, Sendable {
                     var change = RolloutTransitions.advance(record, actor: configuration.actor, at: now, decision: decision)
                     change.fence = token
                     try await store.apply(change, expectedRevision: live.revision)
-                    try await store.recordObservation(observation, flag: flag, token: token, audit: nil)
+                    try? await store.recordObservation(observation, flag: flag, token: token, audit: nil)  // the decision stands either way
                     logger.info("rollout advanced", metadata: ["flagpole.flag": "\(flag)", "flagpole.rollout": "\(record.id)"])
                     return "advance"
                 case .complete:
                     var change = RolloutTransitions.complete(record, actor: configuration.actor, at: now, decision: decision, promoted: false)
                     change.fence = token
                     try await store.apply(change, expectedRevision: live.revision)
-                    try await store.recordObservation(observation, flag: flag, token: token, audit: nil)
+                    try? await store.recordObservation(observation, flag: flag, token: token, audit: nil)  // the decision stands either way
                     alerts.send(Alert(
                         severity: .info, title: "\(configuration.environment): \(flag) rollout completed",
                         text: "Rollout \(record.id) of \(flag) → \(record.targetVariant) passed every step. \(decision.reason)",
@@ -309,7 +309,7 @@ public final class RolloutWatcher: Service, Sendable {
                     var change = RolloutTransitions.revert(record, actor: configuration.actor, at: now, decision: decision)
                     change.fence = token
                     let revision = try await store.apply(change, expectedRevision: live.revision)
-                    try await store.recordObservation(observation, flag: flag, token: token, audit: nil)
+                    try? await store.recordObservation(observation, flag: flag, token: token, audit: nil)  // the decision stands either way
                     state.withLock { $0.snapshot.reverts += 1 }
                     logger.warning("rollout reverted", metadata: ["flagpole.flag": "\(flag)", "flagpole.rollout": "\(record.id)", "flagpole.reason": "\(decision.reason)"])
                     alerts.send(Alert(
