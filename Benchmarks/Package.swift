@@ -4,12 +4,14 @@ import PackageDescription
 // Benchmarks live in their own package so the product never depends on the harness.
 // Run: cd Benchmarks && swift package benchmark        (ns/op, allocations, p50/p99)
 //      cd Benchmarks && swift run -c release redis-comparison   (ratios against redis-benchmark)
+//      cd Benchmarks && swift run -c release fleet-load         (1,000 clients: propagation, Redis cost, cold start)
 let package = Package(
     name: "FlagpoleBenchmarks",
     platforms: [.macOS(.v15)],
     dependencies: [
         .package(name: "Flagpole", path: "../"),
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.0", traits: ["MallocInterposer"]),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
     ],
     targets: [
         .executableTarget(
@@ -77,6 +79,19 @@ let package = Package(
                 .product(name: "FlagpoleCore", package: "Flagpole"),
             ],
             path: "Sources/LoadBenchmark"
+        ),
+        .executableTarget(
+            name: "fleet-load",
+            dependencies: [
+                .product(name: "Flagpole", package: "Flagpole"),
+                .product(name: "FlagpoleControl", package: "Flagpole"),
+                .product(name: "FlagpoleStore", package: "Flagpole"),
+                .product(name: "FlagpoleCore", package: "Flagpole"),
+                .product(name: "FlagpoleRedis", package: "Flagpole"),
+                .product(name: "FlagpoleTesting", package: "Flagpole"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/FleetLoad"
         ),
     ]
 )
