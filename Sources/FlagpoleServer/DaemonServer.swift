@@ -142,16 +142,10 @@ public final class DaemonServer: Sendable, Service {
 
     func evaluate(_ request: Request, key rawKey: String) async -> Response {
         let key = rawKey.removingPercentEncoding ?? rawKey
-        if let denied = authorize(request, .evaluate, key: key) {
-            counters.count(.evaluate, status: denied.status.code)
-            return denied
-        }
         let context: EvaluationContext
-        switch await readContext(request, key: key) {
+        switch await authorizedContext(request, .evaluate, key: key) {
         case .success(let c): context = c
-        case .failure(let failure):
-            counters.count(.evaluate, status: failure.response.status.code)
-            return failure.response
+        case .failure(let failure): return failure.response
         }
         let (status, body) = OFREPCoding.single(client.evaluate(key, context: context))
         let http: HTTPResponse.Status
@@ -165,16 +159,10 @@ public final class DaemonServer: Sendable, Service {
     }
 
     func bulk(_ request: Request) async -> Response {
-        if let denied = authorize(request, .evaluate, key: nil) {
-            counters.count(.bulk, status: denied.status.code)
-            return denied
-        }
         let context: EvaluationContext
-        switch await readContext(request, key: nil) {
+        switch await authorizedContext(request, .bulk, key: nil) {
         case .success(let c): context = c
-        case .failure(let failure):
-            counters.count(.bulk, status: failure.response.status.code)
-            return failure.response
+        case .failure(let failure): return failure.response
         }
         // The tag needs no evaluation: a match answers 304 without evaluating anything.
         let tag = OFREPCoding.entityTag(version: client.dataVersion, context: context)
@@ -189,6 +177,20 @@ public final class DaemonServer: Sendable, Service {
         return Response(
             status: .ok, headers: [.contentType: "application/json", .eTag: evaluatedTag],
             body: .init(byteBuffer: ByteBuffer(string: OFREPCoding.bulk(evaluation))))
+    }
+
+    /// The context of an OFREP request that may evaluate, or the 401 / 403 / 400 / 413 response
+    /// (counted).
+    private func authorizedContext(
+        _ request: Request, _ endpoint: RequestCounters.Endpoint, key: String?
+    ) async -> Result<EvaluationContext, ResponseFailure> {
+        if let denied = authorize(request, .evaluate, key: key) {
+            counters.count(endpoint, status: denied.status.code)
+            return .failure(ResponseFailure(denied))
+        }
+        let result = await readContext(request, key: key)
+        if case .failure(let failure) = result { counters.count(endpoint, status: failure.response.status.code) }
+        return result
     }
 
     /// The request's context, or the 400 / 413 response.

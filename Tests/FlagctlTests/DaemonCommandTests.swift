@@ -15,9 +15,15 @@ import FoundationNetworking
 final class DaemonProcess: Sendable {
     let process: Process
     let port: Int
-    private let output: Mutex<(stdout: String, stderr: String)>
+    private let output: OutputBuffer
 
-    private init(process: Process, port: Int, output: Mutex<(stdout: String, stderr: String)>) {
+    /// What the process printed so far.
+    final class OutputBuffer: Sendable {
+        let text = Mutex<(stdout: String, stderr: String)>(("", ""))
+        func withLock<R>(_ body: (inout (stdout: String, stderr: String)) -> R) -> R { text.withLock { body(&$0) } }
+    }
+
+    private init(process: Process, port: Int, output: OutputBuffer) {
         self.process = process
         self.port = port
         self.output = output
@@ -43,7 +49,7 @@ final class DaemonProcess: Sendable {
         p.standardOutput = out
         p.standardError = err
         p.standardInput = FileHandle.nullDevice
-        let output = Mutex<(stdout: String, stderr: String)>(("", ""))
+        let output = OutputBuffer()
         out.fileHandleForReading.readabilityHandler = { handle in
             let data = handle.availableData
             output.withLock { $0.stdout += String(decoding: data, as: UTF8.self) }
