@@ -122,21 +122,22 @@ final class Generator: Service, Sendable {
     func run() async throws {
         for client in clients { await client.waitUntilReady(timeout: .seconds(15)) }
         let start = ContinuousClock.now
-        try await withGracefulShutdownHandler {
+        // SIGTERM/SIGINT (graceful shutdown) or --duration end the evaluating and the reporting.
+        try? await cancelWhenGracefulShutdown {
             try await withThrowingTaskGroup(of: Void.self) { group in
-                for client in clients {
+                for client in self.clients {
                     group.addTask { try await self.drive(client) }
                 }
                 group.addTask { try await self.report(start: start) }
-                if let duration {
+                if let duration = self.duration {
                     group.addTask { try await Task.sleep(for: .seconds(duration)) }
                     _ = try await group.next()
                     group.cancelAll()
                 }
                 try await group.waitForAll()
             }
-        } onGracefulShutdown: {}
-        try? await cancelWhenGracefulShutdown { self.printReport(elapsed: start.duration(to: .now)) }
+        }
+        printReport(elapsed: start.duration(to: .now))
     }
 
     /// One instance: evaluations at `rate`, in ticks of 10 ms.
@@ -146,7 +147,7 @@ final class Generator: Service, Sendable {
         var owed = Double.random(in: 0..<1)
         var next = ContinuousClock.now
         var rng = SystemRandomNumberGenerator()
-        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+        while !Task.isCancelled {
             owed += perTick
             var local = Tally()
             while owed >= 1 {

@@ -1,5 +1,8 @@
 import ArgumentParser
 import Flagpole
+import FlagpoleControl
+import FlagpoleCore
+import FlagpoleRedis
 import FlagpoleServer
 import Foundation
 import Logging
@@ -30,8 +33,15 @@ struct DaemonCommand: AsyncParsableCommand {
             the variable holds comma-separated tokens with both scopes. Tokens are 16 or more
             visible ASCII characters. /healthz, /readyz and /metrics need none.
 
-            The rollout watcher comes with guarded rollouts: until then the daemon runs without
-            it, and --no-watcher (run it alone, next to the apps) changes nothing.
+            The rollout watcher (unless --no-watcher) looks at every running rollout of the
+            environment every --interval: it advances, completes or reverts it (see `flagctl
+            rollout --help`), audits each action with its evidence, and sends alerts to the
+            targets of the project config (flags/flagpole.yaml) that apply to the environment.
+            Several daemons may run for one environment: a lease in Redis lets exactly one watch
+            (the others stand by and take over within the lease's 30 s). A target whose
+            environment variable is unset stops the daemon from starting; --no-alerts runs
+            without alerts (a local setup, say). With --no-watcher the daemon only serves HTTP,
+            next to the apps.
 
             Stops gracefully on SIGTERM or SIGINT. Exit status 0 after a graceful stop, 1 when
             it cannot start (port in use, unreadable token file), 2 for usage errors.
@@ -46,8 +56,14 @@ struct DaemonCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("The TCP port (0 picks a free one).", valueName: "port"))
     var port = 8016
 
-    @Flag(help: "Serve HTTP only, without the rollout watcher (the watcher comes with guarded rollouts).")
+    @Flag(help: "Serve HTTP only, without the rollout watcher.")
     var noWatcher = false
+
+    @Option(help: ArgumentHelp("How often the watcher looks at running rollouts, e.g. 10s, 1s, 500ms.", valueName: "duration"))
+    var interval = "10s"
+
+    @Flag(help: "Run the watcher without alerts (no alert target of the project config is used).")
+    var noAlerts = false
 
     @Option(help: ArgumentHelp("A file of bearer tokens, one per line, with optional scopes.", valueName: "path"))
     var tokensFile: String?
@@ -69,6 +85,15 @@ struct DaemonCommand: AsyncParsableCommand {
             throw ValidationError("--max-body-size \(maxBodySize) is out of range; use 256 to \(16 << 20) bytes")
         }
         guard !host.isEmpty else { throw ValidationError("--host is empty; use 127.0.0.1, 0.0.0.0 or an address of this machine") }
+        _ = try watchInterval()
+    }
+
+    /// `--interval` as a duration: 100 ms to 10 minutes.
+    func watchInterval() throws -> Duration {
+        guard let d = DurationText.parse(interval), d >= .milliseconds(100), d <= .seconds(600) else {
+            throw ValidationError("--interval '\(interval)' is not a duration from 100ms to 10m; write e.g. 10s, 1s or 500ms")
+        }
+        return d
     }
 
     /// The tokens from `--tokens-file` and `$FLAGPOLE_DAEMON_TOKENS` (both may be given).
@@ -102,7 +127,7 @@ struct DaemonCommand: AsyncParsableCommand {
         serverConfiguration.maxBodySize = maxBodySize
         serverConfiguration.tokens = tokens
 
-        let extras = Self.extraServices(noWatcher: noWatcher)
+        let extras = try watcherServices(environment: environment, redis: redis, logger: logger)
         let auth = tokens.isEnabled ? "\(tokens.count) token\(tokens.count == 1 ? "" : "s")" : "off"
         let server = DaemonServer(
             client: client, configuration: serverConfiguration, metrics: extras.metrics, readinessChecks: extras.readiness,
@@ -126,11 +151,35 @@ struct DaemonCommand: AsyncParsableCommand {
         Self.say("flagctl daemon: stopped")
     }
 
-    /// What runs beside the client and the HTTP server: the place the rollout watcher plugs in
-    /// (its `Service`, its `/metrics` text, its `/readyz` check). Nothing yet — the watcher comes
-    /// with guarded rollouts; `--no-watcher` will leave it out.
-    static func extraServices(noWatcher: Bool) -> (services: [any Service], metrics: [any MetricsExposition], readiness: [ReadinessCheck], note: String) {
-        ([], [], [], noWatcher ? "watcher off" : "no watcher yet: it comes with guarded rollouts")
+    /// What runs beside the client and the HTTP server: the rollout watcher (its `Service`, its
+    /// `/metrics` text, its `/readyz` check) and the alert dispatcher it sends to.
+    func watcherServices(environment: String, redis: RedisConfiguration, logger: Logger) throws
+        -> (services: [any Service], metrics: [any MetricsExposition], readiness: [ReadinessCheck], note: String)
+    {
+        if noWatcher { return ([], [], [], "watcher off") }
+        let configLoad = FlagDirectory(root: global.flags).loadConfig()
+        if configLoad.hasErrors {
+            let problems = configLoad.diagnostics.filter { $0.severity == .error }.map(\.description).joined(separator: "\n  ")
+            throw ValidationError("the project config is invalid, so the watcher cannot start:\n  \(problems)\nfix it (flagctl validate), or run with --no-watcher")
+        }
+        let targets = noAlerts ? [] : configLoad.config.alertTargets(forEnvironment: environment)
+        let dispatcher: AlertDispatcher
+        do {
+            dispatcher = try AlertDispatcher(targets: targets, logger: logger)
+        } catch {
+            throw ValidationError("\(error.description)\n(or run the daemon with --no-alerts)")
+        }
+        let client = RedisClient(configuration: redis, logger: logger)
+        var configuration = RolloutWatcher.Configuration(environment: environment)
+        configuration.interval = try watchInterval()
+        let watcher = try RolloutWatcher(
+            configuration: configuration, client: client,
+            metricSource: RolloutWatcher.standardMetricSources(environment: environment, client: client),
+            alerts: dispatcher, logger: logger)
+        let metrics: [any MetricsExposition] = [MetricsClosure { watcher.metricsText() }, MetricsClosure { dispatcher.prometheusText() }]
+        let readiness = [ReadinessCheck(name: "watcher") { watcher.isHealthy ? nil : "the watcher has not read Redis for three intervals" }]
+        let alerts = targets.isEmpty ? "no alert targets" : "alerts to " + targets.map(\.name).joined(separator: ", ")
+        return ([dispatcher, watcher], metrics, readiness, "watcher every \(interval), \(alerts)")
     }
 
     /// Prints a line to standard output at once (a pipe would buffer `print`).

@@ -249,6 +249,8 @@ public final class AlertDispatcher: AlertSink, Service {
                     group.addTask { await self.work(channel) }
                 }
             }
+            // With no targets there is nothing to drain; a Service still runs until shutdown.
+            if channels.isEmpty { try? await gracefulShutdown() }
         } onGracefulShutdown: {
             self.stopping.store(true, ordering: .relaxed)
             for channel in self.channels { channel.continuation.finish() }
