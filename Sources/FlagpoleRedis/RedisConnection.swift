@@ -151,12 +151,13 @@ public final class RedisConnection {
     public func pipeline(_ commands: [RedisCommand]) throws(RedisError) -> [RedisReply] {
         guard let firstName = commands.first?.name else { return [] }
         try ensureUsable(firstName)
-        for command in commands {
-            let status = Self.withArgv(command) { argc, argv, lengths in
-                redisAppendCommandArgv(context, argc, argv, lengths)
-            }
-            if status != REDIS_OK { throw contextError(command: command.name) }
+        // One RESP buffer for the whole batch, handed to hiredis in one call (hiredis would format
+        // each argument with sdscatfmt and grow its output buffer command by command).
+        let wire = Self.encode(commands)
+        let status = wire.withUnsafeBytes { raw in
+            redisAppendFormattedCommand(context, raw.baseAddress!.assumingMemoryBound(to: CChar.self), raw.count)
         }
+        if status != REDIS_OK { throw contextError(command: firstName) }
         var replies: [RedisReply] = []
         replies.reserveCapacity(commands.count)
         for command in commands {
@@ -290,6 +291,49 @@ public final class RedisConnection {
     static func timeval(_ d: Duration) -> timeval {
         let (s, atto) = d.components
         return Glibc.timeval(tv_sec: Int(s), tv_usec: Int(atto / 1_000_000_000_000))
+    }
+
+    /// The commands as the server reads them (RESP arrays of bulk strings):
+    /// `*2\r\n$3\r\nGET\r\n$1\r\nk\r\n` for `GET k`.
+    static func encode(_ commands: [RedisCommand]) -> [UInt8] {
+        var size = 0
+        for command in commands {
+            size += 16
+            for a in command.arguments { size += a.bytes.count + 24 }
+        }
+        var out: [UInt8] = []
+        out.reserveCapacity(size)
+        func appendHeader(_ marker: UInt8, _ n: Int) {
+            out.append(marker)
+            if n < 10 {
+                out.append(UInt8(ascii: "0") + UInt8(n))
+            } else {
+                var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+                    (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+                var count = 0
+                var v = n
+                withUnsafeMutableBytes(of: &digits) { d in
+                    while v > 0 {
+                        d[count] = UInt8(ascii: "0") + UInt8(v % 10)
+                        v /= 10
+                        count += 1
+                    }
+                    for i in stride(from: count - 1, through: 0, by: -1) { out.append(d[i]) }
+                }
+            }
+            out.append(13)
+            out.append(10)
+        }
+        for command in commands {
+            appendHeader(UInt8(ascii: "*"), command.arguments.count)
+            for a in command.arguments {
+                appendHeader(UInt8(ascii: "$"), a.bytes.count)
+                out.append(contentsOf: a.bytes)
+                out.append(13)
+                out.append(10)
+            }
+        }
+        return out
     }
 
     /// Lays the arguments out in one buffer and calls `body` with hiredis's argc/argv/argvlen;

@@ -158,6 +158,16 @@ struct RedisConfigurationTests {
         #expect(b.delay(afterFailures: 20, random: 1) == .seconds(1))
     }
 
+    @Test("commands are encoded as RESP arrays of bulk strings, binary safe")
+    func encoding() {
+        #expect(RedisConnection.encode([["GET", "k"]]) == Array("*2\r\n$3\r\nGET\r\n$1\r\nk\r\n".utf8))
+        let big = [UInt8](repeating: 0, count: 1234)
+        let args: [RedisArgument] = ["SET", "", .bytes(big)] + (0..<9).map { RedisArgument($0) }
+        #expect(RedisConnection.encode([RedisCommand(args), ["PING"]])
+            == Array("*12\r\n$3\r\nSET\r\n$0\r\n\r\n$1234\r\n".utf8) + big + Array("\r\n".utf8)
+                + (0..<9).flatMap { Array("$1\r\n\($0)\r\n".utf8) } + Array("*1\r\n$4\r\nPING\r\n".utf8))
+    }
+
     @Test("script SHA-1 matches Redis's")
     func sha1() {
         #expect(RedisScript("return 1").sha1 == "e0e1f9fabfc9d4800c877a703b823ac0578ff8db")
