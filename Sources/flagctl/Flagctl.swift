@@ -19,6 +19,8 @@ struct Flagctl: AsyncParsableCommand {
                                   Default: redis://127.0.0.1:6379. Forms:
                                   redis://[user:password@]host:port[/db]
                                   unix:///path/redis.sock[?db=N]
+                                  redis-sentinel://[user:pw@]h:p[,h:p…]/MASTER[?db=N]
+                                  redis-cluster://[user:pw@]h:p[,h:p…]
               FLAGPOLE_ENV        the environment, when --env is not given.
 
             Exit status: 0 success, 1 failure (invalid files, Redis errors),
