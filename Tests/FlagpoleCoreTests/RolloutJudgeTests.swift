@@ -174,6 +174,11 @@ struct RolloutJudgeTests {
         #expect(j.verdict == .hold)
         #expect(Self.check(j) == "worse")
         #expect(j.reason.hasSuffix("not conclusive yet; watching on"))
+        // Within the allowance, but not by a standard error (1.8% vs 1.0% on 3600 each): hold.
+        let close = look(Self.counts(3600, failing: 65), Self.counts(3600, failing: 36), at: .seconds(3600))
+        #expect(close.verdict == .hold)
+        #expect(close.reason.hasSuffix("not within the allowance by a standard error yet; watching on"))
+        #expect(close.evidence["healthyMargin"]?.numberValue ?? 0 < 0)
         // Above the ceiling by the point estimate only: hold as well.
         let high = RolloutJudge(limits: GuardLimits(maxErrorRate: 0.012, maxErrorIncrease: 0.01, minSamples: 200))
         #expect(look(Self.counts(3600, failing: 45), Self.counts(3600, failing: 44), at: .seconds(3600), judge: high).verdict == .hold)

@@ -73,8 +73,10 @@ public struct RolloutJudgement: Sendable, Hashable {
 ///    p꜀ the control's rate and p₁ = p꜀ + e (the fixed-sample size for a one-sided test at α with
 ///    80 % power). Otherwise hold with "not enough data" and the sample it would need — so a flag
 ///    with 0.1 requests/s never passes on 360 outcomes an hour.
-/// 8. **Healthy** — the measured increase is within the allowance and the treatment's rate is
-///    not above the ceiling: advance, or complete on the final step. Otherwise hold and keep
+/// 8. **Healthy** — the measured increase plus one standard error, d + √(p̂ₜ(1−p̂ₜ)/nₜ +
+///    p̂꜀(1−p̂꜀)/n꜀), is within the allowance and the treatment's rate is not above the ceiling:
+///    advance, or complete on the final step (so a clear regression does not pass on one lucky
+///    hour of thin traffic). Otherwise hold and keep
 ///    watching (the sequential test stays valid however long the step is watched).
 ///
 /// `alpha` is the chance of a false revert by either test when the treatment is in fact no worse
@@ -172,6 +174,8 @@ public struct RolloutJudge: Sendable {
         var marginZ: Double?
         var marginLogLR: Double?
         var marginZThreshold: Double?
+        /// δ − d − SE(d) at the end of the watch: the step passes only when it is ≥ 0.
+        var healthyMargin: Double?
         /// The power check: the standard error at an increase of e, and the factor by which the
         /// sample must grow to be enough (≤ 1 when it is).
         var powerStandardError: Double?
@@ -285,8 +289,10 @@ public struct RolloutJudge: Sendable {
             return a
         }
 
-        // 8. Healthy?
-        guard d <= increase, rateT <= c else {
+        // 8. Healthy: within the allowance by at least one standard error, and under the ceiling.
+        let spread = (rateT * (1 - rateT) / nt + rateC * (1 - rateC) / nc).squareRoot()
+        a.healthyMargin = increase - d - spread
+        guard d + spread <= increase, rateT <= c else {
             a.check = .worse
             return a
         }
@@ -352,6 +358,9 @@ public struct RolloutJudge: Sendable {
             if let d = a.difference, d > max(0, limits.maxErrorIncrease) {
                 return comparison() + sequential() + " — not conclusive yet; watching on"
             }
+            if let margin = a.healthyMargin, margin < 0, (t.errorRate ?? 0) <= limits.maxErrorRate {
+                return comparison() + " — not within the allowance by a standard error yet; watching on"
+            }
             return "treatment error rate \(RolloutText.percent(t.errorRate ?? 0)) is above the "
                 + "\(RolloutText.percent(limits.maxErrorRate)) ceiling, not conclusively yet; watching on"
         case .healthy:
@@ -397,6 +406,7 @@ public struct RolloutJudge: Sendable {
             "notEnoughData": .bool(a.isNotEnoughData),
         ]
         if let limit = limits.maxP95LatencyMicros { o["maxP95LatencyMicros"] = number(limit) }
+        if let margin = a.healthyMargin { o["healthyMargin"] = number(margin) }
         if let failure = a.sourceFailure { o["sourceFailure"] = .string(failure) }
         if a.z != nil {
             o["sequential"] = .object([
