@@ -141,7 +141,8 @@ public final class DaemonServer: Sendable, Service {
     // MARK: - OFREP
 
     func evaluate(_ request: Request, key rawKey: String) async -> Response {
-        let key = rawKey.removingPercentEncoding ?? rawKey
+        // Decode only what is encoded (most keys are not): Foundation's decoding is not free.
+        let key = rawKey.utf8.contains(UInt8(ascii: "%")) ? (rawKey.removingPercentEncoding ?? rawKey) : rawKey
         let context: EvaluationContext
         switch await authorizedContext(request, .evaluate, key: key) {
         case .success(let c): context = c

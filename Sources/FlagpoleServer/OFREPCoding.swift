@@ -38,11 +38,15 @@ public enum OFREPCoding {
         switch members["context"] {
         case nil, .null?:
             return .empty
-        case .object(let context)?:
-            if let key = context["targetingKey"], key.stringValue == nil, !key.isNull {
-                throw RequestError("context.targetingKey must be a string, not \(article(key.typeName))")
+        case .object(var attributes)?:
+            switch attributes.removeValue(forKey: "targetingKey") {
+            case nil, .null?:
+                return EvaluationContext(targetingKey: nil, attributes: attributes)
+            case .string(let key)?:
+                return EvaluationContext(targetingKey: key, attributes: attributes)
+            case let other?:
+                throw RequestError("context.targetingKey must be a string, not \(article(other.typeName))")
             }
-            return EvaluationContext(.object(context.filter { !($0.key == "targetingKey" && $0.value.isNull) }))
         case let other?:
             throw RequestError("context must be a JSON object, not \(article(other.typeName)); \(expectedShape)")
         }
