@@ -133,7 +133,8 @@ let package = Package(
         ),
         .testTarget(
             name: "FlagpoleCoreTests",
-            dependencies: ["FlagpoleCore"]
+            dependencies: ["FlagpoleCore"],
+            exclude: ["Fuzz"]  // the fuzzers' regression inputs, read by FuzzRegressionTests
         ),
         .testTarget(
             name: "FlagpoleTests",
