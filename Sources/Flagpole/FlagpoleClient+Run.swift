@@ -4,6 +4,9 @@ import FlagpoleStore
 import Logging
 import Metrics
 import ServiceLifecycle
+#if canImport(Glibc)
+import Glibc
+#endif
 
 extension FlagpoleClient {
     /// Runs the client: loads the fallback (disk snapshot, else flag files), follows Redis, and
@@ -34,6 +37,7 @@ extension FlagpoleClient {
         }
         await reporter.finish()
         changeBroadcaster.finish()
+        updateBroadcaster.finish()
         await store.client.close()
     }
 
@@ -366,7 +370,13 @@ final class Updater {
         client.confirm(inSync: subscribed)
         counter.increment()
         note(update.malformed, revision: update.snapshot.revision)
-        client.changeBroadcaster.publish(update.changed)
+        if !update.changed.isEmpty { client.changeBroadcaster.publish(update.changed) }
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        client.updateBroadcaster.publish(
+            FlagpoleClient.Update(
+                revision: update.snapshot.revision, changed: update.changed,
+                appliedAtUnixNanos: Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)))
         if !update.changed.isEmpty || update.snapshot.revision != savedRevision {
             savedRevision = update.snapshot.revision
             saves?.yield(update.snapshot)

@@ -83,7 +83,8 @@ public final class FlagpoleClient: Sendable, Service {
     let evaluationCounts: StripedCounters
     let outcomes: OutcomeRecorder
     let readiness = ReadinessGate()
-    let changeBroadcaster = ChangeBroadcaster()
+    let changeBroadcaster = ChangeBroadcaster<Set<String>>()
+    let updateBroadcaster = ChangeBroadcaster<Update>()
     let metrics: ClientMetrics
     /// Whether the client follows Redis now, and when its data was last known current.
     let sync = Mutex<(inSync: Bool, lastConfirmed: Double)>((false, 0))
@@ -311,6 +312,21 @@ public final class FlagpoleClient: Sendable, Service {
     /// ```
     public func changes() -> AsyncStream<Set<String>> {
         changeBroadcaster.makeStream(bufferLimit: 1000)
+    }
+
+    /// One snapshot the client installed from Redis: the revision it applied, the flags it
+    /// changed (empty when only the revision moved), and when (Unix nanoseconds, wall clock).
+    public struct Update: Sendable, Hashable {
+        public var revision: Int64?
+        public var changed: Set<String>
+        public var appliedAtUnixNanos: Int64
+    }
+
+    /// Every snapshot installed from Redis from now on, with its revision — to verify that an
+    /// instance applied a given change, and when. Ends when ``run()`` ends; a consumer more than
+    /// 1,000 updates behind loses the oldest.
+    public func updates() -> AsyncStream<Update> {
+        updateBroadcaster.makeStream(bufferLimit: 1000)
     }
 
     // MARK: - Updates (from the run loop)

@@ -67,18 +67,19 @@ final class ReadinessGate: Sendable {
     }
 }
 
-/// Hands each set of changed flag keys to every current subscriber.
-final class ChangeBroadcaster: Sendable {
+/// Hands each update (a set of changed flag keys, or a ``FlagpoleClient/Update``) to every
+/// current subscriber.
+final class ChangeBroadcaster<Element: Sendable>: Sendable {
     private struct State {
         var nextID = 0
-        var continuations: [Int: AsyncStream<Set<String>>.Continuation] = [:]
+        var continuations: [Int: AsyncStream<Element>.Continuation] = [:]
         var finished = false
     }
 
     private let state = Mutex(State())
 
-    func makeStream(bufferLimit: Int) -> AsyncStream<Set<String>> {
-        let (stream, continuation) = AsyncStream.makeStream(of: Set<String>.self, bufferingPolicy: .bufferingNewest(bufferLimit))
+    func makeStream(bufferLimit: Int) -> AsyncStream<Element> {
+        let (stream, continuation) = AsyncStream.makeStream(of: Element.self, bufferingPolicy: .bufferingNewest(bufferLimit))
         let id = state.withLock { s -> Int? in
             guard !s.finished else { return nil }
             s.nextID += 1
@@ -95,14 +96,13 @@ final class ChangeBroadcaster: Sendable {
         return stream
     }
 
-    func publish(_ keys: Set<String>) {
-        guard !keys.isEmpty else { return }
+    func publish(_ element: Element) {
         let all = state.withLock { Array($0.continuations.values) }
-        for c in all { c.yield(keys) }
+        for c in all { c.yield(element) }
     }
 
     func finish() {
-        let all = state.withLock { s -> [AsyncStream<Set<String>>.Continuation] in
+        let all = state.withLock { s -> [AsyncStream<Element>.Continuation] in
             s.finished = true
             defer { s.continuations = [:] }
             return Array(s.continuations.values)

@@ -65,18 +65,13 @@ if CommandLine.arguments.contains("--worker") {
         for client in clients { group.addTask { try await client.run() } }
         for (i, client) in clients.enumerated() {
             group.addTask {
-                let changes = client.changes()
+                // Each installed snapshot with its revision and the moment it was installed.
+                let updates = client.updates()
                 await client.waitUntilReady(timeout: .seconds(120))
                 let keys = client.flagKeys.count
                 emit("READY \(first + i) \(wallNanos()) \(client.freshness.revision ?? -1) \(keys >= expectFlags ? 1 : 0)")
-                var last = client.freshness.revision ?? -1
-                for await _ in changes {
-                    let now = wallNanos()
-                    let r = client.freshness.revision ?? -1
-                    if r != last {
-                        emit("APPLIED \(first + i) \(r) \(now)")
-                        last = r
-                    }
+                for await update in updates {
+                    emit("APPLIED \(first + i) \(update.revision ?? -1) \(update.appliedAtUnixNanos)")
                 }
             }
         }
