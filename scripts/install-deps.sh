@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# Installs what Flagpole needs from Debian when it is missing: hiredis (libhiredis-dev) and Redis
-# (redis-server, redis-tools). Needs root or sudo for apt-get; does nothing when all is there.
+# Installs what Flagpole needs from Debian when it is missing: hiredis (libhiredis-dev), Redis
+# (redis-server, redis-tools), curl (./run waits for the daemon with it), and Python with venv
+# (the OFREP interop test installs the OpenFeature SDK from PyPI into a virtualenv).
+# Needs root or sudo for apt-get; does nothing when all is there.
 set -euo pipefail
 
 need=()
 pkg-config --exists hiredis 2>/dev/null || need+=(libhiredis-dev pkg-config)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || need+=(redis-tools)
+command -v curl >/dev/null 2>&1 || need+=(curl)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3 python3-venv)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "flagpole: installing ${need[*]} with apt-get" >&2
