@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "FlagpoleRedis", targets: ["FlagpoleRedis"]),
         .library(name: "FlagpoleStore", targets: ["FlagpoleStore"]),
         .library(name: "FlagpoleControl", targets: ["FlagpoleControl"]),
+        .library(name: "FlagpoleServer", targets: ["FlagpoleServer"]),
         .library(name: "FlagpoleTesting", targets: ["FlagpoleTesting"]),
         .executable(name: "flagctl", targets: ["flagctl"]),
         .executable(name: "flagpole-traffic", targets: ["flagpole-traffic"]),
