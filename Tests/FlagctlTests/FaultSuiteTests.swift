@@ -193,6 +193,10 @@ struct MalformedKey: Sendable, CustomTestStringConvertible {
         MalformedKey(kind: "history:order: a hash instead of a list", commands: [["DEL", "history:order"], ["HSET", "history:order", "a", "b"]]),
         MalformedKey(kind: "clients: a record that is not JSON", commands: [["SET", "clients:ghost", "{{"], ["HSET", "clients", "ghost", "oops"]]),
         MalformedKey(kind: "outcomes: counters that are not numbers", commands: [["HSET", "outcomes:MINUTE:switch", "on|ok", "NaN", "x", "y"]]),
+        MalformedKey(kind: "rollouts: a record that is not JSON", commands: [["HSET", "rollouts", "switch", "{oops"]]),
+        MalformedKey(kind: "rollouts: a record of an unknown shape", commands: [["HSET", "rollouts", "switch", "{\"id\":7}"]]),
+        MalformedKey(kind: "watcher:lease: a hash instead of a string", commands: [["HSET", "watcher:lease", "a", "b"]]),
+        MalformedKey(kind: "watcher:fence: not a number", commands: [["SET", "watcher:fence", "x"]]),
     ]
 }
 
@@ -209,7 +213,10 @@ struct MalformedKeyTests {
                 args[1] = "flagpole:{prod}:" + args[1].replacingOccurrences(of: "MINUTE", with: "\(minute)")
                 _ = try await fx.admin.send(RedisCommand(args.map { RedisArgument($0) }))
             }
-            let commands: [[String]] = [["list"], ["get", "switch"], ["status"], ["diff"], ["history"], ["clients"], ["sync"], ["set", "switch", "on"]]
+            let commands: [[String]] = [
+                ["list"], ["get", "switch"], ["status"], ["diff"], ["history"], ["clients"], ["sync"], ["set", "switch", "on"],
+                ["rollout", "list"], ["rollout", "status", "switch"],
+            ]
             var errors: [String] = []
             var unclear: [String] = []
             for command in commands {
@@ -217,7 +224,7 @@ struct MalformedKeyTests {
                 #expect(!r.stderr.contains("Fatal error") && !r.stderr.contains("Crash"), "flagctl \(command.joined(separator: " ")) crashed: \(r.stderr)")
                 #expect((0...2).contains(r.status), "flagctl \(command.joined(separator: " ")) exited \(r.status)")
                 if r.status != 0 {
-                    errors.append(command[0])
+                    errors.append(command.joined(separator: " "))
                     // A clear error names where: the Redis key (or the flag) that is wrong.
                     if !(r.stderr.contains("flagpole:{prod}") || r.stderr.contains("switch")) {
                         unclear.append("\(command.joined(separator: " ")): \(r.stderr)")
@@ -233,7 +240,7 @@ struct MalformedKeyTests {
             task.cancel()
             FaultTable.record(
                 fault: "malformed value by hand: \(damage.kind)",
-                checked: "8 flagctl commands and a client: no crash, errors name the key", passed: unclear.isEmpty,
+                checked: "\(commands.count) flagctl commands and a client: no crash, errors name the key", passed: unclear.isEmpty,
                 figure: errors.isEmpty ? "all commands ran; client served \(served.value) (\(served.reason.rawValue))"
                     : "refused by \(errors.joined(separator: ", ")); client served \(served.value) (\(served.reason.rawValue))")
         }
