@@ -6,6 +6,7 @@ import FlagpoleTesting
 import Foundation
 import Logging
 import ServiceLifecycle
+import Synchronization
 import Testing
 
 @Suite("The rollout watcher, an hour of watching in milliseconds", .timeLimit(.minutes(3)))
@@ -151,6 +152,7 @@ struct WatcherTests {
             let live = try await f.control.store.read()
             #expect(live.overrides["new-checkout"]?.override == .variant("off") && live.pins.isEmpty)
             #expect(alerts.all.first?.severity == .warning)
+            #expect(alerts.all.first?.text.contains("changed by bob@host") == true && alerts.all.first?.text.contains("Nothing was reverted") == true)
             // Cleared instead of set: the audit names who.
             _ = try await f.control.apply(.clear(unpin: false), flag: "new-checkout", actor: "bob", reason: nil)
             _ = try await f.start(now: Self.start + 100)
@@ -170,17 +172,30 @@ struct WatcherTests {
             let a = try watcher(f, holder: "A", clock: clock, source: source, alerts: alerts)
             let b = try watcher(f, holder: "B", clock: clock, source: source, alerts: alerts)
             var leaders: Set<String> = []
+            var bothOrNeither = 0, actedA = 0, actedB = 0
             for _ in 0..<400 {
                 let ra = try await a.tick(), rb = try await b.tick()
                 #expect(ra.isLeader != rb.isLeader)
+                if ra.isLeader == rb.isLeader { bothOrNeither += 1 }
                 if ra.isLeader { leaders.insert("A") }
                 if rb.isLeader { leaders.insert("B") }
+                if !ra.actions.isEmpty { actedA += 1 }
+                if !rb.actions.isEmpty { actedB += 1 }
                 clock.advance(by: .seconds(10))
             }
             #expect(leaders == ["A"])
+            #expect(actedB == 0)
             let mid = try #require(try await status(f))
             #expect(mid.stepIndex == 1)
-            #expect(try await f.control.store.auditEntries(flag: "new-checkout", limit: 500).filter { $0.action == "rollout-advance" }.count == 1)
+            let advances = try await f.control.store.auditEntries(flag: "new-checkout", limit: 500).filter { $0.action == "rollout-advance" }.count
+            #expect(advances == 1)
+            let observers = Set(try await f.control.store.readRollouts().observations.values.map(\.watcher))
+            #expect(observers == ["A"])
+            FaultTable.record(
+                fault: "two watchers on one environment",
+                checked: "exactly one holds the lease and acts at every tick; the step advances once",
+                passed: bothOrNeither == 0 && leaders == ["A"] && actedB == 0 && advances == 1,
+                figure: "400 ticks each: A acted \(actedA), B \(actedB); \(bothOrNeither) ticks with two or no leaders; \(advances) advance audited")
             // A is killed: B takes over once the lease expires, and resumes where A was.
             var report = try await b.tick()
             #expect(!report.isLeader && report.leaseHolder == "A")
@@ -190,6 +205,118 @@ struct WatcherTests {
             _ = try await drive(b, clock) { try await status(f)?.status == .completed }
             let done = try #require(try await status(f))
             #expect(done.status == .completed && done.decisions["advance"] == 2)
+        }
+    }
+
+    @Test("a watcher killed mid-rollout and restarted resumes where it was; a regression is reverted exactly once, even after it dies right after the revert")
+    func killedAndRestarted() async throws {
+        try await RolloutFixture.with { f in
+            let clock = ManualRolloutClock(startMilliseconds: Self.start * 1000)
+            let source = ScriptedMetricSource(ScriptedMetricSource.rate(0.01))
+            let alerts = CollectingAlerts()
+            let before = try await f.control.store.read().effectiveDefinition(of: "new-checkout")
+            _ = try await f.start(now: Self.start)
+            var w: RolloutWatcher? = try watcher(f, holder: "A", clock: clock, source: source, alerts: alerts)
+            _ = try await drive(w!, clock) { try await status(f)?.stepIndex == 1 }
+            // Killed: no graceful shutdown, its lease stays until it expires; its in-memory state is gone.
+            w = nil
+            clock.advance(by: .seconds(5))
+            // Restarted (same holder id, as a restarted daemon has): it resumes at step 2, not from the start.
+            let restartedAt = clock.nowMilliseconds()
+            let restarted = try watcher(f, holder: "A", clock: clock, source: source, alerts: alerts)
+            let report = try await restarted.tick()
+            #expect(report.isLeader && report.actions["new-checkout"] == "hold")
+            let resumed = try #require(try await status(f))
+            #expect(resumed.status == .running && resumed.stepIndex == 1)
+            // A regression at the resumed step: one revert. Then it dies again right after the revert,
+            // before anything else happens, and a fresh one (and a second watcher) tick on.
+            source.script(ScriptedMetricSource.rate(0.2))
+            var reverted: Int64 = 0
+            _ = try await drive(restarted, clock, limit: 20) {
+                let done = try await status(f)?.status == .reverted
+                if done { reverted = clock.nowMilliseconds() }
+                return done
+            }
+            let again = try watcher(f, holder: "A", clock: clock, source: source, alerts: alerts)
+            let other = try watcher(f, holder: "B", clock: clock, source: source, alerts: alerts)
+            for _ in 0..<40 {
+                _ = try await again.tick()
+                _ = try await other.tick()
+                clock.advance(by: .seconds(10))
+            }
+            let audit = try await f.control.store.auditEntries(flag: "new-checkout", limit: 1000)
+            let reverts = audit.filter { $0.action == "rollout-revert" }.count
+            let advances = audit.filter { $0.action == "rollout-advance" }.count
+            #expect(reverts == 1)
+            #expect(advances == 1)
+            #expect(audit.filter { $0.action == "rollout-start" }.count == 1)
+            #expect(try await status(f)?.status == .reverted)
+            #expect(try await f.control.store.read().effectiveDefinition(of: "new-checkout") == before)
+            #expect(alerts.all.filter { $0.severity == .critical }.count == 1)
+            FaultTable.record(
+                fault: "a watcher killed mid-rollout (step 2 of 3) and restarted",
+                checked: "it resumes at the same step; after a revert and another restart (plus a second watcher) the audit has exactly one revert",
+                passed: resumed.stepIndex == 1 && reverts == 1 && advances == 1,
+                figure: "resumed at step \(resumed.stepIndex + 1); reverted \((reverted - restartedAt) / 1000) s of manual time after the restart; \(reverts) revert, \(advances) advance audited after 80 more ticks")
+        }
+    }
+
+    /// A metric source that lets a person run `flagctl set` while the watcher is judging: the
+    /// watcher has read the flag and is about to write its revert when the person's change lands.
+    final class RacingMetricSource: RolloutMetricSource {
+        let name = "racing"
+        let person: @Sendable () async throws -> Int64?
+        let raced = Mutex<Int64?>(nil)
+        let ran = Mutex(false)
+
+        init(person: @escaping @Sendable () async throws -> Int64?) { self.person = person }
+
+        func counts(_ query: CohortQuery) async throws -> CohortCounts {
+            if query.role == "control", !ran.withLock({ let r = $0; $0 = true; return r }) {
+                let revision = try await person()
+                raced.withLock { $0 = revision }
+            }
+            return ScriptedMetricSource.rate(0.2)(query)
+        }
+    }
+
+    @Test("a revert racing a person's flagctl set: the person wins, the watcher writes nothing over it, and an alert says so")
+    func revertRacesPerson() async throws {
+        try await RolloutFixture.with { f in
+            let clock = ManualRolloutClock(startMilliseconds: Self.start * 1000)
+            let alerts = CollectingAlerts()
+            _ = try await f.start(now: Self.start)
+            let control = f.control
+            let source = RacingMetricSource {
+                try await control.apply(.set(variant: "off"), flag: "new-checkout", actor: "bob@host", reason: "panic").revision
+            }
+            var c = RolloutWatcher.Configuration(environment: "prod", holderID: "w1")
+            c.interval = .seconds(10)
+            let w = try RolloutWatcher(
+                configuration: c, client: f.client, metricSource: { _ in source }, decider: ThresholdRolloutDecider(), alerts: alerts, clock: clock,
+                logger: Logger(label: "test"))
+            // A minute of a 20% error rate: the watcher reads the flag, judges "revert", and meanwhile bob sets it.
+            clock.advance(by: .seconds(60))
+            let started = ContinuousClock.now
+            let report = try await w.tick()
+            let elapsed = started.duration(to: .now)
+            let personRevision = try #require(source.raced.withLock { $0 })
+            #expect(report.actions["new-checkout"] == "stop")
+            let live = try await f.control.store.read()
+            #expect(live.overrides["new-checkout"]?.override == .variant("off") && live.overrides["new-checkout"]?.actor == "bob@host")
+            #expect(live.pins.isEmpty)
+            let record = try #require(try await status(f))
+            #expect(record.status == .stopped && record.statusReason?.contains("changed by bob@host at revision \(personRevision)") == true)
+            let actions = try await f.control.store.auditEntries(flag: "new-checkout", limit: 100).map(\.action)
+            #expect(!actions.contains("rollout-revert"))
+            #expect(actions.filter { $0 == "rollout-stop" }.count == 1)
+            let warnings = alerts.all.filter { $0.severity == .warning && $0.text.contains("bob@host") }
+            #expect(warnings.count == 1 && alerts.all.filter { $0.severity == .critical }.isEmpty)
+            FaultTable.record(
+                fault: "a revert racing a person's flagctl set (the set lands while the watcher judges)",
+                checked: "the person's value stays, no revert or pin is written, the rollout stops, a warning alert names the person",
+                passed: live.overrides["new-checkout"]?.override == .variant("off") && !actions.contains("rollout-revert") && warnings.count == 1,
+                figure: "person's set at revision \(personRevision); watcher stopped at revision \(live.revision) in one tick (\(FaultTable.ms(elapsed))); 0 reverts, \(warnings.count) warning")
         }
     }
 
