@@ -148,16 +148,30 @@ struct SyncTests {
                                           prune: false, unpin: [], actor: "a", reason: nil, git: nil, now: 1)
             let planB = try SyncPlan.make(environment: "prod", load: try b.directory.loadEnvironment("prod"), fractionalAlgorithm: .v3, live: live,
                                           prune: false, unpin: [], actor: "b", reason: nil, git: nil, now: 1)
+            let started = ContinuousClock.now
             async let ra: Int64 = ca.store.apply(planA.change, expectedRevision: live.revision)
             async let rb: Int64 = cb.store.apply(planB.change, expectedRevision: live.revision)
             var results: [Result<Int64, any Error>] = []
             do { results.append(.success(try await ra)) } catch { results.append(.failure(error)) }
             do { results.append(.success(try await rb)) } catch { results.append(.failure(error)) }
-            #expect(results.filter { (try? $0.get()) == 1 }.count == 1)
+            let both = started.duration(to: .now)
+            let winners = results.filter { (try? $0.get()) == 1 }.count
+            #expect(winners == 1)
             let conflicts = results.compactMap { r -> StoreError? in if case .failure(let e) = r { e as? StoreError } else { nil } }
             #expect(conflicts.count == 1 && conflicts[0].code == .conflict)
-            #expect(try await ca.store.revision() == 1)
-            #expect(try await ca.store.auditEntries().count == 1)
+            let revision = try await ca.store.revision(), audited = try await ca.store.auditEntries().count
+            #expect(revision == 1)
+            #expect(audited == 1)
+            // The live set is exactly the winner's files, not a mix of both.
+            let after = try await ca.store.read()
+            let winner = (try? results[0].get()) == 1 ? planA : planB
+            #expect(after.meta["contentHash"] == winner.contentHash)
+            #expect(FlagDocument.contentHash(flags: after.definitions, metadata: after.flagSetMetadata) == after.meta["contentHash"])
+            FaultTable.record(
+                fault: "two concurrent syncs planned against the same revision",
+                checked: "one applies, the other is refused as a conflict and writes nothing; the live set is the winner's whole",
+                passed: winners == 1 && conflicts.count == 1 && conflicts[0].code == .conflict && revision == 1 && audited == 1,
+                figure: "\(winners) applied, \(conflicts.count) conflict; revision \(revision), \(audited) audit entry; both answered in \(FaultTable.ms(both))")
         }
     }
 
