@@ -38,6 +38,10 @@ extension FlagpoleClient {
         /// Where the last-known-good snapshot is kept; nil keeps none. Default:
         /// `<temporary directory>/flagpole/<application>-<environment>.json`.
         public var snapshotPath: String?
+        /// The shortest time between two snapshot writes: while changes come faster, only the
+        /// newest is written (many instances on one host would otherwise rewrite the file on every
+        /// change). Default: 1 s.
+        public var snapshotWriteInterval: Duration = .seconds(1)
         /// Flag files to serve when Redis is down at start and there is no snapshot on disk.
         /// Default: none.
         public var flagFiles: FlagFiles?

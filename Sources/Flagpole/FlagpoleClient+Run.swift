@@ -117,6 +117,9 @@ extension FlagpoleClient {
                             try SnapshotFile.write(
                                 SnapshotFile.encode(snapshot, environment: self.configuration.environment, savedAt: snapshot.asOf), to: path)
                             failing = false
+                            // Coalesce: while changes come fast, write the newest at most once per
+                            // interval (a shutdown cuts the wait short and writes the last one).
+                            try? await Task.sleep(for: self.configuration.snapshotWriteInterval)
                         } catch {
                             if !failing {
                                 self.logger.warning(

@@ -41,6 +41,20 @@ func emit(_ line: String) {
     fflush(nil)
 }
 
+/// Workers batch their lines: one write every 100 ms instead of a syscall per applied update,
+/// so the measurement does not compete with the clients for the CPU.
+let pendingLines = Mutex<[String]>([])
+func emitLater(_ line: String) {
+    pendingLines.withLock { $0.append(line) }
+}
+func flushLines() {
+    let lines = pendingLines.withLock { l -> [String] in
+        defer { l = [] }
+        return l
+    }
+    if !lines.isEmpty { emit(lines.joined(separator: "\n")) }
+}
+
 // MARK: - Worker: N instances in this process
 
 if CommandLine.arguments.contains("--worker") {
@@ -54,15 +68,23 @@ if CommandLine.arguments.contains("--worker") {
     let env = sarg("--env") ?? "load"
     let redis = try RedisConfiguration(url: sarg("--redis")!)
     let expectFlags = arg("--expect-flags", 1)
-    let clients = (0..<count).map { _ in
+    let clients = (0..<count).map { i in
         var c = FlagpoleClient.Configuration(redis: redis, environment: env, application: "fleet-load")
         c.startupTimeout = .seconds(120)
         c.outcomes.isEnabled = false
         c.heartbeat.isEnabled = false
+        // Each instance keeps its own last-known-good snapshot, as on its own host (writes coalesce to 1 s).
+        c.snapshotPath = FileManager.default.temporaryDirectory.appendingPathComponent("flagpole-fleet-load/instance-\(first + i).json").path
         return FlagpoleClient(configuration: c, logger: Logger(label: "fleet"))
     }
     try await withThrowingTaskGroup(of: Void.self) { group in
         for client in clients { group.addTask { try await client.run() } }
+        group.addTask {
+            while true {
+                try await Task.sleep(for: .milliseconds(100))
+                flushLines()
+            }
+        }
         for (i, client) in clients.enumerated() {
             group.addTask {
                 // Each installed snapshot with its revision and the moment it was installed.
@@ -71,7 +93,7 @@ if CommandLine.arguments.contains("--worker") {
                 let keys = client.flagKeys.count
                 emit("READY \(first + i) \(wallNanos()) \(client.freshness.revision ?? -1) \(keys >= expectFlags ? 1 : 0)")
                 for await update in updates {
-                    emit("APPLIED \(first + i) \(update.revision ?? -1) \(update.appliedAtUnixNanos)")
+                    emitLater("APPLIED \(first + i) \(update.revision ?? -1) \(update.appliedAtUnixNanos)")
                 }
             }
         }
