@@ -105,8 +105,21 @@ public final class RedisConnection {
         redisFree(context)
     }
 
+    /// hiredis writes with `write(2)`: a server that closes the connection while a command is
+    /// being written raises SIGPIPE, whose default action kills the process. Flagpole needs the
+    /// `EPIPE` error instead (the connection is then reported lost and reconnected), so before the
+    /// first connection it ignores SIGPIPE — only when the process left it at its default; a
+    /// handler the application installed is kept.
+    private static let sigpipeIgnored: Void = {
+        var current = sigaction()
+        if sigaction(SIGPIPE, nil, &current) == 0, current.__sigaction_handler.sa_handler == nil {
+            signal(SIGPIPE, SIG_IGN)
+        }
+    }()
+
     /// Opens a hiredis context to `configuration.endpoint` within the connect timeout.
     private static func openContext(_ configuration: RedisConfiguration) throws(RedisError) -> UnsafeMutablePointer<redisContext> {
+        Self.sigpipeIgnored
         let connectTimeout = Self.timeval(configuration.connectTimeout)
         let ctx: UnsafeMutablePointer<redisContext>?
         switch configuration.endpoint {

@@ -175,13 +175,10 @@ struct SyncTests {
         }
     }
 
-    // Disabled until FlagpoleRedis stops taking SIGPIPE: when the relay closes while hiredis is writing the
-    // sync's EVAL (redisBufferWrite -> write() on a socket whose peer is gone), the default SIGPIPE action kills
-    // the whole test process (and would kill an app using the client library). With SIGPIPE ignored it passes:
-    // 8 cuts over a ~600 ms sync, 6 left the previous revision whole, 2 the new one, no mix.
+    // This test found that a connection closed while hiredis wrote (redisBufferWrite -> write()) raised SIGPIPE
+    // and killed the process; RedisConnection now ignores SIGPIPE (when left at its default), so it gets EPIPE.
     @Test(
-        "a sync whose connection is cut at any moment (its process killed) leaves a whole revision, the previous or the new, never a mix",
-        .disabled("FlagpoleRedis takes SIGPIPE when the server side closes during a write; the test process dies"))
+        "a sync whose connection is cut at any moment (its process killed) leaves a whole revision, the previous or the new, never a mix")
     func syncCutHalfway() async throws {
         try await RedisServer.withServer { server in
             let folder = try FlagFolder()
