@@ -349,6 +349,36 @@ final class ConnectionSlot: @unchecked Sendable {
         w.start()
     }
 
+    /// Asks the Sentinels which node is the primary now (every one that answers must agree) and,
+    /// when the connection is not to that node (or there is none), connects to it and checks with
+    /// `ROLE` that it is a primary. Closes the window in which `get-master-addr-by-name` already
+    /// names a promoted replica but `+switch-master` is not yet published, while the old primary
+    /// still accepts writes that it will drop when the Sentinels make it a replica.
+    func confirmPrimary() throws(RedisError) {
+        guard case .sentinel(let masterName, _) = configuration.topology else { return }
+        if closed { throw RedisError(code: .clientClosed, message: "the client is closed", address: configuration.address) }
+        let named = try SentinelResolver.agreedPrimary(of: configuration)
+        let current = nodes[.primary]?.connection
+        if let current, !current.isBroken, current.configuration.endpoint == named { return }
+        if let current {
+            logger.info("Redis Sentinels name another primary: moving to it", metadata: [
+                "flagpole.redis": "\(current.configuration.address)", "flagpole.primary": "\(named.address)",
+            ])
+        }
+        drop(.primary, resetBackoff: true)
+        startWatchIfNeeded()
+        let c = try RedisConnection(node: configuration.node(named))
+        let role = try c.send(["ROLE"])
+        guard role.array?.first?.string == "master" else {
+            throw RedisError(
+                code: .connectionFailed,
+                message: "the Sentinels name \(c.configuration.address) as primary of '\(masterName)', but it says it is a \(role.array?.first?.string ?? "server of unknown role") (a failover in progress?)",
+                address: c.configuration.address, command: "ROLE")
+        }
+        nodes[.primary] = Node(connection: c)
+        lastAddress = c.configuration.address
+    }
+
     /// When the Sentinels named a different primary since we last looked, drop the connection
     /// to the old one so the next command asks them again.
     private func followFailover() {

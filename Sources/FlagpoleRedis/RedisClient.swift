@@ -67,6 +67,17 @@ public final class RedisClient: Sendable {
         try await onThread { slot in try slot.evaluate(script, keys: keys, arguments: arguments) }
     }
 
+    /// On a Sentinel topology, asks the Sentinels which node is the primary now (all that answer
+    /// must agree) and, if the connection is to another node, moves to the named one (checked with
+    /// `ROLE`). Call it before a write that must not be lost in a failover: between the promotion
+    /// and `+switch-master` the old primary still answers writes with OK, then discards them when
+    /// it is made a replica. Throws when the Sentinels disagree or the named node is not a primary
+    /// yet (a failover in progress): try again later. Does nothing on a standalone server or a cluster.
+    public func confirmPrimary() async throws {
+        guard case .sentinel = configuration.topology else { return }
+        try await onThread { slot in try slot.confirmPrimary() }
+    }
+
     /// Runs `body` with the connection, on the client's thread, with no other command in between:
     /// the way to do `WATCH` → read → `MULTI`/`EXEC`. `body` must not block on anything but Redis.
     ///

@@ -26,6 +26,45 @@ enum SentinelResolver {
             address: configuration.address, command: "SENTINEL")
     }
 
+    /// The primary every Sentinel that answers names now: each configured Sentinel is asked (not
+    /// only the first), because during a failover the leader already names the promoted replica
+    /// while the others still name the old primary until `+switch-master` spreads. When they
+    /// disagree a failover is in progress and this throws (the caller tries again later).
+    static func agreedPrimary(of configuration: RedisConfiguration) throws(RedisError) -> RedisConfiguration.Endpoint {
+        guard case .sentinel(let masterName, let sentinels) = configuration.topology else { return configuration.endpoint }
+        var named: [(sentinel: String, primary: RedisConfiguration.Endpoint)] = []
+        var tried: [String] = []
+        var allRefusedAuth = !sentinels.isEmpty
+        for sentinel in sentinels {
+            do {
+                let connection = try RedisConnection(node: configuration.sentinelNode(sentinel))
+                allRefusedAuth = false
+                if let primary = try ask(connection, masterName: masterName) {
+                    named.append((sentinel.address, primary))
+                } else {
+                    tried.append("\(sentinel.address): does not monitor '\(masterName)'")
+                }
+            } catch {
+                tried.append("\(sentinel.address): \(error.message)")
+                if error.code != .authenticationFailed { allRefusedAuth = false }
+            }
+        }
+        guard let first = named.first else {
+            throw RedisError(
+                code: allRefusedAuth ? .authenticationFailed : .connectionFailed,
+                message: "no Sentinel named the primary of '\(masterName)' (tried \(tried.joined(separator: "; ")))",
+                address: configuration.address, command: "SENTINEL")
+        }
+        guard named.allSatisfy({ $0.primary == first.primary }) else {
+            throw RedisError(
+                code: .connectionFailed,
+                message: "the Sentinels disagree on the primary of '\(masterName)' (a failover in progress?): "
+                    + named.map { "\($0.sentinel) names \($0.primary.address)" }.joined(separator: "; "),
+                address: configuration.address, command: "SENTINEL")
+        }
+        return first.primary
+    }
+
     /// `SENTINEL get-master-addr-by-name`: the primary's address, or nil when unknown.
     static func ask(_ connection: RedisConnection, masterName: String) throws(RedisError) -> RedisConfiguration.Endpoint? {
         let reply = try connection.send(["SENTINEL", "get-master-addr-by-name", RedisArgument(masterName)])

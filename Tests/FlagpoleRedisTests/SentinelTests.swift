@@ -45,6 +45,32 @@ struct SentinelTests {
         }
     }
 
+    @Test("confirmPrimary moves to the primary the Sentinels name as soon as they name it, before +switch-master is heard")
+    func confirmPrimary() async throws {
+        try await RedisSentinelSetup.withSetup { setup in
+            let client = RedisClient(configuration: setup.configuration)
+            try await client.confirmPrimary()  // connects when not connected yet
+            let before = try setup.primary()
+            #expect(try await client.send("CONFIG", "GET", "port").array?.last?.string == "\(before.port)")
+            try await client.confirmPrimary()  // already there: stays
+            #expect(try await client.send("CONFIG", "GET", "port").array?.last?.string == "\(before.port)")
+
+            // failover() returns once every Sentinel names the new primary; no waiting for the client's watch.
+            let after = try await setup.failover()
+            #expect(after !== before)
+            try await client.confirmPrimary()
+            #expect(try await client.send("CONFIG", "GET", "port").array?.last?.string == "\(after.port)")
+            _ = try await client.send("SET", "k", "confirmed")
+            #expect(try RedisConnection(configuration: after.configuration).send(["GET", "k"]).string == "confirmed")
+        }
+    }
+
+    @Test("confirmPrimary does nothing on a standalone server")
+    func confirmPrimaryStandalone() async throws {
+        let client = RedisClient(configuration: try RedisConfiguration(url: "redis://127.0.0.1:\(try RedisServer.freePort())"))
+        try await client.confirmPrimary()  // no server there: a no-op, not a connection attempt
+    }
+
     @Test("errors name every Sentinel tried and why, never the password")
     func unreachable() async throws {
         let a = try RedisServer.freePort(), b = try RedisServer.freePort()

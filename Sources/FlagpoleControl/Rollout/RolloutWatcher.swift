@@ -85,6 +85,7 @@ public final class RolloutWatcher: Service, Sendable {
 
     public let configuration: Configuration
     public let store: FlagStore
+    private let client: RedisClient
     private let metricSource: MetricSourceFactory
     private let decider: any RolloutDeciding
     private let alerts: any AlertSink
@@ -100,6 +101,7 @@ public final class RolloutWatcher: Service, Sendable {
     ) throws(StoreError) {
         self.configuration = configuration
         self.store = try FlagStore(client: client, environment: configuration.environment)
+        self.client = client
         self.metricSource = metricSource
         self.decider = decider
         self.alerts = alerts
@@ -278,6 +280,7 @@ public final class RolloutWatcher: Service, Sendable {
                 case .advance:
                     var change = RolloutTransitions.advance(record, actor: configuration.actor, at: now, decision: decision)
                     change.fence = token
+                    try await confirmPrimary()
                     try await store.apply(change, expectedRevision: live.revision)
                     try? await store.recordObservation(observation, flag: flag, token: token, audit: nil)  // the decision stands either way
                     logger.info("rollout advanced", metadata: ["flagpole.flag": "\(flag)", "flagpole.rollout": "\(record.id)"])
@@ -285,6 +288,7 @@ public final class RolloutWatcher: Service, Sendable {
                 case .complete:
                     var change = RolloutTransitions.complete(record, actor: configuration.actor, at: now, decision: decision, promoted: false)
                     change.fence = token
+                    try await confirmPrimary()
                     try await store.apply(change, expectedRevision: live.revision)
                     try? await store.recordObservation(observation, flag: flag, token: token, audit: nil)  // the decision stands either way
                     alerts.send(Alert(
@@ -299,6 +303,7 @@ public final class RolloutWatcher: Service, Sendable {
                         let note = "would revert at \(Self.clockTime(now)): \(decision.reason)"
                         var change = RolloutTransitions.wouldRevert(record, actor: configuration.actor, at: now, decision: decision, note: note)
                         change.fence = token
+                        try await confirmPrimary()
                         try await store.apply(change, expectedRevision: live.revision)
                         alerts.send(Alert(
                             severity: .warning, title: "\(configuration.environment): \(flag) dry run would revert",
@@ -308,6 +313,7 @@ public final class RolloutWatcher: Service, Sendable {
                     }
                     var change = RolloutTransitions.revert(record, actor: configuration.actor, at: now, decision: decision)
                     change.fence = token
+                    try await confirmPrimary()
                     let revision = try await store.apply(change, expectedRevision: live.revision)
                     try? await store.recordObservation(observation, flag: flag, token: token, audit: nil)  // the decision stands either way
                     state.withLock { $0.snapshot.reverts += 1 }
@@ -326,6 +332,20 @@ public final class RolloutWatcher: Service, Sendable {
             }
         }
         return nil
+    }
+
+    /// Before a write that acts (advance, complete, revert, stop): on a Sentinel topology, make
+    /// sure the client is on the node the Sentinels name as primary now. During a failover the old
+    /// primary still answers writes with OK until it is reconfigured, then drops them; a decision
+    /// written there would be lost (and decided, and alerted, again). A failure here fails this
+    /// rollout's pass (no write, no alert); the next tick tries again.
+    private func confirmPrimary() async throws {
+        do {
+            try await client.confirmPrimary()
+        } catch {
+            logger.warning("not acting: the Redis primary could not be confirmed", metadata: ["flagpole.error": "\(error)"])
+            throw error
+        }
     }
 
     private func judge(_ record: RolloutRecord, now: Int64) async -> (RolloutDecision, CohortCounts?, CohortCounts?, String) {
@@ -398,6 +418,7 @@ public final class RolloutWatcher: Service, Sendable {
         var change = RolloutTransitions.stop(record, actor: configuration.actor, at: now, why: why)
         change.fence = token
         if live.definition == nil { change.requireFlags = [] }
+        try await confirmPrimary()
         try await store.apply(change, expectedRevision: live.revision)
         logger.warning("rollout stopped", metadata: ["flagpole.flag": "\(record.flag)", "flagpole.rollout": "\(record.id)", "flagpole.reason": "\(why)"])
         alerts.send(Alert(
