@@ -78,18 +78,18 @@ public final class TCPProxy: @unchecked Sendable {
     /// How many relayed connections sent SUBSCRIBE or PSUBSCRIBE.
     public var subscriberConnections: Int { lock.withLock { connections.filter(\.isSubscriber).count } }
 
-    /// Closes the listener and every relayed connection.
+    /// Closes the listener and every relayed connection. Idempotent: file descriptors are
+    /// touched only while still open and owned here (a second close could hit a descriptor number
+    /// the process has since reused for another socket).
     public func stop() {
-        let all: [Connection] = lock.withLock {
+        lock.withLock {
+            guard !stopped else { return }
             stopped = true
-            defer { connections = [] }
-            return connections
-        }
-        shutdown(listener, Int32(SHUT_RDWR))
-        close(listener)
-        for c in all {
-            shutdown(c.client, Int32(SHUT_RDWR))
-            shutdown(c.server, Int32(SHUT_RDWR))
+            shutdown(listener, Int32(SHUT_RDWR))
+            for c in connections {
+                shutdown(c.client, Int32(SHUT_RDWR))
+                shutdown(c.server, Int32(SHUT_RDWR))
+            }
         }
     }
 
@@ -99,7 +99,10 @@ public final class TCPProxy: @unchecked Sendable {
         while true {
             let client = accept(listener, nil, nil)
             if client < 0 {
-                if lock.withLock({ stopped }) { return }
+                if lock.withLock({ stopped }) {
+                    close(listener)  // only here, once
+                    return
+                }
                 continue
             }
             let server = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -116,7 +119,16 @@ public final class TCPProxy: @unchecked Sendable {
                 continue
             }
             let connection = Connection(client: client, server: server)
-            lock.withLock { connections.append(connection) }
+            let accepted = lock.withLock { () -> Bool in
+                guard !stopped else { return false }
+                connections.append(connection)
+                return true
+            }
+            if !accepted {
+                close(client)
+                close(server)
+                continue
+            }
             Thread { [self] in relay(connection) }.start()
         }
     }
@@ -127,8 +139,12 @@ public final class TCPProxy: @unchecked Sendable {
 
     private func relay(_ c: Connection) {
         defer {
-            close(c.client)
-            close(c.server)
+            // Closed under the lock, after leaving the list, so stop() never shuts down a reused number.
+            lock.withLock {
+                connections.removeAll { $0 === c }
+                close(c.client)
+                close(c.server)
+            }
         }
         var buffer = [UInt8](repeating: 0, count: 64 * 1024)
         var fds = [pollfd(fd: c.client, events: Int16(POLLIN), revents: 0), pollfd(fd: c.server, events: Int16(POLLIN), revents: 0)]
