@@ -91,7 +91,7 @@ let package = Package(
         // Test support: a real redis-server per suite, temporary folders, waiting with deadlines.
         .target(
             name: "FlagpoleTesting",
-            dependencies: ["FlagpoleRedis"]
+            dependencies: ["FlagpoleRedis", .product(name: "Logging", package: "swift-log")]
         ),
         .executableTarget(
             name: "flagctl",

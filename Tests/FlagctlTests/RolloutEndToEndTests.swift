@@ -74,14 +74,11 @@ struct RolloutEndToEndTests {
             }
             let revertedAfter = startedAt.duration(to: .now)
             #expect(revertedAfter < .seconds(20))
-            let json = try #require(try JSONSerialization.jsonObject(with: Data(status.utf8)) as? [String: Any])
-            let rollout = (json["rollouts"] as? [[String: Any]])?.first ?? json
-            let text = String(describing: rollout)
-            #expect(text.contains("reverted"))
+            #expect(status.contains("ceiling") || status.contains("sequential"), "the revert gives its evidence: \(status)")
 
             // …and the revert reaches every client: from some report on, nobody is served "on".
-            let revision = try await FlagctlProcess.run(["status"] + common).stdout
-            #expect(revision.contains("pinned"), "flagctl status shows the flag reverted and pinned: \(revision)")
+            let live = try FlagctlProcess.run(["status"] + common).stdout
+            #expect(live.contains("pinned"), "flagctl status shows the flag reverted and pinned: \(live)")
             try await traffic.waitForLine(after: treated.index + 1, timeout: .seconds(10), "clients serve only the old variant again") {
                 guard let r = TrafficReport($0), r.evaluations > 20 else { return false }
                 return r.served["on"] == nil && r.served["off"] == r.evaluations

@@ -7,36 +7,6 @@ import ServiceLifecycle
 import Synchronization
 import Testing
 
-/// Keeps log entries for assertions.
-final class AlertLogCapture: Sendable {
-    let entries = Mutex<[(level: Logger.Level, message: String, metadata: Logger.Metadata)]>([])
-
-    var logger: Logger {
-        var logger = Logger(label: "flagpole.alerts.test") { _ in Handler(capture: self) }
-        logger.logLevel = .debug
-        return logger
-    }
-
-    var text: String { entries.withLock { $0.map { "\($0.level) \($0.message) \($0.metadata)" }.joined(separator: "\n") } }
-
-    func warnings() -> [String] { entries.withLock { $0.filter { $0.level == .warning }.map(\.message) } }
-
-    struct Handler: LogHandler {
-        let capture: AlertLogCapture
-        var metadata: Logger.Metadata = [:]
-        var logLevel: Logger.Level = .debug
-        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-            get { metadata[key] }
-            set { metadata[key] = newValue }
-        }
-        func log(event: LogEvent) {
-            var all = metadata
-            for (k, v) in event.metadata ?? [:] { all[k] = v }
-            capture.entries.withLock { $0.append((event.level, "\(event.message)", all)) }
-        }
-    }
-}
-
 /// Runs the dispatcher while `body` runs, then cancels it and waits for it to end.
 private func whileRunning<T>(_ dispatcher: AlertDispatcher, _ body: () async throws -> T) async throws -> T {
     let task = Task { try await dispatcher.run() }
@@ -73,7 +43,7 @@ struct AlertDispatcherTests {
         try await StandInServer.with { server in
             let dispatcher = try AlertDispatcher(
                 targets: [AlertTarget(name: "ops", destination: .webhook(url: .environmentVariable("OPS_HOOK")))],
-                processEnvironment: ["OPS_HOOK": server.url + "/hooks/flagpole"], configuration: fast(), logger: AlertLogCapture().logger)
+                processEnvironment: ["OPS_HOOK": server.url + "/hooks/flagpole"], configuration: fast(), logger: LogCapture().logger)
             try await whileRunning(dispatcher) {
                 dispatcher.send(reverted)
                 try await waitUntil("the webhook is called") { dispatcher.statistics["ops"]?.sent == 1 }
@@ -97,7 +67,7 @@ struct AlertDispatcherTests {
         try await StandInServer.with { server in
             let dispatcher = try AlertDispatcher(
                 targets: [AlertTarget(name: "team", destination: .slack(url: .literal(server.url + "/services/T/B/x")))],
-                processEnvironment: [:], configuration: fast(), logger: AlertLogCapture().logger)
+                processEnvironment: [:], configuration: fast(), logger: LogCapture().logger)
             try await whileRunning(dispatcher) {
                 dispatcher.send(reverted)
                 try await waitUntil("Slack is called") { dispatcher.statistics["team"]?.sent == 1 }
@@ -119,7 +89,7 @@ struct AlertDispatcherTests {
                         name: "on-call", destination: .telegram(botToken: .environmentVariable("TG_TOKEN"), chatID: .environmentVariable("TG_CHAT")))
                 ],
                 processEnvironment: ["TG_TOKEN": "123456:ABC-def", "TG_CHAT": "-100200300"], configuration: configuration,
-                logger: AlertLogCapture().logger)
+                logger: LogCapture().logger)
             try await whileRunning(dispatcher) {
                 dispatcher.send(Alert(severity: .warning, title: "prod: new-checkout held", text: "no data", environment: "prod", at: 5))
                 try await waitUntil("Telegram is called") { dispatcher.statistics["on-call"]?.sent == 1 }
@@ -140,7 +110,7 @@ struct AlertDispatcherTests {
                     AlertTarget(name: "prod-only", destination: .webhook(url: .literal(server.url + "/prod")), environments: ["prod"]),
                     AlertTarget(name: "everything", destination: .webhook(url: .literal(server.url + "/all"))),
                 ],
-                processEnvironment: [:], configuration: fast(), logger: AlertLogCapture().logger)
+                processEnvironment: [:], configuration: fast(), logger: LogCapture().logger)
             try await whileRunning(dispatcher) {
                 dispatcher.send(Alert(severity: .info, title: "test: x completed", text: "", environment: "test", at: 1))
                 dispatcher.send(reverted)
@@ -159,7 +129,7 @@ struct AlertDispatcherTests {
             server in
             var configuration = fast()
             configuration.telegramAPIBase = server.url
-            let logs = AlertLogCapture()
+            let logs = LogCapture()
             let dispatcher = try AlertDispatcher(
                 targets: [AlertTarget(name: "on-call", destination: .telegram(botToken: .literal("123456:SECRET"), chatID: .literal("1")))],
                 processEnvironment: [:], configuration: configuration, logger: logs.logger)
@@ -188,7 +158,7 @@ struct AlertDispatcherTests {
     @Test("a client error (HTTP 4xx other than 408/429) is not retried")
     func clientErrorNotRetried() async throws {
         try await StandInServer.with({ _, _ in .init(status: .badRequest, body: "invalid_payload") }) { server in
-            let logs = AlertLogCapture()
+            let logs = LogCapture()
             let dispatcher = try AlertDispatcher(
                 targets: [AlertTarget(name: "team", destination: .slack(url: .literal(server.url + "/x")))], processEnvironment: [:],
                 configuration: fast(), logger: logs.logger)
@@ -209,7 +179,7 @@ struct AlertDispatcherTests {
             configuration.requestTimeout = .seconds(30)
             let dispatcher = try AlertDispatcher(
                 targets: [AlertTarget(name: "slow", destination: .webhook(url: .literal(server.url + "/slow")))], processEnvironment: [:],
-                configuration: configuration, logger: AlertLogCapture().logger)
+                configuration: configuration, logger: LogCapture().logger)
             try await whileRunning(dispatcher) {
                 dispatcher.send(reverted)
                 try await waitUntil("the first request hangs in the server") { server.count == 1 }
@@ -235,7 +205,7 @@ struct AlertDispatcherTests {
             configuration.maxAttempts = 5
             configuration.initialBackoff = .seconds(30)
             configuration.maxBackoff = .seconds(30)
-            let logs = AlertLogCapture()
+            let logs = LogCapture()
             let dispatcher = try AlertDispatcher(
                 targets: [AlertTarget(name: "ops", destination: .webhook(url: .literal(server.url + "/x")))], processEnvironment: [:],
                 configuration: configuration, logger: logs.logger)
@@ -260,7 +230,7 @@ struct AlertDispatcherTests {
     func prometheusText() throws {
         let dispatcher = try AlertDispatcher(
             targets: [AlertTarget(name: "a\"b", destination: .webhook(url: .literal("http://127.0.0.1:1/x")))], processEnvironment: [:],
-            logger: AlertLogCapture().logger)
+            logger: LogCapture().logger)
         let text = dispatcher.prometheusText()
         for name in ["sent", "failed", "dropped", "retries"] {
             #expect(text.contains("# TYPE flagpole_alerts_\(name)_total counter\n"))
@@ -295,7 +265,7 @@ struct AlertDispatcherTests {
         try AlertDispatcher.validate(
             targets: targets,
             processEnvironment: ["OPS_HOOK": "https://a.example/x", "SLACK_URL": "https://hooks.slack.com/T/B/x", "TG_TOKEN": "1:A", "TG_CHAT": "5"])
-        #expect { _ = try AlertDispatcher(targets: targets, processEnvironment: [:], logger: AlertLogCapture().logger) } throws: { error in
+        #expect { _ = try AlertDispatcher(targets: targets, processEnvironment: [:], logger: LogCapture().logger) } throws: { error in
             (error as? AlertConfigurationError)?.problems.count == 4
         }
     }

@@ -96,48 +96,6 @@ func whileRunning<T>(_ client: FlagpoleClient, _ body: () async throws -> T) asy
     }
 }
 
-/// Keeps every log entry, for assertions.
-final class LogCapture: Sendable {
-    struct Entry: Sendable {
-        var level: Logger.Level
-        var message: String
-        var metadata: Logger.Metadata
-    }
-
-    let entries = Mutex<[Entry]>([])
-
-    var logger: Logger {
-        var logger = Logger(label: "flagpole.test") { _ in Handler(capture: self) }
-        logger.logLevel = .debug
-        return logger
-    }
-
-    func warnings(about flag: String) -> [Entry] {
-        entries.withLock { $0.filter { $0.level == .warning && $0.metadata["flagpole.flag"] == .string(flag) } }
-    }
-
-    func contains(_ text: String, level: Logger.Level = .warning) -> Bool {
-        entries.withLock { $0.contains { $0.level == level && $0.message.contains(text) } }
-    }
-
-    struct Handler: LogHandler {
-        let capture: LogCapture
-        var metadata: Logger.Metadata = [:]
-        var logLevel: Logger.Level = .debug
-
-        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-            get { metadata[key] }
-            set { metadata[key] = newValue }
-        }
-
-        func log(event: LogEvent) {
-            var all = metadata
-            for (k, v) in event.metadata ?? [:] { all[k] = v }
-            capture.entries.withLock { $0.append(Entry(level: event.level, message: "\(event.message)", metadata: all)) }
-        }
-    }
-}
-
 /// Threads that evaluate in a loop until stopped, counting what they see.
 final class Evaluators: Sendable {
     let stop = Atomic<Bool>(false)
