@@ -40,6 +40,10 @@ public final class DaemonServer: Sendable, Service {
         /// The tokens OFREP and outcome requests must carry. Default: none (no authentication).
         /// `/healthz`, `/readyz` and `/metrics` never ask for one.
         public var tokens = AccessTokens.none
+        /// Whether single evaluations are answered on the event loop that read them
+        /// (``OFREPFastPath``) rather than by the async router. Same answers; false only to
+        /// compare the two. Default: true.
+        public var answersOnEventLoop = true
 
         /// The defaults.
         public init() {}
@@ -53,6 +57,7 @@ public final class DaemonServer: Sendable, Service {
     let readinessChecks: [ReadinessCheck]
     let logger: Logger
     let counters = RequestCounters()
+    let metadataCache = MetadataCache()
     let onListening: @Sendable (String, Int) async -> Void
     private let boundPort = Mutex<Int?>(nil)
 
@@ -102,8 +107,10 @@ public final class DaemonServer: Sendable, Service {
 
     /// The Hummingbird application (for `HummingbirdTesting`; ``run()`` runs it).
     public func makeApplication() -> some ApplicationProtocol {
-        Application(
+        let fastPath = configuration.answersOnEventLoop
+        return Application(
             router: makeRouter(),
+            server: .http1(configuration: .init(additionalChannelHandlers: fastPath ? [OFREPFastPath(server: self)] : [])),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
             onServerRunning: { [self] channel in
                 let port = channel.localAddress?.port ?? configuration.port
@@ -141,14 +148,24 @@ public final class DaemonServer: Sendable, Service {
     // MARK: - OFREP
 
     func evaluate(_ request: Request, key rawKey: String) async -> Response {
+        await answerEvaluation(headers: request.headers, rawKey: rawKey, body: readBody(request)).response
+    }
+
+    /// One OFREP single evaluation from the request's headers, the `{key}` of its path as sent
+    /// (percent-encoded or not) and its whole body (nil when larger than the limit), counted.
+    ///
+    /// Synchronous and without I/O: the Hummingbird route and ``OFREPFastPath``, which answers on
+    /// the event loop that read the request, both answer with it.
+    func answerEvaluation(headers: HTTPFields, rawKey: String, body: [UInt8]?) -> Answer {
         // Decode only what is encoded (most keys are not): Foundation's decoding is not free.
         let key = rawKey.utf8.contains(UInt8(ascii: "%")) ? (rawKey.removingPercentEncoding ?? rawKey) : rawKey
         let context: EvaluationContext
-        switch await authorizedContext(request, .evaluate, key: key) {
+        switch authorizedContext(headers: headers, body: body, .evaluate, key: key) {
         case .success(let c): context = c
-        case .failure(let failure): return failure.response
+        case .failure(let failure): return failure.answer
         }
-        let (status, body) = OFREPCoding.single(client.evaluate(key, context: context))
+        let result = client.evaluate(key, context: context)
+        let (status, text) = OFREPCoding.single(result, metadataJSON: metadataCache.json(for: result))
         let http: HTTPResponse.Status
         switch status {
         case .ok: http = .ok
@@ -156,14 +173,14 @@ public final class DaemonServer: Sendable, Service {
         case .notFound: http = .notFound
         }
         counters.count(.evaluate, status: http.code)
-        return Self.json(http, body)
+        return Self.json(http, text)
     }
 
     func bulk(_ request: Request) async -> Response {
         let context: EvaluationContext
-        switch await authorizedContext(request, .bulk, key: nil) {
+        switch authorizedContext(headers: request.headers, body: await readBody(request), .bulk, key: nil) {
         case .success(let c): context = c
-        case .failure(let failure): return failure.response
+        case .failure(let failure): return failure.answer.response
         }
         // The tag needs no evaluation: a match answers 304 without evaluating anything.
         let tag = OFREPCoding.entityTag(version: client.dataVersion, context: context)
@@ -180,23 +197,23 @@ public final class DaemonServer: Sendable, Service {
             body: .init(byteBuffer: ByteBuffer(string: OFREPCoding.bulk(evaluation))))
     }
 
-    /// The context of an OFREP request that may evaluate, or the 401 / 403 / 400 / 413 response
+    /// The context of an OFREP request that may evaluate, or the 401 / 403 / 400 / 413 answer
     /// (counted).
     private func authorizedContext(
-        _ request: Request, _ endpoint: RequestCounters.Endpoint, key: String?
-    ) async -> Result<EvaluationContext, ResponseFailure> {
-        if let denied = authorize(request, .evaluate, key: key) {
+        headers: HTTPFields, body: [UInt8]?, _ endpoint: RequestCounters.Endpoint, key: String?
+    ) -> Result<EvaluationContext, ResponseFailure> {
+        if let denied = authorize(headers, .evaluate, key: key) {
             counters.count(endpoint, status: denied.status.code)
             return .failure(ResponseFailure(denied))
         }
-        let result = await readContext(request, key: key)
-        if case .failure(let failure) = result { counters.count(endpoint, status: failure.response.status.code) }
+        let result = readContext(body, key: key)
+        if case .failure(let failure) = result { counters.count(endpoint, status: failure.answer.status.code) }
         return result
     }
 
-    /// The request's context, or the 400 / 413 response.
-    private func readContext(_ request: Request, key: String?) async -> Result<EvaluationContext, ResponseFailure> {
-        guard let bytes = await readBody(request) else {
+    /// The request's context, or the 400 / 413 answer.
+    private func readContext(_ body: [UInt8]?, key: String?) -> Result<EvaluationContext, ResponseFailure> {
+        guard let bytes = body else {
             return .failure(
                 ResponseFailure(
                     Self.json(
@@ -215,22 +232,23 @@ public final class DaemonServer: Sendable, Service {
     // MARK: - Outcomes
 
     func reportOutcomes(_ request: Request) async -> Response {
-        if let denied = authorize(request, .report, key: nil) {
+        if let denied = authorize(request.headers, .report, key: nil) {
             counters.count(.outcomes, status: denied.status.code)
-            return denied
+            return denied.response
         }
         guard let bytes = await readBody(request) else {
             counters.count(.outcomes, status: 413)
             return Self.json(
                 .contentTooLarge,
-                Self.errorBody("the request body is larger than \(configuration.maxBodySize) bytes; send fewer outcomes per request"))
+                Self.errorBody("the request body is larger than \(configuration.maxBodySize) bytes; send fewer outcomes per request")
+            ).response
         }
         let report: OutcomeReport
         do {
             report = try OutcomeReport(body: bytes)
         } catch {
             counters.count(.outcomes, status: 400)
-            return Self.json(.badRequest, Self.errorBody(error.details))
+            return Self.json(.badRequest, Self.errorBody(error.details)).response
         }
         for outcome in report.outcomes {
             for _ in 0..<outcome.count {
@@ -238,7 +256,7 @@ public final class DaemonServer: Sendable, Service {
             }
         }
         counters.count(.outcomes, status: 202)
-        return Self.json(.accepted, "{\"recorded\":\(report.total)}")
+        return Self.json(.accepted, "{\"recorded\":\(report.total)}").response
     }
 
     // MARK: - Health
@@ -296,16 +314,28 @@ public final class DaemonServer: Sendable, Service {
 
     // MARK: - Helpers
 
-    struct ResponseFailure: Error {
-        var response: Response
-        init(_ response: Response) { self.response = response }
+    /// A whole response as values, which either transport writes: the Hummingbird route as a
+    /// `Response`, ``OFREPFastPath`` as HTTP parts.
+    struct Answer: Sendable {
+        var status: HTTPResponse.Status
+        var headers: HTTPFields
+        var body: String
+
+        var response: Response {
+            Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body)))
+        }
     }
 
-    /// The 401 / 403 response when the request may not do `scope`; nil when it may.
-    private func authorize(_ request: Request, _ scope: AccessTokens.Scope, key: String?) -> Response? {
+    struct ResponseFailure: Error {
+        var answer: Answer
+        init(_ answer: Answer) { self.answer = answer }
+    }
+
+    /// The 401 / 403 answer when a request with these headers may not do `scope`; nil when it may.
+    private func authorize(_ headers: HTTPFields, _ scope: AccessTokens.Scope, key: String?) -> Answer? {
         let tokens = configuration.tokens
         guard tokens.isEnabled else { return nil }
-        switch tokens.decide(authorization: request.headers[.authorization], apiKey: request.headers[Self.apiKey]) {
+        switch tokens.decide(authorization: headers[.authorization], apiKey: headers[Self.apiKey]) {
         case .open:
             return nil
         case .granted(let scopes) where scopes.contains(scope):
@@ -349,8 +379,8 @@ public final class DaemonServer: Sendable, Service {
         return out + "}"
     }
 
-    static func json(_ status: HTTPResponse.Status, _ body: String) -> Response {
-        Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: body)))
+    static func json(_ status: HTTPResponse.Status, _ body: String) -> Answer {
+        Answer(status: status, headers: [.contentType: "application/json"], body: body)
     }
 
     static func text(_ status: HTTPResponse.Status, _ body: String, contentType: String = "text/plain; charset=utf-8") -> Response {

@@ -76,18 +76,30 @@ public enum OFREPCoding {
     /// A value-less result that is no error (DISABLED, DEFAULT without a default variant) is a
     /// 200 without `value` and `variant`: the caller's code default (ADR-0006). FLAG_NOT_FOUND is a
     /// 404, every other error a 400 with its code.
-    public static func single(_ result: EvaluationResult) -> (Status, String) {
+    ///
+    /// - Parameters:
+    ///   - result: The evaluation.
+    ///   - metadataJSON: `result.metadata` as ``metadataJSON(_:)`` writes it, when the caller has
+    ///     it already (the daemon caches it per flag). Default: written here.
+    public static func single(_ result: EvaluationResult, metadataJSON: String? = nil) -> (Status, String) {
         var out = ""
-        out.reserveCapacity(128)
+        out.reserveCapacity(512)
         let status: Status
         if let code = result.errorCode {
             status = code == .flagNotFound ? .notFound : .badRequest
-            writeFailure(result, code: code, to: &out)
+            writeFailure(result, code: code, metadataJSON: metadataJSON, to: &out)
         } else {
             status = .ok
-            writeSuccess(result, to: &out)
+            writeSuccess(result, metadataJSON: metadataJSON, to: &out)
         }
         return (status, out)
+    }
+
+    /// Metadata as OFREP allows it (booleans, strings and numbers; others left out), keys sorted.
+    public static func metadataJSON(_ metadata: [String: JSONValue]) -> String {
+        var out = ""
+        writeMetadata(metadata, to: &out)
+        return out
     }
 
     /// The body of a bulk evaluation (`POST /ofrep/v1/evaluate/flags`): every flag, successes and
@@ -124,7 +136,7 @@ public enum OFREPCoding {
         return out
     }
 
-    static func writeSuccess(_ result: EvaluationResult, to out: inout String) {
+    static func writeSuccess(_ result: EvaluationResult, metadataJSON: String? = nil, to out: inout String) {
         out += "{\"key\":"
         JSONValue.writeString(result.flagKey, to: &out)
         out += ",\"reason\":\""
@@ -136,14 +148,14 @@ public enum OFREPCoding {
                 JSONValue.writeString(variant, to: &out)
             }
             out += ",\"value\":"
-            out += value.jsonString
+            value.writeJSON(to: &out)
         }
         out += ",\"metadata\":"
-        writeMetadata(result.metadata, to: &out)
+        if let metadataJSON { out += metadataJSON } else { writeMetadata(result.metadata, to: &out) }
         out += "}"
     }
 
-    static func writeFailure(_ result: EvaluationResult, code: EvaluationErrorCode, to out: inout String) {
+    static func writeFailure(_ result: EvaluationResult, code: EvaluationErrorCode, metadataJSON: String? = nil, to out: inout String) {
         out += "{\"key\":"
         JSONValue.writeString(result.flagKey, to: &out)
         out += ",\"errorCode\":\"\(code.rawValue)\",\"errorDetails\":"
@@ -155,7 +167,7 @@ public enum OFREPCoding {
         }
         JSONValue.writeString(details, to: &out)
         out += ",\"metadata\":"
-        writeMetadata(result.metadata, to: &out)
+        if let metadataJSON { out += metadataJSON } else { writeMetadata(result.metadata, to: &out) }
         out += "}"
     }
 
@@ -178,7 +190,7 @@ public enum OFREPCoding {
             first = false
             JSONValue.writeString(key, to: &out)
             out += ":"
-            out += value.jsonString
+            value.writeJSON(to: &out)
         }
         out += "}"
     }

@@ -1,5 +1,5 @@
 import Flagpole
-import FlagpoleServer
+@testable import FlagpoleServer
 import Testing
 
 @Suite("OFREP coding and access tokens (no I/O)")
@@ -52,6 +52,26 @@ struct OFREPCodingTests {
         let (status, body) = OFREPCoding.single(result)
         #expect(status == .ok)
         #expect(body == #"{"key":"f","reason":"STATIC","variant":"on","value":true,"metadata":{"n":2,"on":true,"owner":"team","weight":0.5}}"#)
+    }
+
+    @Test("the metadata cache answers a flag's metadata as written, and the new one once the flag's metadata changes")
+    func metadataCache() {
+        let cache = MetadataCache(limit: 2)
+        func result(_ key: String, _ metadata: [String: JSONValue], error: EvaluationErrorCode? = nil) -> EvaluationResult {
+            EvaluationResult(
+                flagKey: key, value: error == nil ? .bool(true) : nil, variant: error == nil ? "on" : nil,
+                reason: error == nil ? .staticValue : .error, errorCode: error, metadata: metadata)
+        }
+        let v1: [String: JSONValue] = ["owner": "team-a", "version": "1"]
+        #expect(cache.json(for: result("f", v1)) == #"{"owner":"team-a","version":"1"}"#)
+        #expect(cache.json(for: result("f", v1)) == #"{"owner":"team-a","version":"1"}"#)
+        // The flag changed: a different dictionary, the new JSON.
+        #expect(cache.json(for: result("f", ["owner": "team-b", "version": "1"])) == #"{"owner":"team-b","version":"1"}"#)
+        // Unknown keys answer the flag-set metadata and are never kept; the limit empties the cache.
+        #expect(cache.json(for: result("nope", ["set": "s"], error: .flagNotFound)) == #"{"set":"s"}"#)
+        #expect(cache.json(for: result("g", ["x": 1])) == #"{"x":1}"#)
+        #expect(cache.json(for: result("h", ["y": 2])) == #"{"y":2}"#)
+        #expect(cache.json(for: result("f", ["owner": "team-c"])) == #"{"owner":"team-c"}"#)
     }
 
     @Test("constant-time comparison: equal only for the same bytes and length")

@@ -14,9 +14,9 @@ struct OFREPEndpointTests {
     static let staff = #"{"context": {"targetingKey": "u1", "email": "ann@flagpole.dev"}}"#
     static let guest = #"{"context": {"targetingKey": "u2", "email": "bob@example.com"}}"#
 
-    @Test("single evaluation: 200 with key, value, variant, reason and merged metadata for every type")
-    func singleTypes() async throws {
-        try await ServerFixture.with { _, client in
+    @Test("single evaluation: 200 with key, value, variant, reason and merged metadata for every type", arguments: Transport.allCases)
+    func singleTypes(transport: Transport) async throws {
+        try await ServerFixture.with(transport) { _, client in
             let on = try await client.post("/ofrep/v1/evaluate/flags/new-checkout", Self.staff)
             #expect(on.status == .ok)
             #expect(on.headers[.contentType] == "application/json")
@@ -40,9 +40,9 @@ struct OFREPEndpointTests {
         }
     }
 
-    @Test("DISABLED and DEFAULT without a default variant: 200 without value or variant (the code default)")
-    func codeDefaults() async throws {
-        try await ServerFixture.with { _, client in
+    @Test("DISABLED and DEFAULT without a default variant: 200 without value or variant (the code default)", arguments: Transport.allCases)
+    func codeDefaults(transport: Transport) async throws {
+        try await ServerFixture.with(transport) { _, client in
             let disabled = try await client.post("/ofrep/v1/evaluate/flags/legacy", Self.guest)
             #expect(disabled.status == .ok)
             #expect(disabled.json["reason"] == "DISABLED" && disabled.json["value"] == nil && disabled.json["variant"] == nil)
@@ -53,9 +53,9 @@ struct OFREPEndpointTests {
         }
     }
 
-    @Test("unknown flag: 404 with errorCode FLAG_NOT_FOUND and the key")
-    func notFound() async throws {
-        try await ServerFixture.with { _, client in
+    @Test("unknown flag: 404 with errorCode FLAG_NOT_FOUND and the key", arguments: Transport.allCases)
+    func notFound(transport: Transport) async throws {
+        try await ServerFixture.with(transport) { _, client in
             let response = try await client.post("/ofrep/v1/evaluate/flags/nope", Self.guest)
             #expect(response.status == .notFound)
             #expect(response.json["key"] == "nope" && response.json["errorCode"] == "FLAG_NOT_FOUND")
@@ -63,9 +63,9 @@ struct OFREPEndpointTests {
         }
     }
 
-    @Test("evaluation errors: 400 with PARSE_ERROR for a broken rule, GENERAL for an unknown variant")
-    func evaluationErrors() async throws {
-        try await ServerFixture.with { _, client in
+    @Test("evaluation errors: 400 with PARSE_ERROR for a broken rule, GENERAL for an unknown variant", arguments: Transport.allCases)
+    func evaluationErrors(transport: Transport) async throws {
+        try await ServerFixture.with(transport) { _, client in
             let broken = try await client.post("/ofrep/v1/evaluate/flags/broken", Self.guest)
             #expect(broken.status == .badRequest)
             #expect(broken.json["key"] == "broken" && broken.json["errorCode"] == "PARSE_ERROR")
@@ -84,9 +84,10 @@ struct OFREPEndpointTests {
             ("[1, 2]", "must be a JSON object, not an array"),
             (#"{"context": "u1"}"#, "context must be a JSON object, not a string"),
             (#"{"context": {"targetingKey": 42}}"#, "context.targetingKey must be a string, not a number"),
-        ])
-    func badBodies(body: String, message: String) async throws {
-        try await ServerFixture.with { _, client in
+        ], Transport.allCases)
+    func badBodies(case: (body: String, message: String), transport: Transport) async throws {
+        let (body, message) = `case`
+        try await ServerFixture.with(transport) { _, client in
             let single = try await client.post("/ofrep/v1/evaluate/flags/color", body)
             #expect(single.status == .badRequest)
             #expect(single.json["errorCode"] == "INVALID_CONTEXT" && single.json["key"] == "color")
@@ -96,9 +97,9 @@ struct OFREPEndpointTests {
         }
     }
 
-    @Test("an empty body and a body without context evaluate with the empty context, as flagd does")
-    func emptyContext() async throws {
-        try await ServerFixture.with { _, client in
+    @Test("an empty body and a body without context evaluate with the empty context, as flagd does", arguments: Transport.allCases)
+    func emptyContext(transport: Transport) async throws {
+        try await ServerFixture.with(transport) { _, client in
             for body in [nil, "", "{}", #"{"context": null}"#] as [String?] {
                 let response = try await client.post("/ofrep/v1/evaluate/flags/color", body)
                 #expect(response.status == .ok && response.json["value"] == "#1F6FEB", "\(String(describing: body))")
@@ -106,9 +107,9 @@ struct OFREPEndpointTests {
         }
     }
 
-    @Test("a body past the limit: 413, for evaluations and outcome reports")
-    func bodyLimit() async throws {
-        try await ServerFixture.with(maxBodySize: 1024) { _, client in
+    @Test("a body past the limit: 413, for evaluations and outcome reports", arguments: Transport.allCases)
+    func bodyLimit(transport: Transport) async throws {
+        try await ServerFixture.with(transport, maxBodySize: 1024) { _, client in
             let big = #"{"context": {"targetingKey": "u1", "pad": ""# + String(repeating: "x", count: 2000) + #""}}"#
             let single = try await client.post("/ofrep/v1/evaluate/flags/color", big)
             #expect(single.status == .contentTooLarge)
@@ -121,23 +122,23 @@ struct OFREPEndpointTests {
         }
     }
 
-    @Test("a percent-encoded key is decoded")
-    func encodedKey() async throws {
-        try await ServerFixture.with { _, client in
+    @Test("a percent-encoded key is decoded", arguments: Transport.allCases)
+    func encodedKey(transport: Transport) async throws {
+        try await ServerFixture.with(transport) { _, client in
             let response = try await client.post("/ofrep/v1/evaluate/flags/new%2Dcheckout", Self.staff)
             #expect(response.status == .ok && response.json["key"] == "new-checkout")
         }
     }
 
-    @Test("bearer tokens: 401 without or with an unknown token, 403 without the scope, 200 by Bearer or X-API-Key")
-    func authentication() async throws {
+    @Test("bearer tokens: 401 without or with an unknown token, 403 without the scope, 200 by Bearer or X-API-Key", arguments: Transport.allCases)
+    func authentication(transport: Transport) async throws {
         let tokens = try AccessTokens(
             fileContents: """
                 # test tokens
                 reader-token-0123456789 evaluate
                 full-token-abcdefghijkl
                 """, path: "tokens.txt")
-        try await ServerFixture.with(tokens: tokens) { _, client in
+        try await ServerFixture.with(transport, tokens: tokens) { _, client in
             let missing = try await client.post("/ofrep/v1/evaluate/flags/color", Self.guest)
             #expect(missing.status == .unauthorized)
             #expect(missing.headers[.wwwAuthenticate]?.hasPrefix("Bearer") == true)

@@ -28,6 +28,18 @@ let serverFlags = """
     }, "metadata": {"flagSetId": "shop/prod", "version": "7"}}
     """
 
+/// How a test reaches the daemon's HTTP application.
+enum Transport: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    /// Straight into the router: the async routes answer every request.
+    case router
+    /// A real server on a free port over HTTP/1.1: single evaluations are answered on the event
+    /// loop (`OFREPFastPath`), everything else by the router.
+    case live
+
+    var setup: TestingSetup { self == .router ? .router : .live }
+    var testDescription: String { rawValue }
+}
+
 /// A test server: Redis with `serverFlags` synced (plus a broken flag written by hand), a running
 /// client, and the daemon's HTTP application under HummingbirdTesting.
 struct ServerFixture: Sendable {
@@ -36,9 +48,10 @@ struct ServerFixture: Sendable {
     let client: FlagpoleClient
     let server: DaemonServer
 
-    /// Runs `body` with a router-level test client of a `DaemonServer` serving `serverFlags`.
+    /// Runs `body` with a test client of a `DaemonServer` serving `serverFlags`, through
+    /// `transport` (default: the router).
     static func with(
-        tokens: AccessTokens = .none, maxBodySize: Int = 64 * 1024,
+        _ transport: Transport = .router, tokens: AccessTokens = .none, maxBodySize: Int = 64 * 1024,
         metrics: [any MetricsExposition] = [], readinessChecks: [ReadinessCheck] = [],
         _ body: @escaping @Sendable (ServerFixture, any TestClientProtocol) async throws -> Void
     ) async throws {
@@ -70,7 +83,7 @@ struct ServerFixture: Sendable {
             let task = Task { try await client.run() }
             defer { task.cancel() }
             #expect(await client.waitUntilReady(timeout: .seconds(5)))
-            try await server.makeApplication().test(.router) { testClient in
+            try await server.makeApplication().test(transport.setup) { testClient in
                 try await body(fixture, testClient)
             }
             task.cancel()

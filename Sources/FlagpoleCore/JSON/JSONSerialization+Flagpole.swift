@@ -8,6 +8,11 @@ extension JSONValue {
         return out
     }
 
+    /// Appends ``jsonString`` to `out`, without the intermediate string (response writers).
+    public func writeJSON(to out: inout String) {
+        write(to: &out, pretty: false, indent: 0)
+    }
+
     /// Indented JSON text with sorted keys, for people.
     public var prettyJSONString: String {
         var out = ""
