@@ -5,9 +5,13 @@ import PackageDescription
 // Run: cd Benchmarks && swift package benchmark        (ns/op, allocations, p50/p99)
 //      cd Benchmarks && swift run -c release redis-comparison   (ratios against redis-benchmark)
 //      cd Benchmarks && swift run -c release fleet-load         (1,000 clients: propagation, Redis cost, cold start)
+//      cd Benchmarks && swift run -c release ofrep-load --url … (HTTP latency at a fixed request rate)
 let package = Package(
     name: "FlagpoleBenchmarks",
     platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "ofrep-load", targets: ["OFREPLoad"]),
+    ],
     dependencies: [
         .package(name: "Flagpole", path: "../"),
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.0", traits: ["MallocInterposer"]),
@@ -92,6 +96,10 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Sources/FleetLoad"
+        ),
+        .executableTarget(
+            name: "OFREPLoad",
+            path: "Sources/OFREPLoad"
         ),
     ]
 )
