@@ -309,44 +309,66 @@ public final class RedisConnection {
     /// The commands as the server reads them (RESP arrays of bulk strings):
     /// `*2\r\n$3\r\nGET\r\n$1\r\nk\r\n` for `GET k`.
     static func encode(_ commands: [RedisCommand]) -> [UInt8] {
+        // A header is a marker, at most 20 digits and CRLF; an argument is its header, its bytes
+        // and CRLF. Written straight into the array's storage: appending byte by byte made encoding
+        // most of a pipeline's own cost.
+        guard !commands.isEmpty else { return [] }
         var size = 0
         for command in commands {
-            size += 16
-            for a in command.arguments { size += a.bytes.count + 24 }
+            size += 23
+            for argument in command.arguments { size += 25 + argument.bytes.count }
         }
-        var out: [UInt8] = []
-        out.reserveCapacity(size)
-        func appendHeader(_ marker: UInt8, _ n: Int) {
-            out.append(marker)
-            if n < 10 {
-                out.append(UInt8(ascii: "0") + UInt8(n))
-            } else {
-                var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
-                    (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-                var count = 0
-                var v = n
-                withUnsafeMutableBytes(of: &digits) { d in
-                    while v > 0 {
-                        d[count] = UInt8(ascii: "0") + UInt8(v % 10)
-                        v /= 10
-                        count += 1
-                    }
-                    for i in stride(from: count - 1, through: 0, by: -1) { out.append(d[i]) }
+        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+            var writer = RESPWriter(at: buffer.baseAddress!)
+            for command in commands {
+                writer.header(UInt8(ascii: "*"), command.arguments.count)
+                for argument in command.arguments {
+                    writer.header(UInt8(ascii: "$"), argument.bytes.count)
+                    argument.bytes.withUnsafeBufferPointer { writer.append($0) }
+                    writer.crlf()
                 }
             }
-            out.append(13)
-            out.append(10)
+            count = writer.position - buffer.baseAddress!
         }
-        for command in commands {
-            appendHeader(UInt8(ascii: "*"), command.arguments.count)
-            for a in command.arguments {
-                appendHeader(UInt8(ascii: "$"), a.bytes.count)
-                out.append(contentsOf: a.bytes)
-                out.append(13)
-                out.append(10)
+    }
+
+    /// Writes RESP into memory sized beforehand (``encode(_:)``).
+    private struct RESPWriter {
+        var position: UnsafeMutablePointer<UInt8>
+
+        init(at start: UnsafeMutablePointer<UInt8>) { position = start }
+
+        mutating func header(_ marker: UInt8, _ n: Int) {
+            position.pointee = marker
+            position += 1
+            if n < 10 {
+                position.pointee = UInt8(ascii: "0") + UInt8(n)
+                position += 1
+            } else {
+                var digits = 0
+                var rest = n
+                while rest > 0 { digits += 1; rest /= 10 }
+                rest = n
+                for index in stride(from: digits - 1, through: 0, by: -1) {
+                    position[index] = UInt8(ascii: "0") + UInt8(rest % 10)
+                    rest /= 10
+                }
+                position += digits
             }
+            crlf()
         }
-        return out
+
+        mutating func append(_ bytes: UnsafeBufferPointer<UInt8>) {
+            guard let base = bytes.baseAddress, bytes.count > 0 else { return }
+            position.update(from: base, count: bytes.count)
+            position += bytes.count
+        }
+
+        mutating func crlf() {
+            position[0] = 13
+            position[1] = 10
+            position += 2
+        }
     }
 
     /// Lays the arguments out in one buffer and calls `body` with hiredis's argc/argv/argvlen;

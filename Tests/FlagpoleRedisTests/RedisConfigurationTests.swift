@@ -166,6 +166,11 @@ struct RedisConfigurationTests {
         #expect(RedisConnection.encode([RedisCommand(args), ["PING"]])
             == Array("*12\r\n$3\r\nSET\r\n$0\r\n\r\n$1234\r\n".utf8) + big + Array("\r\n".utf8)
                 + (0..<9).flatMap { Array("$1\r\n\($0)\r\n".utf8) } + Array("*1\r\n$4\r\nPING\r\n".utf8))
+        #expect(RedisConnection.encode([]) == [])
+        let ten = [UInt8](repeating: 7, count: 10), hundred = [UInt8](repeating: 8, count: 100)
+        #expect(RedisConnection.encode([RedisCommand((0..<10).map { _ in RedisArgument.bytes(ten) }), [.bytes(hundred)]])
+            == Array("*10\r\n".utf8) + (0..<10).flatMap { _ in Array("$10\r\n".utf8) + ten + Array("\r\n".utf8) }
+                + Array("*1\r\n$100\r\n".utf8) + hundred + Array("\r\n".utf8))
     }
 
     @Test("script SHA-1 matches Redis's")
