@@ -55,10 +55,18 @@ let package = Package(
         .executableTarget(
             name: "redis-comparison",
             dependencies: [
+                "CHiredisBaseline",
                 .product(name: "FlagpoleRedis", package: "Flagpole"),
                 .product(name: "FlagpoleTesting", package: "Flagpole"),
             ],
             path: "Sources/RedisComparison"
+        ),
+        // hiredis for redis-comparison's baseline: the same calls without the Swift wrapper.
+        .systemLibrary(
+            name: "CHiredisBaseline",
+            path: "Sources/CHiredisBaseline",
+            pkgConfig: "hiredis",
+            providers: [.apt(["libhiredis-dev"])]
         ),
         .executableTarget(
             name: "EvaluationBenchmarks",
