@@ -58,6 +58,8 @@ public final class DaemonServer: Sendable, Service {
     let logger: Logger
     let counters = RequestCounters()
     let metadataCache = MetadataCache()
+    /// Single evaluations ``OFREPFastPath`` answered (the rest of the requests went to the router).
+    let eventLoopAnswers = Atomic<Int>(0)
     let onListening: @Sendable (String, Int) async -> Void
     private let boundPort = Mutex<Int?>(nil)
 
@@ -148,7 +150,29 @@ public final class DaemonServer: Sendable, Service {
     // MARK: - OFREP
 
     func evaluate(_ request: Request, key rawKey: String) async -> Response {
-        await answerEvaluation(headers: request.headers, rawKey: rawKey, body: readBody(request)).response
+        if let early = earlyEvaluationAnswer(headers: request.headers, rawKey: rawKey) { return early.response }
+        return await answerEvaluation(headers: request.headers, rawKey: rawKey, body: readBody(request)).response
+    }
+
+    /// The answer a single evaluation gets from its headers alone, before its body is read: 401 or
+    /// 403 for a token that may not evaluate, 413 for a `Content-Length` past the limit (counted).
+    /// Nil when the body is needed.
+    func earlyEvaluationAnswer(headers: HTTPFields, rawKey: String) -> Answer? {
+        let key = Self.decodedKey(rawKey)
+        if let denied = authorize(headers, .evaluate, key: key) {
+            counters.count(.evaluate, status: denied.status.code)
+            return denied
+        }
+        if let length = headers[.contentLength].flatMap({ Int($0) }), length > configuration.maxBodySize {
+            counters.count(.evaluate, status: 413)
+            return tooLarge(key: key)
+        }
+        return nil
+    }
+
+    /// Decodes a percent-encoded key; most keys are not, and Foundation's decoding is not free.
+    static func decodedKey(_ rawKey: String) -> String {
+        rawKey.utf8.contains(UInt8(ascii: "%")) ? (rawKey.removingPercentEncoding ?? rawKey) : rawKey
     }
 
     /// One OFREP single evaluation from the request's headers, the `{key}` of its path as sent
@@ -157,8 +181,7 @@ public final class DaemonServer: Sendable, Service {
     /// Synchronous and without I/O: the Hummingbird route and ``OFREPFastPath``, which answers on
     /// the event loop that read the request, both answer with it.
     func answerEvaluation(headers: HTTPFields, rawKey: String, body: [UInt8]?) -> Answer {
-        // Decode only what is encoded (most keys are not): Foundation's decoding is not free.
-        let key = rawKey.utf8.contains(UInt8(ascii: "%")) ? (rawKey.removingPercentEncoding ?? rawKey) : rawKey
+        let key = Self.decodedKey(rawKey)
         let context: EvaluationContext
         switch authorizedContext(headers: headers, body: body, .evaluate, key: key) {
         case .success(let c): context = c
@@ -177,6 +200,11 @@ public final class DaemonServer: Sendable, Service {
     }
 
     func bulk(_ request: Request) async -> Response {
+        // A token that may not evaluate is refused before the body is read.
+        if let denied = authorize(request.headers, .evaluate, key: nil) {
+            counters.count(.bulk, status: denied.status.code)
+            return denied.response
+        }
         let context: EvaluationContext
         switch authorizedContext(headers: request.headers, body: await readBody(request), .bulk, key: nil) {
         case .success(let c): context = c
@@ -213,20 +241,21 @@ public final class DaemonServer: Sendable, Service {
 
     /// The request's context, or the 400 / 413 answer.
     private func readContext(_ body: [UInt8]?, key: String?) -> Result<EvaluationContext, ResponseFailure> {
-        guard let bytes = body else {
-            return .failure(
-                ResponseFailure(
-                    Self.json(
-                        .contentTooLarge,
-                        OFREPCoding.failure(
-                            key: key, code: .general,
-                            details: "the request body is larger than \(configuration.maxBodySize) bytes; send a smaller context (the daemon's --max-body-size sets the limit)"))))
-        }
+        guard let bytes = body else { return .failure(ResponseFailure(tooLarge(key: key))) }
         do {
             return .success(try OFREPCoding.context(fromBody: bytes))
         } catch {
             return .failure(ResponseFailure(Self.json(.badRequest, OFREPCoding.failure(key: key, code: .invalidContext, details: error.details))))
         }
+    }
+
+    /// 413 for an evaluation whose body is past the limit.
+    private func tooLarge(key: String?) -> Answer {
+        Self.json(
+            .contentTooLarge,
+            OFREPCoding.failure(
+                key: key, code: .general,
+                details: "the request body is larger than \(configuration.maxBodySize) bytes; send a smaller context (the daemon's --max-body-size sets the limit)"))
     }
 
     // MARK: - Outcomes

@@ -65,12 +65,16 @@ struct OFREPCodingTests {
         let v1: [String: JSONValue] = ["owner": "team-a", "version": "1"]
         #expect(cache.json(for: result("f", v1)) == #"{"owner":"team-a","version":"1"}"#)
         #expect(cache.json(for: result("f", v1)) == #"{"owner":"team-a","version":"1"}"#)
+        #expect(cache.count == 1)
         // The flag changed: a different dictionary, the new JSON.
         #expect(cache.json(for: result("f", ["owner": "team-b", "version": "1"])) == #"{"owner":"team-b","version":"1"}"#)
         // Unknown keys answer the flag-set metadata and are never kept; the limit empties the cache.
         #expect(cache.json(for: result("nope", ["set": "s"], error: .flagNotFound)) == #"{"set":"s"}"#)
+        #expect(cache.count == 1, "unknown keys are not kept")
         #expect(cache.json(for: result("g", ["x": 1])) == #"{"x":1}"#)
+        #expect(cache.count == 2)
         #expect(cache.json(for: result("h", ["y": 2])) == #"{"y":2}"#)
+        #expect(cache.count == 1, "past the limit the cache starts over")
         #expect(cache.json(for: result("f", ["owner": "team-c"])) == #"{"owner":"team-c"}"#)
     }
 

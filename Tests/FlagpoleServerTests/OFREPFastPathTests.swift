@@ -51,6 +51,7 @@ struct OFREPFastPathTests {
             try Self.send(Self.post("/ofrep/v1/evaluate/flags/color", [.contentType: "application/json"]), body: Self.guest, into: channel)
             let answer = try #require(try Self.answer(from: channel))
             #expect(try Self.forwarded(from: channel).isEmpty)
+            #expect(fixture.server.eventLoopAnswers.load(ordering: .relaxed) == 1)
             #expect(answer.head.status == .ok)
             #expect(answer.head.headerFields[.contentType] == "application/json")
             #expect(answer.head.headerFields[.contentLength] == String(answer.body.utf8.count))
@@ -63,8 +64,113 @@ struct OFREPFastPathTests {
             let missing = try #require(try Self.answer(from: channel))
             #expect(missing.head.status == .notFound)
             #expect(try JSONParser.parse(missing.body)["key"] == "nope")
+
+            // A body in several parts is read whole.
+            let staff = #"{"context": {"targetingKey": "u1", "email": "ann@flagpole.dev"}}"#
+            try channel.writeInbound(HTTPRequestPart.head(Self.post("/ofrep/v1/evaluate/flags/new-checkout")))
+            for piece in [staff.prefix(10), staff.dropFirst(10).prefix(20), staff.dropFirst(30)] {
+                try channel.writeInbound(HTTPRequestPart.body(ByteBuffer(string: String(piece))))
+            }
+            try channel.writeInbound(HTTPRequestPart.end(nil))
+            #expect(try JSONParser.parse(try #require(try Self.answer(from: channel)).body)["value"] == true)
             _ = try channel.finish()
         }
+    }
+
+    @Test("401 and a Content-Length past the limit are answered from the head; the body is dropped, the next request served")
+    func answersFromTheHead() async throws {
+        let tokens = try AccessTokens(fileContents: "reader-token-0123456789 evaluate", path: "tokens.txt")
+        try await ServerFixture.with(tokens: tokens, maxBodySize: 100) { fixture, _ in
+            let channel = EmbeddedChannel(handler: OFREPFastPath(server: fixture.server))
+            try channel.writeInbound(HTTPRequestPart.head(Self.post("/ofrep/v1/evaluate/flags/color")))
+            #expect(try Self.answer(from: channel)?.head.status == .unauthorized, "answered before the body")
+            try channel.writeInbound(HTTPRequestPart.body(ByteBuffer(string: Self.guest)))
+            try channel.writeInbound(HTTPRequestPart.end(nil))
+
+            let reader: HTTPFields = [.authorization: "Bearer reader-token-0123456789"]
+            var big = reader
+            big[.contentLength] = "5000"
+            try channel.writeInbound(HTTPRequestPart.head(Self.post("/ofrep/v1/evaluate/flags/color", big)))
+            let tooLarge = try #require(try Self.answer(from: channel))
+            #expect(tooLarge.head.status == .contentTooLarge)
+            #expect(tooLarge.body.contains("larger than 100 bytes"))
+            try channel.writeInbound(HTTPRequestPart.body(ByteBuffer(string: String(repeating: "x", count: 5000))))
+            try channel.writeInbound(HTTPRequestPart.end(nil))
+            #expect(try Self.forwarded(from: channel).isEmpty)
+
+            // Past the limit without a Content-Length: found while reading, answered at the end.
+            try channel.writeInbound(HTTPRequestPart.head(Self.post("/ofrep/v1/evaluate/flags/color", reader)))
+            for _ in 0..<3 { try channel.writeInbound(HTTPRequestPart.body(ByteBuffer(string: String(repeating: "x", count: 60)))) }
+            #expect(try Self.answer(from: channel) == nil)
+            try channel.writeInbound(HTTPRequestPart.end(nil))
+            #expect(try Self.answer(from: channel)?.head.status == .contentTooLarge)
+
+            try Self.send(Self.post("/ofrep/v1/evaluate/flags/color", reader), body: Self.guest, into: channel)
+            #expect(try Self.answer(from: channel)?.head.status == .ok)
+            _ = try channel.finish()
+        }
+    }
+
+    @Test("a connection that is not writable, and everything after Connection: close, goes to the router")
+    func routerWhenItMatters() async throws {
+        try await ServerFixture.with { fixture, _ in
+            let channel = EmbeddedChannel(handler: OFREPFastPath(server: fixture.server))
+            channel.isWritable = false
+            try Self.send(Self.post("/ofrep/v1/evaluate/flags/color"), body: Self.guest, into: channel)
+            #expect(try Self.answer(from: channel) == nil)
+            #expect(try Self.forwarded(from: channel).count == 3)
+            try Self.endRouterResponse(on: channel)
+            channel.isWritable = true
+
+            try Self.send(Self.post("/ofrep/v1/evaluate/flags/color", [.connection: "close"]), body: Self.guest, into: channel)
+            #expect(try Self.forwarded(from: channel).count == 3)
+            try Self.endRouterResponse(on: channel)
+            try Self.send(Self.post("/ofrep/v1/evaluate/flags/color"), body: Self.guest, into: channel)
+            #expect(try Self.answer(from: channel) == nil, "after Connection: close the router answers (and closes)")
+            #expect(try Self.forwarded(from: channel).count == 3)
+            _ = try channel.finish()
+        }
+    }
+
+    @Test("shutting down: a half-read evaluation is answered before the router hears of it; later requests go to the router")
+    func quiesce() async throws {
+        try await ServerFixture.with { fixture, _ in
+            let events = EventRecorder()
+            let channel = EmbeddedChannel(handlers: [OFREPFastPath(server: fixture.server), events])
+            try channel.writeInbound(HTTPRequestPart.head(Self.post("/ofrep/v1/evaluate/flags/color")))
+            try channel.writeInbound(HTTPRequestPart.body(ByteBuffer(string: Self.guest)))
+            channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+            #expect(events.quiesceEvents == 0, "held while the request is half read")
+            try channel.writeInbound(HTTPRequestPart.end(nil))
+            #expect(try Self.answer(from: channel)?.head.status == .ok)
+            #expect(events.quiesceEvents == 1, "passed on once answered")
+
+            try Self.send(Self.post("/ofrep/v1/evaluate/flags/color"), body: Self.guest, into: channel)
+            #expect(try Self.answer(from: channel) == nil)
+            #expect(events.forwardedParts == 3)
+
+            // Idle when it arrives: passed on at once.
+            let idle = EventRecorder()
+            let second = EmbeddedChannel(handlers: [OFREPFastPath(server: fixture.server), idle])
+            second.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+            #expect(idle.quiesceEvents == 1)
+            _ = try channel.finish()
+            _ = try second.finish()
+        }
+    }
+
+    @Test("the Date header is an IMF-fixdate")
+    func httpDate() {
+        #expect(OFREPFastPath.httpDate(0) == "Thu, 01 Jan 1970 00:00:00 GMT")
+        #expect(OFREPFastPath.httpDate(951_782_400 + 86_399) == "Tue, 29 Feb 2000 23:59:59 GMT")
+        #expect(OFREPFastPath.httpDate(1_795_000_000) == "Wed, 18 Nov 2026 11:06:40 GMT")
+    }
+
+    /// The router's answer to the request it was handed, passing out through the handler.
+    static func endRouterResponse(on channel: EmbeddedChannel) throws {
+        try channel.writeOutbound(HTTPResponsePart.head(HTTPResponse(status: .ok)))
+        try channel.writeOutbound(HTTPResponsePart.end(nil))
+        while try channel.readOutbound(as: HTTPResponsePart.self) != nil {}
     }
 
     @Test("other requests, closing requests and other paths go to the router untouched")
@@ -120,7 +226,7 @@ struct OFREPFastPathTests {
         }
     }
 
-    @Test("over a real connection, pipelined requests of both kinds come back in the order sent")
+    @Test("over a real connection, pipelined requests of both kinds come back in the order sent; evaluations are answered on the event loop")
     func pipelinedOverTCP() async throws {
         try await ServerFixture.with(.live) { fixture, client in
             let port = try #require(client.port)
@@ -128,22 +234,41 @@ struct OFREPFastPathTests {
                 "POST /ofrep/v1/evaluate/flags/\(key) HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
                     + "Content-Length: \(body.utf8.count)\r\n\r\n\(body)"
             }
-            let requests = [
+            let pipelined = [
                 "GET /readyz HTTP/1.1\r\nHost: localhost\r\n\r\n",
                 post("color", Self.guest),
                 "POST /ofrep/v1/evaluate/flags HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n",
                 post("limit", Self.guest),
                 post("nope", "{}"),
             ]
-            let responses = try RawHTTPConnection.exchange(port: port, sending: requests.joined(), expecting: requests.count)
-            #expect(responses.map(\.status) == [200, 200, 200, 200, 404])
-            #expect(responses[0].body.hasPrefix("client: ready"))
-            #expect(try JSONParser.parse(responses[1].body)["key"] == "color")
-            #expect(try JSONParser.parse(responses[2].body)["flags"]?.arrayValue?.isEmpty == false)
-            #expect(try JSONParser.parse(responses[3].body)["value"] == 100)
-            #expect(try JSONParser.parse(responses[4].body)["errorCode"] == "FLAG_NOT_FOUND")
-            _ = fixture
+            // One evaluation alone, then five pipelined behind /readyz, then one alone again.
+            let batches = [[post("ratio", Self.guest)], pipelined, [post("theme", Self.guest)]]
+            let responses = try RawHTTPConnection.exchange(port: port, batches: batches.map { $0.joined() }, expecting: batches.map(\.count))
+            #expect(responses.map(\.status) == [200, 200, 200, 200, 200, 404, 200])
+            #expect(try JSONParser.parse(responses[0].body)["key"] == "ratio")
+            #expect(responses[1].body.hasPrefix("client: ready"))
+            #expect(try JSONParser.parse(responses[2].body)["key"] == "color")
+            #expect(try JSONParser.parse(responses[3].body)["flags"]?.arrayValue?.isEmpty == false)
+            #expect(try JSONParser.parse(responses[4].body)["value"] == 100)
+            #expect(try JSONParser.parse(responses[5].body)["errorCode"] == "FLAG_NOT_FOUND")
+            #expect(try JSONParser.parse(responses[6].body)["key"] == "theme")
+            // The first and the last were answered on the event loop; those behind /readyz may not be.
+            let answered = fixture.server.eventLoopAnswers.load(ordering: .relaxed)
+            #expect(answered >= 2 && answered <= 5, "\(answered)")
         }
+    }
+}
+
+/// Records what reaches the router's side of the pipeline.
+final class EventRecorder: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = HTTPRequestPart
+    var quiesceEvents = 0
+    var forwardedParts = 0
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) { forwardedParts += 1 }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is ChannelShouldQuiesceEvent { quiesceEvents += 1 }
     }
 }
 
@@ -155,7 +280,8 @@ enum RawHTTPConnection {
         var body: String
     }
 
-    static func exchange(port: Int, sending text: String, expecting count: Int) throws -> [Response] {
+    /// Writes each batch, then reads its responses before writing the next.
+    static func exchange(port: Int, batches: [String], expecting counts: [Int]) throws -> [Response] {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw RawError("socket: errno \(errno)") }
         defer { close(fd) }
@@ -169,25 +295,28 @@ enum RawHTTPConnection {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
         guard connected == 0 else { throw RawError("connect to 127.0.0.1:\(port): errno \(errno)") }
-        let bytes = Array(text.utf8)
-        var written = 0
-        while written < bytes.count {
-            let n = bytes[written...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
-            guard n > 0 else { throw RawError("send: errno \(errno)") }
-            written += n
-        }
         var received: [UInt8] = []
         var responses: [Response] = []
         var buffer = [UInt8](repeating: 0, count: 16 * 1024)
-        while responses.count < count {
-            if let (response, used) = parse(received) {
-                responses.append(response)
-                received.removeFirst(used)
-                continue
+        for (text, count) in zip(batches, counts) {
+            let bytes = Array(text.utf8)
+            var written = 0
+            while written < bytes.count {
+                let n = bytes[written...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+                guard n > 0 else { throw RawError("send: errno \(errno)") }
+                written += n
             }
-            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            guard n > 0 else { throw RawError("connection ended or timed out after \(responses.count) of \(count) responses") }
-            received += buffer[..<n]
+            let expected = responses.count + count
+            while responses.count < expected {
+                if let (response, used) = parse(received) {
+                    responses.append(response)
+                    received.removeFirst(used)
+                    continue
+                }
+                let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+                guard n > 0 else { throw RawError("connection ended or timed out after \(responses.count) of \(counts.reduce(0, +)) responses") }
+                received += buffer[..<n]
+            }
         }
         return responses
     }
