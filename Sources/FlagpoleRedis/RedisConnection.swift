@@ -309,7 +309,7 @@ public final class RedisConnection {
     /// The commands as the server reads them (RESP arrays of bulk strings):
     /// `*2\r\n$3\r\nGET\r\n$1\r\nk\r\n` for `GET k`.
     static func encode(_ commands: [RedisCommand]) -> [UInt8] {
-        // A header is a marker, at most 20 digits and CRLF; an argument is its header, its bytes
+        // A header is a marker, at most 19 digits and CRLF; an argument is its header, its bytes
         // and CRLF. Written straight into the array's storage: appending byte by byte made encoding
         // most of a pipeline's own cost.
         guard !commands.isEmpty else { return [] }

@@ -96,31 +96,49 @@ final class Worker {
         for connection in connections where connection.fd >= 0 { close(connection.fd) }
     }
 
-    /// Sends and receives until `schedule.end`, then waits for the answers still in flight.
+    /// Sends and receives until `schedule.end`; then sends what fell due before the end but is
+    /// still unsent (a connection behind its schedule) and waits for every answer, until the drain
+    /// deadline. What is still unanswered or unsent then counts as timeouts, so a stall near the
+    /// end cannot drop its slowest requests from the figures.
     func run() {
         while true {
             let now = monotonicNanoseconds()
-            let wakeAt: Int64
-            if now < schedule.end {
-                wakeAt = sendWhatIsDue(now: now)
-            } else {
-                guard now < schedule.drainDeadline, connections.contains(where: \.hasRequestInFlight) else { break }
-                wakeAt = schedule.drainDeadline
-            }
+            guard now < schedule.drainDeadline else { break }
+            let wakeAt = sendWhatIsDue(now: now)
+            if now >= schedule.end, !connections.contains(where: { $0.hasRequestInFlight || owesRequest($0) }) { break }
             poller.wait(until: wakeAt) { index, events in handle(events, on: index) }
         }
         tally.timeouts = connections.count(where: { $0.hasRequestInFlight && $0.due >= schedule.measuredStart })
+            + connections.reduce(0) { $0 + unsentRecorded($1) }
+    }
+
+    /// Whether the connection has a request due before the end that it has not sent (open loop).
+    private func owesRequest(_ connection: Connection) -> Bool {
+        guard schedule.interval != nil else { return false }
+        return connection.nextDue < schedule.end
+    }
+
+    /// How many requests due in the measured time the connection never sent (open loop).
+    private func unsentRecorded(_ connection: Connection) -> Int {
+        guard let interval = schedule.interval, connection.nextDue < schedule.end else { return 0 }
+        let first = max(connection.nextDue, schedule.measuredStart)
+        guard first < schedule.end else { return 0 }
+        // Due times from nextDue on, every interval, before the end; those from measuredStart on.
+        let all = (schedule.end - 1 - connection.nextDue) / interval + 1
+        let unrecorded = connection.nextDue >= schedule.measuredStart ? 0 : (schedule.measuredStart - 1 - connection.nextDue) / interval + 1
+        return Int(all - unrecorded)
     }
 
     /// Sends on each idle connection whose request is due, reconnects closed ones whose time has
-    /// come, and returns when the next of them is due.
+    /// come, and returns when the next of them is due. Open loop: only requests due before the end
+    /// are sent, even after it. Closed loop: nothing is sent after the end.
     private func sendWhatIsDue(now: Int64) -> Int64 {
-        var wakeAt = schedule.end
+        var wakeAt = now < schedule.end ? schedule.end : schedule.drainDeadline
         for index in connections.indices {
             switch connections[index].state {
             case .idle:
                 guard let interval = schedule.interval else {
-                    send(on: index, due: now)
+                    if now < schedule.end { send(on: index, due: now) }
                     continue
                 }
                 let due = connections[index].nextDue
@@ -133,6 +151,7 @@ final class Worker {
                     wakeAt = min(wakeAt, due - schedule.sendAhead)
                 }
             case .disconnected(let retryAt):
+                guard now < schedule.end else { continue }
                 if retryAt <= now {
                     reconnect(index, now: now)
                     if case .idle = connections[index].state { wakeAt = now }  // connected at once: send next pass

@@ -13,7 +13,8 @@
 //    is the median of the trials' own ratios (paired, so slow drift cancels), printed with the
 //    middle half of the trials' ratios;
 //  - with 2 or more cores (unless --no-pin), two placements, each pinned with taskset:
-//    "separate CPUs" (redis-server on CPU 0, the clients on CPU 1: what a deployment sees) and
+//    "separate CPUs" (redis-server on CPU 0, the clients on CPU 1: a wake-up per reply, as over a
+//    network) and
 //    "one CPU" (all on CPU 1: no cross-CPU wake-ups, so a round trip is the two sides' own work
 //    and a client's overhead shows undiluted).
 import CHiredisBaseline
@@ -67,7 +68,11 @@ final class RawHiredis {
 
     init(port: Int) throws {
         let timeout = timeval(tv_sec: 5, tv_usec: 0)
-        guard let context = redisConnectWithTimeout("127.0.0.1", Int32(port), timeout), context.pointee.err == 0 else {
+        guard let context = redisConnectWithTimeout("127.0.0.1", Int32(port), timeout) else {
+            throw RedisServerError("hiredis could not connect to 127.0.0.1:\(port)")
+        }
+        guard context.pointee.err == 0 else {
+            redisFree(context)
             throw RedisServerError("hiredis could not connect to 127.0.0.1:\(port)")
         }
         redisSetTimeout(context, timeout)
