@@ -40,10 +40,6 @@ public final class DaemonServer: Sendable, Service {
         /// The tokens OFREP and outcome requests must carry. Default: none (no authentication).
         /// `/healthz`, `/readyz` and `/metrics` never ask for one.
         public var tokens = AccessTokens.none
-        /// Whether single evaluations are answered on the event loop that read them
-        /// (``OFREPFastPath``) rather than by the async router. Same answers; false only to
-        /// compare the two. Default: true.
-        public var answersOnEventLoop = true
 
         /// The defaults.
         public init() {}
@@ -109,10 +105,10 @@ public final class DaemonServer: Sendable, Service {
 
     /// The Hummingbird application (for `HummingbirdTesting`; ``run()`` runs it).
     public func makeApplication() -> some ApplicationProtocol {
-        let fastPath = configuration.answersOnEventLoop
-        return Application(
+        Application(
             router: makeRouter(),
-            server: .http1(configuration: .init(additionalChannelHandlers: fastPath ? [OFREPFastPath(server: self)] : [])),
+            // A new handler for every connection: the closure is called per channel.
+            server: .http1(configuration: .init(additionalChannelHandlers: [OFREPFastPath(server: self)])),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
             onServerRunning: { [self] channel in
                 let port = channel.localAddress?.port ?? configuration.port
@@ -150,15 +146,15 @@ public final class DaemonServer: Sendable, Service {
     // MARK: - OFREP
 
     func evaluate(_ request: Request, key rawKey: String) async -> Response {
-        if let early = earlyEvaluationAnswer(headers: request.headers, rawKey: rawKey) { return early.response }
-        return await answerEvaluation(headers: request.headers, rawKey: rawKey, body: readBody(request)).response
+        let key = Self.decodedKey(rawKey)
+        if let early = earlyEvaluationAnswer(headers: request.headers, key: key) { return early.response }
+        return await answerEvaluation(key: key, body: readBody(request)).response
     }
 
     /// The answer a single evaluation gets from its headers alone, before its body is read: 401 or
     /// 403 for a token that may not evaluate, 413 for a `Content-Length` past the limit (counted).
-    /// Nil when the body is needed.
-    func earlyEvaluationAnswer(headers: HTTPFields, rawKey: String) -> Answer? {
-        let key = Self.decodedKey(rawKey)
+    /// Nil when the body is needed: then ``answerEvaluation(key:body:)`` answers.
+    func earlyEvaluationAnswer(headers: HTTPFields, key: String) -> Answer? {
         if let denied = authorize(headers, .evaluate, key: key) {
             counters.count(.evaluate, status: denied.status.code)
             return denied
@@ -175,15 +171,15 @@ public final class DaemonServer: Sendable, Service {
         rawKey.utf8.contains(UInt8(ascii: "%")) ? (rawKey.removingPercentEncoding ?? rawKey) : rawKey
     }
 
-    /// One OFREP single evaluation from the request's headers, the `{key}` of its path as sent
-    /// (percent-encoded or not) and its whole body (nil when larger than the limit), counted.
+    /// One OFREP single evaluation of `key` (decoded) from the request's whole body (nil when
+    /// larger than the limit), counted; for a request ``earlyEvaluationAnswer(headers:key:)``
+    /// let through.
     ///
     /// Synchronous and without I/O: the Hummingbird route and ``OFREPFastPath``, which answers on
     /// the event loop that read the request, both answer with it.
-    func answerEvaluation(headers: HTTPFields, rawKey: String, body: [UInt8]?) -> Answer {
-        let key = Self.decodedKey(rawKey)
+    func answerEvaluation(key: String, body: [UInt8]?) -> Answer {
         let context: EvaluationContext
-        switch authorizedContext(headers: headers, body: body, .evaluate, key: key) {
+        switch readContext(body, .evaluate, key: key) {
         case .success(let c): context = c
         case .failure(let failure): return failure.answer
         }
@@ -206,7 +202,7 @@ public final class DaemonServer: Sendable, Service {
             return denied.response
         }
         let context: EvaluationContext
-        switch authorizedContext(headers: request.headers, body: await readBody(request), .bulk, key: nil) {
+        switch readContext(await readBody(request), .bulk, key: nil) {
         case .success(let c): context = c
         case .failure(let failure): return failure.answer.response
         }
@@ -225,28 +221,20 @@ public final class DaemonServer: Sendable, Service {
             body: .init(byteBuffer: ByteBuffer(string: OFREPCoding.bulk(evaluation))))
     }
 
-    /// The context of an OFREP request that may evaluate, or the 401 / 403 / 400 / 413 answer
-    /// (counted).
-    private func authorizedContext(
-        headers: HTTPFields, body: [UInt8]?, _ endpoint: RequestCounters.Endpoint, key: String?
-    ) -> Result<EvaluationContext, ResponseFailure> {
-        if let denied = authorize(headers, .evaluate, key: key) {
-            counters.count(endpoint, status: denied.status.code)
-            return .failure(ResponseFailure(denied))
+    /// The context in an OFREP request's body, or the 400 / 413 answer (counted for `endpoint`).
+    private func readContext(_ body: [UInt8]?, _ endpoint: RequestCounters.Endpoint, key: String?) -> Result<EvaluationContext, ResponseFailure> {
+        let failure: Answer
+        if let bytes = body {
+            do {
+                return .success(try OFREPCoding.context(fromBody: bytes))
+            } catch {
+                failure = Self.json(.badRequest, OFREPCoding.failure(key: key, code: .invalidContext, details: error.details))
+            }
+        } else {
+            failure = tooLarge(key: key)
         }
-        let result = readContext(body, key: key)
-        if case .failure(let failure) = result { counters.count(endpoint, status: failure.answer.status.code) }
-        return result
-    }
-
-    /// The request's context, or the 400 / 413 answer.
-    private func readContext(_ body: [UInt8]?, key: String?) -> Result<EvaluationContext, ResponseFailure> {
-        guard let bytes = body else { return .failure(ResponseFailure(tooLarge(key: key))) }
-        do {
-            return .success(try OFREPCoding.context(fromBody: bytes))
-        } catch {
-            return .failure(ResponseFailure(Self.json(.badRequest, OFREPCoding.failure(key: key, code: .invalidContext, details: error.details))))
-        }
+        counters.count(endpoint, status: failure.status.code)
+        return .failure(ResponseFailure(failure))
     }
 
     /// 413 for an evaluation whose body is past the limit.

@@ -15,8 +15,8 @@ import NIOHTTPTypes
 /// task resumed on Swift's cooperative pool for every request and a hop back to the event loop
 /// to write. On 2 cores under 20,000 requests a second those hops were most of the p99. Here the
 /// request is answered where it was read, with the same code the route runs
-/// (``DaemonServer/earlyEvaluationAnswer(headers:rawKey:)`` from the head: 401, 403, 413; then
-/// ``DaemonServer/answerEvaluation(headers:rawKey:body:)``): same bodies, statuses, counters,
+/// (``DaemonServer/earlyEvaluationAnswer(headers:key:)`` from the head: 401, 403, 413; then
+/// ``DaemonServer/answerEvaluation(key:body:)``): same bodies, statuses, counters,
 /// authentication and body limit.
 ///
 /// Where the router's way matters, requests go to the router instead:
@@ -41,8 +41,8 @@ final class OFREPFastPath: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// A single evaluation being read: answered at its end.
     private struct Pending {
-        var headers: HTTPFields
-        var rawKey: String
+        /// The flag key, percent-decoded.
+        var key: String
         var body: [UInt8] = []
         var tooLarge = false
     }
@@ -76,11 +76,12 @@ final class OFREPFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         switch (unwrapInboundIn(data), state) {
         case (.head(let request), _):
             if !routerOnly, forwarded == 0, context.channel.isWritable, let rawKey = Self.singleEvaluationKey(request) {
-                if let early = server.earlyEvaluationAnswer(headers: request.headerFields, rawKey: rawKey) {
+                let key = DaemonServer.decodedKey(rawKey)
+                if let early = server.earlyEvaluationAnswer(headers: request.headerFields, key: key) {
                     write(early, context: context)
                     state = .discarding
                 } else {
-                    state = .reading(Pending(headers: request.headerFields, rawKey: rawKey))
+                    state = .reading(Pending(key: key))
                 }
             } else {
                 if Self.asksToClose(request) { routerOnly = true }
@@ -99,7 +100,7 @@ final class OFREPFastPath: ChannelDuplexHandler, RemovableChannelHandler {
             state = .reading(pending)
         case (.end, .reading(let pending)):
             state = .idle
-            write(server.answerEvaluation(headers: pending.headers, rawKey: pending.rawKey, body: pending.tooLarge ? nil : pending.body), context: context)
+            write(server.answerEvaluation(key: pending.key, body: pending.tooLarge ? nil : pending.body), context: context)
             if let event = heldQuiesce {
                 heldQuiesce = nil
                 context.fireUserInboundEventTriggered(event)
