@@ -11,7 +11,8 @@ import Metrics
 /// | `flagpole_data_age_seconds` | gauge | | how old the served data is (0 while in sync) |
 /// | `flagpole_applied_revision` | gauge | | the revision applied |
 /// | `flagpole_malformed_flags` | gauge | | flags in Redis that could not be used in the last update |
-/// | `flagpole_outcomes_dropped_total` | counter | | outcomes dropped to keep memory bounded |
+/// | `flagpole_outcomes_dropped_total` | counter | | outcomes dropped to keep memory bounded, or refused by Redis |
+/// | `flagpole_outcomes_unknown_total` | counter | | outcomes of flags the client does not serve (or of variants they lack): never written |
 struct ClientMetrics: Sendable {
     let evaluations: [Counter]
     let updatesFromEvent: Counter
@@ -22,6 +23,7 @@ struct ClientMetrics: Sendable {
     let revision: Gauge
     let malformed: Gauge
     let outcomesDropped: Counter
+    let outcomesUnknown: Counter
 
     init(environment: String, factory: (any MetricsFactory)?) {
         let factory = factory ?? MetricsSystem.factory
@@ -37,6 +39,7 @@ struct ClientMetrics: Sendable {
         revision = Gauge(label: "flagpole_applied_revision", dimensions: [env], factory: factory)
         malformed = Gauge(label: "flagpole_malformed_flags", dimensions: [env], factory: factory)
         outcomesDropped = Counter(label: "flagpole_outcomes_dropped_total", dimensions: [env], factory: factory)
+        outcomesUnknown = Counter(label: "flagpole_outcomes_unknown_total", dimensions: [env], factory: factory)
     }
 
     /// The index of a reason in ``evaluations`` and in the striped counters.

@@ -29,6 +29,24 @@ final class FlagSnapshot: Sendable {
     static let empty = FlagSnapshot(flags: CompiledFlagSet(flags: []), definitions: [:], revision: nil, source: .defaults, asOf: 0)
 
     var fractionalAlgorithm: FractionalAlgorithm { flags.options.fractionalAlgorithm }
+
+    /// Why an outcome of `flag` under `variant` is not evidence about this environment: the flag
+    /// is not served, or has no such variant. Nil when it is (a nil variant, the code default, is
+    /// always accepted for a served flag).
+    func outcomeProblem(flag: String, variant: String?) -> OutcomeProblem? {
+        guard let definition = definitions[flag] else { return .unknownFlag }
+        guard let variant else { return nil }
+        guard case .object(let variants)? = definition["variants"] else { return .unknownVariant(known: []) }
+        return variants[variant] == nil ? .unknownVariant(known: variants.keys.sorted()) : nil
+    }
+}
+
+/// Why an outcome cannot be recorded (see ``FlagpoleClient/outcomeProblem(flag:variant:)``).
+package enum OutcomeProblem: Sendable, Hashable {
+    /// The client serves no flag of that key.
+    case unknownFlag
+    /// The flag has no variant of that name; `known` are the ones it has, sorted.
+    case unknownVariant(known: [String])
 }
 
 /// A new snapshot and what changed on the way to it.

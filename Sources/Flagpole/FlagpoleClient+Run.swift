@@ -24,14 +24,19 @@ extension FlagpoleClient {
             throw FlagpoleClientError(code: .alreadyRunning, message: "run() was already called on this client")
         }
         let store: FlagStore
+        let reportingStore: FlagStore
         do {
             store = try FlagStore(client: RedisClient(configuration: configuration.redis, logger: logger), environment: configuration.environment)
+            // Outcomes and heartbeats have a connection of their own: a flush that waits (a large
+            // one after an outage, a retry) never holds up a flag read.
+            reportingStore = try FlagStore(
+                client: RedisClient(configuration: configuration.redis, logger: logger), environment: configuration.environment)
         } catch {
             throw FlagpoleClientError(code: .invalidConfiguration, message: error.message, underlying: error)
         }
         loadFallback()
         let startedAt = Int64(WallClock.now())
-        let reporter = Reporter(client: self, store: store, startedAt: startedAt)
+        let reporter = Reporter(client: self, store: reportingStore, startedAt: startedAt)
         await cancelWhenGracefulShutdown {
             await self.follow(store: store, reporter: reporter)
         }
@@ -39,6 +44,7 @@ extension FlagpoleClient {
         changeBroadcaster.finish()
         updateBroadcaster.finish()
         await store.client.close()
+        await reportingStore.client.close()
     }
 
     /// Serves the disk snapshot, else the flag files, until Redis answers.

@@ -243,22 +243,47 @@ public final class FlagpoleClient: Sendable, Service {
     /// flag/variant pairs arrive between two flushes than
     /// ``Configuration/Outcomes-swift.struct/maxPairs`` allows, the outcome is dropped and counted.
     ///
+    /// Only outcomes of flags the client serves, under one of their variants (or nil), reach
+    /// Redis: the flush drops the others and counts them in `flagpole_outcomes_unknown_total`, so
+    /// a misspelt key cannot add keys to Redis or evidence to a rollout.
+    ///
     /// - Parameters:
     ///   - flag: The flag key.
     ///   - variant: The variant the evaluation chose (`details.variant`); nil when the code
     ///     default was served.
     ///   - success: Whether the work succeeded.
-    ///   - duration: How long it took, if measured.
+    ///   - duration: How long it took, if measured; negative durations count as 0 and longer ones
+    ///     as ``maximumOutcomeDuration``.
     public func recordOutcome(flag: String, variant: String?, success: Bool, duration: Duration? = nil) {
-        let micros: Int64?
-        if let duration {
-            let (seconds, attoseconds) = duration.components
-            micros = seconds &* 1_000_000 &+ attoseconds / 1_000_000_000_000
-        } else {
-            micros = nil
-        }
         let stripe = ThreadSlot.withCurrent { $0.stripe }
-        outcomes.record(stripe: stripe, flag: flag, variant: variant, success: success, micros: micros)
+        outcomes.record(stripe: stripe, flag: flag, variant: variant, success: success, micros: duration.map(Self.outcomeMicros))
+    }
+
+    /// The longest duration an outcome records: 1 hour. Longer ones are recorded as 1 hour, so
+    /// that one bad measurement cannot push a latency sum towards overflow.
+    public static let maximumOutcomeDuration: Duration = .seconds(3600)
+
+    /// `count` outcomes with the same flag, variant, result and duration, added in one step (what
+    /// an HTTP report of many outcomes records).
+    package func recordOutcomes(flag: String, variant: String?, success: Bool, duration: Duration?, count: Int64) {
+        guard count > 0 else { return }
+        let stripe = ThreadSlot.withCurrent { $0.stripe }
+        outcomes.record(stripe: stripe, flag: flag, variant: variant, success: success, micros: duration.map(Self.outcomeMicros), count: count)
+    }
+
+    /// Why an outcome of `flag` under `variant` would not be recorded, judged on the flags served
+    /// now: nil when the flag is served and has the variant (or `variant` is nil, the code default).
+    package func outcomeProblem(flag: String, variant: String?) -> OutcomeProblem? {
+        snapshot.outcomeProblem(flag: flag, variant: variant)
+    }
+
+    /// A duration in whole microseconds, clamped to 0 … ``maximumOutcomeDuration``.
+    @inline(__always)
+    static func outcomeMicros(_ duration: Duration) -> Int64 {
+        let (seconds, attoseconds) = duration.components
+        guard seconds >= 0, attoseconds >= 0 else { return 0 }
+        guard seconds < 3600 else { return 3_600_000_000 }
+        return seconds &* 1_000_000 &+ attoseconds / 1_000_000_000_000
     }
 
     /// Records how work done under an evaluation went: its flag key and variant.

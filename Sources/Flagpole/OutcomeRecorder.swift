@@ -37,10 +37,13 @@ final class OutcomeRecorder: Sendable {
         mask = stripes - 1
     }
 
+    /// Adds `count` outcomes (1 or more), each with the same success and duration.
     @inline(__always)
-    func record(stripe: Int, flag: String, variant: String?, success: Bool, micros: Int64?) {
+    func record(stripe: Int, flag: String, variant: String?, success: Bool, micros: Int64?, count: Int64 = 1) {
         let hash = OutcomeTable.hash(flag, variant)
-        stripes[stripe & mask].table.withLock { $0.record(hash: hash, flag: flag, variant: variant, success: success, micros: micros) }
+        stripes[stripe & mask].table.withLock {
+            $0.record(hash: hash, flag: flag, variant: variant, success: success, micros: micros, count: count)
+        }
     }
 
     /// Takes every count recorded since the last drain, merged over the stripes, and how many
@@ -50,7 +53,7 @@ final class OutcomeRecorder: Sendable {
         var dropped: Int64 = 0
         for stripe in stripes {
             stripe.table.withLock { table in
-                dropped += table.drain { key, counts, buckets in merged[key, default: OutcomeTotals()].add(counts, buckets: buckets) }
+                dropped.saturatingAdd(table.drain { key, counts, buckets in merged[key, default: OutcomeTotals()].add(counts, buckets: buckets) })
             }
         }
         return (merged, dropped)
@@ -58,6 +61,7 @@ final class OutcomeRecorder: Sendable {
 }
 
 /// One flag and variant's counts and latency histogram, as drained and as waiting to be sent.
+/// Every sum saturates: counts arrive from reports, and a wrapped sum would be a negative one.
 struct OutcomeTotals: Hashable {
     var counts = OutcomeCounts()
     /// Empty (no allocation) until a timed outcome arrives.
@@ -67,7 +71,7 @@ struct OutcomeTotals: Hashable {
         counts.add(c)
         guard c.timed != 0 else { return }
         if latency.isEmpty { latency = [Int64](repeating: 0, count: LatencyHistogram.bucketCount) }
-        for (k, n) in zip(latency.indices, buckets) { latency[k] &+= Int64(n) }
+        for (k, n) in zip(latency.indices, buckets) { latency[k].saturatingAdd(Int64(n)) }
     }
 
     mutating func add(_ other: OutcomeTotals) {
@@ -76,7 +80,7 @@ struct OutcomeTotals: Hashable {
         if latency.isEmpty {
             latency = other.latency
         } else {
-            for k in latency.indices { latency[k] &+= other.latency[k] }
+            for k in latency.indices { latency[k].saturatingAdd(other.latency[k]) }
         }
     }
 }
@@ -107,26 +111,29 @@ struct OutcomeTable {
     }
 
     @inline(__always)
-    mutating func record(hash: UInt64, flag: String, variant: String?, success: Bool, micros: Int64?) {
+    mutating func record(hash: UInt64, flag: String, variant: String?, success: Bool, micros: Int64?, count: Int64) {
         let mask = slots.count - 1
         var s = Int(truncatingIfNeeded: hash) & mask
         while true {
             let i = Int(slots[s])
             if i < 0 { break }
             if hashes[i] == hash && keys[i].flag == flag && keys[i].variant == variant {
-                Self.add(&counts[i], success: success, micros: micros)
-                if let micros { buckets.pointer[i &* LatencyHistogram.bucketCount &+ LatencyHistogram.bucket(micros: micros)] &+= 1 }
+                Self.add(&counts[i], success: success, micros: micros, count: count)
+                if let micros {
+                    buckets.pointer[i &* LatencyHistogram.bucketCount &+ LatencyHistogram.bucket(micros: micros)]
+                        .saturatingAdd(UInt32(clamping: count))
+                }
                 return
             }
             s = (s + 1) & mask
         }
-        insert(hash: hash, slot: s, flag: flag, variant: variant, success: success, micros: micros)
+        insert(hash: hash, slot: s, flag: flag, variant: variant, success: success, micros: micros, count: count)
     }
 
     @inline(never)
-    private mutating func insert(hash: UInt64, slot: Int, flag: String, variant: String?, success: Bool, micros: Int64?) {
+    private mutating func insert(hash: UInt64, slot: Int, flag: String, variant: String?, success: Bool, micros: Int64?, count: Int64) {
         guard keys.count < limit else {
-            dropped += 1
+            dropped.saturatingAdd(count)
             return
         }
         var s = slot
@@ -140,12 +147,12 @@ struct OutcomeTable {
         hashes.append(hash)
         keys.append(Key(flag: flag, variant: variant))
         var c = OutcomeCounts()
-        Self.add(&c, success: success, micros: micros)
+        Self.add(&c, success: success, micros: micros, count: count)
         counts.append(c)
         buckets.ensure(rows: keys.count)
         let row = (keys.count - 1) * LatencyHistogram.bucketCount
         (buckets.pointer + row).update(repeating: 0, count: LatencyHistogram.bucketCount)
-        if let micros { buckets.pointer[row + LatencyHistogram.bucket(micros: micros)] = 1 }
+        if let micros { buckets.pointer[row + LatencyHistogram.bucket(micros: micros)] = UInt32(clamping: count) }
     }
 
     private mutating func grow() {
@@ -160,11 +167,11 @@ struct OutcomeTable {
     }
 
     @inline(__always)
-    private static func add(_ c: inout OutcomeCounts, success: Bool, micros: Int64?) {
-        if success { c.succeeded &+= 1 } else { c.failed &+= 1 }
+    private static func add(_ c: inout OutcomeCounts, success: Bool, micros: Int64?, count: Int64) {
+        if success { c.succeeded.saturatingAdd(count) } else { c.failed.saturatingAdd(count) }
         if let micros {
-            c.totalMicroseconds &+= micros
-            c.timed &+= 1
+            c.totalMicroseconds.saturatingAdd(micros.saturatingMultiplied(by: count))
+            c.timed.saturatingAdd(count)
         }
     }
 

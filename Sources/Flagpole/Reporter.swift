@@ -5,8 +5,15 @@ import Logging
 import Synchronization
 
 /// Flushes outcome counts and heartbeats: once per ``FlagpoleClient/Configuration-swift.struct/Outcomes-swift.struct/flushInterval``,
-/// everything due goes to Redis in one pipelined round trip. Counts that could not be sent wait
-/// for the next flush (bounded by `maxPending`); the rest is dropped and counted.
+/// on a Redis connection of its own (a flush after an outage never sits in front of a flag read).
+///
+/// Counts are sent **exactly once**: each flush is cut into numbered chunks (``OutcomeFlush``) that
+/// a write script applies at most once per instance and sequence number. A chunk Redis did not
+/// acknowledge (a timeout, a cut connection) is sent again unchanged before anything newer, so a
+/// retry never adds a count twice and never loses one. Counts recorded meanwhile wait in
+/// `pending` (bounded by `maxPending` flag/variant/minute entries; past it they are dropped and
+/// counted). Outcomes of flags the client does not serve, or of variants those flags do not have,
+/// are dropped at the flush and counted (`flagpole_outcomes_unknown_total`), never written.
 final class Reporter: Sendable {
     private struct PendingKey: Hashable {
         var minute: Int64
@@ -18,6 +25,12 @@ final class Reporter: Sendable {
         var pending: [PendingKey: OutcomeTotals] = [:]
         /// Minute → outcomes dropped in it.
         var dropped: [Int64: Int64] = [:]
+        /// Chunks cut from earlier counts that Redis has not acknowledged yet, oldest first.
+        var queue: [OutcomeFlush] = []
+        /// How many pending entries went into ``queue`` (they count against `maxPending`).
+        var queuedEntries = 0
+        /// The next chunk's sequence number.
+        var nextSequence: Int64 = 1
         var nextHeartbeat: ContinuousClock.Instant = .now
         var nextPrune: ContinuousClock.Instant
         var failing = false
@@ -36,6 +49,7 @@ final class Reporter: Sendable {
     private let startedAt: Int64
     private let state: Mutex<State>
 
+    /// - Parameter store: the reporter's own store handle, on a connection flag reads do not use.
     init(client: FlagpoleClient, store: FlagStore, startedAt: Int64) {
         self.client = client
         self.store = store
@@ -65,19 +79,29 @@ final class Reporter: Sendable {
         await flush(final: true)
     }
 
+    /// Counts not yet acknowledged by Redis: entries waiting and chunks sent but unconfirmed.
+    var unsent: (pendingEntries: Int, queuedChunks: Int) {
+        state.withLock { ($0.pending.count, $0.queue.count) }
+    }
+
     private func flush(final: Bool) async {
         let now = WallClock.now()
         let minute = StoreLayout.unixMinute(Int64(now))
         let (counts, dropped) = client.outcomes.drain()
-        let retention = Int64(configuration.outcomes.retention.seconds.rounded(.up))
+        let snapshot = client.snapshot
         let instant = ContinuousClock.now
-        let (commands, flushedKeys, heartbeat, prune) = state.withLock { s -> ([RedisCommand], Set<PendingKey>, Bool, Bool) in
+        let (heartbeat, prune) = state.withLock { s -> (heartbeat: [RedisCommand], prune: Bool) in
             var lost = dropped
+            var unknown: Int64 = 0
             if configuration.outcomes.isEnabled {
                 for (key, c) in counts {
+                    if snapshot.outcomeProblem(flag: key.flag, variant: key.variant) != nil {
+                        unknown.saturatingAdd(c.counts.total)
+                        continue
+                    }
                     let k = PendingKey(minute: minute, flag: key.flag, variant: key.variant)
-                    if s.pending[k] == nil, s.pending.count >= configuration.outcomes.maxPending {
-                        lost += c.counts.total
+                    if s.pending[k] == nil, s.pending.count + s.queuedEntries >= configuration.outcomes.maxPending {
+                        lost.saturatingAdd(c.counts.total)
                         continue
                     }
                     s.pending[k, default: OutcomeTotals()].add(c)
@@ -85,90 +109,110 @@ final class Reporter: Sendable {
             }
             if lost > 0 {
                 client.metrics.outcomesDropped.increment(by: lost)
-                s.dropped[minute, default: 0] += lost
+                s.dropped[minute, default: 0].saturatingAdd(lost)
             }
-            var commands = configuration.outcomes.isEnabled ? outcomeCommands(s.pending, dropped: s.dropped, retention: retention) : []
+            if unknown > 0 { client.metrics.outcomesUnknown.increment(by: unknown) }
             let freshness = client.freshness
             let said = HeartbeatState(revision: freshness.revision, source: freshness.source, inSync: freshness.isInSync)
-            let heartbeat = configuration.heartbeat.isEnabled && (final || instant >= s.nextHeartbeat || s.reported != said)
-            if heartbeat {
+            var heartbeat: [RedisCommand] = []
+            if configuration.heartbeat.isEnabled && (final || instant >= s.nextHeartbeat || s.reported != said) {
                 s.nextHeartbeat = instant + configuration.heartbeat.interval
                 s.reported = said
-                commands += final ? leaveCommands() : heartbeatCommands(now: Int64(now), freshness: freshness)
+                heartbeat = final ? leaveCommands() : heartbeatCommands(now: Int64(now), freshness: freshness)
             }
             let prune = configuration.heartbeat.isEnabled && !final && instant >= s.nextPrune
             if prune { s.nextPrune = instant + .seconds(3600) }
-            return (commands, Set(s.pending.keys), heartbeat, prune)
+            return (heartbeat, prune)
         }
-        if !commands.isEmpty {
+        var delivered = configuration.outcomes.isEnabled ? await sendOutcomes() : true
+        if !heartbeat.isEmpty {
             do {
-                let replies = try await store.client.pipeline(commands)
-                let errors = replies.compactMap(\.errorMessage)
-                state.withLock { s in
-                    for k in flushedKeys { s.pending[k] = nil }
-                    s.dropped = [:]
-                    if errors.isEmpty { s.failing = false }
-                }
-                if let first = errors.first {
+                let replies = try await store.client.pipeline(heartbeat)
+                if let first = replies.compactMap(\.errorMessage).first {
                     client.logger.warning(
-                        "Redis refused outcome or heartbeat writes (check the client's ACL rules: AccessRules.reader)",
-                        metadata: ["flagpole.error": "\(first)", "flagpole.refused": "\(errors.count)"])
+                        "Redis refused the heartbeat (check the client's ACL user: flagctl acl --env ENV --role app)",
+                        metadata: ["flagpole.error": "\(first)"])
                 }
             } catch {
-                let first = state.withLock { s -> Bool in
-                    defer {
-                        s.failing = true
-                        s.reported = nil
-                    }
-                    return !s.failing
-                }
-                let metadata: Logger.Metadata = ["flagpole.error": "\(error)", "flagpole.heartbeat": "\(heartbeat)"]
-                if first && !final {
-                    client.logger.info("Cannot flush outcomes and heartbeat; keeping them for the next flush", metadata: metadata)
-                } else {
-                    client.logger.debug("Flushing outcomes failed", metadata: metadata)
-                }
+                delivered = false
+                state.withLock { $0.reported = nil }
             }
+        }
+        let first = state.withLock { s -> Bool in
+            defer { s.failing = !delivered }
+            return !delivered && !s.failing
+        }
+        if first && !final {
+            client.logger.info("Cannot flush outcomes and heartbeat; keeping them for the next flush")
         }
         if prune { await pruneRegistry(now: Int64(now)) }
     }
 
-    private func outcomeCommands(_ pending: [PendingKey: OutcomeTotals], dropped: [Int64: Int64], retention: Int64) -> [RedisCommand] {
-        guard !pending.isEmpty || !dropped.isEmpty else { return [] }
-        var commands: [RedisCommand] = []
-        var byFlag: [String: Int64] = [:]
-        var minutes: Set<Int64> = []
-        var keys: Set<String> = []
-        for (k, totals) in pending.sorted(by: { ($0.key.minute, $0.key.flag) < ($1.key.minute, $1.key.flag) }) {
-            let c = totals.counts
-            let key = layout.outcomes(flag: k.flag, minute: k.minute)
-            let arg = RedisArgument(key)
-            for (metric, n) in [(OutcomeMetric.ok, c.succeeded), (.err, c.failed), (.micros, c.totalMicroseconds), (.timed, c.timed)] where n != 0 {
-                commands.append(["HINCRBY", arg, RedisArgument(StoreLayout.outcomeField(variant: k.variant, metric)), RedisArgument(n)])
+    /// Sends every queued chunk, oldest first, then cuts what is pending into new chunks and sends
+    /// those (a few rounds at most). Returns false when Redis did not answer: the unacknowledged
+    /// chunk stays first in the queue, to be sent again unchanged.
+    private func sendOutcomes() async -> Bool {
+        let retention = configuration.outcomes.retention
+        for _ in 0..<3 {
+            let chunk = state.withLock { s -> OutcomeFlush? in
+                if s.queue.isEmpty, !s.pending.isEmpty || !s.dropped.isEmpty {
+                    var builder = OutcomeFlush.Builder(layout: layout)
+                    for (k, totals) in s.pending {
+                        builder.add(minute: k.minute, flag: k.flag, variant: k.variant, counts: totals.counts, latency: totals.latency)
+                    }
+                    for (minute, n) in s.dropped { builder.addDropped(minute: minute, n) }
+                    s.queue = builder.chunks(instanceID: configuration.instanceID, firstSequence: s.nextSequence, retention: retention)
+                    s.nextSequence += Int64(s.queue.count)
+                    s.queuedEntries = s.pending.count
+                    s.pending = [:]
+                    s.dropped = [:]
+                }
+                return s.queue.first
             }
-            for (bucket, n) in totals.latency.enumerated() where n != 0 {
-                commands.append(["HINCRBY", arg, RedisArgument(StoreLayout.latencyField(variant: k.variant, bucket: bucket)), RedisArgument(n)])
+            guard var next = chunk else { return true }
+            while true {
+                do {
+                    let result = try await store.apply(next)
+                    if let problem = result.firstProblem {
+                        client.logger.warning(
+                            "Redis refused some outcome counts (a key or field of the wrong type); the rest were recorded",
+                            metadata: ["flagpole.error": "\(problem)", "flagpole.refused": "\(result.skipped)"])
+                    }
+                } catch let error as RedisError where Self.isPermanentRefusal(error) {
+                    // Sending it again would be refused again: drop it, say why, and go on.
+                    client.metrics.outcomesDropped.increment(by: Self.outcomes(in: next))
+                    client.logger.warning(
+                        "Redis refused outcome counts (check the client's ACL user: flagctl acl --env ENV --role app)",
+                        metadata: ["flagpole.error": "\(error)"])
+                } catch {
+                    client.logger.debug("Flushing outcomes failed", metadata: ["flagpole.error": "\(error)"])
+                    return false
+                }
+                guard let following = state.withLock({ s -> OutcomeFlush? in
+                    s.queue.removeFirst()
+                    if s.queue.isEmpty { s.queuedEntries = 0 }
+                    return s.queue.first
+                }) else { break }
+                next = following
             }
-            keys.insert(key)
-            minutes.insert(k.minute)
-            byFlag[layout.outcomeSummary(minute: k.minute) + "\u{0}" + k.flag, default: 0] += c.total
         }
-        for (summaryAndFlag, total) in byFlag.sorted(by: { $0.key < $1.key }) {
-            let parts = summaryAndFlag.split(separator: "\u{0}", maxSplits: 1, omittingEmptySubsequences: false)
-            commands.append([
-                "HINCRBY", RedisArgument(String(parts[0])), RedisArgument(StoreLayout.outcomeSummaryField(flag: String(parts[1]))),
-                RedisArgument(total),
-            ])
+        return true
+    }
+
+    /// A refusal that the same chunk would get again: no permission, a script error, a key of
+    /// the wrong type. Transient ones (`READONLY`, `LOADING`, `OOM`, `TRYAGAIN`, …) are retried.
+    private static func isPermanentRefusal(_ error: RedisError) -> Bool {
+        guard let prefix = error.serverErrorPrefix else { return error.code == .permissionDenied }
+        return ["NOPERM", "ERR", "WRONGTYPE", "NOSCRIPT"].contains(prefix)
+    }
+
+    /// How many outcomes a chunk records: the sum of its minute-index fields.
+    private static func outcomes(in chunk: OutcomeFlush) -> Int64 {
+        var n: Int64 = 0
+        for hash in chunk.hashes {
+            for increment in hash.increments where increment.field.hasPrefix("flag:") { n.saturatingAdd(increment.amount) }
         }
-        for (minute, n) in dropped.sorted(by: { $0.key < $1.key }) {
-            commands.append(["HINCRBY", RedisArgument(layout.outcomeSummary(minute: minute)), RedisArgument(StoreLayout.outcomeDroppedField), RedisArgument(n)])
-            minutes.insert(minute)
-        }
-        for key in keys.sorted() { commands.append(["EXPIRE", RedisArgument(key), RedisArgument(retention)]) }
-        for minute in minutes.sorted() {
-            commands.append(["EXPIRE", RedisArgument(layout.outcomeSummary(minute: minute)), RedisArgument(retention)])
-        }
-        return commands
+        return n
     }
 
     private func heartbeatCommands(now: Int64, freshness f: FlagpoleClient.Freshness) -> [RedisCommand] {

@@ -164,16 +164,7 @@ public struct AccessTokens: Sendable {
     ///   - apiKey: The `X-API-Key` header, if any.
     public func decide(authorization: String?, apiKey: String?) -> Decision {
         guard isEnabled else { return .open }
-        let candidate: Substring
-        if let authorization {
-            let parts = authorization.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
-            guard parts.count == 2, parts[0].lowercased() == "bearer" else { return .missing }
-            candidate = parts[1].drop { $0 == " " }
-        } else if let apiKey {
-            candidate = Substring(apiKey)
-        } else {
-            return .missing
-        }
+        guard let candidate = Self.candidate(authorization: authorization, apiKey: apiKey) else { return .missing }
         var scopes: Scope = []
         var matched = false
         // Compare with every token, in full, whatever matches: no early exit.
@@ -183,6 +174,29 @@ public struct AccessTokens: Sendable {
             scopes.formUnion(equal ? entry.scopes : [])
         }
         return matched ? .granted(scopes) : .unknown
+    }
+
+    /// Which configured token a request carries (its index), for per-token accounting such as
+    /// rate limits; nil when none matches. Compares with every token in full, as
+    /// ``decide(authorization:apiKey:)`` does.
+    public func tokenIndex(authorization: String?, apiKey: String?) -> Int? {
+        guard isEnabled, let candidate = Self.candidate(authorization: authorization, apiKey: apiKey) else { return nil }
+        var found: Int?
+        for (index, entry) in entries.enumerated() where Self.constantTimeEquals(candidate.utf8, entry.token) {
+            found = found ?? index
+        }
+        return found
+    }
+
+    /// The token a request presents: `Authorization: Bearer <token>` (scheme case-insensitive),
+    /// else `X-API-Key`; nil when neither (or a malformed `Authorization`).
+    private static func candidate(authorization: String?, apiKey: String?) -> Substring? {
+        if let authorization {
+            let parts = authorization.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
+            guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
+            return parts[1].drop { $0 == " " }
+        }
+        return apiKey.map { Substring($0) }
     }
 
     /// Whether `a` and `b` hold the same bytes, in time that depends on their lengths only.

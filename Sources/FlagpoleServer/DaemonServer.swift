@@ -15,7 +15,7 @@ import Synchronization
 /// |---|---|
 /// | `POST /ofrep/v1/evaluate/flags/{key}` | one flag (OFREP): 200, 400, 401, 403, 404, 413 |
 /// | `POST /ofrep/v1/evaluate/flags` | every flag (OFREP bulk), with an `ETag`; 304 for a matching `If-None-Match` |
-/// | `POST /flagpole/v1/outcomes` | records outcomes (``OutcomeReport``) into the client's counters: 202 |
+/// | `POST /flagpole/v1/outcomes` | records outcomes (``OutcomeReport``) of served flags into the client's counters: 202, 400, 401, 403, 413, 415, 429 |
 /// | `GET /healthz` | 200 while the process serves |
 /// | `GET /readyz` | 200 once the client is ready and every ``ReadinessCheck`` passes, else 503 |
 /// | `GET /metrics` | Prometheus text: the client's freshness, evaluations, requests, and every ``MetricsExposition`` |
@@ -37,9 +37,18 @@ public final class DaemonServer: Sendable, Service {
         public var port = 8016
         /// The largest request body accepted, in bytes; larger ones get 413. Default: 65,536.
         public var maxBodySize = 64 * 1024
-        /// The tokens OFREP and outcome requests must carry. Default: none (no authentication).
+        /// The tokens OFREP and outcome requests must carry. Default: none (no authentication),
+        /// which ``run()`` allows only on a loopback address (see ``allowUnauthenticated``).
         /// `/healthz`, `/readyz` and `/metrics` never ask for one.
         public var tokens = AccessTokens.none
+        /// Serve without tokens on an address other machines can reach. Default: false — the
+        /// server refuses to start on such an address without tokens, since anyone who reaches it
+        /// could report outcomes (the evidence the watcher reverts on). When true, the log and
+        /// `/readyz` say so on every start.
+        public var allowUnauthenticated = false
+        /// How many outcomes each token may report (429 with `Retry-After` past it). Default:
+        /// 10,000 a second, bursts of 20,000.
+        public var reportRateLimit = OutcomeRateLimit()
 
         /// The defaults.
         public init() {}
@@ -58,6 +67,7 @@ public final class DaemonServer: Sendable, Service {
     let eventLoopAnswers = Atomic<Int>(0)
     let onListening: @Sendable (String, Int) async -> Void
     private let boundPort = Mutex<Int?>(nil)
+    private let reportBuckets: Mutex<OutcomeRateLimit.Buckets>
 
     /// A server for `client`.
     ///
@@ -78,6 +88,29 @@ public final class DaemonServer: Sendable, Service {
         self.readinessChecks = readinessChecks
         self.logger = logger
         self.onListening = onListening
+        self.reportBuckets = Mutex(OutcomeRateLimit.Buckets(limit: configuration.reportRateLimit))
+    }
+
+    /// Whether `host` names this machine only: `localhost`, `127.0.0.0/8` or `::1`.
+    public static func isLoopback(host: String) -> Bool {
+        let h = host.lowercased().trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        if h == "localhost" || h == "::1" || h == "0:0:0:0:0:0:0:1" { return true }
+        let octets = h.split(separator: ".", omittingEmptySubsequences: false)
+        return octets.count == 4 && octets[0] == "127" && octets.allSatisfy { UInt8($0) != nil }
+    }
+
+    /// Why the configuration must not serve, or nil: no tokens on an address other machines can
+    /// reach, unless ``Configuration/allowUnauthenticated``.
+    public static func refusal(_ configuration: Configuration) -> String? {
+        guard !configuration.tokens.isEnabled, !isLoopback(host: configuration.host), !configuration.allowUnauthenticated else { return nil }
+        return "refusing to listen on \(configuration.host) without tokens: anyone who can reach it could report outcomes "
+            + "(the evidence the rollout watcher reverts on) and read every flag. Give tokens (--tokens-file or "
+            + "$FLAGPOLE_DAEMON_TOKENS), listen on 127.0.0.1, or pass --allow-unauthenticated to accept the risk"
+    }
+
+    /// Whether the server is open to other machines without tokens (allowed explicitly).
+    var isOpenBeyondLoopback: Bool {
+        !configuration.tokens.isEnabled && !Self.isLoopback(host: configuration.host)
     }
 
     /// The port the server listens on, once it does.
@@ -88,6 +121,12 @@ public final class DaemonServer: Sendable, Service {
     /// - Throws: ``DaemonServerError`` when the address cannot be bound (in use, or not this
     ///   machine's).
     public func run() async throws {
+        if let refusal = Self.refusal(configuration) { throw DaemonServerError(refusal) }
+        if isOpenBeyondLoopback {
+            logger.warning(
+                "AUTHENTICATION IS OFF on an address other machines can reach (--allow-unauthenticated): anyone who reaches it can read every flag and report outcomes that drive rollouts",
+                metadata: ["flagpole.address": "\(configuration.host):\(configuration.port)"])
+        }
         do {
             try await makeApplication().run()
         } catch {
@@ -152,7 +191,8 @@ public final class DaemonServer: Sendable, Service {
     }
 
     /// The answer a single evaluation gets from its headers alone, before its body is read: 401 or
-    /// 403 for a token that may not evaluate, 413 for a `Content-Length` past the limit (counted).
+    /// 403 for a token that may not evaluate, 413 for a `Content-Length` past the limit, 415 for a
+    /// body that is not JSON (counted).
     /// Nil when the body is needed: then ``answerEvaluation(key:body:)`` answers.
     func earlyEvaluationAnswer(headers: HTTPFields, key: String) -> Answer? {
         if let denied = authorize(headers, .evaluate, key: key) {
@@ -162,6 +202,10 @@ public final class DaemonServer: Sendable, Service {
         if let length = headers[.contentLength].flatMap({ Int($0) }), length > configuration.maxBodySize {
             counters.count(.evaluate, status: 413)
             return tooLarge(key: key)
+        }
+        if let unsupported = Self.requireJSON(headers, orNone: true) {
+            counters.count(.evaluate, status: 415)
+            return unsupported
         }
         return nil
     }
@@ -200,6 +244,10 @@ public final class DaemonServer: Sendable, Service {
         if let denied = authorize(request.headers, .evaluate, key: nil) {
             counters.count(.bulk, status: denied.status.code)
             return denied.response
+        }
+        if let unsupported = Self.requireJSON(request.headers, orNone: true) {
+            counters.count(.bulk, status: 415)
+            return unsupported.response
         }
         let context: EvaluationContext
         switch readContext(await readBody(request), .bulk, key: nil) {
@@ -249,31 +297,102 @@ public final class DaemonServer: Sendable, Service {
     // MARK: - Outcomes
 
     func reportOutcomes(_ request: Request) async -> Response {
-        if let denied = authorize(request.headers, .report, key: nil) {
-            counters.count(.outcomes, status: denied.status.code)
-            return denied.response
+        // Refused from the headers alone before the body is read.
+        if let early = outcomeHeaderAnswer(request.headers) {
+            counters.count(.outcomes, status: early.status.code)
+            return early.response
         }
-        guard let bytes = await readBody(request) else {
-            counters.count(.outcomes, status: 413)
+        return answerOutcomes(headers: request.headers, body: await readBody(request)).response
+    }
+
+    /// Records a report of outcomes, or refuses all of it: 401/403 without a token that may
+    /// report, 415 without a JSON body, 413 past the body limit, 400 for a bad field, an unknown
+    /// flag or variant, or more outcomes than one request may hold, 429 (with `Retry-After`) past
+    /// the token's rate. Nothing of a refused request is recorded; an accepted one is added in
+    /// one step per outcome (its `count` is never a loop). Counted in the request metrics.
+    func answerOutcomes(headers: HTTPFields, body: [UInt8]?) -> Answer {
+        let answer = outcomeHeaderAnswer(headers) ?? outcomeAnswer(headers: headers, body: body)
+        counters.count(.outcomes, status: answer.status.code)
+        return answer
+    }
+
+    /// 401/403 for a token that may not report, 415 for a body that is not JSON; nil when the
+    /// body is to be read.
+    private func outcomeHeaderAnswer(_ headers: HTTPFields) -> Answer? {
+        authorize(headers, .report, key: nil) ?? Self.requireJSON(headers)
+    }
+
+    private func outcomeAnswer(headers: HTTPFields, body: [UInt8]?) -> Answer {
+        guard let bytes = body else {
             return Self.json(
                 .contentTooLarge,
-                Self.errorBody("the request body is larger than \(configuration.maxBodySize) bytes; send fewer outcomes per request")
-            ).response
+                Self.errorBody("the request body is larger than \(configuration.maxBodySize) bytes; send fewer outcomes per request"))
         }
         let report: OutcomeReport
         do {
             report = try OutcomeReport(body: bytes)
         } catch {
-            counters.count(.outcomes, status: 400)
-            return Self.json(.badRequest, Self.errorBody(error.details)).response
+            return Self.json(.badRequest, Self.errorBody(error.details))
         }
-        for outcome in report.outcomes {
-            for _ in 0..<outcome.count {
-                client.recordOutcome(flag: outcome.flag, variant: outcome.variant, success: outcome.success, duration: outcome.duration)
+        let environment = client.configuration.environment
+        for (index, outcome) in report.outcomes.enumerated() {
+            switch client.outcomeProblem(flag: outcome.flag, variant: outcome.variant) {
+            case nil:
+                continue
+            case .unknownFlag:
+                return Self.json(
+                    .badRequest,
+                    Self.errorBody(
+                        "outcomes[\(index)].flag: '\(outcome.flag)' is not a flag of environment '\(environment)'; report outcomes of the flags the daemon serves (nothing of this request was recorded)"))
+            case .unknownVariant(let known):
+                return Self.json(
+                    .badRequest,
+                    Self.errorBody(
+                        "outcomes[\(index)].variant: '\(outcome.variant ?? "")' is not a variant of '\(outcome.flag)' (its variants: \(known.joined(separator: ", "))); send the variant the evaluation returned, or null for the code default (nothing of this request was recorded)"))
             }
         }
-        counters.count(.outcomes, status: 202)
-        return Self.json(.accepted, "{\"recorded\":\(report.total)}").response
+        let total = report.total
+        let token = configuration.tokens.tokenIndex(authorization: headers[.authorization], apiKey: headers[Self.apiKey])
+        let elapsed = Self.epoch.duration(to: .now).components
+        let now = Double(elapsed.seconds) + Double(elapsed.attoseconds) * 1e-18
+        switch reportBuckets.withLock({ $0.take(total, for: token, now: now) }) {
+        case .allowed:
+            break
+        case .tooMany(let limit):
+            return Self.json(
+                .badRequest,
+                Self.errorBody("this request records \(total) outcomes; one request may record at most \(limit) (the daemon's --report-rate-limit); send them in several requests"))
+        case .retryAfter(let seconds):
+            var answer = Self.json(
+                .tooManyRequests,
+                Self.errorBody("this token reported more than \(configuration.reportRateLimit.perSecond) outcomes a second; retry after \(seconds) s (the daemon's --report-rate-limit sets the rate)"))
+            answer.headers[.retryAfter] = String(seconds)
+            return answer
+        }
+        for outcome in report.outcomes {
+            client.recordOutcomes(
+                flag: outcome.flag, variant: outcome.variant, success: outcome.success, duration: outcome.duration, count: Int64(outcome.count))
+        }
+        return Self.json(.accepted, "{\"recorded\":\(total)}")
+    }
+
+    /// The instant the rate limiter counts seconds from.
+    private static let epoch = ContinuousClock.now
+
+    /// 415 unless the request says its body is JSON (`Content-Type: application/json`, any
+    /// parameters): a browser cannot send that cross-site without a preflight, so a page the
+    /// operator opens cannot post to the daemon behind their back. With `orNone` (OFREP
+    /// evaluations: reads, which flagd answers with or without a body), a request without a
+    /// `Content-Type` passes too; one that names another type does not.
+    static func requireJSON(_ headers: HTTPFields, orNone: Bool = false) -> Answer? {
+        if orNone, headers[.contentType] == nil { return nil }
+        if let type = headers[.contentType] {
+            let media = type.split(separator: ";", maxSplits: 1).first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+            if media == "application/json" { return nil }
+        }
+        return json(
+            .unsupportedMediaType,
+            errorBody("send the request body as JSON with the header 'Content-Type: application/json' (got \(headers[.contentType].map { "'\($0)'" } ?? "none"))"))
     }
 
     // MARK: - Health
@@ -285,6 +404,10 @@ public final class DaemonServer: Sendable, Service {
         let revision = freshness.revision.map { "revision \($0)" } ?? "no revision"
         let state = "\(freshness.source.rawValue), \(revision)\(freshness.isInSync ? ", in sync" : ", not in sync")\(freshness.isStale ? ", STALE" : "")"
         lines.append(client.isReady ? "client: ready (\(state))" : "client: not ready (waiting for Redis; \(state))")
+        if isOpenBeyondLoopback {
+            lines.append(
+                "auth: OFF on \(configuration.host) (--allow-unauthenticated): anyone who reaches this port can read every flag and report outcomes")
+        }
         for check in readinessChecks {
             if let problem = check.check() {
                 ready = false

@@ -12,8 +12,10 @@ import FlagpoleCore
 /// ```
 ///
 /// `variant` is the variant the evaluation returned; null or absent when the code default was
-/// served (no variant). `durationMs` (optional, ≥ 0) is how long the work took; `count`
-/// (optional, 1 to ``maximumCount``, default 1) records the same outcome that many times.
+/// served (no variant). `durationMs` (optional, 0 to ``maximumDurationMilliseconds``, one hour) is
+/// how long the work took; `count` (optional, 1 to ``maximumCount``, default 1) records the same
+/// outcome that many times, added in one step. The daemon also checks that each flag is one it
+/// serves and each variant one of the flag's (``DaemonServer``), and limits outcomes per token.
 public struct OutcomeReport: Sendable, Hashable {
     /// One reported outcome.
     public struct Outcome: Sendable, Hashable {
@@ -42,6 +44,8 @@ public struct OutcomeReport: Sendable, Hashable {
     public static let maximumOutcomes = 1000
     /// The largest `count` of one outcome.
     public static let maximumCount = 10_000
+    /// The longest `durationMs`: one hour. A longer one is refused (400), never stored.
+    public static let maximumDurationMilliseconds = 3_600_000.0
 
     /// The outcomes, in request order.
     public var outcomes: [Outcome]
@@ -96,8 +100,8 @@ public struct OutcomeReport: Sendable, Hashable {
             switch fields["durationMs"] {
             case nil, .null?: break
             case let value?:
-                guard let ms = value.numberValue, ms.isFinite, ms >= 0, ms < 1e12 else {
-                    throw .init("\(at).durationMs: must be a number of milliseconds, 0 or more")
+                guard let ms = value.numberValue, ms.isFinite, ms >= 0, ms <= Self.maximumDurationMilliseconds else {
+                    throw .init("\(at).durationMs: must be a number of milliseconds from 0 to 3600000 (one hour)")
                 }
                 duration = .microseconds(Int64((ms * 1000).rounded()))
             }
@@ -113,5 +117,5 @@ public struct OutcomeReport: Sendable, Hashable {
     }
 
     /// How many outcomes the report records (counts summed).
-    public var total: Int { outcomes.reduce(0) { $0 + $1.count } }
+    public var total: Int { outcomes.reduce(0) { $0.saturatingAdding($1.count) } }
 }

@@ -14,7 +14,7 @@ final class RequestCounters: Sendable {
     }
 
     /// The statuses counted; anything else counts as the last.
-    static let statuses: [Int] = [200, 202, 304, 400, 401, 403, 404, 413, 500, 0]
+    static let statuses: [Int] = [200, 202, 304, 400, 401, 403, 404, 413, 415, 429, 500, 0]
 
     private let cells: [Cell]
 

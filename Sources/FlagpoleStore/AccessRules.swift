@@ -1,26 +1,88 @@
-/// The Redis ACL rules Flagpole's two kinds of users need (Redis 6+), as `ACL SETUSER` arguments.
+/// The Redis ACL rules (Redis 7+) of Flagpole's three kinds of users, per environment, as
+/// `ACL SETUSER` arguments. `flagctl acl --env ENV --role ROLE` prints them.
 ///
-/// Scripts run with the caller's rights, so the writer's list names every command the write
-/// script calls. Keys and channels are limited to `flagpole:*`.
+/// | role | keys | may |
+/// |---|---|---|
+/// | ``Role/app`` | one environment: its flags read-only; its outcome counters and heartbeats | read flags, follow changes, flush outcomes (the flush script), heartbeat — never change a flag |
+/// | ``Role/writer`` | one environment, or every one | sync, set, roll out, restore, read everything (flagctl, CI) |
+/// | ``Role/daemon`` | one environment | what a writer of it may, plus what an app may: serve OFREP, flush outcomes and run the watcher |
+///
+/// Scripts run with the caller's rights: every command a script calls is checked against the
+/// user, so each list names the commands of the scripts its role runs. An app user of `test`
+/// can neither read nor write any key of `prod` — a compromised test app cannot add errors to
+/// prod's counters and make the watcher revert a prod flag.
 public enum AccessRules {
-    /// What `flagctl` needs to sync, change flags at runtime and read everything.
-    public static let writer: [String] = [
-        "~flagpole:*", "&flagpole:*",
-        "+ping", "+info", "+acl|whoami", "+multi", "+exec", "+watch",
-        "+type", "+get", "+set", "+hget", "+hgetall", "+hmget", "+hset", "+hdel", "+hexists", "+hlen",
-        "+xadd", "+xrange", "+xrevrange", "+lrange", "+lpush", "+ltrim",
-        "+eval", "+evalsha", "+publish", "+subscribe", "+psubscribe",
+    /// A kind of Redis user.
+    public enum Role: String, Sendable, Hashable, CaseIterable {
+        /// An application's client library.
+        case app
+        /// `flagctl` run by people and CI.
+        case writer
+        /// `flagctl daemon`: OFREP, outcome flushes and the rollout watcher.
+        case daemon
+
+        /// What the role is for, in one line.
+        public var summary: String {
+            switch self {
+            case .app:
+                "reads the environment's flags and follows its changes; writes only its outcome counters and heartbeats"
+            case .writer:
+                "syncs and changes flags, starts rollouts, reads audit and history (flagctl, CI)"
+            case .daemon:
+                "serves OFREP, flushes outcomes and runs the rollout watcher"
+            }
+        }
+    }
+
+    /// Commands every role needs to connect: liveness, the primary's role (Sentinel), a database
+    /// number in the URL, and Cluster's slot map and redirections.
+    static let connection = ["+ping", "+role", "+select", "+asking", "+cluster|slots"]
+
+    /// What the client library runs: one atomic read (`MULTI` … `EXEC`), single-flag reads, the
+    /// change channel, the outcome flush script and the heartbeat.
+    static let appCommands = [
+        "+multi", "+exec", "+get", "+hget", "+hgetall", "+hmget", "+subscribe",
+        "+evalsha", "+eval", "+set", "+hincrby", "+hset", "+expire", "+del", "+hdel",
     ]
 
-    /// What an application's client library needs (Redis 7+, for read-only key patterns): read
-    /// definitions and follow changes under `flagpole:*`, and write only its own outcome counters
-    /// (`flagpole:{ENV}:outcomes:*`) and heartbeat (`flagpole:{ENV}:clients` and
-    /// `flagpole:{ENV}:clients:*`). It can neither change a flag nor publish a change event.
-    public static let reader: [String] = [
-        "%R~flagpole:*", "%RW~flagpole:*:outcomes:*", "%RW~flagpole:*:clients", "%RW~flagpole:*:clients:*", "&flagpole:*",
-        "+ping", "+multi", "+exec", "+get", "+hgetall", "+hmget", "+subscribe", "+psubscribe",
-        "+hincrby", "+expire", "+set", "+hset", "+hdel", "+del",
+    /// What `flagctl` runs, its write script's commands included.
+    static let writerCommands = [
+        "+multi", "+exec", "+watch", "+type", "+get", "+set", "+hget", "+hgetall", "+hmget", "+hset", "+hdel", "+hexists",
+        "+hlen", "+hkeys", "+xadd", "+xrange", "+xrevrange", "+lrange", "+lpush", "+ltrim", "+eval", "+evalsha",
+        "+publish", "+subscribe",
     ]
+
+    /// The rules of `role`.
+    ///
+    /// - Parameter environment: The environment the user is limited to; nil for every
+    ///   environment, which only ``Role/writer`` may be (the others are refused: nil is returned).
+    public static func rules(for role: Role, environment: String?) -> [String]? {
+        switch role {
+        case .app:
+            guard let environment else { return nil }
+            let p = "flagpole:{\(environment)}:"
+            return ["%R~\(p)revision", "%R~\(p)flags", "%R~\(p)overrides", "%R~\(p)pins", "%R~\(p)meta"]
+                + ["~\(p)outcomes:*", "~\(p)clients", "~\(p)clients:*", "&\(p)changes"]
+                + connection + appCommands
+        case .writer:
+            let (keys, channels) = environment.map { ("~flagpole:{\($0)}:*", "&flagpole:{\($0)}:changes") } ?? ("~flagpole:*", "&flagpole:*")
+            return [keys, channels] + connection + ["+info", "+acl|whoami"] + writerCommands
+        case .daemon:
+            guard let environment else { return nil }
+            let extra = appCommands.filter { !writerCommands.contains($0) }
+            return ["~flagpole:{\(environment)}:*", "&flagpole:{\(environment)}:changes"] + connection + writerCommands + extra
+        }
+    }
+
+    /// What `flagctl` needs to sync, change flags at runtime and read everything, in every
+    /// environment: ``rules(for:environment:)`` of ``Role/writer`` with no environment.
+    public static var writer: [String] { rules(for: .writer, environment: nil)! }
+
+    /// The name `flagctl acl` gives a role's user: `flagpole-<role>-<env>` (`flagpole-writer` for
+    /// a writer of every environment).
+    public static func defaultUser(_ role: Role, environment: String?) -> String {
+        "flagpole-\(role.rawValue)" + (environment.map { "-\($0)" } ?? "")
+    }
 
     /// The `ACL SETUSER` command line for a user with these rules, e.g. for redis-cli.
     public static func setUserCommand(user: String, password: String, rules: [String]) -> String {

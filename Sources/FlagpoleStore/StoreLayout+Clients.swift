@@ -138,18 +138,19 @@ public struct OutcomeCounts: Sendable, Hashable {
         self.timed = timed
     }
 
-    /// All outcomes, succeeded and failed.
-    public var total: Int64 { succeeded + failed }
+    /// All outcomes, succeeded and failed (saturating at `Int64.max`).
+    public var total: Int64 { succeeded.saturatingAdding(failed) }
 
     /// Whether every counter is zero.
     public var isEmpty: Bool { succeeded == 0 && failed == 0 && totalMicroseconds == 0 && timed == 0 }
 
-    /// Adds another span's counts.
+    /// Adds another span's counts. Every sum saturates at `Int64.max` instead of wrapping: the
+    /// counts come from other processes, and a wrapped sum would turn into a negative rate.
     public mutating func add(_ other: OutcomeCounts) {
-        succeeded += other.succeeded
-        failed += other.failed
-        totalMicroseconds += other.totalMicroseconds
-        timed += other.timed
+        succeeded.saturatingAdd(other.succeeded)
+        failed.saturatingAdd(other.failed)
+        totalMicroseconds.saturatingAdd(other.totalMicroseconds)
+        timed.saturatingAdd(other.timed)
     }
 }
 
@@ -209,16 +210,16 @@ public struct LatencyHistogram: Sendable, Hashable {
 
     /// Adds one duration.
     public mutating func record(micros: Int64) {
-        counts[Self.bucket(micros: micros)] += 1
+        counts[Self.bucket(micros: micros)].saturatingAdd(1)
     }
 
-    /// Adds another histogram's counts.
+    /// Adds another histogram's counts (saturating at `Int64.max`).
     public mutating func add(_ other: LatencyHistogram) {
-        for k in 0..<Self.bucketCount { counts[k] += other.counts[k] }
+        for k in 0..<Self.bucketCount { counts[k].saturatingAdd(other.counts[k]) }
     }
 
-    /// How many durations it holds.
-    public var total: Int64 { counts.reduce(0, +) }
+    /// How many durations it holds (saturating at `Int64.max`).
+    public var total: Int64 { counts.reduce(0) { $0.saturatingAdding($1) } }
 
     /// Whether it holds none.
     public var isEmpty: Bool { counts.allSatisfy { $0 == 0 } }
@@ -380,13 +381,14 @@ extension FlagStore {
         var out: [String?: OutcomeCounts] = [:]
         for reply in replies {
             for (field, value) in reply.dictionary ?? [:] {
-                guard let (variant, metric) = StoreLayout.parseOutcomeField(field), let n = value.integer else { continue }
+                // Flagpole only ever adds: a negative counter was written by hand and counts as 0.
+                guard let (variant, metric) = StoreLayout.parseOutcomeField(field), let n = value.integer, n > 0 else { continue }
                 var c = out[variant] ?? OutcomeCounts()
                 switch metric {
-                case .ok: c.succeeded += n
-                case .err: c.failed += n
-                case .micros: c.totalMicroseconds += n
-                case .timed: c.timed += n
+                case .ok: c.succeeded.saturatingAdd(n)
+                case .err: c.failed.saturatingAdd(n)
+                case .micros: c.totalMicroseconds.saturatingAdd(n)
+                case .timed: c.timed.saturatingAdd(n)
                 }
                 out[variant] = c
             }

@@ -17,6 +17,9 @@ public final class TCPProxy: @unchecked Sendable {
     private var stopped = false
     private var blackholeAll = false
     private var blackholeSubscribers = false
+    /// Replies still to be lost (see ``loseNextReplies(_:)``).
+    private var repliesToLose = 0
+    private var repliesLost = 0
     private var connections: [Connection] = []
 
     private final class Connection: @unchecked Sendable {
@@ -72,6 +75,27 @@ public final class TCPProxy: @unchecked Sendable {
         lock.withLock {
             blackholeAll = false
             blackholeSubscribers = false
+        }
+    }
+
+    /// Makes the next `count` replies from the server (on connections that are not subscribers)
+    /// vanish: the reply is read and thrown away and that connection is closed at once, so the
+    /// server has carried the request out but the client never hears so — the fault that makes
+    /// a naive retry count twice.
+    public func loseNextReplies(_ count: Int = 1) {
+        lock.withLock { repliesToLose += count }
+    }
+
+    /// How many replies ``loseNextReplies(_:)`` has thrown away so far.
+    public var lostReplies: Int { lock.withLock { repliesLost } }
+
+    /// Closes every relayed connection that is not a subscriber now, whatever is in flight.
+    public func cutConnections() {
+        lock.withLock {
+            for c in connections where !c.isSubscriber {
+                shutdown(c.client, Int32(SHUT_RDWR))
+                shutdown(c.server, Int32(SHUT_RDWR))
+            }
         }
     }
 
@@ -163,6 +187,15 @@ public final class TCPProxy: @unchecked Sendable {
                 let to = from == c.client ? c.server : c.client
                 let got = buffer.withUnsafeMutableBytes { read(from, $0.baseAddress, $0.count) }
                 if got <= 0 { return }
+                if from == c.server, !c.isSubscriber {
+                    let lose = lock.withLock { () -> Bool in
+                        guard repliesToLose > 0 else { return false }
+                        repliesToLose -= 1
+                        repliesLost += 1
+                        return true
+                    }
+                    if lose { return }  // the defer closes both sides: the reply is gone
+                }
                 if from == c.client, !c.isSubscriber {
                     let text = String(decoding: buffer[0..<got], as: UTF8.self).uppercased()
                     if text.contains("SUBSCRIBE") { lock.withLock { c.isSubscriber = true } }

@@ -26,12 +26,24 @@ struct DaemonCommand: AsyncParsableCommand {
             Request bodies are {"context": {"targetingKey": "user-1", ...}}. Any OpenFeature SDK
             with an OFREP provider reads the flags at http://HOST:PORT.
 
-            Authentication (optional): with --tokens-file or $FLAGPOLE_DAEMON_TOKENS set, OFREP and
-            outcome requests need 'Authorization: Bearer TOKEN' (or 'X-API-Key: TOKEN'); 401
-            without a known token, 403 for a token without the scope. The token file holds one
-            token per line, optionally followed by its scopes (evaluate, report; default both);
-            the variable holds comma-separated tokens with both scopes. Tokens are 16 or more
-            visible ASCII characters. /healthz, /readyz and /metrics need none.
+            Authentication: with --tokens-file or $FLAGPOLE_DAEMON_TOKENS set, OFREP and outcome
+            requests need 'Authorization: Bearer TOKEN' (or 'X-API-Key: TOKEN'); 401 without a
+            known token, 403 for a token without the scope. The token file holds one token per
+            line, optionally followed by its scopes (evaluate, report; default both); the
+            variable holds comma-separated tokens with both scopes. Tokens are 16 or more visible
+            ASCII characters. /healthz, /readyz and /metrics need none. Without tokens the daemon
+            listens on loopback only: it refuses to start on any other --host unless you pass
+            --allow-unauthenticated (then the log and /readyz say so).
+
+            Outcome reports are evidence the watcher reverts on, so each is checked whole before
+            anything is recorded: JSON only ('Content-Type: application/json', else 415), flags
+            the daemon serves and their variants only (else 400 naming the entry), durationMs at
+            most one hour, and at most --report-rate-limit outcomes a second per token (429 with
+            Retry-After past it).
+
+            Least privilege in Redis: run the daemon as the user `flagctl acl --env ENV --role
+            daemon` prints, or give the watcher its own user with --watcher-redis and run the HTTP
+            side as an app user (`flagctl acl --role app`).
 
             The rollout watcher (unless --no-watcher) looks at every running rollout of the
             environment every --interval: it advances, completes or reverts it (see `flagctl
@@ -74,6 +86,18 @@ struct DaemonCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("The name `flagctl clients` shows for this daemon.", valueName: "name"))
     var application = "flagctl-daemon"
 
+    @Flag(help: "Serve without tokens on an address other machines can reach (refused by default).")
+    var allowUnauthenticated = false
+
+    @Option(help: ArgumentHelp("Outcomes each token may report per second (bursts of twice that; past it: 429).", valueName: "n"))
+    var reportRateLimit = OutcomeRateLimit().perSecond
+
+    @Option(
+        help: ArgumentHelp(
+            "A Redis URL for the watcher alone (its own ACL user); the HTTP side then uses --redis, e.g. as an app user.",
+            valueName: "url"))
+    var watcherRedis: String?
+
     /// The environment variable holding tokens (comma-separated, every scope).
     static let tokensVariable = "FLAGPOLE_DAEMON_TOKENS"
 
@@ -85,6 +109,12 @@ struct DaemonCommand: AsyncParsableCommand {
             throw ValidationError("--max-body-size \(maxBodySize) is out of range; use 256 to \(16 << 20) bytes")
         }
         guard !host.isEmpty else { throw ValidationError("--host is empty; use 127.0.0.1, 0.0.0.0 or an address of this machine") }
+        guard (1...10_000_000).contains(reportRateLimit) else {
+            throw ValidationError("--report-rate-limit \(reportRateLimit) is out of range; use 1 to 10000000 outcomes a second per token")
+        }
+        if watcherRedis != nil, noWatcher {
+            throw ValidationError("--watcher-redis names the watcher's Redis, but --no-watcher turns the watcher off; drop one of them")
+        }
         _ = try watchInterval()
     }
 
@@ -126,9 +156,27 @@ struct DaemonCommand: AsyncParsableCommand {
         serverConfiguration.port = port
         serverConfiguration.maxBodySize = maxBodySize
         serverConfiguration.tokens = tokens
+        serverConfiguration.allowUnauthenticated = allowUnauthenticated
+        serverConfiguration.reportRateLimit = OutcomeRateLimit(perSecond: reportRateLimit)
+        // Refused before anything connects or listens.
+        if let refusal = DaemonServer.refusal(serverConfiguration) {
+            Output.error(refusal)
+            throw ExitCode.failure
+        }
 
-        let extras = try watcherServices(environment: environment, redis: redis, logger: logger)
-        let auth = tokens.isEnabled ? "\(tokens.count) token\(tokens.count == 1 ? "" : "s")" : "off"
+        var watcherRedisConfiguration = redis
+        if let watcherRedis {
+            do {
+                watcherRedisConfiguration = try RedisConfiguration(url: watcherRedis)
+            } catch {
+                throw ValidationError("--watcher-redis: \(error.message)")
+            }
+        }
+        let extras = try watcherServices(environment: environment, redis: watcherRedisConfiguration, logger: logger)
+        let auth =
+            tokens.isEnabled
+            ? "\(tokens.count) token\(tokens.count == 1 ? "" : "s")"
+            : DaemonServer.isLoopback(host: host) ? "off (loopback only)" : "OFF on a reachable address (--allow-unauthenticated)"
         let server = DaemonServer(
             client: client, configuration: serverConfiguration, metrics: extras.metrics, readinessChecks: extras.readiness,
             logger: logger

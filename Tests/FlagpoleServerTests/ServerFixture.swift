@@ -52,7 +52,8 @@ struct ServerFixture: Sendable {
     /// `transport` (default: the router).
     static func with(
         _ transport: Transport = .router, tokens: AccessTokens = .none, maxBodySize: Int = 64 * 1024,
-        metrics: [any MetricsExposition] = [], readinessChecks: [ReadinessCheck] = [],
+        reportRateLimit: OutcomeRateLimit = OutcomeRateLimit(), metrics: [any MetricsExposition] = [],
+        readinessChecks: [ReadinessCheck] = [],
         _ body: @escaping @Sendable (ServerFixture, any TestClientProtocol) async throws -> Void
     ) async throws {
         try await RedisServer.withServer { redis in
@@ -76,6 +77,7 @@ struct ServerFixture: Sendable {
             serverConfiguration.port = 0
             serverConfiguration.tokens = tokens
             serverConfiguration.maxBodySize = maxBodySize
+            serverConfiguration.reportRateLimit = reportRateLimit
             let server = DaemonServer(
                 client: client, configuration: serverConfiguration, metrics: metrics, readinessChecks: readinessChecks,
                 logger: Logger(label: "server-tests"))

@@ -11,8 +11,13 @@ struct ReadmeTests {
 
     @Test("the ACL lines in the README are the ones the code and tests use")
     func aclLines() {
-        #expect(Self.readme.contains(AccessRules.setUserCommand(user: "flagctl", password: "WRITER_PASSWORD", rules: AccessRules.writer)))
-        #expect(Self.readme.contains(AccessRules.setUserCommand(user: "app", password: "READER_PASSWORD", rules: AccessRules.reader)))
+        for role in AccessRules.Role.allCases {
+            let line = AccessRules.setUserCommand(
+                user: AccessRules.defaultUser(role, environment: "prod"), password: "PASSWORD", rules: AccessRules.rules(for: role, environment: "prod")!)
+            #expect(Self.readme.contains(line), "README lacks the \(role) line: \(line)")
+        }
+        let allWriter = AccessRules.setUserCommand(user: AccessRules.defaultUser(.writer, environment: nil), password: "PASSWORD", rules: AccessRules.writer)
+        #expect(Self.readme.contains(allWriter), "README lacks the all-environment writer line: \(allWriter)")
     }
 
     @Test("the README's Swift example is the compiled Examples/HelloFlags/main.swift, verbatim")

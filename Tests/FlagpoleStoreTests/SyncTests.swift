@@ -322,7 +322,7 @@ struct SyncTests {
     func accessRules() async throws {
         try await RedisServer.withServer { server in
             let admin = RedisClient(configuration: server.configuration)
-            for (user, rules) in [("flagctl", AccessRules.writer), ("app", AccessRules.reader)] {
+            for (user, rules) in [("flagctl", AccessRules.writer), ("app", AccessRules.rules(for: .app, environment: "prod")!)] {
                 let words = AccessRules.setUserCommand(user: user, password: "pw-\(user)", rules: rules).split(separator: " ").map(String.init)
                 _ = try await admin.send(RedisCommand(words.map { RedisArgument($0) }))
             }

@@ -237,7 +237,7 @@ struct FlagpoleClientTests {
     func readerUser() async throws {
         try await RedisServer.withServer { server in
             let admin = RedisClient(configuration: server.configuration)
-            for (user, rules) in [("flagctl", AccessRules.writer), ("app", AccessRules.reader)] {
+            for (user, rules) in [("flagctl", AccessRules.writer), ("app", AccessRules.rules(for: .app, environment: "prod")!)] {
                 let words = AccessRules.setUserCommand(user: user, password: "pw-\(user)", rules: rules).split(separator: " ").map(String.init)
                 _ = try await admin.send(RedisCommand(words.map { RedisArgument($0) }))
             }
@@ -333,7 +333,11 @@ struct FlagpoleClientTests {
                 #expect(ttl > 500 && ttl <= 600)
 
                 // More pairs between two flushes than the bound: the surplus is dropped and counted.
-                for i in 0..<20 { client.recordOutcome(flag: "spam", variant: "v\(i)", success: true) }
+                let pairs: [(String, String?)] = [
+                    ("banner", "short"), ("banner", "long"), ("banner", nil), ("limit", "low"), ("limit", "high"), ("limit", nil),
+                    ("ratio", "a"), ("ratio", "b"), ("ratio", nil), ("theme", "dark"), ("theme", nil),
+                ]
+                for (flag, variant) in pairs { client.recordOutcome(flag: flag, variant: variant, success: true) }
                 try await waitUntil("the drop is counted") { metrics.counterTotal(label: "flagpole_outcomes_dropped_total") > 0 }
                 let dropped = metrics.counterTotal(label: "flagpole_outcomes_dropped_total")
                 try await waitUntil("the drop and the kept outcomes land") {
@@ -341,8 +345,11 @@ struct FlagpoleClientTests {
                     for m in minutes {
                         inRedis += try await fx.admin.send("HGET", fx.layout.outcomeSummary(minute: m), "dropped").integer ?? 0
                     }
-                    let kept = try await fx.control.store.outcomes(flag: "spam", minutes: minutes).values.reduce(0) { $0 + $1.total }
-                    return inRedis == dropped && kept + dropped == 20
+                    var kept: Int64 = 0
+                    for flag in ["banner", "limit", "ratio", "theme"] {
+                        kept += try await fx.control.store.outcomes(flag: flag, minutes: minutes).values.reduce(0) { $0 + $1.total }
+                    }
+                    return inRedis == dropped && kept + dropped == Int64(pairs.count)
                 }
             }
         }
