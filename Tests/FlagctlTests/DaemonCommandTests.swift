@@ -64,7 +64,7 @@ final class DaemonProcess: Sendable {
             try await waitUntil("flagctl daemon says where it listens", timeout: .seconds(20)) {
                 if !p.isRunning { return true }
                 let text = output.withLock { $0.stdout }
-                if let range = text.range(of: #"http://127\.0\.0\.1:[0-9]+"#, options: .regularExpression) {
+                if let range = text.range(of: #"http://(127\.0\.0\.1|0\.0\.0\.0):[0-9]+"#, options: .regularExpression) {
                     port = Int(text[range].split(separator: ":").last!)
                     return true
                 }
@@ -150,8 +150,13 @@ struct DaemonCommandTests {
             let tag = try #require(bulk.headers["etag"])
             #expect(try await daemon.request("/ofrep/v1/evaluate/flags", body: Self.staff, headers: ["If-None-Match": tag]).status == 304)
             #expect(try await daemon.request("/healthz", method: "GET").status == 200)
-            let ready = try await daemon.request("/readyz", method: "GET")
-            #expect(ready.status == 200 && ready.body.contains("client: ready (redis, revision 1, in sync)"), "\(ready)")
+            // Ready once the client has read Redis and its subscription is confirmed.
+            var ready = (status: 0, headers: [String: String](), body: "")
+            try await waitUntil("/readyz answers 200") {
+                ready = try await daemon.request("/readyz", method: "GET")
+                return ready.status == 200
+            }
+            #expect(ready.body.contains("client: ready (redis, revision 1, in sync)"), "\(ready)")
 
             let set = try FlagctlProcess.run(["set", "color", "green", "--env", "prod", "--redis", server.url, "--flags", root.path])
             #expect(set.status == 0, "\(set.stderr)")
@@ -198,6 +203,29 @@ struct DaemonCommandTests {
         }
     }
 
+    @Test("no tokens on an address other machines reach: refused at start (exit 1) saying how to fix it; --allow-unauthenticated starts and says so")
+    func unauthenticatedBind() async throws {
+        try await RedisServer.withServer { server in
+            let root = try await syncDaemonFlags(server)
+            defer { try? FileManager.default.removeItem(at: root) }
+            let common = ["--env", "prod", "--redis", server.url, "--flags", root.path, "--no-watcher", "--host", "0.0.0.0"]
+            let refused = try FlagctlProcess.run(["daemon", "--port", "0"] + common)
+            #expect(refused.status == 1)
+            for text in ["refusing to listen on 0.0.0.0 without tokens", "--tokens-file", "127.0.0.1", "--allow-unauthenticated"] {
+                #expect(refused.stderr.contains(text), "\(text): \(refused.stderr)")
+            }
+            let open = try await DaemonProcess.start(common + ["--allow-unauthenticated"])
+            #expect(open.stdout.contains("auth OFF on a reachable address (--allow-unauthenticated)"), "\(open.stdout)")
+            let ready = try await open.request("/readyz", method: "GET")
+            #expect(ready.body.contains("auth: OFF on 0.0.0.0"), "\(ready)")
+            #expect(open.stderr.contains("AUTHENTICATION IS OFF"), "\(open.stderr)")
+            #expect(try await open.stop() == 0)
+            let tokens = try await DaemonProcess.start(common, environment: ["FLAGPOLE_DAEMON_TOKENS": "daemon-test-token-0123456789"])
+            #expect(tokens.stdout.contains("auth 1 token"))
+            #expect(try await tokens.stop() == 0)
+        }
+    }
+
     @Test(
         "usage errors exit 2 with what is wrong and how to fix it",
         arguments: [
@@ -205,6 +233,11 @@ struct DaemonCommandTests {
             (["daemon", "--env", "prod", "--max-body-size", "10"], "--max-body-size 10 is out of range"),
             (["daemon"], "no environment: pass --env NAME or set FLAGPOLE_ENV"),
             (["daemon", "--env", "prod", "--tokens-file", "/nonexistent/tokens"], "cannot read the token file /nonexistent/tokens"),
+            (["daemon", "--env", "prod", "--report-rate-limit", "0"], "--report-rate-limit 0 is out of range"),
+            (["daemon", "--env", "prod", "--no-watcher", "--watcher-redis", "redis://127.0.0.1:1"], "--no-watcher turns the watcher off"),
+            (["acl", "--env", "prod", "--role", "app", "--all-environments"], "--all-environments is for --role writer"),
+            (["acl", "--role", "daemon"], "no environment: pass --env NAME"),
+            (["acl", "--env", "pr od"], "invalid environment name 'pr od'"),
         ])
     func usageErrors(arguments: [String], message: String) throws {
         let result = try FlagctlProcess.run(arguments)
@@ -227,7 +260,10 @@ struct DaemonCommandTests {
     func help() throws {
         let result = try FlagctlProcess.run(["daemon", "--help"])
         #expect(result.status == 0)
-        for text in ["/ofrep/v1/evaluate/flags", "/flagpole/v1/outcomes", "--tokens-file", "FLAGPOLE_DAEMON_TOKENS", "--no-watcher", "default: 8016"] {
+        for text in [
+            "/ofrep/v1/evaluate/flags", "/flagpole/v1/outcomes", "--tokens-file", "FLAGPOLE_DAEMON_TOKENS", "--no-watcher", "default: 8016",
+            "--allow-unauthenticated", "--report-rate-limit", "--watcher-redis", "flagctl acl", "415", "429",
+        ] {
             #expect(result.stdout.contains(text), "missing \(text)")
         }
     }
