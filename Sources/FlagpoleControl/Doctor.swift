@@ -25,32 +25,41 @@ public struct Doctor: Sendable {
         public var healthy: Bool { !checks.contains { $0.status == .failed } }
     }
 
-    /// The commands Flagpole runs, by role, with a representative key, for the permission check.
-    static let neededCommands: [(role: String, command: [String])] = [
-        ("read", ["GET", "flagpole:{doctor}:revision"]),
-        ("read", ["HGETALL", "flagpole:{doctor}:flags"]),
-        ("read", ["XREVRANGE", "flagpole:{doctor}:audit", "+", "-", "COUNT", "1"]),
-        ("read", ["SUBSCRIBE", "flagpole:{doctor}:changes"]),
-        ("write", ["EVALSHA", "0000000000000000000000000000000000000000", "1", "flagpole:{doctor}:flags"]),
-        ("write", ["EVAL", "return 1", "1", "flagpole:{doctor}:flags"]),
-        ("write", ["HSET", "flagpole:{doctor}:flags", "f", "v"]),
-        ("write", ["XADD", "flagpole:{doctor}:audit", "*", "f", "v"]),
-        ("write", ["PUBLISH", "flagpole:{doctor}:changes", "m"]),
-    ]
+    /// The commands Flagpole runs, by role, with a representative key of `environment`, for the
+    /// permission check.
+    static func neededCommands(environment: String) -> [(role: String, command: [String])] {
+        let p = "flagpole:{\(environment)}:"
+        return [
+            ("read", ["GET", p + "revision"]),
+            ("read", ["HGETALL", p + "flags"]),
+            ("read", ["XREVRANGE", p + "audit", "+", "-", "COUNT", "1"]),
+            ("read", ["SUBSCRIBE", p + "changes"]),
+            ("write", ["EVALSHA", "0000000000000000000000000000000000000000", "1", p + "flags"]),
+            ("write", ["EVAL", "return 1", "1", p + "flags"]),
+            ("write", ["HSET", p + "flags", "f", "v"]),
+            ("write", ["XADD", p + "audit", "*", "f", "v"]),
+            ("write", ["PUBLISH", p + "changes", "m"]),
+        ]
+    }
 
     public var redis: RedisConfiguration
     public var flagsDirectory: String
+    /// The environment whose keys the permission check names (users of `flagctl acl` are limited
+    /// to one); `doctor` when none is given.
+    public var environment: String
 
     /// - Parameters:
     ///   - redis: the server to check. Its connect timeout is capped at 2 s so that an unreachable
     ///     server is reported well within 5 s.
     ///   - flagsDirectory: the flag folder to look for.
-    public init(redis: RedisConfiguration, flagsDirectory: String) {
+    ///   - environment: the environment whose keys the permission check uses (default: `doctor`).
+    public init(redis: RedisConfiguration, flagsDirectory: String, environment: String? = nil) {
         var redis = redis
         redis.connectTimeout = min(redis.connectTimeout, .seconds(2))
         redis.commandTimeout = min(redis.commandTimeout, .seconds(2))
         self.redis = redis
         self.flagsDirectory = flagsDirectory
+        self.environment = environment ?? "doctor"
     }
 
     /// Runs every check.
@@ -113,7 +122,7 @@ public struct Doctor: Sendable {
         var allowed: [String] = []
         var denied: [String] = []
         var canDryRun = true
-        for (role, command) in Self.neededCommands {
+        for (role, command) in Self.neededCommands(environment: environment) {
             let label = "\(command[0]) (\(role))"
             do {
                 let reply = try await client.send(RedisCommand(["ACL", "DRYRUN", RedisArgument(user)] + command.map { RedisArgument($0) }))

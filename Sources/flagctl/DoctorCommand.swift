@@ -9,8 +9,9 @@ struct DoctorCommand: AsyncParsableCommand {
         abstract: "Check that Redis and the flag folder are ready.",
         discussion: """
             Reports: Redis reachable (address, server version, round-trip time), authentication, which
-            of Flagpole's commands the configured user may run, the hiredis version, and whether the
-            flag folder is found. Exits 0 when all is well, 1 when a check fails (an unreachable Redis
+            of Flagpole's commands the configured user may run (on the keys of --env or $FLAGPOLE_ENV
+            when given: users from `flagctl acl` are limited to one environment), the hiredis
+            version, and whether the flag folder is found. Exits 0 when all is well, 1 when a check fails (an unreachable Redis
             is reported, with its address and the reason, within 5 seconds).
             """
     )
@@ -21,7 +22,7 @@ struct DoctorCommand: AsyncParsableCommand {
     var json = false
 
     func run() async throws {
-        let doctor = Doctor(redis: try global.redisConfiguration(), flagsDirectory: global.flags)
+        let doctor = Doctor(redis: try global.redisConfiguration(), flagsDirectory: global.flags, environment: try? global.environment())
         let report = await doctor.run()
         if json {
             let encoder = JSONEncoder()
