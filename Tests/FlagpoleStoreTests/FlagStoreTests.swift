@@ -78,6 +78,15 @@ struct FlagStoreTests {
         }
     }
 
+    @Test("a change event whose revisions are not whole numbers from 0 is refused, never a trap", arguments: [
+        #"{"revision":1e300,"previousRevision":1}"#, #"{"revision":2,"previousRevision":-1e300}"#, #"{"revision":1.5,"previousRevision":0}"#,
+        #"{"revision":-2,"previousRevision":-3}"#, #"{"revision":"2","previousRevision":1}"#, #"{"revision":99999999999999999999,"previousRevision":1}"#,
+    ])
+    func changeEventRevisions(_ message: String) throws {
+        #expect(throws: StoreError.self) { try ChangeEvent(message: Array(message.utf8)) }
+        #expect(try ChangeEvent(message: Array(#"{"revision":2,"previousRevision":1}"#.utf8)).revision == 2)
+    }
+
     @Test("two writers that read the same revision: exactly one wins, the other writes nothing")
     func conflict() async throws {
         try await RedisServer.withServer { server in
