@@ -24,8 +24,8 @@ struct FlagctlProcess {
     }
 
     /// `$XDG_STATE_HOME` for the programs the tests run (the daemon's disk snapshot), so that no
-    /// test writes into the user's home: one folder for this test run.
-    static let stateHome = FileManager.default.temporaryDirectory.appendingPathComponent("flagctl-tests-state-\(getpid())").path
+    /// test writes into the user's home: one temporary folder per user, reused by every run.
+    static let stateHome = FileManager.default.temporaryDirectory.appendingPathComponent("flagctl-tests-state-\(geteuid())").path
 
     static func run(_ arguments: [String], environment: [String: String] = [:], stdin: String? = nil, in directory: URL? = nil) throws -> Result {
         try runExternal(executable.path, arguments, environment: environment, stdin: stdin, in: directory)
