@@ -26,7 +26,7 @@ extension FlagpoleClient {
 
         /// How long ``FlagpoleClient/run()`` waits for Redis at start before the client declares
         /// itself ready on its fallback (the disk snapshot, else the flag files, else code
-        /// defaults). Default: 5 seconds.
+        /// defaults; the fallback is served as soon as Redis is found unreachable). Default: 5 seconds.
         public var startupTimeout: Duration = .seconds(5)
         /// How often the client asks Redis for the revision, to find changes whose event it missed.
         /// Default: 30 seconds.
@@ -35,15 +35,29 @@ extension FlagpoleClient {
         /// evaluation details report ``FlagpoleCore/EvaluationReason/stale`` (values are still
         /// served). Default: 60 seconds.
         public var freshnessBound: Duration = .seconds(60)
-        /// Where the last-known-good snapshot is kept; nil keeps none. Default:
-        /// `<temporary directory>/flagpole/<application>-<environment>.json`.
+        /// Where the last-known-good snapshot is kept: the flags last read from Redis, served
+        /// only when Redis does not answer at start; nil keeps none. Default:
+        /// `$XDG_STATE_HOME/flagpole/<application>-<environment>.json`, else
+        /// `~/.local/state/flagpole/…` (when `$HOME` is a folder this user can write), else
+        /// `<temporary directory>/flagpole-<uid>/…`; characters of the name other than letters,
+        /// digits, `-`, `_` and `.` become `_`.
+        ///
+        /// The folder is created `0700`; a folder owned by another user or writable by its group
+        /// or others is refused (a warning says why; the client then keeps no snapshot). The file
+        /// is `0600`, replaced atomically, never read through a symbolic link, and carries a
+        /// checksum and the environment ID of the Redis data it came from
+        /// (``FlagpoleStore/StoreLayout/environmentIDField``). It is used only if it is of this
+        /// environment and intact; when Redis answers, a snapshot of other Redis data (another
+        /// server, or the environment deleted and synced again) is dropped and removed. An
+        /// environment never written in Redis (revision 0) is served as Redis says: no flags,
+        /// so your code defaults — not the snapshot, not the flag files.
         public var snapshotPath: String?
         /// The shortest time between two snapshot writes: while changes come faster, only the
         /// newest is written (many instances on one host would otherwise rewrite the file on every
         /// change). Default: 1 s.
         public var snapshotWriteInterval: Duration = .seconds(1)
-        /// Flag files to serve when Redis is down at start and there is no snapshot on disk.
-        /// Default: none.
+        /// Flag files to serve when Redis is down at start and there is no usable snapshot on
+        /// disk. Default: none.
         public var flagFiles: FlagFiles?
         /// Outcome reporting. Default: see ``Outcomes``.
         public var outcomes = Outcomes()
@@ -64,9 +78,10 @@ extension FlagpoleClient {
             self.redis = redis
             self.environment = environment
             self.application = application
-            let safeName = "\(application)-\(environment)".map { $0.isLetter || $0.isNumber || "-_.".contains($0) ? $0 : "_" }
-            snapshotPath = FileManager.default.temporaryDirectory.appendingPathComponent("flagpole")
-                .appendingPathComponent(String(safeName) + ".json").path
+            snapshotPath = SnapshotFile.defaultPath(
+                application: application, environment: environment, variables: ProcessInfo.processInfo.environment,
+                temporaryDirectory: FileManager.default.temporaryDirectory.path, userID: UInt32(geteuid()),
+                isWritableFolder: { access($0, W_OK) == 0 })
             instanceID = "\(HostInfo.hostName)-\(getpid())-\(String(UInt32.random(in: 0...UInt32.max), radix: 16))"
         }
 

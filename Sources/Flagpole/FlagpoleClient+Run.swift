@@ -9,9 +9,10 @@ import Glibc
 #endif
 
 extension FlagpoleClient {
-    /// Runs the client: loads the fallback (disk snapshot, else flag files), follows Redis, and
-    /// flushes outcomes and heartbeats, until the task is cancelled or a graceful shutdown begins.
-    /// Then it flushes what is left and removes its heartbeat.
+    /// Runs the client: follows Redis (falling back, while Redis does not answer at start, on the
+    /// disk snapshot, else the flag files), and flushes outcomes and heartbeats, until the task is
+    /// cancelled or a graceful shutdown begins. Then it flushes what is left and removes its
+    /// heartbeat.
     ///
     /// Call it once, from a `ServiceGroup` or a task group you own; it returns only when the
     /// client stops. Redis being down is not an error: the client keeps serving what it has and
@@ -34,11 +35,11 @@ extension FlagpoleClient {
         } catch {
             throw FlagpoleClientError(code: .invalidConfiguration, message: error.message, underlying: error)
         }
-        loadFallback()
+        let fallback = loadFallback()
         let startedAt = Int64(WallClock.now())
         let reporter = Reporter(client: self, store: reportingStore, startedAt: startedAt)
         await cancelWhenGracefulShutdown {
-            await self.follow(store: store, reporter: reporter)
+            await self.follow(store: store, reporter: reporter, fallback: fallback)
         }
         await reporter.finish()
         changeBroadcaster.finish()
@@ -47,25 +48,27 @@ extension FlagpoleClient {
         await reportingStore.client.close()
     }
 
-    /// Serves the disk snapshot, else the flag files, until Redis answers.
-    private func loadFallback() {
+    /// Reads the disk snapshot, else the flag files: what to serve if Redis does not answer at
+    /// start. Nothing is installed here: Redis, when it answers, is always preferred.
+    private func loadFallback() -> Fallback? {
         if let path = configuration.snapshotPath {
             do {
-                if let contents = try SnapshotFile.read(path: path, environment: configuration.environment) {
+                if let contents = try SnapshotFile.read(path: path, environment: configuration.environment, now: WallClock.now()) {
                     let (snapshot, malformed) = SnapshotBuilder.document(
                         contents.document, algorithm: contents.algorithm, source: .disk, revision: contents.revision, time: contents.savedAt)
-                    install(snapshot)
-                    sync.withLock { $0 = (false, contents.savedAt) }
-                    logger.info(
-                        "Serving the last-known-good snapshot until Redis answers",
+                    return Fallback(
+                        snapshot: snapshot, path: path, environmentID: contents.environmentID,
                         metadata: [
-                            "flagpole.path": "\(path)", "flagpole.revision": "\(contents.revision.map(String.init) ?? "none")",
+                            "flagpole.path": "\(path)", "flagpole.revision": "\(contents.revision)",
+                            "flagpole.environmentId": "\(contents.environmentID ?? "none")",
                             "flagpole.flags": "\(snapshot.definitions.count)", "flagpole.malformed": "\(malformed.count)",
-                        ])
-                    return
+                        ],
+                        errors: [])
                 }
             } catch {
-                logger.warning("Cannot use the snapshot on disk", metadata: ["flagpole.path": "\(path)", "flagpole.error": "\(error.message)"])
+                logger.warning(
+                    "Cannot use the snapshot on disk; falling back to the flag files, else code defaults, if Redis does not answer",
+                    metadata: ["flagpole.path": "\(path)", "flagpole.error": "\(error.message)"])
             }
         }
         if let files = configuration.flagFiles {
@@ -73,26 +76,24 @@ extension FlagpoleClient {
                 logger.warning(
                     "No flag files for this environment",
                     metadata: ["flagpole.path": "\(files.directory)/\(configuration.environment)"])
-                return
+                return nil
             }
-            let now = WallClock.now()
-            let (snapshot, _) = SnapshotBuilder.document(loaded.document, algorithm: loaded.algorithm, source: .files, revision: nil, time: now)
-            install(snapshot)
-            sync.withLock { $0 = (false, now) }
-            logger.info(
-                "Serving the flag files until Redis answers",
+            let (snapshot, _) = SnapshotBuilder.document(loaded.document, algorithm: loaded.algorithm, source: .files, revision: nil, time: WallClock.now())
+            return Fallback(
+                snapshot: snapshot, path: "\(files.directory)/\(configuration.environment)", environmentID: nil,
                 metadata: [
                     "flagpole.path": "\(files.directory)/\(configuration.environment)", "flagpole.flags": "\(snapshot.definitions.count)",
                     "flagpole.fileErrors": "\(loaded.errors.count)",
-                ])
-            for error in loaded.errors.prefix(5) { logger.warning("Flag file error", metadata: ["flagpole.error": "\(error)"]) }
+                ],
+                errors: loaded.errors.prefix(5).map { "\($0)" })
         }
+        return nil
     }
 
     /// The loops: subscription, ticks, the updater, the disk writer and the reporter.
-    private func follow(store: FlagStore, reporter: Reporter) async {
+    private func follow(store: FlagStore, reporter: Reporter, fallback: Fallback?) async {
         let (inputs, input) = AsyncStream.makeStream(of: Updater.Input.self)
-        let (saves, save) = AsyncStream.makeStream(of: FlagSnapshot.self, bufferingPolicy: .bufferingNewest(1))
+        let (saves, save) = AsyncStream.makeStream(of: Updater.Save.self, bufferingPolicy: .bufferingNewest(1))
         let subscriber = RedisSubscriber(configuration: configuration.redis, logger: logger)
         let channel = store.layout.changes
         await withDiscardingTaskGroup { group in
@@ -112,16 +113,25 @@ extension FlagpoleClient {
                 }
             }
             group.addTask {
-                let updater = Updater(client: self, store: store, saves: self.configuration.snapshotPath == nil ? nil : save)
+                let updater = Updater(
+                    client: self, store: store, fallback: fallback, saves: self.configuration.snapshotPath == nil ? nil : save)
                 for await next in inputs { await updater.handle(next) }
             }
             if let path = configuration.snapshotPath {
                 group.addTask {
                     var failing = false
-                    for await snapshot in saves {
+                    for await next in saves {
                         do {
-                            try SnapshotFile.write(
-                                SnapshotFile.encode(snapshot, environment: self.configuration.environment, savedAt: snapshot.asOf), to: path)
+                            switch next {
+                            case .write(let snapshot, let environmentID):
+                                try SnapshotFile.write(
+                                    SnapshotFile.encode(
+                                        snapshot, environment: self.configuration.environment, environmentID: environmentID,
+                                        savedAt: snapshot.asOf),
+                                    to: path)
+                            case .remove:
+                                try SnapshotFile.remove(path: path)
+                            }
                             failing = false
                             // Coalesce: while changes come fast, write the newest at most once per
                             // interval (a shutdown cuts the wait short and writes the last one).
@@ -169,7 +179,28 @@ extension FlagpoleClient {
     }
 }
 
+/// What a client serves while Redis does not answer at start: the disk snapshot or the flag
+/// files, read and checked but not installed.
+struct Fallback: Sendable {
+    var snapshot: FlagSnapshot
+    /// The file or folder it came from.
+    var path: String
+    /// The disk snapshot's environment ID (nil for flag files, or a snapshot of data without one).
+    var environmentID: String?
+    /// What the "serving" log line says about it.
+    var metadata: Logger.Metadata
+    /// Flag file errors to log with it.
+    var errors: [String]
+
+    var isDisk: Bool { snapshot.source == .disk }
+}
+
 /// Applies what Redis says to the client's snapshot, one input at a time (on one task).
+///
+/// At start, Redis wins: the fallback (disk snapshot, else flag files) is installed only when the
+/// first attempt to reach Redis fails (the subscription cannot connect, or the read fails) or
+/// the startup timeout passes first. A disk snapshot whose environment ID is not the one Redis
+/// reports is dropped (log line, file removed), served or not.
 final class Updater {
     enum Input: Sendable {
         case subscribed
@@ -178,12 +209,26 @@ final class Updater {
         case tick
     }
 
+    /// What the disk writer does next.
+    enum Save: Sendable {
+        /// Writes this snapshot of the Redis data with this environment ID.
+        case write(FlagSnapshot, environmentID: String?)
+        /// Removes the file (it came from other Redis data).
+        case remove
+    }
+
     /// How often the run loop looks at timers (retries, revision checks, staleness, readiness).
     static let tick: Duration = .milliseconds(100)
 
     private let client: FlagpoleClient
     private let store: FlagStore
-    private let saves: AsyncStream<FlagSnapshot>.Continuation?
+    private let saves: AsyncStream<Save>.Continuation?
+    /// The fallback, until Redis answers or it is installed.
+    private var fallback: Fallback?
+    /// The disk snapshot being served, until Redis answers.
+    private var servedDisk: Fallback?
+    /// The environment ID of the Redis data, from the last full read.
+    private var environmentID: String?
     private var logger: Logger { client.logger }
     private var subscribed = false
     private var everSubscribed = false
@@ -199,9 +244,10 @@ final class Updater {
     private var savedRevision: Int64?
     private var everLoaded = false
 
-    init(client: FlagpoleClient, store: FlagStore, saves: AsyncStream<FlagSnapshot>.Continuation?) {
+    init(client: FlagpoleClient, store: FlagStore, fallback: Fallback?, saves: AsyncStream<Save>.Continuation?) {
         self.client = client
         self.store = store
+        self.fallback = fallback
         self.saves = saves
         let now = ContinuousClock.now
         // The subscription's first `.subscribed` triggers the first read; this is the fallback
@@ -228,6 +274,7 @@ final class Updater {
                 logger.warning("Lost the flag change subscription; serving the last snapshot", metadata: ["flagpole.error": "\(message)"])
             }
             subscribed = false
+            useFallback(because: "the subscription could not connect: \(message)")
             client.markOutOfSync()
         case .message(let payload):
             await apply(payload)
@@ -239,6 +286,7 @@ final class Updater {
     private func tick() async {
         let now = ContinuousClock.now
         if !client.readiness.isOpen, now >= startDeadline {
+            useFallback(because: "Redis did not answer within the startup timeout")
             client.readiness.open()
             logger.warning(
                 "Redis did not answer in time; ready with the fallback",
@@ -288,6 +336,7 @@ final class Updater {
         } catch {
             failures += 1
             needsResync = true
+            useFallback(because: "cannot read the flags from Redis: \((error as? StoreError)?.message ?? "\(error)")")
             client.markOutOfSync()
             retryAt = ContinuousClock.now + client.configuration.redis.backoff.delay(afterFailures: failures)
             let metadata: Logger.Metadata = ["flagpole.error": "\((error as? StoreError)?.message ?? "\(error)")", "flagpole.reason": "\(reason)"]
@@ -304,8 +353,16 @@ final class Updater {
         failures = 0
         needsResync = false
         nextCheck = ContinuousClock.now + client.configuration.revisionCheckInterval
-        let previous = client.snapshot
-        let update = SnapshotBuilder.full(from: read, layout: store.layout, previous: previous, time: WallClock.now())
+        environmentID = read.meta[StoreLayout.environmentIDField]
+        var previous = client.snapshot
+        var dropped: Set<String> = []
+        if checkDiskSnapshot(against: environmentID) {
+            // Other Redis data: none of it is a "last good version" of these flags.
+            dropped = Set(previous.definitions.keys)
+            previous = .empty
+        }
+        var update = SnapshotBuilder.full(from: read, layout: store.layout, previous: previous, time: WallClock.now())
+        update.changed.formUnion(dropped)
         malformed = malformed.filter { key, _ in update.malformed.contains { $0.key == key } }
         if update.changed.isEmpty, previous.source == .redis, previous.revision == read.revision {
             note(update.malformed, revision: read.revision)
@@ -386,10 +443,50 @@ final class Updater {
             FlagpoleClient.Update(
                 revision: update.snapshot.revision, changed: update.changed,
                 appliedAtUnixNanos: Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)))
-        if !update.changed.isEmpty || update.snapshot.revision != savedRevision {
+        // Revision 0 is an environment never written: nothing worth keeping.
+        if (!update.changed.isEmpty || update.snapshot.revision != savedRevision), (update.snapshot.revision ?? 0) > 0 {
             savedRevision = update.snapshot.revision
-            saves?.yield(update.snapshot)
+            saves?.yield(.write(update.snapshot, environmentID: environmentID))
         }
+    }
+
+    /// Installs the fallback, if Redis has not answered yet and it is not installed already.
+    private func useFallback(because reason: String) {
+        guard !everLoaded, let f = fallback else { return }
+        fallback = nil
+        client.install(f.snapshot)
+        client.sync.withLock { $0 = (false, f.snapshot.asOf) }
+        client.refreshStaleness()
+        var metadata = f.metadata
+        metadata["flagpole.reason"] = "\(reason)"
+        if f.isDisk {
+            servedDisk = f
+            logger.info("Serving the last-known-good snapshot until Redis answers", metadata: metadata)
+        } else {
+            logger.info("Serving the flag files until Redis answers", metadata: metadata)
+            for error in f.errors { logger.warning("Flag file error", metadata: ["flagpole.error": "\(error)"]) }
+        }
+    }
+
+    /// At the first answer from Redis: whether the disk snapshot (served or only read) came from
+    /// other Redis data than `live`; if so it is dropped, with a log line, and its file removed.
+    /// Returns true when the dropped snapshot was being served.
+    private func checkDiskSnapshot(against live: String?) -> Bool {
+        let pending = fallback, served = servedDisk
+        fallback = nil
+        servedDisk = nil
+        guard let disk = served ?? pending, disk.isDisk else { return false }
+        guard disk.environmentID != live else { return false }
+        logger.warning(
+            served != nil
+                ? "Dropped the snapshot on disk that was served until Redis answered: it came from other Redis data (its environment ID is not the one Redis holds)"
+                : "Discarded the snapshot on disk: it came from other Redis data (its environment ID is not the one Redis holds)",
+            metadata: [
+                "flagpole.path": "\(disk.path)", "flagpole.snapshotEnvironmentId": "\(disk.environmentID ?? "none")",
+                "flagpole.environmentId": "\(live ?? "none")",
+            ])
+        saves?.yield(.remove)
+        return served != nil
     }
 
     /// Logs each malformed flag once, until it is repaired.

@@ -28,8 +28,10 @@ import Synchronization
 ///   reads everything again after a missed event (a revision gap, a reconnect, or the periodic
 ///   revision check), and survives Redis outages by serving what it has; the data's age is
 ///   reported, and past ``Configuration/freshnessBound`` details say STALE.
-/// - At start with Redis down it serves the last-known-good snapshot on disk, else the flag
-///   files, else your code defaults, and it is ready after ``Configuration/startupTimeout`` at most.
+/// - At start it serves what Redis holds whenever Redis answers. Only with Redis down (or not
+///   answering within ``Configuration/startupTimeout``) does it serve the last-known-good
+///   snapshot on disk — when that is of this environment — else the flag files, else your code
+///   defaults; it is ready after ``Configuration/startupTimeout`` at most.
 /// - ``recordOutcome(flag:variant:success:duration:)`` feeds the guarded-rollout watcher; the
 ///   client also registers itself for `flagctl clients`.
 public final class FlagpoleClient: Sendable, Service {
@@ -37,9 +39,9 @@ public final class FlagpoleClient: Sendable, Service {
     public enum Source: String, Sendable, Hashable {
         /// Redis (the normal case).
         case redis
-        /// The last-known-good snapshot on disk (Redis was unreachable at start).
+        /// The last-known-good snapshot on disk (Redis did not answer at start).
         case disk
-        /// The flag files (Redis unreachable at start, no snapshot on disk).
+        /// The flag files (Redis unreachable at start, no usable snapshot on disk).
         case files
         /// Nothing: every evaluation gives the caller's code default.
         case defaults
@@ -322,7 +324,7 @@ public final class FlagpoleClient: Sendable, Service {
         } else if inSync {
             age = .zero
         } else {
-            age = .seconds(max(0, WallClock.now() - lastConfirmed))
+            age = WallClock.age(since: lastConfirmed, now: WallClock.now())
         }
         return Freshness(
             source: snapshot.source, revision: snapshot.revision, isInSync: inSync, age: age, isStale: staleFlag.load(ordering: .relaxed))

@@ -11,9 +11,11 @@ public struct FlagpoleClientError: Error, Sendable, CustomStringConvertible {
         public static let invalidConfiguration = Code("invalidConfiguration")
         /// ``FlagpoleClient/run()`` was called a second time.
         public static let alreadyRunning = Code("alreadyRunning")
-        /// The snapshot file exists but cannot be read or is not a snapshot of this environment.
+        /// The snapshot file exists but cannot be read, fails its checks (format, checksum, field
+        /// types), is not of this environment, or is refused for where it is (a symbolic link, a
+        /// folder another user owns or others can write to).
         public static let snapshotUnreadable = Code("snapshotUnreadable")
-        /// The snapshot file could not be written.
+        /// The snapshot file could not be written (or the folder was refused, as above).
         public static let snapshotUnwritable = Code("snapshotUnwritable")
 
         /// The code's name.

@@ -71,11 +71,14 @@ public struct ChangeEvent: Sendable, Hashable {
         do { value = try JSONParser.parse(bytes: message) } catch {
             throw StoreError(code: .corruptData, message: "unreadable change event: \(error)")
         }
-        guard let rev = value["revision"]?.numberValue, let prev = value["previousRevision"]?.numberValue else {
-            throw StoreError(code: .corruptData, message: "change event without revision/previousRevision")
+        // Whole numbers only: Int64(Double) would trap on 1e300 from anyone who can PUBLISH.
+        guard case .int(let rev)? = value["revision"], case .int(let prev)? = value["previousRevision"], rev >= 0, prev >= 0 else {
+            throw StoreError(
+                code: .corruptData,
+                message: "change event without whole-number revision and previousRevision from 0: \(String(decoding: message.prefix(80), as: UTF8.self))")
         }
-        revision = Int64(rev)
-        previousRevision = Int64(prev)
+        revision = rev
+        previousRevision = prev
         changed = value["changed"]?.arrayValue?.compactMap(\.stringValue) ?? []
         removed = value["removed"]?.arrayValue?.compactMap(\.stringValue) ?? []
         metadataChanged = value["metadataChanged"]?.boolValue ?? false

@@ -81,7 +81,8 @@ public struct StoreChange: Sendable {
 /// Reads and writes one environment's flags in Redis.
 ///
 /// Every write is one Lua script that checks the expected revision, the key types and the data
-/// format, then writes definitions, overrides, pins, metadata, the audit entry and the history,
+/// format, then writes definitions, overrides, pins, metadata (with the environment ID when `meta`
+/// has none yet: ``StoreLayout/environmentIDField``), the audit entry and the history,
 /// bumps the revision and publishes the change event — all or nothing. Two writers that read the
 /// same revision cannot both write: the second gets ``StoreError/Code/conflict``.
 public struct FlagStore: Sendable {
@@ -228,12 +229,36 @@ public struct FlagStore: Sendable {
     }
 
     /// Sets bookkeeping fields of the `meta` hash (no revision bump, no event: nothing clients read).
+    /// Like every write that may create `meta`, it also stores an
+    /// ``StoreLayout/environmentIDField`` when there is none; it never changes one.
     public func setMeta(_ fields: [String: String]) async throws {
+        let fields = fields.filter { $0.key != StoreLayout.environmentIDField }
         guard !fields.isEmpty else { return }
-        var command: [RedisArgument] = ["HSET", RedisArgument(layout.meta)]
-        for (k, v) in fields.sorted(by: { $0.key < $1.key }) { command += [RedisArgument(k), RedisArgument(v)] }
-        let reply = try await redis { try await client.send(RedisCommand(command)) }
+        var arguments: [RedisArgument] = []
+        for (k, v) in fields.sorted(by: { $0.key < $1.key }) { arguments += [RedisArgument(k), RedisArgument(v)] }
+        arguments.append(RedisArgument(StoreLayout.makeEnvironmentID()))
+        let reply: RedisReply
+        do {
+            reply = try await client.evaluate(Self.setMetaScript, keys: [RedisArgument(layout.meta)], arguments: arguments)
+        } catch let error as RedisError {
+            if let m = error.serverMessage, m.hasPrefix("WRONGTYPE") { throw Self.wrongType(key: layout.meta, serverMessage: m, expected: "hash") }
+            throw StoreError(code: .redis, message: error.description, underlying: error)
+        }
         if let e = reply.errorMessage { throw Self.wrongType(key: layout.meta, serverMessage: e, expected: "hash") }
+    }
+
+    /// Sets `meta` fields, and the environment ID when there is none. KEYS: meta. ARGV: field,
+    /// value, …, a new environment ID. (HEXISTS and HSET: the writer's ACL has no HSETNX.)
+    static let setMetaScript = RedisScript(#"""
+        for i = 1, #ARGV - 1, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+        if redis.call('HEXISTS', KEYS[1], 'environmentId') == 0 then redis.call('HSET', KEYS[1], 'environmentId', ARGV[#ARGV]) end
+        return 1
+        """#)
+
+    /// This environment's ``StoreLayout/environmentIDField`` in Redis; nil when it has none (never
+    /// written, or last written by a Flagpole older than the field).
+    public func environmentID() async throws -> String? {
+        try await meta([StoreLayout.environmentIDField])[StoreLayout.environmentIDField]
     }
 
     /// Every flag key stored (for suggestions).
@@ -290,7 +315,10 @@ public struct FlagStore: Sendable {
             return [.string(kv.key), .string(r.json.jsonString)]
         })
         if let fence = change.fence { payload["fence"] = .string(String(fence)) }
-        payload["meta"] = .array(change.meta.sorted { $0.key < $1.key }.map { [.string($0.key), .string($0.value)] })
+        // The environment ID is the script's to keep: set once, never changed by a change's fields.
+        payload["meta"] = .array(
+            change.meta.filter { $0.key != StoreLayout.environmentIDField }.sorted { $0.key < $1.key }.map { [.string($0.key), .string($0.value)] })
+        payload["environmentId"] = .string(StoreLayout.makeEnvironmentID())
         payload["require"] = .array(change.requireFlags.map { .string($0) })
         payload["audit"] = .array(change.audit.fields.map { [.string($0.0), .string($0.1)] })
         if let snapshot = change.historySnapshot { payload["snapshot"] = .string(snapshot.jsonString) }
@@ -497,6 +525,7 @@ public struct FlagStore: Sendable {
         for _, k in ipairs(p.removePins) do redis.call('HDEL', KEYS[4], k) end
         for _, kv in ipairs(p.setRollouts) do redis.call('HSET', KEYS[9], kv[1], kv[2]) end
         redis.call('HSET', KEYS[5], 'format', format)
+        if redis.call('HEXISTS', KEYS[5], 'environmentId') == 0 then redis.call('HSET', KEYS[5], 'environmentId', p.environmentId) end
         for _, kv in ipairs(p.meta) do redis.call('HSET', KEYS[5], kv[1], kv[2]) end
         redis.call('SET', KEYS[1], new)
         local fields = {'revision', tostring(new)}

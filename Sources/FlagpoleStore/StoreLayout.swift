@@ -39,7 +39,8 @@ public struct StoreLayout: Sendable, Hashable {
     public var overrides: String { prefix + "overrides" }
     /// Hash: flag key → a pin written by an automatic revert (JSON, see ``PinRecord``).
     public var pins: String { prefix + "pins" }
-    /// Hash: data format, flag-set metadata and the last sync's provenance.
+    /// Hash: data format, flag-set metadata, the last sync's provenance and the
+    /// ``environmentIDField`` (see there).
     public var meta: String { prefix + "meta" }
     /// Stream: the audit trail, one entry per change.
     public var audit: String { prefix + "audit" }
@@ -57,6 +58,22 @@ public struct StoreLayout: Sendable, Hashable {
     public var watcherLease: String { prefix + "watcher:lease" }
     /// String: the fencing token, an integer bumped each time a watcher takes the lease.
     public var watcherFence: String { prefix + "watcher:fence" }
+
+    /// The `meta` field naming this environment's data in this Redis: 32 random hex digits that
+    /// the first write into the environment stores (a `meta` without one, from an older
+    /// Flagpole, gets one on its next write) and that no write changes afterwards. A client's
+    /// disk snapshot records it, so a snapshot of other Redis data (another server, or the
+    /// environment deleted and synced again) is never taken for this one.
+    public static let environmentIDField = "environmentId"
+
+    /// A new environment ID: 128 random bits as 32 lower-case hex digits.
+    public static func makeEnvironmentID() -> String {
+        var rng = SystemRandomNumberGenerator()
+        return [rng.next() as UInt64, rng.next() as UInt64].map { word in
+            let hex = String(word, radix: 16)
+            return String(repeating: "0", count: 16 - hex.count) + hex
+        }.joined()
+    }
 
     /// The keys every write script takes, in order.
     public var scriptKeys: [String] { [revision, flags, overrides, pins, meta, audit, history, historyOrder, rollouts, watcherFence] }

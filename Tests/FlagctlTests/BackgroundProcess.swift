@@ -19,6 +19,7 @@ final class BackgroundProcess: @unchecked Sendable {
         var env = ProcessInfo.processInfo.environment
         env["FLAGPOLE_REDIS_URL"] = nil
         env["FLAGPOLE_ENV"] = nil
+        env["XDG_STATE_HOME"] = FlagctlProcess.stateHome
         for (k, v) in environment { env[k] = v }
         process.environment = env
         if let directory { process.currentDirectoryURL = directory }

@@ -42,6 +42,7 @@ final class DaemonProcess: Sendable {
         env["FLAGPOLE_REDIS_URL"] = nil
         env["FLAGPOLE_ENV"] = nil
         env["FLAGPOLE_DAEMON_TOKENS"] = nil
+        env["XDG_STATE_HOME"] = FlagctlProcess.stateHome
         for (k, v) in environment { env[k] = v }
         p.environment = env
         p.currentDirectoryURL = FlagctlProcess.packageRoot

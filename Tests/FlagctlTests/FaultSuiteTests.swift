@@ -1,5 +1,6 @@
 import Flagpole
 import FlagpoleControl
+import FlagpoleCore
 import FlagpoleRedis
 import FlagpoleStore
 import FlagpoleTesting
@@ -31,14 +32,14 @@ private struct FaultFixture {
         }}
         """
 
-    func client(_ server: RedisServer, url: String? = nil, environment: String = "prod") throws -> FlagpoleClient {
+    func client(_ server: RedisServer, url: String? = nil, environment: String = "prod", logger: Logger = Logger(label: "faults")) throws -> FlagpoleClient {
         var c = FlagpoleClient.Configuration(
             redis: try url.map { try RedisConfiguration(url: $0) } ?? server.configuration, environment: environment, application: "faults")
         c.snapshotPath = nil
         c.startupTimeout = .seconds(5)
         c.revisionCheckInterval = .seconds(2)
         c.freshnessBound = .seconds(1)
-        return FlagpoleClient(configuration: c, logger: Logger(label: "faults"))
+        return FlagpoleClient(configuration: c, logger: logger)
     }
 
     func remove() { try? FileManager.default.removeItem(at: root) }
@@ -176,73 +177,171 @@ struct MalformedKey: Sendable, CustomTestStringConvertible {
     var kind: String
     /// Redis commands, with `K(name)` spelled as the layout's key name (see `key(_:in:)`).
     var commands: [[String]]
+    /// The flagctl commands (of ``MalformedKeyTests/commands``) that must refuse, exit status 1,
+    /// naming the key; every other one must succeed (0). `rollout status switch` always refuses:
+    /// there is no rollout of switch.
+    var refusedBy: Set<String>
     var testDescription: String { kind }
 
     static let all: [MalformedKey] = [
-        MalformedKey(kind: "revision: not a number", commands: [["SET", "revision", "banana"]]),
-        MalformedKey(kind: "flags: a definition that is not JSON", commands: [["HSET", "flags", "switch", "{not json"]]),
-        MalformedKey(kind: "flags: a definition that is JSON but not a flag", commands: [["HSET", "flags", "switch", "[1,2]"]]),
-        MalformedKey(kind: "flags: the key holds a string", commands: [["DEL", "flags"], ["SET", "flags", "x"]]),
-        MalformedKey(kind: "overrides: an unknown override", commands: [["HSET", "overrides", "switch", "{\"colour\":1}"]]),
-        MalformedKey(kind: "overrides: not JSON", commands: [["HSET", "overrides", "switch", "]["]]),
-        MalformedKey(kind: "pins: not a pin", commands: [["HSET", "pins", "switch", "42"]]),
-        MalformedKey(kind: "meta: a newer data format", commands: [["HSET", "meta", "format", "99"]]),
-        MalformedKey(kind: "meta: flag-set metadata not JSON", commands: [["HSET", "meta", "flagSetMetadata", "{"]]),
-        MalformedKey(kind: "audit: a string instead of a stream", commands: [["DEL", "audit"], ["SET", "audit", "x"]]),
-        MalformedKey(kind: "history: a snapshot that is not JSON", commands: [["HSET", "history", "1", "zzz"], ["LPUSH", "history:order", "1"]]),
-        MalformedKey(kind: "history:order: a hash instead of a list", commands: [["DEL", "history:order"], ["HSET", "history:order", "a", "b"]]),
-        MalformedKey(kind: "clients: a record that is not JSON", commands: [["SET", "clients:ghost", "{{"], ["HSET", "clients", "ghost", "oops"]]),
-        MalformedKey(kind: "outcomes: counters that are not numbers", commands: [["HSET", "outcomes:MINUTE:switch", "on|ok", "NaN", "x", "y"]]),
-        MalformedKey(kind: "rollouts: a record that is not JSON", commands: [["HSET", "rollouts", "switch", "{oops"]]),
-        MalformedKey(kind: "rollouts: a record of an unknown shape", commands: [["HSET", "rollouts", "switch", "{\"id\":7}"]]),
-        MalformedKey(kind: "watcher:lease: a hash instead of a string", commands: [["HSET", "watcher:lease", "a", "b"]]),
-        MalformedKey(kind: "watcher:fence: not a number", commands: [["SET", "watcher:fence", "x"]]),
+        // The revision is read by nearly everything; only the audit trail does without it.
+        MalformedKey(
+            kind: "revision: not a number", commands: [["SET", "revision", "banana"]],
+            refusedBy: ["list", "get switch", "status", "diff", "clients", "sync", "set switch on", "rollout list", "rollout status switch"]),
+        // One bad flag: what reads that flag refuses; listings report it and go on. sync takes its
+        // fast path (the files are unchanged since the last sync) and does not read the flags.
+        MalformedKey(
+            kind: "flags: a definition that is not JSON", commands: [["HSET", "flags", "switch", "{not json"]],
+            refusedBy: ["get switch", "set switch on", "rollout status switch"]),
+        MalformedKey(
+            kind: "flags: a definition that is JSON but not a flag", commands: [["HSET", "flags", "switch", "[1,2]"]],
+            refusedBy: ["get switch", "set switch on", "rollout status switch"]),
+        MalformedKey(
+            kind: "flags: the key holds a string", commands: [["DEL", "flags"], ["SET", "flags", "x"]],
+            refusedBy: ["list", "get switch", "status", "diff", "set switch on", "rollout status switch"]),
+        // Overrides and pins: reads show the problem; a write to that flag refuses.
+        MalformedKey(
+            kind: "overrides: an unknown override", commands: [["HSET", "overrides", "switch", "{\"colour\":1}"]],
+            refusedBy: ["set switch on", "rollout status switch"]),
+        MalformedKey(kind: "overrides: not JSON", commands: [["HSET", "overrides", "switch", "]["]], refusedBy: ["set switch on", "rollout status switch"]),
+        MalformedKey(kind: "pins: not a pin", commands: [["HSET", "pins", "switch", "42"]], refusedBy: ["set switch on", "rollout status switch"]),
+        // A newer format is never read nor written (sync's fast path reads only its own fields).
+        MalformedKey(
+            kind: "meta: a newer data format", commands: [["HSET", "meta", "format", "99"]],
+            refusedBy: ["list", "get switch", "status", "diff", "set switch on", "rollout status switch"]),
+        MalformedKey(kind: "meta: flag-set metadata not JSON", commands: [["HSET", "meta", "flagSetMetadata", "{"]], refusedBy: ["rollout status switch"]),
+        MalformedKey(
+            kind: "audit: a string instead of a stream", commands: [["DEL", "audit"], ["SET", "audit", "x"]],
+            refusedBy: ["history", "set switch on", "rollout status switch"]),
+        MalformedKey(
+            kind: "history: a snapshot that is not JSON", commands: [["HSET", "history", "1", "zzz"], ["LPUSH", "history:order", "1"]],
+            refusedBy: ["rollout status switch"]),
+        MalformedKey(
+            kind: "history:order: a hash instead of a list", commands: [["DEL", "history:order"], ["HSET", "history:order", "a", "b"]],
+            refusedBy: ["set switch on", "rollout status switch"]),
+        MalformedKey(
+            kind: "clients: a record that is not JSON", commands: [["SET", "clients:ghost", "{{"], ["HSET", "clients", "ghost", "oops"]],
+            refusedBy: ["rollout status switch"]),
+        MalformedKey(
+            kind: "outcomes: counters that are not numbers", commands: [["HSET", "outcomes:MINUTE:switch", "on|ok", "NaN", "x", "y"]],
+            refusedBy: ["rollout status switch"]),
+        MalformedKey(kind: "rollouts: a record that is not JSON", commands: [["HSET", "rollouts", "switch", "{oops"]], refusedBy: ["rollout status switch"]),
+        MalformedKey(
+            kind: "rollouts: a record of an unknown shape", commands: [["HSET", "rollouts", "switch", "{\"id\":7}"]], refusedBy: ["rollout status switch"]),
+        MalformedKey(
+            kind: "watcher:lease: a hash instead of a string", commands: [["HSET", "watcher:lease", "a", "b"]],
+            refusedBy: ["rollout list", "rollout status switch"]),
+        MalformedKey(kind: "watcher:fence: not a number", commands: [["SET", "watcher:fence", "x"]], refusedBy: ["rollout status switch"]),
     ]
 }
 
 @Suite("Fault suite: malformed values in every kind of Flagpole key", .timeLimit(.minutes(3)))
 struct MalformedKeyTests {
-    @Test("clear errors naming the key, no crash, clients keep serving", arguments: MalformedKey.all)
+    static let commands: [[String]] = [
+        ["list"], ["get", "switch"], ["status"], ["diff"], ["history"], ["clients"], ["sync"], ["set", "switch", "on"],
+        ["rollout", "list"], ["rollout", "status", "switch"],
+    ]
+
+    /// What the client serves for switch and banner (with and without a matching email).
+    static func served(_ client: FlagpoleClient) -> [String] {
+        let example = EvaluationContext(attributes: ["email": "ann@example.com"])
+        let s = client.boolDetails("switch", default: true)
+        let b = client.stringDetails("banner", default: "?")
+        let e = client.stringDetails("banner", default: "?", context: example)
+        return ["switch=\(s.value)/\(s.variant ?? "-")", "banner=\(b.value)/\(b.variant ?? "-")", "banner@example=\(e.value)/\(e.variant ?? "-")"]
+    }
+
+    @Test("each command refuses or succeeds exactly as it should, errors name the key, a running client keeps its last good values", arguments: MalformedKey.all)
     func malformed(_ damage: MalformedKey) async throws {
         try await RedisServer.withServer { server in
             let fx = try await FaultFixture(server)
             defer { fx.remove() }
+
+            // A client follows the good data first.
+            let log = LogCapture()
+            let client = try fx.client(server, logger: log.logger)
+            let task = Task { try await client.run() }
+            defer { task.cancel() }
+            #expect(await client.waitUntilReady(timeout: .seconds(10)))
+            try await waitUntil("the client follows Redis") { client.freshness.source == .redis && client.freshness.isInSync }
+            let good = Self.served(client)
+            #expect(good == ["switch=false/off", "banner=Hi/short", "banner@example=Hello/long"])
+
+            // Threads evaluate from before the damage until the client has read it.
+            let differing = Atomic<Int>(0), evaluations = Atomic<Int>(0), stop = Atomic<Bool>(false), running = Atomic<Int>(2)
+            for _ in 0..<2 {
+                Thread {
+                    while !stop.load(ordering: .relaxed) {
+                        if Self.served(client) != good { differing.add(1, ordering: .relaxed) }
+                        evaluations.add(1, ordering: .relaxed)
+                    }
+                    running.subtract(1, ordering: .relaxed)
+                }.start()
+            }
+
+            try await waitUntil("the threads evaluate") { evaluations.load(ordering: .relaxed) >= 100 }
+            let atDamage = evaluations.load(ordering: .relaxed)
             let minute = StoreLayout.unixMinute(Int64(Date().timeIntervalSince1970))
             for command in damage.commands {
                 var args = command
                 args[1] = "flagpole:{prod}:" + args[1].replacingOccurrences(of: "MINUTE", with: "\(minute)")
                 _ = try await fx.admin.send(RedisCommand(args.map { RedisArgument($0) }))
             }
-            let commands: [[String]] = [
-                ["list"], ["get", "switch"], ["status"], ["diff"], ["history"], ["clients"], ["sync"], ["set", "switch", "on"],
-                ["rollout", "list"], ["rollout", "status", "switch"],
-            ]
-            var errors: [String] = []
+            // Make the client read everything now (the damage sent no event): two change events
+            // with revision gaps. It handles inputs one at a time, so once the second gap is
+            // logged, or the first read's outcome is (a malformed flag, or a failed read), the
+            // client has read the damaged data.
+            let mark = log.entries.withLock { $0.count }
+            func since(_ text: String) -> Int { log.entries.withLock { $0[mark...].filter { $0.message.contains(text) }.count } }
+            for revision in [1_000_000, 2_000_000] {
+                _ = try await fx.admin.send("PUBLISH", "flagpole:{prod}:changes", #"{"revision":\#(revision),"previousRevision":\#(revision - 1),"changed":[],"removed":[]}"#)
+            }
+            try await waitUntil("the client read the damaged data") {
+                since("Missed a change") >= 2 || since("Malformed flag in Redis") >= 1 || since("Cannot read the flags from Redis") >= 1
+            }
+            let after = Self.served(client)
+            stop.store(true, ordering: .relaxed)
+            try await waitUntil("the evaluating threads stop") { running.load(ordering: .relaxed) == 0 }
+            #expect(after == good, "the client's values changed after reading the damage")
+            #expect(differing.load(ordering: .relaxed) == 0, "evaluations that did not return the last good values")
+            #expect(evaluations.load(ordering: .relaxed) > atDamage, "no evaluation while the client read the damage")
+
+            // flagctl, command by command: exactly the expected exit status; a refusal says where.
+            var refused: [String] = []
+            var unexpected: [String] = []
             var unclear: [String] = []
-            for command in commands {
+            for command in Self.commands {
+                let name = command.joined(separator: " ")
                 let r = try FlagctlProcess.run(command + ["--env", "prod", "--redis", server.url, "--flags", fx.root.path])
-                #expect(!r.stderr.contains("Fatal error") && !r.stderr.contains("Crash"), "flagctl \(command.joined(separator: " ")) crashed: \(r.stderr)")
-                #expect((0...2).contains(r.status), "flagctl \(command.joined(separator: " ")) exited \(r.status)")
+                #expect(!r.stderr.contains("Fatal error") && !r.stderr.contains("Crash"), "flagctl \(name) crashed: \(r.stderr)")
+                let expected: Int32 = damage.refusedBy.contains(name) ? 1 : 0
+                #expect(r.status == expected, "flagctl \(name) exited \(r.status), expected \(expected): \(r.stderr)")
+                if r.status != expected { unexpected.append("\(name) → \(r.status)") }
                 if r.status != 0 {
-                    errors.append(command.joined(separator: " "))
+                    refused.append(name)
                     // A clear error names where: the Redis key (or the flag) that is wrong.
-                    if !(r.stderr.contains("flagpole:{prod}") || r.stderr.contains("switch")) {
-                        unclear.append("\(command.joined(separator: " ")): \(r.stderr)")
-                    }
+                    if !(r.stderr.contains("flagpole:{prod}") || r.stderr.contains("switch")) { unclear.append("\(name): \(r.stderr)") }
                 }
             }
             #expect(unclear.isEmpty, "errors that do not say where: \(unclear)")
-            // A client on the damaged environment starts, never crashes, and serves a value.
-            let client = try fx.client(server)
-            let task = Task { try await client.run() }
-            _ = await client.waitUntilReady(timeout: .seconds(6))
-            let served = client.boolDetails("switch", default: false)
-            task.cancel()
+
+            // A client that starts on the damaged environment does not crash and gets ready.
+            let fresh = try fx.client(server)
+            let freshTask = Task { try await fresh.run() }
+            let freshReady = await fresh.waitUntilReady(timeout: .seconds(10))
+            #expect(freshReady)
+            let freshServed = fresh.boolDetails("switch", default: false)
+            freshTask.cancel()
+
+            let kept = after == good && differing.load(ordering: .relaxed) == 0
             FaultTable.record(
                 fault: "malformed value by hand: \(damage.kind)",
-                checked: "\(commands.count) flagctl commands and a client: no crash, errors name the key", passed: unclear.isEmpty,
-                figure: errors.isEmpty ? "all commands ran; client served \(served.value) (\(served.reason.rawValue))"
-                    : "refused by \(errors.joined(separator: ", ")); client served \(served.value) (\(served.reason.rawValue))")
+                checked: "\(Self.commands.count) flagctl commands exit exactly 0 or 1 as expected, refusals name the key; a running client keeps its last good values while it reads the damage; a new client starts",
+                passed: unexpected.isEmpty && unclear.isEmpty && kept && freshReady,
+                figure: (refused.isEmpty ? "none refused" : "refused (1) by \(refused.joined(separator: ", "))")
+                    + (unexpected.isEmpty ? "" : "; UNEXPECTED \(unexpected.joined(separator: ", "))")
+                    + "; running client kept \(good.joined(separator: " ")) over \(evaluations.load(ordering: .relaxed)) evaluations (\(differing.load(ordering: .relaxed)) differed)"
+                    + "; new client served switch=\(freshServed.value) (\(freshServed.reason.rawValue))")
         }
     }
 }

@@ -23,6 +23,10 @@ struct FlagctlProcess {
         return dir.appendingPathComponent("flagctl")
     }
 
+    /// `$XDG_STATE_HOME` for the programs the tests run (the daemon's disk snapshot), so that no
+    /// test writes into the user's home: one temporary folder per user, reused by every run.
+    static let stateHome = FileManager.default.temporaryDirectory.appendingPathComponent("flagctl-tests-state-\(geteuid())").path
+
     static func run(_ arguments: [String], environment: [String: String] = [:], stdin: String? = nil, in directory: URL? = nil) throws -> Result {
         try runExternal(executable.path, arguments, environment: environment, stdin: stdin, in: directory)
     }
@@ -35,6 +39,7 @@ struct FlagctlProcess {
         var env = ProcessInfo.processInfo.environment
         env["FLAGPOLE_REDIS_URL"] = nil
         env["FLAGPOLE_ENV"] = nil
+        env["XDG_STATE_HOME"] = stateHome
         for (k, v) in environment { env[k] = v }
         p.environment = env
         p.currentDirectoryURL = directory ?? packageRoot

@@ -88,54 +88,167 @@ struct SyncCommandTests {
         }
     }
 
-    @Test("a sync killed with kill -9 at any moment leaves a whole revision, never a mix")
+    @Test("a sync killed with kill -9 at any moment leaves a whole revision, never a mix — also with its script in flight")
     func killNine() async throws {
         try await RedisServer.withServer { server in
             let root = FileManager.default.temporaryDirectory.appendingPathComponent("flagctl-kill-\(UUID().uuidString.prefix(8))")
             try FileManager.default.createDirectory(at: root.appendingPathComponent("prod"), withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(at: root) }
+            let flagCount = 5_000
+            /// Flag i of version v: variant a is v, b is i; nothing else tells versions apart.
+            func definition(version: Int, flag i: Int) -> JSONValue {
+                ["state": "ENABLED", "variants": ["a": .int(Int64(version)), "b": .int(Int64(i))], "defaultVariant": "a"]
+            }
             func writeFlags(version: Int) throws {
                 var o: [String: JSONValue] = [:]
-                for i in 0..<5_000 {
-                    o["flag-\(i)"] = ["state": "ENABLED", "variants": ["a": .int(Int64(version)), "b": .int(Int64(i))], "defaultVariant": "a"]
-                }
+                for i in 0..<flagCount { o["flag-\(i)"] = definition(version: version, flag: i) }
                 try JSONValue.object(["flags": .object(o)]).jsonString.write(to: root.appendingPathComponent("prod/flags.json"), atomically: true, encoding: .utf8)
             }
-            let store = try FlagStore(client: RedisClient(configuration: server.configuration), environment: "prod")
-            try writeFlags(version: 0)
-            #expect(try FlagctlProcess.run(["sync", "--env", "prod", "--flags", root.path, "--redis", server.url]).status == 0)
-            var killedBeforeWriting = 0, completed = 0
-            let moments = [20, 60, 120, 200, 300, 450, 900, 3000]  // ms after the start; the last ones usually after the write
-            for (i, delay) in moments.enumerated() {
-                try writeFlags(version: i + 1)
-                let before = try await store.revision()
+            let admin = RedisClient(configuration: server.configuration)
+            let store = try FlagStore(client: admin, environment: "prod")
+            /// Write-script runs Redis completed (EVAL and EVALSHA calls that did not fail).
+            func scriptRuns() async throws -> Int {
+                let info = try await admin.send("INFO", "commandstats").string ?? ""
+                var runs = 0
+                for line in info.split(whereSeparator: \.isNewline) where line.hasPrefix("cmdstat_eval:") || line.hasPrefix("cmdstat_evalsha:") {
+                    var fields: [String: Int] = [:]
+                    for part in line.split(separator: ":", maxSplits: 1)[1].split(separator: ",") {
+                        let kv = part.split(separator: "=")
+                        if kv.count == 2 { fields[String(kv[0])] = Int(kv[1]) }
+                    }
+                    runs += (fields["calls"] ?? 0) - (fields["failed_calls"] ?? 0)
+                }
+                return runs
+            }
+            /// The connection whose write script Redis holds (CLIENT PAUSE WRITE), if any: its id.
+            func heldScript() async throws -> String? {
+                let list = try await admin.send("CLIENT", "LIST").string ?? ""
+                for line in list.split(whereSeparator: \.isNewline) {
+                    var f: [Substring: Substring] = [:]
+                    for part in line.split(separator: " ") {
+                        if let eq = part.firstIndex(of: "=") { f[part[..<eq]] = part[part.index(after: eq)...] }
+                    }
+                    if f["flags"]?.contains("b") == true, f["cmd"] == "evalsha" || f["cmd"] == "eval" { return f["id"].map(String.init) }
+                }
+                return nil
+            }
+            func connected(_ id: String) async throws -> Bool {
+                (try await admin.send("CLIENT", "LIST").string ?? "").contains("id=\(id) ")
+            }
+            func startSync() throws -> Process {
                 let p = Process()
                 p.executableURL = FlagctlProcess.executable
                 p.arguments = ["sync", "--env", "prod", "--flags", root.path, "--redis", server.url]
                 p.standardOutput = FileHandle.nullDevice
                 p.standardError = FileHandle.nullDevice
                 try p.run()
-                try await Task.sleep(for: .milliseconds(delay))
+                return p
+            }
+
+            /// What one kill left, computed from the live data.
+            struct Left {
+                var revision: Int64
+                var previous = 0, new = 0, neither = 0
+                var hashMatches: Bool
+                var auditEntries: Int
+                var scriptRuns: Int
+                /// Every flag of exactly one version, the revision and content hash to match, one audit entry a revision.
+                var isWhole: Bool
+            }
+            func inspect(previous: Int, new: Int, before: Int64, runsBefore: Int) async throws -> Left {
+                let live = try await store.read()
+                var left = Left(
+                    revision: live.revision, hashMatches: FlagDocument.contentHash(flags: live.definitions, metadata: live.flagSetMetadata) == live.meta["contentHash"],
+                    auditEntries: try await store.auditEntries(limit: 1000).count, scriptRuns: try await scriptRuns() - runsBefore, isWhole: false)
+                for i in 0..<flagCount {
+                    switch live.definitions["flag-\(i)"] {
+                    case definition(version: previous, flag: i)?: left.previous += 1
+                    case definition(version: new, flag: i)?: left.new += 1
+                    default: left.neither += 1
+                    }
+                }
+                let onePrevious = left.previous == flagCount && live.revision == before
+                let oneNew = left.new == flagCount && live.revision == before + 1
+                left.isWhole = (onePrevious || oneNew) && live.definitions.count == flagCount && left.hashMatches
+                    && left.auditEntries == Int(live.revision)
+                return left
+            }
+
+            try writeFlags(version: 0)
+            #expect(try FlagctlProcess.run(["sync", "--env", "prod", "--flags", root.path, "--redis", server.url]).status == 0)
+            var live = 0  // the version Redis holds
+            var mixes = 0
+            var log: [String] = []
+
+            // Kills at moments after the start: before, during or after the write, as it falls.
+            var timed = (previous: 0, new: 0, inconsistent: 0)
+            let moments = [20, 60, 150, 300, 1000]  // ms
+            for delay in moments {
+                try writeFlags(version: live + 1)
+                let before = try await store.revision(), runsBefore = try await scriptRuns()
+                let p = try startSync()
+                try await Task.sleep(for: .milliseconds(delay))  // the moment of the kill is the input here, not a wait
                 kill(p.processIdentifier, SIGKILL)
                 p.waitUntilExit()
-                // Whatever the moment: the live set is exactly one synced revision.
-                let live = try await store.read()
-                #expect(live.revision == before || live.revision == before + 1)
-                #expect(live.definitions.count == 5_000)
-                let hash = FlagDocument.contentHash(flags: live.definitions, metadata: live.flagSetMetadata)
-                #expect(hash == live.meta["contentHash"], "revision \(live.revision) is not whole")
-                let versions = Set(live.definitions.values.compactMap { $0["variants"]?["a"] })
-                #expect(versions.count == 1)
-                #expect(try await store.auditEntries(limit: 1000).count == Int(live.revision))
-                if live.revision == before { killedBeforeWriting += 1 } else { completed += 1 }
+                let left = try await inspect(previous: live, new: live + 1, before: before, runsBefore: runsBefore)
+                if !left.isWhole { mixes += 1 }
+                // The revision moved exactly when Redis ran the script.
+                if (left.scriptRuns > 0) != (left.revision == before + 1) { timed.inconsistent += 1 }
+                if left.revision == before { timed.previous += 1 } else { timed.new += 1 }
+                log.append("\(delay) ms: revision \(left.revision), \(left.previous)/\(left.new)/\(left.neither) flags of previous/new/neither, script runs \(left.scriptRuns)")
+                if left.revision == before + 1 { live += 1 }
             }
-            // Both outcomes are fine; the point is that neither is ever a mix.
-            #expect(killedBeforeWriting + completed == moments.count)
+
+            // In flight, held: Redis holds the write script (CLIENT PAUSE WRITE) when the kill lands.
+            try writeFlags(version: live + 1)
+            var before = try await store.revision()
+            var runsBefore = try await scriptRuns()
+            _ = try await admin.send("CLIENT", "PAUSE", "60000", "WRITE")
+            var p = try startSync()
+            var held: String?
+            try await waitUntil("Redis holds the sync's write script", timeout: .seconds(30)) {
+                held = try await heldScript()
+                return held != nil
+            }
+            kill(p.processIdentifier, SIGKILL)
+            p.waitUntilExit()
+            try await waitUntil("Redis sees the killed connection go") { try await !connected(held!) }
+            _ = try await admin.send("CLIENT", "UNPAUSE")
+            let heldLeft = try await inspect(previous: live, new: live + 1, before: before, runsBefore: runsBefore)
+            if !heldLeft.isWhole { mixes += 1 }
+            let heldThenDropped = heldLeft.revision == before && heldLeft.scriptRuns == 0 && heldLeft.previous == flagCount
+            log.append("held: revision \(heldLeft.revision), \(heldLeft.previous)/\(heldLeft.new)/\(heldLeft.neither), script runs \(heldLeft.scriptRuns)")
+            if heldLeft.revision == before + 1 { live += 1 }
+
+            // In flight, run: the sync is frozen (SIGSTOP) with its script held, Redis runs the
+            // script, and the kill lands before flagctl ever reads the reply.
+            try writeFlags(version: live + 1)
+            before = try await store.revision()
+            runsBefore = try await scriptRuns()
+            _ = try await admin.send("CLIENT", "PAUSE", "60000", "WRITE")
+            p = try startSync()
+            try await waitUntil("Redis holds the sync's write script", timeout: .seconds(30)) { try await heldScript() != nil }
+            kill(p.processIdentifier, SIGSTOP)
+            _ = try await admin.send("CLIENT", "UNPAUSE")
+            try await waitUntil("Redis runs the script of the frozen sync") { try await store.revision() == before + 1 }
+            kill(p.processIdentifier, SIGKILL)
+            p.waitUntilExit()
+            let frozenLeft = try await inspect(previous: live, new: live + 1, before: before, runsBefore: runsBefore)
+            if !frozenLeft.isWhole { mixes += 1 }
+            let ranUnacknowledged = frozenLeft.revision == before + 1 && frozenLeft.scriptRuns == 1 && frozenLeft.new == flagCount
+                && p.terminationReason == .uncaughtSignal && p.terminationStatus == SIGKILL
+            log.append("frozen: revision \(frozenLeft.revision), \(frozenLeft.previous)/\(frozenLeft.new)/\(frozenLeft.neither), script runs \(frozenLeft.scriptRuns)")
+
+            #expect(mixes == 0, "\(log)")
+            #expect(timed.inconsistent == 0, "\(log)")
+            #expect(heldThenDropped, "\(log)")
+            #expect(ranUnacknowledged, "\(log)")
+            let kills = moments.count + 2
             FaultTable.record(
-                fault: "flagctl sync of 5,000 flags killed with kill -9 (at \(moments.count) moments)",
-                checked: "the live set is one whole revision: content hash, one version of every flag, one audit entry a revision",
-                passed: killedBeforeWriting + completed == moments.count,
-                figure: "\(killedBeforeWriting) left the previous revision whole, \(completed) the new one; 0 mixes")
+                fault: "flagctl sync of 5,000 flags killed with kill -9 (\(kills) kills: \(moments.count) at moments, 2 with its write script in flight)",
+                checked: "after each kill every flag's definition is compared with both versions: all of one version, matching revision, content hash and one audit entry a revision; the in-flight kills land while Redis holds the script (CLIENT PAUSE WRITE) or after Redis ran it with flagctl frozen before reading the reply",
+                passed: mixes == 0 && timed.inconsistent == 0 && heldThenDropped && ranUnacknowledged,
+                figure: "\(mixes) mixes of \(kills); at moments: \(timed.previous) left the previous revision whole, \(timed.new) the new; in flight: held → \(heldThenDropped ? "previous whole, script never ran" : "UNEXPECTED"), run while frozen → \(ranUnacknowledged ? "new whole, never acknowledged" : "UNEXPECTED")")
         }
     }
 }

@@ -46,6 +46,47 @@ struct FlagStoreTests {
         }
     }
 
+    @Test("the first write stores an environment ID that later writes keep; a meta without one gets one on the next write")
+    func environmentID() async throws {
+        try await RedisServer.withServer { server in
+            let admin = RedisClient(configuration: server.configuration)
+            let store = try FlagStore(client: admin, environment: "prod")
+            #expect(try await store.environmentID() == nil)
+            try await store.apply(change("sync") { $0.setDefinitions = ["a": Self.boolFlag] }, expectedRevision: 0)
+            let first = try #require(try await store.environmentID())
+            #expect(first.count == 32 && first.allSatisfy { $0.isHexDigit && !$0.isUppercase })
+            // A change's own meta fields cannot replace it.
+            try await store.apply(change("set") {
+                $0.setOverrides = ["a": OverrideRecord(override: .variant("on"), actor: "ann@host", reason: nil, at: 1, revision: 0)]
+                $0.meta = [StoreLayout.environmentIDField: "forged"]
+            }, expectedRevision: 1)
+            try await store.setMeta(["sourceHash": "x", StoreLayout.environmentIDField: "forged"])
+            #expect(try await store.environmentID() == first)
+            #expect(try await store.read().meta[StoreLayout.environmentIDField] == first)
+
+            // Data from a Flagpole older than the field: the next write names it.
+            _ = try await admin.send("HDEL", store.layout.meta, StoreLayout.environmentIDField)
+            try await store.apply(change("set") { $0.removeOverrides = ["a"] }, expectedRevision: 2)
+            let second = try #require(try await store.environmentID())
+            #expect(second != first)
+
+            // Another environment, and the bookkeeping write that can create meta, get their own.
+            let other = try FlagStore(client: admin, environment: "staging")
+            try await other.setMeta(["sourceHash": "y"])
+            let third = try #require(try await other.environmentID())
+            #expect(third != second)
+        }
+    }
+
+    @Test("a change event whose revisions are not whole numbers from 0 is refused, never a trap", arguments: [
+        #"{"revision":1e300,"previousRevision":1}"#, #"{"revision":2,"previousRevision":-1e300}"#, #"{"revision":1.5,"previousRevision":0}"#,
+        #"{"revision":-2,"previousRevision":-3}"#, #"{"revision":"2","previousRevision":1}"#, #"{"revision":99999999999999999999,"previousRevision":1}"#,
+    ])
+    func changeEventRevisions(_ message: String) throws {
+        #expect(throws: StoreError.self) { try ChangeEvent(message: Array(message.utf8)) }
+        #expect(try ChangeEvent(message: Array(#"{"revision":2,"previousRevision":1}"#.utf8)).revision == 2)
+    }
+
     @Test("two writers that read the same revision: exactly one wins, the other writes nothing")
     func conflict() async throws {
         try await RedisServer.withServer { server in

@@ -37,6 +37,7 @@ struct ExampleTests {
             env["FLAGPOLE_FLAGS"] = fx.root.path
             env["PORT"] = String(port)
             env["TMPDIR"] = fx.root.path
+            env["XDG_STATE_HOME"] = fx.root.path  // its snapshot, not in the user's home
             process.environment = env
             process.standardOutput = FileHandle.nullDevice
             process.standardError = FileHandle.nullDevice
