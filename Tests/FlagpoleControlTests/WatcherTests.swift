@@ -404,4 +404,40 @@ struct WatcherTests {
             #expect(record.evidence?["source"] == "builtin")
         }
     }
+
+    @Test("the cohorts' windows are aligned to the counters' minutes: the step's first minute counts whole, and at 100 % the control ends before the minute the rollout began in")
+    func minuteAlignedWindows() async throws {
+        try await RolloutFixture.with { f in
+            // The rollout goes straight to 100 % 40 s into minute m. Before it, `off` failed 1 % of
+            // the time; after it, `on` fails half the time. Minute m holds both, as the clients wrote it.
+            let m = Self.start / 60 + 10
+            let startedAt = m * 60 + 40
+            let writer = OutcomeBucketWriter(client: f.client, layout: f.control.store.layout)
+            typealias B = OutcomeBucketWriter.Bucket
+            try await writer.flush([
+                B(flag: "new-checkout", minute: m - 2, variant: "off"): .init(ok: 990, err: 10),
+                B(flag: "new-checkout", minute: m - 1, variant: "off"): .init(ok: 990, err: 10),
+                B(flag: "new-checkout", minute: m, variant: "off"): .init(ok: 594, err: 6),
+                B(flag: "new-checkout", minute: m, variant: "on"): .init(ok: 100, err: 100),
+                B(flag: "new-checkout", minute: m + 1, variant: "on"): .init(ok: 50, err: 50),
+            ])
+            _ = try await f.start(steps: [100], now: startedAt)
+            let clock = ManualRolloutClock(startMilliseconds: (m * 60 + 70) * 1000)
+            let w = try RolloutWatcher(
+                configuration: .init(environment: "prod", holderID: "w"), client: f.client,
+                metricSource: RolloutWatcher.standardMetricSources(environment: "prod", client: f.client, now: { clock.nowSeconds() }),
+                alerts: CollectingAlerts(), clock: clock, logger: Logger(label: "test"))
+            _ = try await w.tick()
+            let look = try #require(try await f.control.store.readRollouts().observations["new-checkout"])
+            // Every `on` outcome since the rollout began; a cut at 40 s into minute m kept a third of that minute's.
+            #expect(look.treatment?.successes == 150 && look.treatment?.failures == 150)
+            // The control is the 70 s before minute m: all of m-1 and the last 10 s of m-2, only `off`
+            // (cut at the rollout's start it took half of minute m, `on`'s failures included: 15 % errors).
+            #expect(look.evidence["controlWindow"]?["to"] == .int(m * 60))
+            #expect(look.evidence["controlWindow"]?["from"] == .int(m * 60 - 70))
+            let control = try #require(look.control)
+            #expect(abs(control.successes - (990 + 990.0 / 6)) < 1e-9 && abs(control.failures - (10 + 10.0 / 6)) < 1e-9)
+        }
+    }
 }
+
