@@ -385,14 +385,12 @@ struct WatcherTests {
             let clock = ManualRolloutClock(startMilliseconds: now * 1000)
             _ = try await f.start(steps: [50, 100], now: now - 600)
             // What the apps' clients flushed over the last ten minutes: `on` fails a fifth of the time.
-            let layout = f.control.store.layout
+            var counts: [OutcomeBucketWriter.Bucket: OutcomeBucketWriter.Counts] = [:]
             for minute in (StoreLayout.unixMinute(now - 600)...StoreLayout.unixMinute(now)) {
-                let key = RedisArgument(layout.outcomes(flag: "new-checkout", minute: minute))
-                _ = try await f.client.send(["HINCRBY", key, RedisArgument(StoreLayout.outcomeField(variant: "on", .ok)), "80"])
-                _ = try await f.client.send(["HINCRBY", key, RedisArgument(StoreLayout.outcomeField(variant: "on", .err)), "20"])
-                _ = try await f.client.send(["HINCRBY", key, RedisArgument(StoreLayout.outcomeField(variant: "off", .ok)), "99"])
-                _ = try await f.client.send(["HINCRBY", key, RedisArgument(StoreLayout.outcomeField(variant: "off", .err)), "1"])
+                counts[.init(flag: "new-checkout", minute: minute, variant: "on")] = .init(ok: 80, err: 20)
+                counts[.init(flag: "new-checkout", minute: minute, variant: "off")] = .init(ok: 99, err: 1)
             }
+            try await OutcomeBucketWriter(client: f.client, layout: f.control.store.layout).flush(counts)
             let w = try RolloutWatcher(
                 configuration: .init(environment: "prod", holderID: "w"), client: f.client,
                 metricSource: RolloutWatcher.standardMetricSources(environment: "prod", client: f.client),
