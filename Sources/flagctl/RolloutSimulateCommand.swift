@@ -126,10 +126,6 @@ struct RolloutSimulateCommand: ParsableCommand {
 
     // MARK: - Printing
 
-    static func percent(_ part: Int, _ whole: Int) -> String {
-        whole > 0 ? short(Double(part) * 100 / Double(whole), 1) + "%" : "-"
-    }
-
     /// `x` with at most `decimals` places, trailing zeros dropped.
     static func short(_ x: Double, _ decimals: Int) -> String {
         var scale = 1.0
@@ -141,42 +137,16 @@ struct RolloutSimulateCommand: ParsableCommand {
     }
 
     static func text(_ c: RolloutSimulator.Configuration, _ cells: [RolloutSimulator.CellResult], _ goals: [RolloutSimulator.Goal]) -> String {
-        let window = DurationText.format(c.detectionWindow)
-        let header = [
-            "req/s", "baseline", "treatment", "reverted<=\(window)", "reverted", "median", "p95", "passed", "not enough data",
-        ]
-        let rows = cells.map { cell -> [String] in
-            let s = cell.scenario
-            return [
-                short(s.requestsPerSecond, 3), short(s.baselineErrorRate * 100, 2) + "%",
-                short(s.treatmentErrorRate * 100, 2) + "%" + (s.isRegression ? "" : " (none)"),
-                percent(cell.revertsWithinWindow, cell.runs), percent(cell.reverts, cell.runs),
-                cell.medianDetection.map(DurationText.format) ?? "-", cell.p95Detection.map(DurationText.format) ?? "-",
-                percent(cell.passes, cell.runs), percent(cell.notEnoughDataHolds, cell.runs),
-            ]
-        }
-        var widths = header.map(\.count)
-        for row in rows { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
-        func line(_ cells: [String]) -> String {
-            cells.enumerated().map { i, text in
-                let pad = String(repeating: " ", count: widths[i] - text.count)
-                return i == 0 ? pad + text : text + (i == cells.count - 1 ? "" : pad)
-            }.joined(separator: "  ")
-        }
         var out = [
             "\(c.runs) runs per cell, seed \(c.seed); a look every \(DurationText.format(c.lookInterval)) for "
                 + "\(DurationText.format(c.stepWatch)); ceiling \(short(c.limits.maxErrorRate * 100, 2))%, "
                 + "allowed increase \(short(c.limits.maxErrorIncrease * 100, 2)) pp, min samples \(c.limits.minSamples), "
                 + "alpha \(short(c.alpha, 4))",
             "",
-            line(header),
         ]
-        out += rows.map(line)
+        out += RolloutSimulator.gridLines(cells, detectionWindow: c.detectionWindow)
         out.append("")
-        for goal in goals {
-            let mark = goal.passed.map { $0 ? "PASS" : "FAIL" } ?? "SKIP"
-            out.append("\(mark)  \(goal.name): \(goal.detail)")
-        }
+        out += RolloutSimulator.goalLines(goals)
         return out.joined(separator: "\n")
     }
 

@@ -45,7 +45,7 @@ struct SentinelRolloutFaultTests {
             config.interval = .seconds(10)
             config.leaseTTL = .seconds(30)
             let watcher = try RolloutWatcher(
-                configuration: config, client: client, metricSource: { _ in source }, decider: ThresholdRolloutDecider(), alerts: alerts,
+                configuration: config, client: client, metricSource: { _ in source }, alerts: alerts,
                 clock: clock, logger: Logger(label: "test"))
             for _ in 0..<3 {
                 #expect(try await watcher.tick().actions["new-checkout"] == "hold")

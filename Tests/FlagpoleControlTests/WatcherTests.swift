@@ -13,16 +13,17 @@ import Testing
 struct WatcherTests {
     static let start: Int64 = 1_767_225_600
 
+    /// The production watcher (its default decider, ``RolloutJudgeDecider``) on a scripted metric
+    /// source: 1,000 outcomes a minute per cohort, so 1 % against 1 % passes clearly at the end of an
+    /// hour and 20 % is above the 5 % ceiling beyond doubt within 10 s.
     func watcher(
-        _ f: RolloutFixture, holder: String = "w1", clock: ManualRolloutClock, source: ScriptedMetricSource, alerts: CollectingAlerts,
-        decider: any RolloutDeciding = ThresholdRolloutDecider()
+        _ f: RolloutFixture, holder: String = "w1", clock: ManualRolloutClock, source: ScriptedMetricSource, alerts: CollectingAlerts
     ) throws -> RolloutWatcher {
         var c = RolloutWatcher.Configuration(environment: "prod", holderID: holder)
         c.interval = .seconds(10)
         c.leaseTTL = .seconds(30)
         return try RolloutWatcher(
-            configuration: c, client: f.client, metricSource: { _ in source }, decider: decider, alerts: alerts, clock: clock,
-            logger: Logger(label: "test"))
+            configuration: c, client: f.client, metricSource: { _ in source }, alerts: alerts, clock: clock, logger: Logger(label: "test"))
     }
 
     /// Ticks every 10 s of manual time until `done` or `limit` ticks.
@@ -68,18 +69,6 @@ struct WatcherTests {
         }
     }
 
-    @Test("the statistical judge completes a healthy rollout too")
-    func completesWithJudge() async throws {
-        try await RolloutFixture.with { f in
-            let clock = ManualRolloutClock(startMilliseconds: Self.start * 1000)
-            let source = ScriptedMetricSource(ScriptedMetricSource.rate(0.01))
-            _ = try await f.start(steps: [50, 100], now: Self.start)
-            let w = try watcher(f, clock: clock, source: source, alerts: CollectingAlerts(), decider: RolloutJudgeDecider())
-            _ = try await drive(w, clock, limit: 3 * 360) { try await status(f)?.status.isActive == false }
-            #expect(try await status(f)?.status == .completed)
-        }
-    }
-
     @Test("a regression at the second step reverts: exactly the old flag, pinned, audited with evidence, a critical alert")
     func reverts() async throws {
         try await RolloutFixture.with { f in
@@ -95,7 +84,7 @@ struct WatcherTests {
             let report = try await w.tick()
             #expect(report.actions["new-checkout"] == "revert")
             let record = try #require(try await status(f))
-            #expect(record.status == .reverted && record.statusReason?.contains("above the ceiling") == true)
+            #expect(record.status == .reverted && record.statusReason?.contains("is above the 5.0% ceiling") == true)
             let live = try await f.control.store.read()
             #expect(live.effectiveDefinition(of: "new-checkout") == before)
             #expect(live.pins["new-checkout"]?.by == "watcher" && live.pins["new-checkout"]?.rollout == record.id)
@@ -293,8 +282,7 @@ struct WatcherTests {
             var c = RolloutWatcher.Configuration(environment: "prod", holderID: "w1")
             c.interval = .seconds(10)
             let w = try RolloutWatcher(
-                configuration: c, client: f.client, metricSource: { _ in source }, decider: ThresholdRolloutDecider(), alerts: alerts, clock: clock,
-                logger: Logger(label: "test"))
+                configuration: c, client: f.client, metricSource: { _ in source }, alerts: alerts, clock: clock, logger: Logger(label: "test"))
             // A minute of a 20% error rate: the watcher reads the flag, judges "revert", and meanwhile bob sets it.
             clock.advance(by: .seconds(60))
             let started = ContinuousClock.now
@@ -382,7 +370,7 @@ struct WatcherTests {
             _ = try await f.start(now: Self.start)
             let w = try RolloutWatcher(
                 configuration: .init(environment: "prod", holderID: "w"), client: writer, metricSource: { _ in source },
-                decider: ThresholdRolloutDecider(), alerts: CollectingAlerts(), clock: clock, logger: Logger(label: "test"))
+                alerts: CollectingAlerts(), clock: clock, logger: Logger(label: "test"))
             #expect(try await w.tick().actions["new-checkout"] == "hold")
             clock.advance(by: .seconds(60))
             #expect(try await w.tick().actions["new-checkout"] == "revert")
@@ -397,14 +385,12 @@ struct WatcherTests {
             let clock = ManualRolloutClock(startMilliseconds: now * 1000)
             _ = try await f.start(steps: [50, 100], now: now - 600)
             // What the apps' clients flushed over the last ten minutes: `on` fails a fifth of the time.
-            let layout = f.control.store.layout
+            var counts: [OutcomeBucketWriter.Bucket: OutcomeBucketWriter.Counts] = [:]
             for minute in (StoreLayout.unixMinute(now - 600)...StoreLayout.unixMinute(now)) {
-                let key = RedisArgument(layout.outcomes(flag: "new-checkout", minute: minute))
-                _ = try await f.client.send(["HINCRBY", key, RedisArgument(StoreLayout.outcomeField(variant: "on", .ok)), "80"])
-                _ = try await f.client.send(["HINCRBY", key, RedisArgument(StoreLayout.outcomeField(variant: "on", .err)), "20"])
-                _ = try await f.client.send(["HINCRBY", key, RedisArgument(StoreLayout.outcomeField(variant: "off", .ok)), "99"])
-                _ = try await f.client.send(["HINCRBY", key, RedisArgument(StoreLayout.outcomeField(variant: "off", .err)), "1"])
+                counts[.init(flag: "new-checkout", minute: minute, variant: "on")] = .init(ok: 80, err: 20)
+                counts[.init(flag: "new-checkout", minute: minute, variant: "off")] = .init(ok: 99, err: 1)
             }
+            try await OutcomeBucketWriter(client: f.client, layout: f.control.store.layout).flush(counts)
             let w = try RolloutWatcher(
                 configuration: .init(environment: "prod", holderID: "w"), client: f.client,
                 metricSource: RolloutWatcher.standardMetricSources(environment: "prod", client: f.client),
@@ -416,4 +402,40 @@ struct WatcherTests {
             #expect(record.evidence?["source"] == "builtin")
         }
     }
+
+    @Test("the cohorts' windows are aligned to the counters' minutes: the step's first minute counts whole, and at 100 % the control ends before the minute the rollout began in")
+    func minuteAlignedWindows() async throws {
+        try await RolloutFixture.with { f in
+            // The rollout goes straight to 100 % 40 s into minute m. Before it, `off` failed 1 % of
+            // the time; after it, `on` fails half the time. Minute m holds both, as the clients wrote it.
+            let m = Self.start / 60 + 10
+            let startedAt = m * 60 + 40
+            let writer = OutcomeBucketWriter(client: f.client, layout: f.control.store.layout)
+            typealias B = OutcomeBucketWriter.Bucket
+            try await writer.flush([
+                B(flag: "new-checkout", minute: m - 2, variant: "off"): .init(ok: 990, err: 10),
+                B(flag: "new-checkout", minute: m - 1, variant: "off"): .init(ok: 990, err: 10),
+                B(flag: "new-checkout", minute: m, variant: "off"): .init(ok: 594, err: 6),
+                B(flag: "new-checkout", minute: m, variant: "on"): .init(ok: 100, err: 100),
+                B(flag: "new-checkout", minute: m + 1, variant: "on"): .init(ok: 50, err: 50),
+            ])
+            _ = try await f.start(steps: [100], now: startedAt)
+            let clock = ManualRolloutClock(startMilliseconds: (m * 60 + 70) * 1000)
+            let w = try RolloutWatcher(
+                configuration: .init(environment: "prod", holderID: "w"), client: f.client,
+                metricSource: RolloutWatcher.standardMetricSources(environment: "prod", client: f.client, now: { clock.nowSeconds() }),
+                alerts: CollectingAlerts(), clock: clock, logger: Logger(label: "test"))
+            _ = try await w.tick()
+            let look = try #require(try await f.control.store.readRollouts().observations["new-checkout"])
+            // Every `on` outcome since the rollout began; a cut at 40 s into minute m kept a third of that minute's.
+            #expect(look.treatment?.successes == 150 && look.treatment?.failures == 150)
+            // The control is the 70 s before minute m: all of m-1 and the last 10 s of m-2, only `off`
+            // (cut at the rollout's start it took half of minute m, `on`'s failures included: 15 % errors).
+            #expect(look.evidence["controlWindow"]?["to"] == .int(m * 60))
+            #expect(look.evidence["controlWindow"]?["from"] == .int(m * 60 - 70))
+            let control = try #require(look.control)
+            #expect(abs(control.successes - (990 + 990.0 / 6)) < 1e-9 && abs(control.failures - (10 + 10.0 / 6)) < 1e-9)
+        }
+    }
 }
+

@@ -15,8 +15,10 @@ import Foundation
 /// share of the part of the minute that has *happened*: for the minute now running, the part up to
 /// now, so a window ending now takes all of it. This assumes outcomes spread evenly over a minute;
 /// the error is at most one minute's counts at each end of the window (the counts of a minute also
-/// land up to one client flush interval, 1 s by default, late). Set
-/// ``Configuration/proRatePartialMinutes`` to false to count every overlapping minute whole.
+/// land up to one client flush interval, 1 s by default, late). The assumption fails across the
+/// start of a rollout step, so the watcher starts its windows at the minute a step began in (see
+/// ``RolloutWatcher``). Set ``Configuration/proRatePartialMinutes`` to false to count every
+/// overlapping minute whole.
 public struct BuiltinMetricSource: RolloutMetricSource {
     /// How the source reads the counters.
     public struct Configuration: Sendable {

@@ -16,8 +16,12 @@ extension RolloutRecord.MetricSettings {
 
 extension RolloutWatcher {
     /// The metric sources a daemon uses: the built-in counters in `client`'s Redis, or the
-    /// Prometheus server a rollout's settings name.
-    public static func standardMetricSources(environment: String, client: RedisClient) -> MetricSourceFactory {
-        { settings in try makeMetricSource(policy: settings.policy, environment: environment, client: client) }
+    /// Prometheus server a rollout's settings name. `now` is the current Unix second the counters'
+    /// running minute is pro-rated by; default: the wall clock (a watcher on a ``ManualRolloutClock``
+    /// passes that clock's, so that the counters and the watcher agree on the time).
+    public static func standardMetricSources(
+        environment: String, client: RedisClient, now: @escaping @Sendable () -> Int64 = UnixClock.now
+    ) -> MetricSourceFactory {
+        { settings in try makeMetricSource(policy: settings.policy, environment: environment, client: client, now: now) }
     }
 }

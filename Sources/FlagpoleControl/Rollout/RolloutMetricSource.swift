@@ -112,15 +112,18 @@ public protocol RolloutMetricSource: Sendable {
 ///   - environment: the environment the source will be asked about (checked here).
 ///   - client: Redis, for the built-in counters.
 ///   - prometheusTimeout: how long one Prometheus request may take. Default: 5 s.
+///   - now: the current Unix second, for pro-rating the counters' running minute (see
+///     ``BuiltinMetricSource``). Default: the wall clock; a watcher on an injected clock passes its own.
 /// - Throws: ``MetricSourceError`` with code `configuration` naming what is missing and where to
 ///   set it (e.g. `metric prometheus needs prometheusQuery …`).
 public func makeMetricSource(
-    policy: GuardPolicy, environment: String, client: RedisClient, prometheusTimeout: Duration = .seconds(5)
+    policy: GuardPolicy, environment: String, client: RedisClient, prometheusTimeout: Duration = .seconds(5),
+    now: @escaping @Sendable () -> Int64 = UnixClock.now
 ) throws -> any RolloutMetricSource {
     guard StoreLayout.isValidEnvironmentName(environment) else {
         throw MetricSourceError(code: .configuration, message: "metric source: \"\(environment)\" is not an environment name")
     }
-    let builtin = BuiltinMetricSource(client: client)
+    let builtin = BuiltinMetricSource(client: client, now: now)
     switch policy.metric ?? .builtin {
     case .builtin:
         return builtin

@@ -349,14 +349,14 @@ public final class RolloutWatcher: Service, Sendable {
     }
 
     private func judge(_ record: RolloutRecord, now: Int64) async -> (RolloutDecision, CohortCounts?, CohortCounts?, String) {
+        let (from, controlFrom, controlTo) = Self.windows(stepStartedAt: record.stepStartedAt, startedAt: record.startedAt, percent: record.percent, now: now)
         let elapsed = max(0, now - record.stepStartedAt)
         let treatmentQuery = CohortQuery(
             environment: configuration.environment, flag: record.flag, cohort: .variant(record.targetVariant), role: "treatment",
-            from: record.stepStartedAt, to: now)
-        let controlQuery =
-            record.percent < 100
-            ? CohortQuery(environment: configuration.environment, flag: record.flag, cohort: .allBut(record.targetVariant), role: "control", from: record.stepStartedAt, to: now)
-            : CohortQuery(environment: configuration.environment, flag: record.flag, cohort: .all, role: "control", from: record.startedAt - elapsed, to: record.startedAt)
+            from: from, to: now)
+        let controlQuery = CohortQuery(
+            environment: configuration.environment, flag: record.flag, cohort: record.percent < 100 ? .allBut(record.targetVariant) : .all,
+            role: "control", from: controlFrom, to: controlTo)
         var treatment: CohortCounts?, control: CohortCounts?
         var failure: String?
         var name = record.metric.source
@@ -380,6 +380,31 @@ public final class RolloutWatcher: Service, Sendable {
             decision.evidence = .object(e)
         }
         return (decision, treatment, control, name)
+    }
+
+    /// The cohorts' windows at `now`, in Unix seconds: the treatment's `[from, now)`, and the
+    /// control's — the same window below 100 %, and at 100 % the window of the same length that ends
+    /// where the rollout began.
+    ///
+    /// Both start at the beginning of the *minute* the step started in, and the control at 100 % ends
+    /// at the beginning of the minute the rollout started in, because outcomes are counted per minute
+    /// (the built-in counters, and the Prometheus source's sample counts when it has no requests
+    /// query). A window edge inside a minute takes the share of the minute's counts that its part of
+    /// the minute has, as if they were spread evenly over it: true within a phase of the rollout,
+    /// false across the start of a step. Cut at the step's start, the treatment window counted the
+    /// new variant's outcomes of that minute by the share of the minute after the start although all
+    /// of them came after it — losing 10 s of its traffic on average and up to nearly all of it, in
+    /// the first minutes of the step, when detection is decided; and the control at 100 % took in up
+    /// to 15 s of the new variant's outcomes, at its error rate, from the minute the rollout began.
+    /// What a minute-aligned window adds before the step's start is the same variants' outcomes (a
+    /// smaller split of the same treatment, or the control), so it belongs to the cohorts anyway.
+    /// The step's watch still counts from the step's start.
+    static func windows(stepStartedAt: Int64, startedAt: Int64, percent: Int, now: Int64) -> (from: Int64, controlFrom: Int64, controlTo: Int64) {
+        func minuteStart(_ t: Int64) -> Int64 { StoreLayout.unixMinute(t) * 60 }
+        let from = min(minuteStart(stepStartedAt), now)
+        guard percent >= 100 else { return (from, from, now) }
+        let before = minuteStart(startedAt)
+        return (from, before - (now - from), before)
     }
 
     private func count(decision: RolloutDecision, at nowMS: Int64) {

@@ -93,6 +93,24 @@ public struct RolloutSimulator: Sendable {
         /// The 95th percentile of the time to revert the same way; nil when at most 95 % reverted.
         public var p95Detection: Duration?
 
+        /// A cell's results from their parts, for runs simulated elsewhere (the watcher's replay test
+        /// counts the same things through the real watcher and prints them with ``RolloutSimulator/gridLines(_:detectionWindow:showRuns:)``).
+        public init(
+            scenario: RolloutSimulator.Scenario, runs: Int, simulatedHours: Double, reverts: Int, revertsWithinWindow: Int, passes: Int,
+            notEnoughDataHolds: Int, otherHolds: Int, medianDetection: Duration? = nil, p95Detection: Duration? = nil
+        ) {
+            self.scenario = scenario
+            self.runs = runs
+            self.simulatedHours = simulatedHours
+            self.reverts = reverts
+            self.revertsWithinWindow = revertsWithinWindow
+            self.passes = passes
+            self.notEnoughDataHolds = notEnoughDataHolds
+            self.otherHolds = otherHolds
+            self.medianDetection = medianDetection
+            self.p95Detection = p95Detection
+        }
+
         /// Share of runs reverted within the detection window (0…1).
         public var detectionRate: Double { runs > 0 ? Double(revertsWithinWindow) / Double(runs) : 0 }
         /// Reverts per simulated hour; a false-revert rate when the scenario is not a regression.
@@ -141,15 +159,9 @@ public struct RolloutSimulator: Sendable {
             case .holding: result.otherHolds += 1
             }
         }
-        revertTimes.sort()
-        func quantile(_ q: Double) -> Duration? {
-            // The smallest time by which at least q of all runs were reverted.
-            let needed = Int((q * Double(result.runs)).rounded(.up))
-            guard needed >= 1, needed <= revertTimes.count else { return nil }
-            return .seconds(revertTimes[needed - 1])
-        }
-        result.medianDetection = quantile(0.5)
-        result.p95Detection = quantile(0.95)
+        let sorted = revertTimes.sorted().map { Duration.seconds($0) }
+        result.medianDetection = CellResult.detectionQuantile(0.5, revertTimes: sorted, runs: result.runs)
+        result.p95Detection = CellResult.detectionQuantile(0.95, revertTimes: sorted, runs: result.runs)
         return result
     }
 
