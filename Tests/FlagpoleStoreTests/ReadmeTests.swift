@@ -2,36 +2,39 @@ import Foundation
 import FlagpoleStore
 import Testing
 
-@Suite("README stays true")
+@Suite("The docs stay true")
 struct ReadmeTests {
-    static let readme: String = {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        return (try? String(contentsOf: root.appendingPathComponent("README.md"), encoding: .utf8)) ?? ""
-    }()
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-    @Test("the ACL lines in the README are the ones the code and tests use")
-    func aclLines() {
+    /// A document of the repository; a missing one fails the test that reads it.
+    static func document(_ path: String) throws -> String {
+        try String(contentsOf: root.appendingPathComponent(path), encoding: .utf8)
+    }
+
+    @Test("the ACL lines in docs/security.md are the ones the code and tests use")
+    func aclLines() throws {
+        let security = try Self.document("docs/security.md")
         for role in AccessRules.Role.allCases {
             let line = AccessRules.setUserCommand(
                 user: AccessRules.defaultUser(role, environment: "prod"), password: "PASSWORD", rules: AccessRules.rules(for: role, environment: "prod")!)
-            #expect(Self.readme.contains(line), "README lacks the \(role) line: \(line)")
+            #expect(security.contains(line), "docs/security.md lacks the \(role) line: \(line)")
         }
         let allWriter = AccessRules.setUserCommand(user: AccessRules.defaultUser(.writer, environment: nil), password: "PASSWORD", rules: AccessRules.writer)
-        #expect(Self.readme.contains(allWriter), "README lacks the all-environment writer line: \(allWriter)")
+        #expect(security.contains(allWriter), "docs/security.md lacks the all-environment writer line: \(allWriter)")
     }
 
-    @Test("the README's Swift example is the compiled Examples/HelloFlags/main.swift, verbatim")
+    @Test("docs/client.md's Swift example is the compiled Examples/HelloFlags/main.swift, verbatim")
     func example() throws {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let source = try String(contentsOf: root.appendingPathComponent("Examples/HelloFlags/main.swift"), encoding: .utf8)
-        #expect(Self.readme.contains("```swift\n" + source.trimmingCharacters(in: .whitespacesAndNewlines) + "\n```"))
+        let source = try Self.document("Examples/HelloFlags/main.swift")
+        #expect(try Self.document("docs/client.md").contains("```swift\n" + source.trimmingCharacters(in: .whitespacesAndNewlines) + "\n```"))
     }
 
-    @Test("every key of the layout is documented")
+    @Test("every key of the layout is documented in docs/redis-layout.md")
     func layout() throws {
         let layout = try StoreLayout(environment: "ENV")
+        let doc = try Self.document("docs/redis-layout.md")
         for key in layout.scriptKeys + [layout.changes] {
-            #expect(Self.readme.contains("`\(key)`"), "README does not document \(key)")
+            #expect(doc.contains("`\(key)`"), "docs/redis-layout.md does not document \(key)")
         }
     }
 }
