@@ -32,7 +32,7 @@ extension FlagpoleClient {
         /// Default: 30 seconds.
         public var revisionCheckInterval: Duration = .seconds(30)
         /// How old the data may become, while the client is not in sync with Redis, before
-        /// evaluation details report ``FlagpoleCore/EvaluationReason/stale`` (values are still
+        /// evaluation details report `EvaluationReason.stale` (values are still
         /// served). Default: 60 seconds.
         public var freshnessBound: Duration = .seconds(60)
         /// Where the last-known-good snapshot is kept: the flags last read from Redis, served
@@ -46,7 +46,7 @@ extension FlagpoleClient {
         /// or others is refused (a warning says why; the client then keeps no snapshot). The file
         /// is `0600`, replaced atomically, never read through a symbolic link, and carries a
         /// checksum and the environment ID of the Redis data it came from
-        /// (``FlagpoleStore/StoreLayout/environmentIDField``). It is used only if it is of this
+        /// (`StoreLayout.environmentIDField`). It is used only if it is of this
         /// environment and intact; when Redis answers, a snapshot of other Redis data (another
         /// server, or the environment deleted and synced again) is dropped and removed. An
         /// environment never written in Redis (revision 0) is served as Redis says: no flags,
@@ -93,7 +93,7 @@ extension FlagpoleClient {
             /// How often counts are flushed, in one pipelined round trip. Default: 1 second.
             public var flushInterval: Duration = .seconds(1)
             /// How long the per-minute buckets live in Redis. Default: 6 hours
-            /// (``FlagpoleStore/StoreLayout/defaultOutcomeRetention``).
+            /// (`StoreLayout.defaultOutcomeRetention`).
             public var retention: Duration = StoreLayout.defaultOutcomeRetention
             /// The most flag/variant pairs kept in memory between flushes, per stripe of the
             /// in-memory table (there are 16). Outcomes for pairs past it are dropped and counted.

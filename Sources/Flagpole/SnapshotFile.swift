@@ -20,7 +20,7 @@ import FlagpoleStore
 ///
 /// - `checksum` is the SHA-256 of the document's compact, key-sorted JSON without the
 ///   `checksum` field; a file whose contents do not match it is refused.
-/// - `environmentId` is the ``FlagpoleStore/StoreLayout/environmentIDField`` of the Redis data
+/// - `environmentId` is the `StoreLayout.environmentIDField` of the Redis data
 ///   the snapshot came from (absent when that data had none), so a client never takes a snapshot
 ///   of other Redis data for its own.
 /// - The folder is created `0700`; a folder owned by another user, or writable by its group or
