@@ -148,7 +148,10 @@ struct StatusCommand: AsyncParsableCommand {
                 for d in drift {
                     var line = "  \(d.flag): \(d.status.rawValue)"
                     if let o = d.override { line += " — \(o.override.summary) by \(o.actor)" + (o.reason.map { " (\($0))" } ?? "") }
-                    if d.status == .pinned, let p = d.pin { line += "; reverted and pinned by \(p.by): \(p.reason)" }
+                    // A revert's override already says why; the pin adds only who pinned it, unless it says more.
+                    if d.status == .pinned, let p = d.pin, !(d.override?.reason ?? "").contains(p.reason) {
+                        line += "; reverted and pinned by \(p.by): \(p.reason)"
+                    }
                     print(line)
                     if let hint = d.reconcileHint { print("    to make the files agree: \(hint)") }
                 }

@@ -18,11 +18,19 @@ private func applyRuntimeChange(
         ])
         return
     }
-    let now = outcome.after.map { $0.override.summary } ?? "no override (the files' definition)"
+    guard let after = outcome.after else {
+        // No override left: the flag serves its definition from the files.
+        if let revision = outcome.revision {
+            print("\(control.environment): \(flag) override cleared; it serves the files' definition (revision \(revision))")
+        } else {
+            print("\(control.environment): \(flag) has no override; it already serves the files' definition; nothing written")
+        }
+        return
+    }
     if let revision = outcome.revision {
-        print("\(control.environment): \(flag) is now \(now) (revision \(revision))")
+        print("\(control.environment): \(flag) is now \(after.override.summary) (revision \(revision))")
     } else {
-        print("\(control.environment): \(flag) already is \(now); nothing written")
+        print("\(control.environment): \(flag) already is \(after.override.summary); nothing written")
     }
 }
 
