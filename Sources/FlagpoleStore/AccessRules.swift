@@ -3,7 +3,7 @@
 ///
 /// | role | keys | may |
 /// |---|---|---|
-/// | ``Role/app`` | one environment: its flags read-only; its outcome counters and heartbeats | read flags, follow changes, flush outcomes (the flush script), heartbeat — never change a flag |
+/// | ``Role/app`` | one environment: its flags read-only; its outcome counters and heartbeats, each with only the commands it needs (Redis 7 selectors) | read flags, follow changes, flush outcomes (the flush script), heartbeat — never change a flag, never delete or retype a counter |
 /// | ``Role/writer`` | one environment, or every one | sync, set, roll out, restore, read everything (flagctl, CI) |
 /// | ``Role/daemon`` | one environment | what a writer of it may, plus what an app may: serve OFREP, flush outcomes and run the watcher |
 ///
@@ -38,12 +38,12 @@ public enum AccessRules {
     /// number in the URL, and Cluster's slot map and redirections.
     static let connection = ["+ping", "+role", "+select", "+asking", "+cluster|slots"]
 
-    /// What the client library runs: one atomic read (`MULTI` … `EXEC`), single-flag reads, the
-    /// change channel, the outcome flush script and the heartbeat.
-    static let appCommands = [
-        "+multi", "+exec", "+get", "+hget", "+hgetall", "+hmget", "+subscribe",
-        "+evalsha", "+eval", "+set", "+hincrby", "+hset", "+expire", "+del", "+hdel",
-    ]
+    /// What the client library reads with: one atomic read (`MULTI` … `EXEC`), single-flag reads,
+    /// the change channel.
+    static let appReadCommands = ["+multi", "+exec", "+get", "+hget", "+hgetall", "+hmget", "+subscribe"]
+
+    /// What the client library writes with: the outcome flush script and the heartbeat.
+    static let appWriteCommands = ["+evalsha", "+eval", "+set", "+hincrby", "+hset", "+expire", "+del", "+hdel"]
 
     /// What `flagctl` runs, its write script's commands included.
     static let writerCommands = [
@@ -61,15 +61,23 @@ public enum AccessRules {
         case .app:
             guard let environment else { return nil }
             let p = "flagpole:{\(environment)}:"
-            return ["%R~\(p)revision", "%R~\(p)flags", "%R~\(p)overrides", "%R~\(p)pins", "%R~\(p)meta"]
-                + ["~\(p)outcomes:*", "~\(p)clients", "~\(p)clients:*", "&\(p)changes"]
-                + connection + appCommands
+            // Reads everywhere it may look; writes only through selectors (Redis 7) that pair each
+            // key pattern with the few commands it needs, so an app can add to its counters but not
+            // turn one into a string, delete it, or write anything else.
+            return ["%R~\(p)revision", "%R~\(p)flags", "%R~\(p)overrides", "%R~\(p)pins", "%R~\(p)meta", "&\(p)changes"]
+                + connection + appReadCommands
+                + [
+                    "(~\(p)outcomes:* +evalsha +eval +hincrby +hset +expire)",
+                    "(~\(p)outcomes:flushed:* +get +set)",
+                    "(~\(p)clients +hset +hdel +hgetall)",
+                    "(~\(p)clients:* +set +del)",
+                ]
         case .writer:
             let (keys, channels) = environment.map { ("~flagpole:{\($0)}:*", "&flagpole:{\($0)}:changes") } ?? ("~flagpole:*", "&flagpole:*")
             return [keys, channels] + connection + ["+info", "+acl|whoami"] + writerCommands
         case .daemon:
             guard let environment else { return nil }
-            let extra = appCommands.filter { !writerCommands.contains($0) }
+            let extra = (appReadCommands + appWriteCommands).filter { !writerCommands.contains($0) }
             return ["~flagpole:{\(environment)}:*", "&flagpole:{\(environment)}:changes"] + connection + writerCommands + extra
         }
     }
@@ -84,8 +92,15 @@ public enum AccessRules {
         "flagpole-\(role.rawValue)" + (environment.map { "-\($0)" } ?? "")
     }
 
-    /// The `ACL SETUSER` command line for a user with these rules, e.g. for redis-cli.
+    /// The `ACL SETUSER` arguments for a user with these rules, one string each.
+    public static func setUserArguments(user: String, password: String, rules: [String]) -> [String] {
+        ["ACL", "SETUSER", user, "on", ">" + password, "resetkeys", "resetchannels", "-@all"] + rules
+    }
+
+    /// The `ACL SETUSER` command line for a user with these rules, for redis-cli: a selector
+    /// (`(~key +command …)`, which holds spaces) is double-quoted.
     public static func setUserCommand(user: String, password: String, rules: [String]) -> String {
-        (["ACL", "SETUSER", user, "on", ">" + password, "resetkeys", "resetchannels", "-@all"] + rules).joined(separator: " ")
+        setUserArguments(user: user, password: password, rules: rules).map { $0.contains(" ") ? "\"" + $0 + "\"" : $0 }
+            .joined(separator: " ")
     }
 }

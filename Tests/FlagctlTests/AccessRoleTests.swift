@@ -24,9 +24,28 @@ struct AccessRoleTests {
         let lines = r.stdout.split(separator: "\n")
         #expect(lines.count == 1, "only the command on standard output: \(r.stdout)")
         #expect(r.stderr.contains("redis://\(user):pw-\(user)@"), "\(r.stderr)")
-        let words = try #require(lines.first).split(separator: " ").map { RedisArgument(String($0)) }
+        let words = Self.redisCliWords(String(try #require(lines.first))).map { RedisArgument($0) }
         _ = try await RedisClient(configuration: server.configuration).send(RedisCommand(words))
         return "redis://\(user):pw-\(user)@127.0.0.1:\(server.port)"
+    }
+
+    /// The words of a redis-cli input line: split at spaces, a double-quoted word kept whole.
+    static func redisCliWords(_ line: String) -> [String] {
+        var words: [String] = []
+        var word = ""
+        var quoted = false
+        for c in line {
+            if c == "\"" {
+                quoted.toggle()
+            } else if c == " " && !quoted {
+                if !word.isEmpty { words.append(word) }
+                word = ""
+            } else {
+                word.append(c)
+            }
+        }
+        if !word.isEmpty { words.append(word) }
+        return words
     }
 
     static func writeFlags(_ root: URL, environments: [String]) throws {
@@ -117,6 +136,13 @@ struct AccessRoleTests {
                             ["PUBLISH", prod.changes, "{}"], ["HGETALL", prod.audit], ["HGETALL", prod.rollouts], ["HGETALL", prod.history]] {
                 await #expect("\(command)", performing: { _ = try await appOfProd.send(RedisCommand(command.map { RedisArgument($0) })) }, throws: { Self.isNoPerm($0) })
             }
+            // Nor retype, delete or expire its own environment's counters and records outside the flush script's commands.
+            let ownCounter = prod.outcomes(flag: "new-checkout", minute: minute)
+            for command in [["SET", ownCounter, "x"], ["DEL", ownCounter], ["HDEL", ownCounter, "on|ok"], ["SET", prod.clients, "x"],
+                            ["HINCRBY", prod.client("i1"), "f", "1"], ["SET", prod.outcomeSummary(minute: minute), "x"]] {
+                await #expect("\(command)", performing: { _ = try await appOfProd.send(RedisCommand(command.map { RedisArgument($0) })) }, throws: { Self.isNoPerm($0) })
+            }
+            #expect(try await admin.send("HGET", ownCounter, "on|ok").integer == 5)
             // The daemon user of prod can; the daemon user of prod cannot touch test.
             let asDaemon = try EnvironmentControl(
                 environment: "prod", client: RedisClient(configuration: try RedisConfiguration(url: daemonProd)), directory: FlagDirectory(root: root.path))

@@ -362,7 +362,7 @@ struct WatcherTests {
     @Test("the watcher needs no more than the writer ACL user (flagctl's) may do: lease, observations, revert")
     func leastPrivilege() async throws {
         try await RolloutFixture.with { f in
-            let words = AccessRules.setUserCommand(user: "flagctl", password: "pw-writer", rules: AccessRules.writer).split(separator: " ").map(String.init)
+            let words = AccessRules.setUserArguments(user: "flagctl", password: "pw-writer", rules: AccessRules.writer)
             _ = try await f.client.send(RedisCommand(words.map { RedisArgument($0) }))
             let writer = RedisClient(configuration: try RedisConfiguration(url: "redis://flagctl:pw-writer@127.0.0.1:\(f.server.port)"))
             let clock = ManualRolloutClock(startMilliseconds: Self.start * 1000)

@@ -323,7 +323,7 @@ struct SyncTests {
         try await RedisServer.withServer { server in
             let admin = RedisClient(configuration: server.configuration)
             for (user, rules) in [("flagctl", AccessRules.writer), ("app", AccessRules.rules(for: .app, environment: "prod")!)] {
-                let words = AccessRules.setUserCommand(user: user, password: "pw-\(user)", rules: rules).split(separator: " ").map(String.init)
+                let words = AccessRules.setUserArguments(user: user, password: "pw-\(user)", rules: rules)
                 _ = try await admin.send(RedisCommand(words.map { RedisArgument($0) }))
             }
             let folder = try FlagFolder()
