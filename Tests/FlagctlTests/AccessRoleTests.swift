@@ -48,6 +48,20 @@ struct AccessRoleTests {
         return words
     }
 
+    /// A server with `prod` synced by its writer user, and the app and daemon users of `prod`.
+    static func withProd(_ body: (RedisServer, URL, _ writer: String, _ app: String, _ daemon: String) async throws -> Void) async throws {
+        try await RedisServer.withServer { server in
+            let root = FileManager.default.temporaryDirectory.appendingPathComponent("flagpole-acl-\(UUID().uuidString.prefix(8))")
+            defer { try? FileManager.default.removeItem(at: root) }
+            try writeFlags(root, environments: ["prod"])
+            let writer = try await createUser("writer", "prod", on: server)
+            let app = try await createUser("app", "prod", on: server)
+            let daemonUser = try await createUser("daemon", "prod", on: server)
+            #expect(try FlagctlProcess.run(["sync", "--env", "prod", "--redis", writer, "--flags", root.path]).status == 0)
+            try await body(server, root, writer, app, daemonUser)
+        }
+    }
+
     static func writeFlags(_ root: URL, environments: [String]) throws {
         for env in environments {
             try FileManager.default.createDirectory(at: root.appendingPathComponent(env), withIntermediateDirectories: true)
@@ -155,14 +169,7 @@ struct AccessRoleTests {
 
     @Test("the daemon does its whole job as the daemon user, next to an app user's traffic and a writer's rollout: a regression is reverted")
     func daemonUser() async throws {
-        try await RedisServer.withServer { server in
-            let root = FileManager.default.temporaryDirectory.appendingPathComponent("flagpole-acl-\(UUID().uuidString.prefix(8))")
-            defer { try? FileManager.default.removeItem(at: root) }
-            try Self.writeFlags(root, environments: ["prod"])
-            let writer = try await Self.createUser("writer", "prod", on: server)
-            let app = try await Self.createUser("app", "prod", on: server)
-            let daemonUser = try await Self.createUser("daemon", "prod", on: server)
-            #expect(try FlagctlProcess.run(["sync", "--env", "prod", "--redis", writer, "--flags", root.path]).status == 0)
+        try await Self.withProd { server, root, writer, app, daemonUser in
 
             let traffic = try BackgroundProcess(
                 trafficExecutable,
@@ -194,14 +201,7 @@ struct AccessRoleTests {
 
     @Test("the HTTP side as an app user and the watcher as the daemon user (--watcher-redis): OFREP, outcome flushes and the lease all work")
     func splitDaemon() async throws {
-        try await RedisServer.withServer { server in
-            let root = FileManager.default.temporaryDirectory.appendingPathComponent("flagpole-acl-\(UUID().uuidString.prefix(8))")
-            defer { try? FileManager.default.removeItem(at: root) }
-            try Self.writeFlags(root, environments: ["prod"])
-            let writer = try await Self.createUser("writer", "prod", on: server)
-            let app = try await Self.createUser("app", "prod", on: server)
-            let daemonUser = try await Self.createUser("daemon", "prod", on: server)
-            #expect(try FlagctlProcess.run(["sync", "--env", "prod", "--redis", writer, "--flags", root.path]).status == 0)
+        try await Self.withProd { server, root, writer, app, daemonUser in
             let daemon = try await DaemonProcess.start(
                 ["--env", "prod", "--redis", app, "--watcher-redis", daemonUser, "--flags", root.path, "--interval", "200ms", "--no-alerts"])
             let evaluation = try await daemon.request("/ofrep/v1/evaluate/flags/new-checkout", body: "{}")
