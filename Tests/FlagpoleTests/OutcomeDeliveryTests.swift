@@ -180,3 +180,34 @@ struct OutcomeDeliveryTests {
         }
     }
 }
+
+@Suite("Typed object flags", .timeLimit(.minutes(1)))
+struct TypedObjectFlagTests {
+    struct Theme: Decodable, Sendable, Equatable {
+        var bg: String
+    }
+
+    struct Strict: Decodable, Sendable, Equatable {
+        var bg: Int
+    }
+
+    @Test("an object flag decodes into a Decodable struct; a value that does not fit gives the default, TYPE_MISMATCH and the path")
+    func decodes() async throws {
+        try await RedisServer.withServer { server in
+            let fx = try await Fixture(server)
+            defer { fx.remove() }
+            let client = FlagpoleClient(configuration: fx.configuration())
+            try await whileRunning(client) {
+                #expect(await client.waitUntilReady(timeout: .seconds(5)))
+                #expect(client.object("theme", as: Theme.self, default: Theme(bg: "#fff")) == Theme(bg: "#000"))
+                let ok = client.objectDetails("theme", as: Theme.self, default: Theme(bg: "#fff"))
+                #expect(ok.variant == "dark" && ok.reason == .staticValue && ok.errorCode == nil)
+                let bad = client.objectDetails("theme", as: Strict.self, default: Strict(bg: 0))
+                #expect(bad.value == Strict(bg: 0) && bad.reason == .error && bad.errorCode == .typeMismatch)
+                #expect(bad.errorMessage?.contains("theme: at bg: expected Int") == true, "\(bad.errorMessage ?? "")")
+                let missing = client.objectDetails("nope", as: Theme.self, default: Theme(bg: "#fff"))
+                #expect(missing.value == Theme(bg: "#fff") && missing.errorCode == .flagNotFound)
+            }
+        }
+    }
+}
