@@ -12,6 +12,8 @@ let package = Package(
         .library(name: "FlagpoleControl", targets: ["FlagpoleControl"]),
         .library(name: "FlagpoleServer", targets: ["FlagpoleServer"]),
         .library(name: "FlagpoleTesting", targets: ["FlagpoleTesting"]),
+        // For an app's test targets: in-memory flags evaluated by the real engine.
+        .library(name: "FlagpoleTestKit", targets: ["FlagpoleTestKit"]),
         .executable(name: "flagctl", targets: ["flagctl"]),
         .executable(name: "flagpole-traffic", targets: ["flagpole-traffic"]),
     ],
@@ -94,6 +96,11 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // For an app's tests: InMemoryFlags, flagd definitions served by a client that never connects.
+        .target(
+            name: "FlagpoleTestKit",
+            dependencies: ["Flagpole", "FlagpoleCore", "FlagpoleStore"]
+        ),
         // Test support: a real redis-server per suite, temporary folders, waiting with deadlines.
         .target(
             name: "FlagpoleTesting",
@@ -147,7 +154,8 @@ let package = Package(
             name: "FlagpoleTests",
             dependencies: [
                 "Flagpole", "FlagpoleStore", "FlagpoleControl", "FlagpoleTesting",
-                "HelloFlags",  // built for the test that runs the example
+                "HelloFlags",  // built for the test that runs the example, and tested with FlagpoleTestKit
+                "FlagpoleTestKit",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),

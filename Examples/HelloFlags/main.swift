@@ -19,27 +19,12 @@ var configuration = FlagpoleClient.Configuration(
 configuration.flagFiles = .init(directory: env["FLAGPOLE_FLAGS"] ?? "flags")  // cold start, Redis down, no snapshot yet
 let flags = FlagpoleClient(configuration: configuration, logger: logger)
 
-struct CheckoutError: Error {}
-
-/// The work the flag guards.
-func checkout(user: String, newFlow: Bool) throws -> String {
-    if user.isEmpty { throw CheckoutError() }
-    return newFlow ? "new checkout for \(user)\n" : "classic checkout for \(user)\n"
-}
-
 let router = Router()
 router.get("checkout") { request, _ -> String in
     let user = request.uri.queryParameters["user"].map(String.init) ?? ""
-    // Synchronous, never throws, nanoseconds: the flag comes from the in-memory snapshot.
-    let newFlow = flags.boolDetails("new-checkout", default: false, context: EvaluationContext(targetingKey: user))
-    let started = ContinuousClock.now
     do {
-        let page = try checkout(user: user, newFlow: newFlow.value)
-        // What the rollout watcher compares: successes and failures per flag and variant.
-        flags.recordOutcome(of: newFlow, success: true, duration: started.duration(to: .now))
-        return page
+        return try checkoutPage(user: user, flags: flags)  // Checkout.swift
     } catch {
-        flags.recordOutcome(of: newFlow, success: false, duration: started.duration(to: .now))
         throw HTTPError(.badRequest, message: "checkout failed")
     }
 }

@@ -16,7 +16,7 @@ extension FlagpoleClient {
 
         /// Reads and merges the environment's files. Files with errors still give the flags that
         /// compile (a broken flag evaluates to the caller's default); `errors` says what is wrong.
-        func load(environment: String) -> (document: JSONValue, algorithm: FractionalAlgorithm, errors: [String])? {
+        package func load(environment: String) -> (document: JSONValue, algorithm: FractionalAlgorithm, errors: [String])? {
             let root = URL(fileURLWithPath: directory)
             let folder = root.appendingPathComponent(environment)
             var isDirectory: ObjCBool = false
