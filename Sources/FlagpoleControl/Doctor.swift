@@ -1,4 +1,5 @@
 import FlagpoleRedis
+import FlagpoleStore
 import Foundation
 
 /// The checks `flagctl doctor` runs: what a person needs before anything else works.
@@ -53,14 +54,19 @@ public struct Doctor: Sendable {
     ///     server is reported well within 5 s.
     ///   - flagsDirectory: the flag folder to look for.
     ///   - environment: the environment whose keys the permission check uses (default: `doctor`).
-    public init(redis: RedisConfiguration, flagsDirectory: String, environment: String? = nil) {
+    ///   - checkEnvironment: also check that the environment holds data (it was synced).
+    public init(redis: RedisConfiguration, flagsDirectory: String, environment: String? = nil, checkEnvironment: Bool = false) {
         var redis = redis
         redis.connectTimeout = min(redis.connectTimeout, .seconds(2))
         redis.commandTimeout = min(redis.commandTimeout, .seconds(2))
         self.redis = redis
         self.flagsDirectory = flagsDirectory
         self.environment = environment ?? "doctor"
+        self.checksEnvironment = checkEnvironment && environment != nil
     }
+
+    /// Whether an environment was named: then its data in Redis is checked too.
+    let checksEnvironment: Bool
 
     /// Runs every check.
     public func run() async -> Report {
@@ -115,7 +121,29 @@ public struct Doctor: Sendable {
 
         // What we may run.
         checks.append(await permissionsCheck(client: client, user: user))
+        if checksEnvironment { checks.append(await environmentCheck(client: client)) }
         return checks
+    }
+
+    /// The named environment holds data: a client started against an environment that was never
+    /// synced (a typo in FLAGPOLE_ENV, the wrong Redis) serves only code defaults.
+    private func environmentCheck(client: RedisClient) async -> Check {
+        do {
+            let store = try FlagStore(client: client, environment: environment)
+            let revision = try await store.revision()
+            guard revision > 0 else {
+                return Check(
+                    "environment", .failed,
+                    "environment '\(environment)' was never synced into \(redis.address) (revision 0, no flags): clients "
+                        + "would serve only their code defaults. Check the name, or run flagctl sync --env \(environment)")
+            }
+            let keys = try await store.flagKeys()
+            return Check("environment", .ok, "'\(environment)' at revision \(revision), \(keys.count) flag\(keys.count == 1 ? "" : "s")")
+        } catch let error as StoreError {
+            return Check("environment", .failed, "cannot read environment '\(environment)': \(error.message)")
+        } catch {
+            return Check("environment", .failed, "cannot read environment '\(environment)': \(error)")
+        }
     }
 
     private func permissionsCheck(client: RedisClient, user: String) async -> Check {

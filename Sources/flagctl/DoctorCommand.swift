@@ -11,7 +11,9 @@ struct DoctorCommand: AsyncParsableCommand {
             Reports: Redis reachable (address, server version, round-trip time), authentication, which
             of Flagpole's commands the configured user may run (on the keys of --env or $FLAGPOLE_ENV
             when given: users from `flagctl acl` are limited to one environment), the hiredis
-            version, and whether the flag folder is found. Exits 0 when all is well, 1 when a check fails (an unreachable Redis
+            version, and whether the flag folder is found. With --env, also that the environment
+            was synced into this Redis (a client of a never-synced environment serves only its code
+            defaults: a typo in FLAGPOLE_ENV, or the wrong Redis). Exits 0 when all is well, 1 when a check fails (an unreachable Redis
             is reported, with its address and the reason, within 5 seconds).
             """
     )
@@ -22,7 +24,9 @@ struct DoctorCommand: AsyncParsableCommand {
     var json = false
 
     func run() async throws {
-        let doctor = Doctor(redis: try global.redisConfiguration(), flagsDirectory: global.flags, environment: try? global.environment())
+        let doctor = Doctor(
+            redis: try global.redisConfiguration(), flagsDirectory: global.flags, environment: try? global.environment(),
+            checkEnvironment: global.env != nil)
         let report = await doctor.run()
         if json {
             let encoder = JSONEncoder()
