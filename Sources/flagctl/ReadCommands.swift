@@ -203,8 +203,18 @@ struct HistoryCommand: AsyncParsableCommand {
         Output.table(
             ["TIME", "REV", "ACTION", "ACTOR", "FLAGS", "REASON"],
             entries.map { e in
-                [Output.time(e.at), String(e.revision), e.action, e.actor, e.flags.isEmpty ? "-" : e.flags.joined(separator: ","), e.reason ?? ""]
+                [Output.time(e.at), String(e.revision), e.action, e.actor, Self.flagsCell(e.flags), e.reason ?? ""]
             })
+    }
+}
+
+extension HistoryCommand {
+    /// The flags an entry touched, short enough to keep the table readable: up to three by name,
+    /// then how many more (`--json` lists them all).
+    static func flagsCell(_ flags: [String]) -> String {
+        guard !flags.isEmpty else { return "-" }
+        guard flags.count > 3 else { return flags.joined(separator: ",") }
+        return flags.prefix(2).joined(separator: ",") + " +\(flags.count - 2) more"
     }
 }
 

@@ -111,4 +111,11 @@ struct DoctorCommandTests {
             #expect(checks?.contains { $0["name"] as? String == "redis" && $0["status"] as? String == "ok" } == true)
         }
     }
+
+    @Test("history's FLAGS column names up to three flags, then says how many more")
+    func historyFlagsCell() {
+        #expect(HistoryCommand.flagsCell([]) == "-")
+        #expect(HistoryCommand.flagsCell(["a", "b", "c"]) == "a,b,c")
+        #expect(HistoryCommand.flagsCell(["a", "b", "c", "d", "e"]) == "a,b +3 more")
+    }
 }
