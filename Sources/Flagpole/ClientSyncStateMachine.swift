@@ -56,8 +56,8 @@ struct ClientSyncStateMachine<C: Clock> where C.Duration == Duration {
 
     let configuration: Configuration
     let hasFallback: Bool
-    /// How old the fallback's data is (a disk snapshot's age; zero for flag files).
-    let fallbackAge: Duration
+    /// When the fallback's data was last known current (a disk snapshot's age before start).
+    private let fallbackSince: Instant
 
     private(set) var subscribed = false
     private(set) var ready = false
@@ -84,10 +84,13 @@ struct ClientSyncStateMachine<C: Clock> where C.Duration == Duration {
     private var behindSince: Instant?
     private var savedRevision: Int64?
 
+    /// - Parameters:
+    ///   - hasFallback: whether there is a disk snapshot or flag files to serve while Redis does not answer.
+    ///   - fallbackAge: how old the fallback's data is at `now` (a disk snapshot's age; zero for flag files).
     init(configuration: Configuration, hasFallback: Bool, fallbackAge: Duration = .zero, now: Instant) {
         self.configuration = configuration
         self.hasFallback = hasFallback
-        self.fallbackAge = max(.zero, fallbackAge)
+        fallbackSince = now.advanced(by: .zero - max(.zero, fallbackAge))
         startDeadline = now.advanced(by: configuration.startupTimeout)
         retryAt = now.advanced(by: configuration.subscribeGrace)
         nextCheckAt = now.advanced(by: configuration.revisionCheckInterval)
@@ -293,7 +296,7 @@ struct ClientSyncStateMachine<C: Clock> where C.Duration == Duration {
     private mutating func serveFallback(now: Instant, _ actions: inout [Action]) {
         guard hasFallback, !fallbackServed, !loaded else { return }
         fallbackServed = true
-        outOfSyncSince = now.advanced(by: .zero - fallbackAge)
+        outOfSyncSince = min(fallbackSince, now)
         actions.append(.serveFallback)
     }
 

@@ -1,7 +1,6 @@
 import FlagpoleCore
 import FlagpoleRedis
 import FlagpoleStore
-import Foundation
 import Logging
 import Metrics
 import ServiceLifecycle
@@ -136,7 +135,7 @@ extension FlagpoleClient {
                                 case .remove:
                                     try SnapshotFile.remove(path: path)
                                 }
-                                self.lastFileThread.withLock { $0 = currentThreadName() }
+                                self.snapshotWrittenOnFileThread.store(files.isCurrent ? 1 : -1, ordering: .relaxed)
                             }
                             failing = false
                             // Coalesce: while changes come fast, write the newest at most once per
@@ -171,11 +170,6 @@ extension FlagpoleClient {
             if s.inSync { s = (false, since) }
         }
     }
-}
-
-/// The name of the calling thread (empty when it has none).
-private func currentThreadName() -> String {
-    Thread.current.name ?? ""
 }
 
 /// What a client serves while Redis does not answer at start: the disk snapshot or the flag

@@ -91,8 +91,9 @@ public final class FlagpoleClient: Sendable, Service {
     /// Whether the client follows Redis now, and when its data was last known current.
     let sync = Mutex<(inSync: Bool, lastConfirmed: Double)>((false, 0))
     let started = Atomic<Bool>(false)
-    /// The thread that last wrote or removed the disk snapshot (for tests: never the cooperative pool).
-    let lastFileThread = Mutex<String?>(nil)
+    /// Whether the last write (or removal) of the disk snapshot ran on the client's file thread
+    /// (1) or elsewhere (-1); 0 before the first. For tests: never on the cooperative pool.
+    let snapshotWrittenOnFileThread = Atomic<Int>(0)
 
     private static let nextID = Atomic<UInt64>(1)
 

@@ -7,6 +7,8 @@ package final class DedicatedThread: @unchecked Sendable {
     private let condition = NSCondition()
     private var jobs: [@Sendable () -> Void] = []
     private var stopping = false
+    /// The thread's id, once it runs.
+    private var threadID: pthread_t?
 
     package init(name: String) {
         // The thread keeps this object alive until `loop` returns, which `stop()` brings about.
@@ -42,7 +44,17 @@ package final class DedicatedThread: @unchecked Sendable {
         condition.unlock()
     }
 
+    /// Whether the caller runs on this thread.
+    package var isCurrent: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return threadID.map { pthread_equal($0, pthread_self()) != 0 } ?? false
+    }
+
     private func loop() {
+        condition.lock()
+        threadID = pthread_self()
+        condition.unlock()
         while true {
             condition.lock()
             while jobs.isEmpty && !stopping { condition.wait() }
