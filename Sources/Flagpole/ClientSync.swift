@@ -242,6 +242,7 @@ final class ClientSync: Sendable {
         if failures > 0 {
             logger.info("Read the flags from Redis again", metadata: ["flagpole.attempts": "\(failures)"])
         }
+        logger.debug("Read everything from Redis", metadata: ["flagpole.revision": "\(read.revision)"])
         var base = previous
         var droppedKeys: Set<String> = []
         if dropped {

@@ -252,11 +252,12 @@ struct ClientSyncStateMachine<C: Clock> where C.Duration == Duration {
         loaded = true
         applied = revision
         nextCheckAt = now.advanced(by: configuration.revisionCheckInterval)
+        // Confirmed before ready: whoever waits for readiness sees the data's sync state.
+        confirm(now: now, &actions)
         if !ready {
             ready = true
             actions.append(.markReady)
         }
-        confirm(now: now, &actions)
         if dirty || (highestSeen.map { $0 > revision } ?? false) { behindSince = now }
         // Revision 0 is an environment never written: nothing worth keeping.
         if revision > 0, changed || revision != savedRevision {

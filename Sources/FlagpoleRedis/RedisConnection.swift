@@ -446,10 +446,26 @@ public final class RedisConnection {
 
     // MARK: - Connecting
 
+    /// Flagpole's own writes never raise SIGPIPE (`MSG_NOSIGNAL`, `SO_NOSIGPIPE`), but a process
+    /// that embeds it may write to sockets that do (as it always did, and as its tests' servers
+    /// and proxies do): before the first connection, SIGPIPE is ignored — only when the process
+    /// left it at its default; a handler the application installed is kept.
+    private static let sigpipeIgnored: Void = {
+        var current = sigaction()
+        guard sigaction(SIGPIPE, nil, &current) == 0 else { return }
+        #if canImport(Darwin)
+        let handler = current.__sigaction_u.__sa_handler
+        #else
+        let handler = current.__sigaction_handler.sa_handler
+        #endif
+        if handler == nil { signal(SIGPIPE, SIG_IGN) }
+    }()
+
     /// Opens a non-blocking socket connected to `configuration.endpoint`, by `end`.
     static func connectSocket(
         _ configuration: RedisConfiguration, until end: ContinuousClock.Instant, signal: (any CallSignal)?
     ) throws(RedisError) -> Int32 {
+        Self.sigpipeIgnored
         let address = configuration.address
         func failure(_ error: Int32) -> RedisError {
             RedisError(code: .connectionFailed, message: "could not connect: \(describe(errno: error))", address: address)

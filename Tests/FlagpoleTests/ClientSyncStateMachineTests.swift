@@ -43,7 +43,7 @@ struct ClientSyncStateMachineTests {
         #expect(m.nextWork(now: Self.at(.milliseconds(20))) == .resync)
         #expect(m.nextWork(now: Self.at(.milliseconds(20))) == nil)  // one piece of work at a time
         let actions = m.resyncSucceeded(revision: 7, changed: true, now: Self.at(.milliseconds(30)))
-        #expect(actions == [.markReady, .confirm(inSync: true), .saveSnapshot])
+        #expect(actions == [.confirm(inSync: true), .markReady, .saveSnapshot])
         #expect(m.ready && !m.stale && m.outOfSyncSince == nil && m.applied == 7)
         // Without a subscription the first read happens anyway after the grace period.
         var quiet = Machine(configuration: Self.configuration, hasFallback: false, now: Self.at(.zero))
