@@ -1,9 +1,11 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+// Linux only. No Apple platform is declared: nothing here is built or tested on one (the socket
+// layer of FlagpoleRedis and of FlagpoleTesting is written and tested against Glibc), so none is
+// promised.
 let package = Package(
     name: "Flagpole",
-    platforms: [.macOS(.v15)],
     products: [
         .library(name: "Flagpole", targets: ["Flagpole"]),
         .library(name: "FlagpoleCore", targets: ["FlagpoleCore"]),

@@ -91,6 +91,9 @@ public final class FlagpoleClient: Sendable, Service {
     /// Whether the client follows Redis now, and when its data was last known current.
     let sync = Mutex<(inSync: Bool, lastConfirmed: Double)>((false, 0))
     let started = Atomic<Bool>(false)
+    /// Whether the last write (or removal) of the disk snapshot ran on the client's file thread
+    /// (1) or elsewhere (-1); 0 before the first. For tests: never on the cooperative pool.
+    let snapshotWrittenOnFileThread = Atomic<Int>(0)
 
     private static let nextID = Atomic<UInt64>(1)
 
@@ -359,6 +362,20 @@ public final class FlagpoleClient: Sendable, Service {
     // MARK: - Updates (from the run loop)
 
     var snapshot: FlagSnapshot { current.withLock { $0.snapshot } }
+
+    /// Swaps in a fallback snapshot (disk, flag files) unless data from Redis is installed
+    /// already; false when it was refused.
+    func installFallback(_ snapshot: FlagSnapshot) -> Bool {
+        let g = current.withLock { c -> UInt64? in
+            guard c.snapshot.source != .redis else { return nil }
+            c.snapshot = snapshot
+            c.generation &+= 1
+            return c.generation
+        }
+        guard let g else { return false }
+        generation.store(g, ordering: .releasing)
+        return true
+    }
 
     /// Swaps in a new snapshot.
     func install(_ snapshot: FlagSnapshot) {

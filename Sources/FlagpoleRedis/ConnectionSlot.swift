@@ -25,6 +25,12 @@ final class ConnectionSlot: @unchecked Sendable {
 
     private var nodes: [NodeKey: Node] = [:]
 
+    /// The running call's deadline and stop signal.
+    private var call = IOLimit(end: .now, signal: nil)
+    /// When connecting must be over in the running call (set at its first connect attempt):
+    /// every attempt of one call shares one connect timeout.
+    private var connectEnd: ContinuousClock.Instant?
+
     // Sentinel
     private var watch: SentinelWatch?
     private var seenGeneration = 0
@@ -58,6 +64,35 @@ final class ConnectionSlot: @unchecked Sendable {
 
     deinit {
         watch?.stop()
+    }
+
+    /// Runs one call's `body` within `limit`: every wait inside it (connecting, discovery,
+    /// redirects, replies) ends by `limit.end` or when `limit.signal` says stop.
+    func perform<T>(_ limit: IOLimit, _ body: () throws -> T) throws -> T {
+        call = limit
+        connectEnd = nil
+        defer {
+            // Idle connections keep no call's limit.
+            for (_, node) in nodes { node.connection?.callLimit = nil }
+        }
+        return try body()
+    }
+
+    /// When the current call's connecting must end: its connect timeout, counted from its first
+    /// attempt, or its deadline if sooner.
+    private func connectDeadline() -> ContinuousClock.Instant {
+        let end = connectEnd ?? (ContinuousClock.now + configuration.connectTimeout)
+        connectEnd = end
+        return min(end, call.end)
+    }
+
+    /// Waits `duration` (less if the call's deadline comes first); throws if the call is stopped.
+    private func pause(_ duration: Duration) throws(RedisError) {
+        if case .stopped(let reason) = RedisConnection.waitReady(
+            -1, events: 0, until: min(ContinuousClock.now + duration, call.end), signal: call.signal)
+        {
+            throw reason
+        }
     }
 
     // MARK: - Operations
@@ -98,6 +133,19 @@ final class ConnectionSlot: @unchecked Sendable {
         var replies: [RedisReply]
         if !isCluster {
             replies = try exchange(commands, slot: nil, retryWhole: false)
+            if case .sentinel = configuration.topology {
+                // Commands answered READONLY did nothing (the primary became a replica): ask the
+                // Sentinels again and send those once more, in order, to the primary they name.
+                let refused = replies.indices.filter { replies[$0].errorMessage?.hasPrefix("READONLY") == true }
+                if !refused.isEmpty {
+                    logger.info("Redis primary became a replica; asking the Sentinels again", metadata: [
+                        "flagpole.redis": "\(lastAddress)", "flagpole.commands": "\(refused.count)",
+                    ])
+                    drop(.primary, resetBackoff: true)
+                    let again = try exchange(refused.map { commands[$0] }, slot: nil, retryWhole: false)
+                    for (i, reply) in zip(refused, again) { replies[i] = reply }
+                }
+            }
             guard isCluster else { return replies }  // a MOVED reply made it a cluster: redirect below
         } else {
             // One pipeline per node, in the order of first appearance; replies back in command order.
@@ -134,7 +182,12 @@ final class ConnectionSlot: @unchecked Sendable {
             key = .primary
         }
         let connection = try connection(key)
-        defer { afterUse(key, connection) }
+        defer {
+            // The body may have left WATCH or MULTI behind (it threw, or returned before EXEC):
+            // the next call on this shared connection must not inherit them.
+            try? connection.resetSession()
+            afterUse(key, connection)
+        }
         return try body(connection)
     }
 
@@ -214,7 +267,7 @@ final class ConnectionSlot: @unchecked Sendable {
             case .ask(_, let endpoint):
                 asking = Self.resolve(endpoint, from: target)
             case .tryAgain:
-                Thread.sleep(forTimeInterval: 0.005 * Double(redirects))
+                try pause(.milliseconds(5 * redirects))
             }
         }
     }
@@ -243,8 +296,13 @@ final class ConnectionSlot: @unchecked Sendable {
         for e in seeds + Array(Set(slotOwners.compactMap { $0 })).sorted(by: { $0.address < $1.address }) where !candidates.contains(e) {
             candidates.append(e)
         }
-        for endpoint in candidates {
-            guard let connection = try? connection(.node(endpoint)) else { continue }
+        // One connect budget for the whole search: each candidate gets a fair share of what is left.
+        let end = connectDeadline()
+        for (i, endpoint) in candidates.enumerated() {
+            let share = ContinuousClock.now.fairShare(of: end, among: candidates.count - i)
+            guard let connection = try? connection(.node(endpoint), until: share) else { continue }
+            connection.callLimit = IOLimit(end: min(share, call.end), signal: call.signal)
+            defer { connection.callLimit = call }
             do {
                 let reply = try connection.send(["CLUSTER", "SLOTS"])
                 if let map = Self.parseSlots(reply, askedHost: endpoint) {
@@ -264,7 +322,7 @@ final class ConnectionSlot: @unchecked Sendable {
         var owners = [RedisConfiguration.Endpoint?](repeating: nil, count: RedisHashSlot.count)
         for range in ranges {
             guard let r = range.array, r.count >= 3, let start = r[0].integer, let end = r[1].integer,
-                let primary = r[2].array, primary.count >= 2, let port = primary[1].integer,
+                let primary = r[2].array, primary.count >= 2, let port = primary[1].integer, (1...65535).contains(port),
                 start >= 0, end < RedisHashSlot.count, start <= end
             else { return nil }
             var host = primary[0].string ?? ""
@@ -277,11 +335,16 @@ final class ConnectionSlot: @unchecked Sendable {
 
     // MARK: - Connections
 
-    private func connection(_ key: NodeKey) throws(RedisError) -> RedisConnection {
+    /// The connection for `key`, connected (by `until`, within the call's connect budget) if need be.
+    private func connection(_ key: NodeKey, until: ContinuousClock.Instant? = nil) throws(RedisError) -> RedisConnection {
         if closed { throw RedisError(code: .clientClosed, message: "the client is closed", address: configuration.address) }
+        if let reason = call.signal?.stopReason { throw reason }
         if key == .primary { followFailover() }
         var node = nodes[key] ?? Node()
-        if let connection = node.connection, !connection.isBroken { return connection }
+        if let connection = node.connection, !connection.isBroken {
+            connection.callLimit = call
+            return connection
+        }
         node.connection = nil
         let address = key == .primary ? configuration.address : configuration.node(endpoint(key)).address
         let now = ContinuousClock.now
@@ -290,24 +353,28 @@ final class ConnectionSlot: @unchecked Sendable {
             let wait = now.duration(to: retryAt)
             throw RedisError(
                 code: .reconnecting,
-                message: "not connected (\(lastError.message)); next attempt in \(Int(wait.seconds * 1000)) ms",
+                message: "not connected (\(lastError.message)); next attempt in \(wait.wholeMilliseconds) ms",
                 address: address)
         }
+        let end = until.map { min($0, connectDeadline()) } ?? connectDeadline()
         do {
             let c: RedisConnection
             switch key {
             case .primary:
                 startWatchIfNeeded()
-                c = try RedisConnection(configuration: configuration)
+                c = try RedisConnection(configuration: configuration, until: end, signal: call.signal)
             case .node(let e):
-                c = try RedisConnection(node: configuration.node(e))
+                c = try RedisConnection(candidates: [configuration.node(e)], describing: nil, until: end, signal: call.signal)
             }
+            c.callLimit = call
             if node.failures > 0 {
                 logger.info("Redis reconnected", metadata: ["flagpole.redis": "\(c.configuration.address)", "flagpole.attempts": "\(node.failures)"])
             }
             nodes[key] = Node(connection: c)
             return c
         } catch {
+            // A call stopped by its caller says nothing about the server.
+            if error.code == .cancelled { throw error }
             node.failures += 1
             node.lastError = error
             let delay = configuration.backoff.delay(afterFailures: node.failures)
@@ -316,7 +383,7 @@ final class ConnectionSlot: @unchecked Sendable {
             if isCluster { mapIsStale = true }
             logger.debug("Redis connect failed", metadata: [
                 "flagpole.redis": "\(address)", "flagpole.error": "\(error.message)",
-                "flagpole.retryInMs": "\(Int(delay.seconds * 1000))",
+                "flagpole.retryInMs": "\(delay.wholeMilliseconds)",
             ])
             throw error
         }
@@ -357,7 +424,7 @@ final class ConnectionSlot: @unchecked Sendable {
     func confirmPrimary() throws(RedisError) {
         guard case .sentinel(let masterName, _) = configuration.topology else { return }
         if closed { throw RedisError(code: .clientClosed, message: "the client is closed", address: configuration.address) }
-        let named = try SentinelResolver.agreedPrimary(of: configuration)
+        let named = try SentinelResolver.agreedPrimary(of: configuration, until: connectDeadline(), reserving: 1, signal: call.signal)
         let current = nodes[.primary]?.connection
         if let current, !current.isBroken, current.configuration.endpoint == named { return }
         if let current {
@@ -367,7 +434,8 @@ final class ConnectionSlot: @unchecked Sendable {
         }
         drop(.primary, resetBackoff: true)
         startWatchIfNeeded()
-        let c = try RedisConnection(node: configuration.node(named))
+        let c = try RedisConnection(candidates: [configuration.node(named)], describing: nil, until: connectDeadline(), signal: call.signal)
+        c.callLimit = call
         let role = try c.send(["ROLE"])
         guard role.array?.first?.string == "master" else {
             throw RedisError(
@@ -410,7 +478,7 @@ enum Redirect: CustomStringConvertible {
         let words = message.split(separator: " ")
         guard words.count == 3, words[0] == "MOVED" || words[0] == "ASK", let slot = Int(words[1]),
             (0..<RedisHashSlot.count).contains(slot), let colon = words[2].lastIndex(of: ":"),
-            let port = Int(words[2][words[2].index(after: colon)...])
+            let port = Int(words[2][words[2].index(after: colon)...]), (1...65535).contains(port)
         else { return nil }
         var host = String(words[2][..<colon])
         if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }

@@ -13,18 +13,37 @@ import Logging
 ///
 /// After the server goes away, the next command reconnects at once; if that fails, attempts are
 /// paced with exponential backoff and jitter (``RedisConfiguration/backoff``), and a command made
-/// while the next attempt is not due fails at once with ``RedisError/Code/reconnecting``. No call
-/// waits longer than the connect timeout plus the command timeout.
+/// while the next attempt is not due fails at once with ``RedisError/Code/reconnecting``.
+///
+/// **Deadlines.** Every call has one deadline, ``RedisConfiguration/callTimeout`` (connect
+/// timeout + command timeout, 4 s by default) from the moment it is made. It covers the wait
+/// behind earlier calls on this client, reconnecting (all connect attempts of the call share the
+/// connect timeout, Sentinels and cluster nodes included), redirects and retries, and reading
+/// every reply; the caller is resumed with ``RedisError/Code/timeout`` at the deadline at the
+/// latest, whatever the client's thread is blocked on. Cancelling the calling task resumes the
+/// caller at once with ``RedisError/Code/cancelled`` (a call already sent loses its connection,
+/// whose reply is then unread). A configuration that fails ``RedisConfiguration/validate()`` is
+/// refused: every call throws ``RedisError/Code/invalidConfiguration`` and nothing is sent.
 public final class RedisClient: Sendable {
     /// The server and its settings.
     public let configuration: RedisConfiguration
     private let thread: DedicatedThread
+    private let watchdog: DeadlineWatchdog
+    private let wake = WakePipe()
     private let slot: ConnectionSlot
+    private let invalid: RedisError?
 
-    /// Makes a client; it connects on first use.
+    /// Makes a client; it connects on first use. An invalid configuration is reported by every call.
     public init(configuration: RedisConfiguration, logger: Logger = Logger(label: "flagpole.redis")) {
         self.configuration = configuration
+        do {
+            try configuration.validate()
+            invalid = nil
+        } catch {
+            invalid = error
+        }
         self.thread = DedicatedThread(name: "flagpole.redis \(configuration.address)")
+        self.watchdog = DeadlineWatchdog(name: "flagpole.redis.deadlines")
         self.slot = ConnectionSlot(configuration: configuration, logger: logger)
     }
 
@@ -32,6 +51,7 @@ public final class RedisClient: Sendable {
         let slot = self.slot
         thread.submit { slot.close() }
         thread.stop()
+        watchdog.stop()
     }
 
     /// Closes the connection; later commands fail with ``RedisError/Code/clientClosed``.
@@ -95,16 +115,27 @@ public final class RedisClient: Sendable {
         try await onThread { slot in try slot.use(slot: RedisHashSlot.slot(of: key.bytes), body) }
     }
 
+    /// Runs `body` on the client's thread within the call's deadline; the caller is resumed with
+    /// its result, at the deadline, or at once when its task is cancelled.
     private func onThread<T: Sendable>(_ body: @escaping @Sendable (ConnectionSlot) throws -> T) async throws -> T {
+        if let invalid { throw invalid }
         let slot = self.slot
-        return try await withCheckedThrowingContinuation { (c: CheckedContinuation<T, any Error>) in
-            let submitted = thread.submit {
-                c.resume(with: Result { try body(slot) })
+        let call = RedisCall<T>(submitted: .now, configuration: configuration, wake: wake)
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (c: CheckedContinuation<T, any Error>) in
+                guard call.install(c) else { return }
+                watchdog.watch(call)
+                let submitted = thread.submit {
+                    guard call.begin() else { return }  // the caller gave up while it was queued
+                    call.drainWakeups()
+                    call.finish(Result { try slot.perform(IOLimit(end: call.deadline, signal: call)) { try body(slot) } })
+                }
+                if !submitted {
+                    call.finish(.failure(RedisError(code: .clientClosed, message: "the client is closed", address: slot.configuration.address)))
+                }
             }
-            if !submitted {
-                c.resume(throwing: RedisError(code: .clientClosed, message: "the client is closed", address: slot.configuration.address))
-            }
+        } onCancel: {
+            call.cancel()
         }
     }
 }
-

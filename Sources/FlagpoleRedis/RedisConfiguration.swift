@@ -49,19 +49,40 @@ public struct RedisConfiguration: Sendable, Hashable {
         public var maximum: Duration = .seconds(5)
         /// The growth factor per failed attempt. Default: 2.
         public var multiplier: Double = 2
+        /// How far apart subscribers that lose their connection at the same moment (a server
+        /// restart, a failover) come back: each waits a random delay from zero to this before
+        /// its first reconnect, so that a fleet does not resubscribe — and re-read everything —
+        /// at the same instant. Zero reconnects at once. Default: 1 s.
+        public var reconnectSpread: Duration = .seconds(1)
 
-        public init(initial: Duration = .milliseconds(50), maximum: Duration = .seconds(5), multiplier: Double = 2) {
+        public init(
+            initial: Duration = .milliseconds(50), maximum: Duration = .seconds(5), multiplier: Double = 2,
+            reconnectSpread: Duration = .seconds(1)
+        ) {
             self.initial = initial
             self.maximum = maximum
             self.multiplier = multiplier
+            self.reconnectSpread = reconnectSpread
         }
 
-        /// The delay after `failures` consecutive failed attempts (1 or more), jittered.
+        /// The wait before the first reconnect after an established connection dropped: uniform
+        /// from zero to ``reconnectSpread`` (`random` from 0 to 1). Never traps.
+        public func firstReconnectDelay(random: Double = Double.random(in: 0...1)) -> Duration {
+            let spread = max(0, min(reconnectSpread.seconds, 3600))
+            let fraction = random.isFinite ? min(max(random, 0), 1) : 1
+            return .seconds(spread * fraction)
+        }
+
+        /// The delay after `failures` consecutive failed attempts (1 or more), jittered: between
+        /// half the step and the step, never more than ``maximum``. Never traps, whatever the
+        /// settings (a non-finite or negative step counts as ``maximum``, or zero).
         public func delay(afterFailures failures: Int, random: Double = Double.random(in: 0...1)) -> Duration {
             guard failures > 0 else { return .zero }
-            let base = initial.seconds * pow(multiplier, Double(min(failures - 1, 30)))
-            let capped = min(base, maximum.seconds)
-            return .seconds(capped * (0.5 + 0.5 * random))
+            let ceiling = max(0, min(maximum.seconds, 86_400 * 365))
+            var step = initial.seconds * pow(multiplier, Double(min(failures - 1, 30)))
+            if !step.isFinite || step > ceiling { step = ceiling }
+            let fraction = random.isFinite ? min(max(random, 0), 1) : 1
+            return .seconds(max(0, step) * (0.5 + 0.5 * fraction))
         }
     }
 
@@ -85,12 +106,65 @@ public struct RedisConfiguration: Sendable, Hashable {
     public var password: String?
     /// The database `SELECT`ed after connecting. Default: 0.
     public var database: Int = 0
-    /// How long connecting (and AUTH/SELECT) may take. Default: 2 s.
+    /// How long connecting may take within one call, all attempts together: the TCP or socket
+    /// connect, `AUTH` and `SELECT`, and on a Sentinel or Cluster topology every Sentinel asked and
+    /// every node tried (each gets a fair share of what is left, so one dead node cannot use it
+    /// all). From 1 ms to 1 hour (``validate()``). Default: 2 s.
     public var connectTimeout: Duration = .seconds(2)
-    /// How long one command may wait for its reply. Default: 2 s.
+    /// How long one exchange may wait for its whole reply (every reply of a pipeline, however
+    /// many reads it takes), not per read. From 1 ms to 1 hour (``validate()``). Default: 2 s.
     public var commandTimeout: Duration = .seconds(2)
     /// Reconnect pacing. Default: 50 ms doubling to 5 s, jittered.
     public var backoff = Backoff()
+
+    /// The longest any call may take: ``connectTimeout`` plus ``commandTimeout``. Every call of a
+    /// ``RedisClient`` has this deadline from the moment it is made, and it covers everything the
+    /// call waits for: earlier calls queued on the client, reconnecting (Sentinel and cluster
+    /// discovery included), redirects and retries, and reading every reply. The caller is resumed
+    /// at the deadline at the latest, with ``RedisError/Code/timeout``.
+    public var callTimeout: Duration { connectTimeout + commandTimeout }
+
+    /// The longest ``connectTimeout`` and ``commandTimeout`` accepted: 1 hour.
+    public static let maximumTimeout: Duration = .seconds(3600)
+
+    /// Checks the settings a client depends on; ``RedisClient``, ``RedisConnection`` and
+    /// ``RedisSubscriber`` refuse a configuration that fails it (nothing is sent).
+    ///
+    /// - Throws: ``RedisError/Code/invalidConfiguration`` naming the setting, its value and the
+    ///   range it must be in: the timeouts from 1 ms to ``maximumTimeout`` (a zero timeout would
+    ///   mean "wait forever" to the socket layer), a backoff whose initial delay is positive and
+    ///   no longer than its maximum, with a finite multiplier of at least 1; ``maxRedirects`` and
+    ///   ``database`` of 0 or more; ports from 1 to 65535.
+    public func validate() throws(RedisError) {
+        func refuse(_ what: String) -> RedisError {
+            RedisError(code: .invalidConfiguration, message: "invalid Redis configuration: " + what, address: address)
+        }
+        for (name, value) in [("connectTimeout", connectTimeout), ("commandTimeout", commandTimeout)] {
+            guard value >= .milliseconds(1), value <= Self.maximumTimeout else {
+                throw refuse("\(name) is \(value), it must be from 1 ms to 1 hour (0 would mean waiting forever); set it in RedisConfiguration")
+            }
+        }
+        guard backoff.initial > .zero, backoff.initial <= backoff.maximum else {
+            throw refuse("backoff.initial (\(backoff.initial)) must be above 0 and at most backoff.maximum (\(backoff.maximum))")
+        }
+        guard backoff.reconnectSpread >= .zero, backoff.reconnectSpread <= Self.maximumTimeout else {
+            throw refuse("backoff.reconnectSpread is \(backoff.reconnectSpread), it must be from 0 to 1 hour")
+        }
+        guard backoff.multiplier.isFinite, backoff.multiplier >= 1 else {
+            throw refuse("backoff.multiplier is \(backoff.multiplier), it must be a finite number of at least 1")
+        }
+        guard maxRedirects >= 0 else { throw refuse("maxRedirects is \(maxRedirects), it must be 0 or more") }
+        guard database >= 0 else { throw refuse("database is \(database), it must be 0 or more") }
+        var endpoints = [endpoint]
+        switch topology {
+        case .standalone: break
+        case .sentinel(_, let sentinels): endpoints += sentinels
+        case .cluster(let seeds): endpoints += seeds
+        }
+        for case .tcp(_, let port) in endpoints where !(1...65535).contains(port) {
+            throw refuse("port \(port) is not a TCP port (1–65535)")
+        }
+    }
 
     public init(endpoint: Endpoint, username: String? = nil, password: String? = nil, database: Int = 0) {
         self.endpoint = endpoint

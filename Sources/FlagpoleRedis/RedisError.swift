@@ -8,6 +8,7 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
         private enum Base: String, Hashable, Sendable {
             case invalidURL, connectionFailed, connectionClosed, timeout, authenticationFailed
             case permissionDenied, serverError, protocolError, transactionAborted, reconnecting, clientClosed
+            case cancelled, invalidConfiguration
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -34,6 +35,12 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
         public static let reconnecting = Code(.reconnecting)
         /// The client was closed.
         public static let clientClosed = Code(.clientClosed)
+        /// The task waiting for the call was cancelled: the caller stopped waiting at once, and
+        /// the connection the call was using (if any) was closed.
+        public static let cancelled = Code(.cancelled)
+        /// A setting of ``RedisConfiguration`` is out of its range (see
+        /// ``RedisConfiguration/validate()``); nothing was sent.
+        public static let invalidConfiguration = Code(.invalidConfiguration)
 
         public var description: String { base.rawValue }
     }

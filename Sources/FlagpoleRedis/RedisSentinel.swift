@@ -2,20 +2,27 @@ import Logging
 import Synchronization
 
 /// Asks Redis Sentinels which server is the primary.
+///
+/// Every question shares one time budget: the Sentinels are asked in the configured order, each
+/// within a fair share of the time left (a dead one that never answers cannot use it all).
 enum SentinelResolver {
-    /// The primary's address, from the first Sentinel (in the configured order) that names one.
-    /// The error names every Sentinel tried and why it did not help.
-    static func primary(of configuration: RedisConfiguration) throws(RedisError) -> RedisConfiguration.Endpoint {
+    /// The primary's address, from the first Sentinel (in the configured order) that names one,
+    /// by `end`. `reserving` keeps that many extra shares of the time for what the caller does
+    /// next (connecting to the primary). The error names every Sentinel tried and why it did not help.
+    static func primary(
+        of configuration: RedisConfiguration, until end: ContinuousClock.Instant, reserving: Int = 0, signal: (any CallSignal)? = nil
+    ) throws(RedisError) -> RedisConfiguration.Endpoint {
         guard case .sentinel(let masterName, let sentinels) = configuration.topology else { return configuration.endpoint }
         var tried: [String] = []
         var allRefusedAuth = !sentinels.isEmpty
-        for sentinel in sentinels {
+        for (i, sentinel) in sentinels.enumerated() {
+            let share = ContinuousClock.now.fairShare(of: end, among: sentinels.count - i + reserving)
             do {
-                let connection = try RedisConnection(node: configuration.sentinelNode(sentinel))
-                if let primary = try ask(connection, masterName: masterName) { return primary }
-                tried.append("\(sentinel.address): does not monitor '\(masterName)'")
+                if let primary = try ask(sentinel, of: configuration, masterName: masterName, until: share, signal: signal) { return primary }
+                tried.append("\(sentinel.address): does not monitor '\(masterName)' (or named no valid address)")
                 allRefusedAuth = false
             } catch {
+                if error.code == .cancelled { throw error }
                 tried.append("\(sentinel.address): \(error.message)")
                 if error.code != .authenticationFailed { allRefusedAuth = false }
             }
@@ -30,21 +37,25 @@ enum SentinelResolver {
     /// only the first), because during a failover the leader already names the promoted replica
     /// while the others still name the old primary until `+switch-master` spreads. When they
     /// disagree a failover is in progress and this throws (the caller tries again later).
-    static func agreedPrimary(of configuration: RedisConfiguration) throws(RedisError) -> RedisConfiguration.Endpoint {
+    static func agreedPrimary(
+        of configuration: RedisConfiguration, until end: ContinuousClock.Instant, reserving: Int = 0, signal: (any CallSignal)? = nil
+    ) throws(RedisError) -> RedisConfiguration.Endpoint {
         guard case .sentinel(let masterName, let sentinels) = configuration.topology else { return configuration.endpoint }
         var named: [(sentinel: String, primary: RedisConfiguration.Endpoint)] = []
         var tried: [String] = []
         var allRefusedAuth = !sentinels.isEmpty
-        for sentinel in sentinels {
+        for (i, sentinel) in sentinels.enumerated() {
+            let share = ContinuousClock.now.fairShare(of: end, among: sentinels.count - i + reserving)
             do {
-                let connection = try RedisConnection(node: configuration.sentinelNode(sentinel))
+                let primary = try ask(sentinel, of: configuration, masterName: masterName, until: share, signal: signal)
                 allRefusedAuth = false
-                if let primary = try ask(connection, masterName: masterName) {
+                if let primary {
                     named.append((sentinel.address, primary))
                 } else {
-                    tried.append("\(sentinel.address): does not monitor '\(masterName)'")
+                    tried.append("\(sentinel.address): does not monitor '\(masterName)' (or named no valid address)")
                 }
             } catch {
+                if error.code == .cancelled { throw error }
                 tried.append("\(sentinel.address): \(error.message)")
                 if error.code != .authenticationFailed { allRefusedAuth = false }
             }
@@ -65,11 +76,23 @@ enum SentinelResolver {
         return first.primary
     }
 
-    /// `SENTINEL get-master-addr-by-name`: the primary's address, or nil when unknown.
+    /// Connects to one Sentinel and asks it, all by `end`.
+    private static func ask(
+        _ sentinel: RedisConfiguration.Endpoint, of configuration: RedisConfiguration, masterName: String,
+        until end: ContinuousClock.Instant, signal: (any CallSignal)?
+    ) throws(RedisError) -> RedisConfiguration.Endpoint? {
+        let connection = try RedisConnection(
+            candidates: [configuration.sentinelNode(sentinel)], describing: nil, until: end, signal: signal)
+        connection.callLimit = IOLimit(end: end, signal: signal)
+        return try ask(connection, masterName: masterName)
+    }
+
+    /// `SENTINEL get-master-addr-by-name`: the primary's address, or nil when unknown (or when the
+    /// reply's port is not a TCP port).
     static func ask(_ connection: RedisConnection, masterName: String) throws(RedisError) -> RedisConfiguration.Endpoint? {
         let reply = try connection.send(["SENTINEL", "get-master-addr-by-name", RedisArgument(masterName)])
         guard let parts = reply.array, parts.count == 2, let host = parts[0].string,
-            let port = parts[1].string.flatMap({ Int($0) })
+            let port = parts[1].string.flatMap({ Int($0) }), (1...65535).contains(port)
         else { return nil }
         return .tcp(host: host, port: port)
     }
@@ -78,7 +101,7 @@ enum SentinelResolver {
     /// when it is about `masterName`.
     static func switchedPrimary(_ payload: [UInt8], masterName: String) -> RedisConfiguration.Endpoint? {
         let words = String(decoding: payload, as: UTF8.self).split(separator: " ")
-        guard words.count == 5, words[0] == masterName, let port = Int(words[4]) else { return nil }
+        guard words.count == 5, words[0] == masterName, let port = Int(words[4]), (1...65535).contains(port) else { return nil }
         return .tcp(host: String(words[3]), port: port)
     }
 }

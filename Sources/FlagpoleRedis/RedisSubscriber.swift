@@ -52,11 +52,23 @@ public final class RedisSubscriber: Sendable {
     ///   - patterns: patterns for `PSUBSCRIBE`.
     ///   - pingInterval: how long the connection may be quiet before a `PING` checks it. Default: 5 s.
     ///     A `PING` not answered within the command timeout means the connection is dead.
-    ///   - bufferLimit: events kept for a slow consumer before the oldest are dropped. Default: 10,000.
+    ///   - bufferLimit: messages kept for a slow consumer before the oldest are dropped.
+    ///     `.subscribed` and `.disconnected` are never dropped, whatever the limit: a consumer
+    ///     always learns when to re-read its state. Default: 10,000.
+    ///
+    /// A configuration that fails ``RedisConfiguration/validate()`` gives one `.disconnected`
+    /// event with ``RedisError/Code/invalidConfiguration``, then the sequence ends.
     public func subscribe(
         to channels: [String], patterns: [String] = [], pingInterval: Duration = .seconds(5), bufferLimit: Int = 10_000
     ) -> AsyncStream<RedisSubscriberEvent> {
-        let (stream, continuation) = AsyncStream.makeStream(of: RedisSubscriberEvent.self, bufferingPolicy: .bufferingNewest(bufferLimit))
+        let buffer = SubscriptionBuffer(limit: bufferLimit)
+        do {
+            try configuration.validate()
+        } catch {
+            buffer.push(.disconnected(error))
+            buffer.finish()
+            return AsyncStream(unfolding: { await buffer.next() })
+        }
         let configuration = self.configuration
         let connect: @Sendable () throws(RedisError) -> RedisConnection
         if case .cluster(let seeds) = configuration.topology {
@@ -77,7 +89,7 @@ public final class RedisSubscriber: Sendable {
         let reader = SubscriptionReader(
             configuration: configuration, channels: channels, patterns: patterns, pingInterval: pingInterval,
             connect: connect,
-            deliver: { continuation.yield($0) }, finish: { continuation.finish() }, logger: logger)
+            deliver: { buffer.push($0) }, finish: { buffer.finish() }, logger: logger)
         var sentinelWatch: SentinelWatch?
         if case .sentinel = configuration.topology {
             // Move to the new primary as soon as a Sentinel announces it.
@@ -88,13 +100,127 @@ public final class RedisSubscriber: Sendable {
             }
         }
         let watch = sentinelWatch
-        continuation.onTermination = { _ in
+        // Stops the reader when the consumer's task is cancelled, or when the consumer drops the
+        // sequence (this object goes with the closure that holds it).
+        let stopper = Stopper {
             reader.stop()
             watch?.stop()
+            buffer.finish()
         }
         watch?.start()
         reader.start(threadName: "flagpole.redis.subscriber")
-        return stream
+        return AsyncStream(
+            unfolding: {
+                let event = await buffer.next()
+                if event == nil { stopper.run() }
+                return event
+            },
+            onCancel: { stopper.run() })
+    }
+}
+
+/// Runs its action once: when asked, or when it is released.
+final class Stopper: Sendable {
+    private let action: Mutex<(@Sendable () -> Void)?>
+
+    init(_ action: @escaping @Sendable () -> Void) { self.action = Mutex(action) }
+
+    func run() {
+        let action = self.action.withLock { a -> (@Sendable () -> Void)? in
+            defer { a = nil }
+            return a
+        }
+        action?()
+    }
+
+    deinit { run() }
+}
+
+/// The events between a subscription's reader thread and its consumer. Messages past `limit`
+/// evict the oldest message; `.subscribed` and `.disconnected` are never evicted (the consumer
+/// relies on them to know when to re-read what it follows).
+final class SubscriptionBuffer: Sendable {
+    private struct State {
+        var events: [RedisSubscriberEvent] = []
+        var head = 0
+        var messages = 0
+        var waiter: CheckedContinuation<RedisSubscriberEvent?, Never>?
+        var finished = false
+    }
+
+    private let limit: Int
+    private let state = Mutex(State())
+
+    init(limit: Int) { self.limit = max(0, limit) }
+
+    func push(_ event: RedisSubscriberEvent) {
+        let waiter = state.withLock { s -> CheckedContinuation<RedisSubscriberEvent?, Never>? in
+            guard !s.finished else { return nil }
+            if let waiter = s.waiter {
+                s.waiter = nil
+                return waiter
+            }
+            if case .message = event {
+                if s.messages >= limit {
+                    guard let oldest = s.events[s.head...].firstIndex(where: { if case .message = $0 { true } else { false } }) else {
+                        return nil  // limit 0: no message is kept
+                    }
+                    if oldest == s.head {
+                        s.head += 1
+                    } else {
+                        s.events.remove(at: oldest)
+                    }
+                    s.messages -= 1
+                }
+                s.messages += 1
+            }
+            s.events.append(event)
+            return nil
+        }
+        waiter?.resume(returning: event)
+    }
+
+    /// No more events after those buffered.
+    func finish() {
+        let waiter = state.withLock { s -> CheckedContinuation<RedisSubscriberEvent?, Never>? in
+            s.finished = true
+            defer { s.waiter = nil }
+            return s.waiter
+        }
+        waiter?.resume(returning: nil)
+    }
+
+    /// The next event; nil once finished and drained, or when the waiting task is cancelled.
+    func next() async -> RedisSubscriberEvent? {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (c: CheckedContinuation<RedisSubscriberEvent?, Never>) in
+                let ready = state.withLock { s -> RedisSubscriberEvent?? in
+                    if s.head < s.events.count {
+                        let event = s.events[s.head]
+                        s.head += 1
+                        if case .message = event { s.messages -= 1 }
+                        if s.head == s.events.count {
+                            s.events.removeAll(keepingCapacity: true)
+                            s.head = 0
+                        } else if s.head > 1024, s.head * 2 > s.events.count {
+                            s.events.removeFirst(s.head)
+                            s.head = 0
+                        }
+                        return .some(event)
+                    }
+                    if s.finished || Task.isCancelled { return .some(nil) }
+                    s.waiter = c
+                    return .none
+                }
+                if let ready { c.resume(returning: ready) }
+            }
+        } onCancel: {
+            let waiter = state.withLock { s -> CheckedContinuation<RedisSubscriberEvent?, Never>? in
+                defer { s.waiter = nil }
+                return s.waiter
+            }
+            waiter?.resume(returning: nil)
+        }
     }
 }
 
@@ -188,11 +314,18 @@ final class SubscriptionReader: Sendable {
     func run() {
         var failures = 0
         var wasConnected = false
+        var dropped = false
         while !isStopped {
-            if failures > 0 {
+            if dropped {
+                // Lost a working subscription: come back at a random moment within the spread,
+                // so that a fleet that lost its server together does not return together.
+                let delay = configuration.backoff.firstReconnectDelay()
+                if delay > .zero, waitForWake(timeoutMs: max(1, delay.pollMilliseconds)) { break }
+            } else if failures > 0 {
                 let delay = configuration.backoff.delay(afterFailures: failures)
-                if waitForWake(timeoutMs: Int32(max(1, delay.seconds * 1000))) { break }
+                if waitForWake(timeoutMs: max(1, delay.pollMilliseconds)) { break }
             }
+            dropped = false
             do {
                 reconnectReason.withLock { $0 = nil }
                 let connection = try connect()
@@ -210,8 +343,9 @@ final class SubscriptionReader: Sendable {
                         "flagpole.redis": "\(configuration.address)", "flagpole.error": "\(error.message)",
                     ])
                 }
+                dropped = wasConnected
+                if !wasConnected { failures += 1 }
                 wasConnected = false
-                failures += 1
             }
         }
         finish()
@@ -241,7 +375,7 @@ final class SubscriptionReader: Sendable {
             onSubscribed()
             deliver(.subscribed)
         }
-        let intervalMs = Int32(max(1, pingInterval.seconds * 1000))
+        let intervalMs = max(1, pingInterval.pollMilliseconds)
         let pingTimeout = configuration.commandTimeout
         var pingSentAt: ContinuousClock.Instant?
         var lastHeard = ContinuousClock.now
@@ -253,7 +387,7 @@ final class SubscriptionReader: Sendable {
             let timeout: Int32
             if let pingSentAt {
                 let left = pingTimeout - pingSentAt.duration(to: .now)
-                timeout = Int32(max(1, left.seconds * 1000))
+                timeout = max(1, left.pollMilliseconds)
             } else {
                 timeout = intervalMs
             }

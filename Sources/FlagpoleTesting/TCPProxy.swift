@@ -21,6 +21,8 @@ public final class TCPProxy: @unchecked Sendable {
     private var repliesToLose = 0
     private var repliesLost = 0
     private var connections: [Connection] = []
+    /// Server → client bytes relayed per 10 ms while throttled (0: no limit).
+    private var throttleBytes = 0
 
     private final class Connection: @unchecked Sendable {
         let client: Int32
@@ -68,6 +70,13 @@ public final class TCPProxy: @unchecked Sendable {
         lock.withLock {
             if subscribersOnly { blackholeSubscribers = true } else { blackholeAll = true }
         }
+    }
+
+    /// Relays replies (server → client, on connections that are not subscribers) at most
+    /// `bytesPerTenMilliseconds` at a time, one chunk every 10 ms: a slow link, on which a large
+    /// reply takes many reads that each arrive well within any timeout. 0 lifts the limit.
+    public func throttle(bytesPerTenMilliseconds: Int) {
+        lock.withLock { throttleBytes = max(0, bytesPerTenMilliseconds) }
     }
 
     /// Relays again.
@@ -185,7 +194,8 @@ public final class TCPProxy: @unchecked Sendable {
             for (i, from) in [c.client, c.server].enumerated() where fds[i].revents != 0 {
                 if isBlocked(c) { break }
                 let to = from == c.client ? c.server : c.client
-                let got = buffer.withUnsafeMutableBytes { read(from, $0.baseAddress, $0.count) }
+                let limit = from == c.server && !c.isSubscriber ? lock.withLock { throttleBytes } : 0
+                let got = buffer.withUnsafeMutableBytes { read(from, $0.baseAddress, limit > 0 ? min(limit, $0.count) : $0.count) }
                 if got <= 0 { return }
                 if from == c.server, !c.isSubscriber {
                     let lose = lock.withLock { () -> Bool in
@@ -206,6 +216,7 @@ public final class TCPProxy: @unchecked Sendable {
                     if w <= 0 { return }
                     sent += w
                 }
+                if limit > 0 { usleep(10_000) }
             }
         }
     }
