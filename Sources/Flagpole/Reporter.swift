@@ -216,7 +216,9 @@ final class Reporter: Sendable {
     }
 
     private func heartbeatCommands(now: Int64, freshness f: FlagpoleClient.Freshness) -> [RedisCommand] {
-        let ttl = max(1, Int64(configuration.heartbeat.timeToLive.seconds.rounded(.up)))
+        // Whole seconds, 1 to a year: a configured Duration is never converted unchecked.
+        let (seconds, attoseconds) = configuration.heartbeat.timeToLive.components
+        let ttl = min(max(1, seconds.saturatingAdding(attoseconds > 0 ? 1 : 0)), 365 * 86_400)
         let record = ClientRecord(
             id: configuration.instanceID, application: configuration.application, host: HostInfo.hostName, pid: HostInfo.pid,
             version: FlagpoleVersion.current, environment: configuration.environment,

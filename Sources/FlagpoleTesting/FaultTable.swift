@@ -15,7 +15,7 @@ public enum FaultTable {
             guard let path = ProcessInfo.processInfo.environment["FLAGPOLE_FAULT_TABLE"], !path.isEmpty else { return }
             let header = "| fault | what was checked | result | figure |\n|---|---|---|---|\n"
             if !FileManager.default.fileExists(atPath: path) {
-                FileManager.default.createFile(atPath: path, contents: Data(header.utf8))
+                _ = FileManager.default.createFile(atPath: path, contents: Data(header.utf8))
             }
             if let handle = FileHandle(forWritingAtPath: path) {
                 handle.seekToEndOfFile()
