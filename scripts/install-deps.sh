@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what Flagpole needs from Debian when it is missing: hiredis (libhiredis-dev), Redis
-# (redis-server, redis-tools), curl (./run waits for the daemon with it), and Python with venv
-# (the OFREP interop test installs the OpenFeature SDK from PyPI into a virtualenv).
+# (redis-server, redis-tools), curl (./run waits for the daemon with it), Python with venv
+# (the OFREP interop test installs the OpenFeature SDK from PyPI into a virtualenv), and
+# Prometheus (the rollout tests with a real Prometheus start their own on a free port).
 # Needs root or sudo for apt-get; does nothing when all is there.
 set -euo pipefail
 
@@ -11,18 +12,23 @@ command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || need+=(redis-tools)
 command -v curl >/dev/null 2>&1 || need+=(curl)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3 python3-venv)
+# Without its recommended node exporter: the tests need the server alone.
+bare=()
+command -v prometheus >/dev/null 2>&1 || bare+=(prometheus)
 
-if [ ${#need[@]} -gt 0 ]; then
-  echo "flagpole: installing ${need[*]} with apt-get" >&2
+if [ ${#need[@]} -gt 0 ] || [ ${#bare[@]} -gt 0 ]; then
+  echo "flagpole: installing ${need[*]} ${bare[*]} with apt-get" >&2
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   export DEBIAN_FRONTEND=noninteractive
   $sudo apt-get update -qq
-  $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+  [ ${#need[@]} -eq 0 ] || $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+  [ ${#bare[@]} -eq 0 ] || $sudo apt-get install -y -qq --no-install-recommends "${bare[@]}" >/dev/null
 fi
 
-# The Debian redis-server package starts a system service on port 6379 where it can; Flagpole
-# never relies on it: the tests start their own servers and ./run starts one under .flagpole/.
+# The Debian redis-server and prometheus packages start system services (ports 6379, 9090) where
+# they can; Flagpole never relies on them: the tests start their own servers on free ports and
+# ./run starts a Redis under .flagpole/.
 if ! command -v swift >/dev/null 2>&1; then
   echo "flagpole: the Swift toolchain (swift 6) is not on PATH; install it from swift.org or add it to PATH" >&2
   exit 1
