@@ -145,7 +145,7 @@ final class ClientSync: Sendable {
         }
     }
 
-    /// Reports evaluation counts and the data's age once a second.
+    /// Reports evaluation counts and the freshness gauges once a second.
     func runMetrics() async {
         var reported = Array(repeating: 0, count: EvaluationReason.allCases.count)
         while !Task.isCancelled {
@@ -156,7 +156,7 @@ final class ClientSync: Sendable {
                     reported[i] = total
                 }
             }
-            client.metrics.dataAge.record(client.freshness.age.map(\.seconds) ?? 0)
+            client.metrics.record(freshness: client.freshness)
             do { try await Task.sleep(for: .seconds(1)) } catch { return }
         }
     }
@@ -196,7 +196,7 @@ final class ClientSync: Sendable {
                 client.markOutOfSync(since: WallClock.now() - since.duration(to: .now).seconds)
             case .markStale(let stale):
                 client.staleFlag.store(stale, ordering: .relaxed)
-                client.metrics.dataAge.record(client.freshness.age.map(\.seconds) ?? 0)
+                client.metrics.record(freshness: client.freshness)
             case .saveSnapshot:
                 let environmentID = state.withLock { $0.environmentID }
                 saves?.yield(.write(client.snapshot, environmentID: environmentID))

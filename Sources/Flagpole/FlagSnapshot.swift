@@ -39,6 +39,12 @@ final class FlagSnapshot: Sendable {
         guard case .object(let variants)? = definition["variants"] else { return .unknownVariant(known: []) }
         return variants[variant] == nil ? .unknownVariant(known: variants.keys.sorted()) : nil
     }
+
+    /// The variants a served flag has, sorted; empty for a flag not served (or without variants).
+    func variantNames(of flag: String) -> [String] {
+        guard case .object(let variants)? = definitions[flag]?["variants"] else { return [] }
+        return variants.keys.sorted()
+    }
 }
 
 /// Why an outcome cannot be recorded (see ``FlagpoleClient/outcomeProblem(flag:variant:)``).

@@ -161,7 +161,7 @@ extension FlagpoleClient {
     func confirm(inSync: Bool) {
         let now = WallClock.now()
         sync.withLock { $0 = (inSync, now) }
-        metrics.dataAge.record(0)
+        metrics.record(freshness: freshness)
     }
 
     /// Marks the client out of sync; the data's age counts from `since` (wall clock).
@@ -169,6 +169,7 @@ extension FlagpoleClient {
         sync.withLock { s in
             if s.inSync { s = (false, since) }
         }
+        metrics.record(freshness: freshness)
     }
 }
 

@@ -36,7 +36,7 @@ import Synchronization
 ///   client also registers itself for `flagctl clients`.
 public final class FlagpoleClient: Sendable, Service {
     /// Where the served flags come from.
-    public enum Source: String, Sendable, Hashable {
+    public enum Source: String, Sendable, Hashable, CaseIterable {
         /// Redis (the normal case).
         case redis
         /// The last-known-good snapshot on disk (Redis did not answer at start).

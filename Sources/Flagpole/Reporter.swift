@@ -13,7 +13,9 @@ import Synchronization
 /// retry never adds a count twice and never loses one. Counts recorded meanwhile wait in
 /// `pending` (bounded by `maxPending` flag/variant/minute entries; past it they are dropped and
 /// counted). Outcomes of flags the client does not serve, or of variants those flags do not have,
-/// are dropped at the flush and counted (`flagpole_outcomes_unknown_total`), never written.
+/// are dropped at the flush and counted (`flagpole_outcomes_unknown_total`), never written. The
+/// rest are counted in the per-flag, per-variant outcome series (``OutcomeMetrics``) as they are
+/// taken for Redis.
 final class Reporter: Sendable {
     private struct PendingKey: Hashable {
         var minute: Int64
@@ -90,6 +92,7 @@ final class Reporter: Sendable {
         let (counts, dropped) = client.outcomes.drain()
         let snapshot = client.snapshot
         let instant = ContinuousClock.now
+        var accepted: [(key: OutcomeTable.Key, totals: OutcomeTotals)] = []
         let (heartbeat, prune) = state.withLock { s -> (heartbeat: [RedisCommand], prune: Bool) in
             var lost = dropped
             var unknown: Int64 = 0
@@ -105,6 +108,7 @@ final class Reporter: Sendable {
                         continue
                     }
                     s.pending[k, default: OutcomeTotals()].add(c)
+                    accepted.append((key, c))
                 }
             }
             if lost > 0 {
@@ -123,6 +127,11 @@ final class Reporter: Sendable {
             let prune = configuration.heartbeat.isEnabled && !final && instant >= s.nextPrune
             if prune { s.nextPrune = instant + .seconds(3600) }
             return (heartbeat, prune)
+        }
+        // The outcome series count what was accepted for Redis: once per flag and variant.
+        client.metrics.outcomes.prune(keeping: snapshot)
+        for (key, totals) in accepted {
+            client.metrics.outcomes.count(flag: key.flag, variant: key.variant, totals: totals, snapshot: snapshot)
         }
         var delivered = configuration.outcomes.isEnabled ? await sendOutcomes() : true
         if !heartbeat.isEmpty {
