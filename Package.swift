@@ -28,6 +28,9 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.81.0"),
         .package(url: "https://github.com/apple/swift-nio-extras", from: "1.24.0"),
+        // /metrics (the daemon's, flagpole-traffic's) from one registry; Prometheus queries and alerts.
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         // `swift package generate-documentation --target Flagpole` (the DocC catalog; CI builds it).
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.4.0"),
     ],
@@ -82,6 +85,10 @@ let package = Package(
                 "FlagpoleStore",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
         // What `flagctl daemon` serves over HTTP: OFREP, outcome reporting, health and metrics.
@@ -96,6 +103,7 @@ let package = Package(
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
         // For an app's tests: InMemoryFlags, flagd definitions served by a client that never connects.
@@ -103,10 +111,14 @@ let package = Package(
             name: "FlagpoleTestKit",
             dependencies: ["Flagpole", "FlagpoleCore", "FlagpoleStore"]
         ),
-        // Test support: a real redis-server per suite, temporary folders, waiting with deadlines.
+        // Test support: a real redis-server (and prometheus) per suite, temporary folders, waiting with deadlines.
         .target(
             name: "FlagpoleTesting",
-            dependencies: ["FlagpoleRedis", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "FlagpoleRedis", .product(name: "Logging", package: "swift-log"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
         ),
         .executableTarget(
             name: "flagctl",
@@ -120,6 +132,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
         // The README's "Use it in your Swift app": an HTTP service that reads a flag per request.
@@ -140,6 +153,8 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Hummingbird", package: "hummingbird"),  // its own /metrics
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             path: "Examples/TrafficGenerator"
         ),
@@ -161,6 +176,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
         .testTarget(
@@ -172,6 +188,7 @@ let package = Package(
             dependencies: [
                 "FlagpoleServer", "Flagpole", "FlagpoleStore", "FlagpoleControl", "FlagpoleTesting",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
             ]
@@ -181,13 +198,14 @@ let package = Package(
             dependencies: [
                 "FlagpoleControl", "FlagpoleStore", "FlagpoleCore", "FlagpoleTesting",
                 .product(name: "Hummingbird", package: "hummingbird"),  // stand-in webhook and Prometheus servers
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
         .testTarget(
             name: "FlagctlTests",
             dependencies: [
-                "flagctl", "FlagpoleTesting", "FlagpoleControl", "Flagpole",
-                "flagpole-traffic",  // built for the end-to-end rollout test
+                "flagctl", "FlagpoleTesting", "FlagpoleControl", "Flagpole", "FlagpoleRedis",
+                "flagpole-traffic",  // built for the end-to-end rollout tests
             ]
         ),
     ]

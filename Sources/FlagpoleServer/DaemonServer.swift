@@ -4,6 +4,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
+import Prometheus
 import ServiceLifecycle
 import Synchronization
 
@@ -18,12 +19,16 @@ import Synchronization
 /// | `POST /flagpole/v1/outcomes` | records outcomes (``OutcomeReport``) of served flags into the client's counters: 202, 400, 401, 403, 413, 415, 429 |
 /// | `GET /healthz` | 200 while the process serves |
 /// | `GET /readyz` | 200 once the client is ready and every ``ReadinessCheck`` passes, else 503 |
-/// | `GET /metrics` | Prometheus text: the client's freshness, evaluations, requests, and every ``MetricsExposition`` |
+/// | `GET /metrics` | Prometheus text: everything in ``registry`` (the client's metrics when it reports to it, the requests served, whatever else the caller registered) |
 ///
 /// A `Service`: run it in the `ServiceGroup` that runs the client; it stops on graceful shutdown.
 ///
 /// ```swift
-/// let server = DaemonServer(client: flags, configuration: .init(), logger: logger)
+/// let registry = PrometheusCollectorRegistry()
+/// var configuration = FlagpoleClient.Configuration(redis: redis, environment: "prod")
+/// configuration.metricsFactory = PrometheusMetricsFactory(registry: registry)  // the client's series in /metrics
+/// let flags = FlagpoleClient(configuration: configuration)
+/// let server = DaemonServer(client: flags, registry: registry, logger: logger)
 /// let group = ServiceGroup(configuration: .init(
 ///     services: [flags, server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
 /// try await group.run()
@@ -58,10 +63,13 @@ public final class DaemonServer: Sendable, Service {
     public let configuration: Configuration
     /// The client whose snapshot the server evaluates.
     public let client: FlagpoleClient
-    let metrics: [any MetricsExposition]
+    /// What `/metrics` serves: the caller's registry, with the server's own series added to it.
+    public let registry: PrometheusCollectorRegistry
+    let metricsRefresh: [@Sendable () -> Void]
     let readinessChecks: [ReadinessCheck]
     let logger: Logger
-    let counters = RequestCounters()
+    let counters: RequestCounters
+    private let ready: Gauge
     let metadataCache = MetadataCache()
     /// Single evaluations ``OFREPFastPath`` answered (the rest of the requests went to the router).
     let eventLoopAnswers = Atomic<Int>(0)
@@ -74,17 +82,28 @@ public final class DaemonServer: Sendable, Service {
     /// - Parameters:
     ///   - client: The client to evaluate with; run it beside the server.
     ///   - configuration: Where to listen, the body limit and the tokens.
-    ///   - metrics: Extra `/metrics` text (the watcher's, say). Default: none.
+    ///   - registry: The registry `/metrics` serves; the server adds `flagpole_ready`,
+    ///     `flagpole_daemon_requests_total` and `flagpole_daemon_request_duration_seconds` to it.
+    ///     Give the client a `PrometheusMetricsFactory` over the same registry (its
+    ///     ``FlagpoleClient/Configuration-swift.struct/metricsFactory``) for its series. Default: a
+    ///     registry of the server's own.
+    ///   - metricsRefresh: Run before every `/metrics` answer, to bring values that are read rather
+    ///     than counted (the watcher's "seconds since the last tick", say) up to date in the
+    ///     registry. Default: none.
     ///   - readinessChecks: Extra conditions for `/readyz`. Default: none.
     ///   - logger: Where the server logs.
     ///   - onListening: Called once the server listens, with the host and the bound port.
     public init(
-        client: FlagpoleClient, configuration: Configuration = Configuration(), metrics: [any MetricsExposition] = [],
-        readinessChecks: [ReadinessCheck] = [], logger: Logger, onListening: @escaping @Sendable (String, Int) async -> Void = { _, _ in }
+        client: FlagpoleClient, configuration: Configuration = Configuration(), registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
+        metricsRefresh: [@Sendable () -> Void] = [], readinessChecks: [ReadinessCheck] = [], logger: Logger,
+        onListening: @escaping @Sendable (String, Int) async -> Void = { _, _ in }
     ) {
         self.client = client
         self.configuration = configuration
-        self.metrics = metrics
+        self.registry = registry
+        self.metricsRefresh = metricsRefresh
+        self.counters = RequestCounters(registry: registry)
+        self.ready = registry.makeGauge(descriptor: MetricNameDescriptor(namespace: nil, subsystem: nil, metricName: "flagpole_ready", unitName: "", helpText: "1 when /readyz answers 200."), labels: [("environment", client.configuration.environment)])
         self.readinessChecks = readinessChecks
         self.logger = logger
         self.onListening = onListening
@@ -162,13 +181,19 @@ public final class DaemonServer: Sendable, Service {
     func makeRouter() -> Router<BasicRequestContext> {
         let router = Router()
         router.post("/ofrep/v1/evaluate/flags/:key") { [self] request, context in
-            await evaluate(request, key: context.parameters.get("key") ?? "")
+            let start = ContinuousClock.now
+            defer { counters.time(.evaluate, since: start) }
+            return await evaluate(request, key: context.parameters.get("key") ?? "")
         }
         router.post("/ofrep/v1/evaluate/flags") { [self] request, _ in
-            await bulk(request)
+            let start = ContinuousClock.now
+            defer { counters.time(.bulk, since: start) }
+            return await bulk(request)
         }
         router.post("/flagpole/v1/outcomes") { [self] request, _ in
-            await reportOutcomes(request)
+            let start = ContinuousClock.now
+            defer { counters.time(.outcomes, since: start) }
+            return await reportOutcomes(request)
         }
         router.get("/healthz") { _, _ in
             Self.text(.ok, "ok\n")
@@ -419,37 +444,12 @@ public final class DaemonServer: Sendable, Service {
         return Self.text(ready ? .ok : .serviceUnavailable, lines.joined(separator: "\n") + "\n")
     }
 
-    /// `/metrics`: the client's freshness and evaluations, the requests served, then each extra
-    /// provider's text.
+    /// `/metrics`: the registry's text (the Prometheus text format 0.0.4), after the refresh
+    /// closures ran and `flagpole_ready` was set.
     public func prometheusText() -> String {
-        let env = client.configuration.environment
-        let freshness = client.freshness
-        var out = ""
-        out += Prometheus.header("flagpole_ready", "gauge", "1 when /readyz answers 200.")
-        out += Prometheus.sample(
-            "flagpole_ready", ["environment": env], client.isReady && readinessChecks.allSatisfy { $0.check() == nil } ? 1 : 0)
-        if let revision = freshness.revision {
-            out += Prometheus.header("flagpole_applied_revision", "gauge", "The store revision served.")
-            out += Prometheus.sample("flagpole_applied_revision", ["environment": env], Double(revision))
-        }
-        out += Prometheus.header("flagpole_in_sync", "gauge", "1 while the client follows Redis (subscribed and caught up).")
-        out += Prometheus.sample("flagpole_in_sync", ["environment": env], freshness.isInSync ? 1 : 0)
-        if let age = freshness.age {
-            out += Prometheus.header("flagpole_data_age_seconds", "gauge", "How old the served data is (0 while in sync).")
-            out += Prometheus.sample("flagpole_data_age_seconds", ["environment": env], Double(age.components.seconds))
-        }
-        out += Prometheus.header("flagpole_stale", "gauge", "1 when evaluations report STALE (out of sync past the freshness bound).")
-        out += Prometheus.sample("flagpole_stale", ["environment": env], freshness.isStale ? 1 : 0)
-        out += Prometheus.header("flagpole_source", "gauge", "Where the served flags come from: redis, disk, files or defaults.")
-        out += Prometheus.sample("flagpole_source", ["environment": env, "source": freshness.source.rawValue], 1)
-        out += Prometheus.header("flagpole_evaluations_total", "counter", "Evaluations, by OpenFeature reason.")
-        let totals = client.evaluationTotals()
-        for reason in EvaluationReason.allCases {
-            out += Prometheus.sample("flagpole_evaluations_total", ["environment": env, "reason": reason.rawValue], Double(totals[reason] ?? 0))
-        }
-        out += counters.prometheusText()
-        for provider in metrics { out += provider.prometheusText() }
-        return out
+        for refresh in metricsRefresh { refresh() }
+        ready.set(to: client.isReady && readinessChecks.allSatisfy { $0.check() == nil } ? 1.0 : 0.0)
+        return registry.emitToString()
     }
 
     // MARK: - Helpers

@@ -43,6 +43,8 @@ final class OFREPFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     private struct Pending {
         /// The flag key, percent-decoded.
         var key: String
+        /// When the head arrived (for the latency histogram).
+        var start: ContinuousClock.Instant
         var body: [UInt8] = []
         var tooLarge = false
     }
@@ -77,11 +79,13 @@ final class OFREPFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         case (.head(let request), _):
             if !routerOnly, forwarded == 0, context.channel.isWritable, let rawKey = Self.singleEvaluationKey(request) {
                 let key = DaemonServer.decodedKey(rawKey)
+                let start = ContinuousClock.now
                 if let early = server.earlyEvaluationAnswer(headers: request.headerFields, key: key) {
                     write(early, context: context)
+                    server.counters.time(.evaluate, since: start)
                     state = .discarding
                 } else {
-                    state = .reading(Pending(key: key))
+                    state = .reading(Pending(key: key, start: start))
                 }
             } else {
                 if Self.asksToClose(request) { routerOnly = true }
@@ -101,6 +105,7 @@ final class OFREPFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         case (.end, .reading(let pending)):
             state = .idle
             write(server.answerEvaluation(key: pending.key, body: pending.tooLarge ? nil : pending.body), context: context)
+            server.counters.time(.evaluate, since: pending.start)
             if let event = heldQuiesce {
                 heldQuiesce = nil
                 context.fireUserInboundEventTriggered(event)

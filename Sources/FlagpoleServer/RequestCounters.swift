@@ -1,6 +1,8 @@
-import Synchronization
+import Prometheus
 
-/// Requests served, by endpoint and status, for `/metrics`: one atomic add per request.
+/// Requests served, by endpoint and status, and how long they took, in the daemon's registry:
+/// `flagpole_daemon_requests_total{endpoint,status}` (one atomic add per request) and
+/// `flagpole_daemon_request_duration_seconds{endpoint}`.
 final class RequestCounters: Sendable {
     enum Endpoint: Int, CaseIterable {
         case evaluate, bulk, outcomes
@@ -13,17 +15,32 @@ final class RequestCounters: Sendable {
         }
     }
 
-    /// The statuses counted; anything else counts as the last.
+    /// The statuses counted; anything else counts as the last (`other`).
     static let statuses: [Int] = [200, 202, 304, 400, 401, 403, 404, 413, 415, 429, 500, 0]
 
-    private let cells: [Cell]
+    /// The latency buckets: an in-memory answer takes microseconds, so they start at 50 µs.
+    static let durationBuckets: [Duration] = [
+        .microseconds(50), .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .microseconds(2500),
+        .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
+        .seconds(1), .seconds(5),
+    ]
 
-    final class Cell: Sendable {
-        let value = Atomic<Int>(0)
-    }
+    private let counters: [Counter]
+    private let durations: [DurationHistogram]
 
-    init() {
-        cells = (0..<(Endpoint.allCases.count * Self.statuses.count)).map { _ in Cell() }
+    /// Registers every endpoint and status at zero in `registry`.
+    init(registry: PrometheusCollectorRegistry) {
+        var counters: [Counter] = []
+        for endpoint in Endpoint.allCases {
+            for status in Self.statuses {
+                counters.append(
+                    registry.makeCounter(descriptor: MetricNameDescriptor(namespace: nil, subsystem: nil, metricName: "flagpole_daemon_requests_total", unitName: "", helpText: "HTTP requests served by flagctl daemon, by endpoint and status."), labels: [("endpoint", endpoint.label), ("status", status == 0 ? "other" : String(status))]))
+            }
+        }
+        self.counters = counters
+        durations = Endpoint.allCases.map {
+            registry.makeDurationHistogram(descriptor: MetricNameDescriptor(namespace: nil, subsystem: nil, metricName: "flagpole_daemon_request_duration_seconds", unitName: "", helpText: "How long flagctl daemon took to answer a request, from its head to the answer, by endpoint."), labels: [("endpoint", $0.label)], buckets: Self.durationBuckets)
+        }
     }
 
     private static func statusIndex(_ status: Int) -> Int {
@@ -31,24 +48,11 @@ final class RequestCounters: Sendable {
     }
 
     func count(_ endpoint: Endpoint, status: Int) {
-        cells[endpoint.rawValue * Self.statuses.count + Self.statusIndex(status)].value.wrappingAdd(1, ordering: .relaxed)
+        counters[endpoint.rawValue * Self.statuses.count + Self.statusIndex(status)].increment()
     }
 
-    func value(_ endpoint: Endpoint, status: Int) -> Int {
-        cells[endpoint.rawValue * Self.statuses.count + Self.statusIndex(status)].value.load(ordering: .relaxed)
-    }
-
-    /// Prometheus lines for every non-zero counter.
-    func prometheusText() -> String {
-        var out = Prometheus.header("flagpole_daemon_requests_total", "counter", "HTTP requests served by flagctl daemon, by endpoint and status.")
-        for endpoint in Endpoint.allCases {
-            for status in Self.statuses {
-                let n = value(endpoint, status: status)
-                guard n > 0 else { continue }
-                out += Prometheus.sample(
-                    "flagpole_daemon_requests_total", ["endpoint": endpoint.label, "status": status == 0 ? "other" : String(status)], Double(n))
-            }
-        }
-        return out
+    /// Records how long a request to `endpoint` took, from `start` until now.
+    func time(_ endpoint: Endpoint, since start: ContinuousClock.Instant) {
+        durations[endpoint.rawValue].record(start.duration(to: .now))
     }
 }

@@ -6,6 +6,7 @@ import FlagpoleRedis
 import FlagpoleServer
 import Foundation
 import Logging
+import Prometheus
 import ServiceLifecycle
 
 /// `flagctl daemon`: OFREP, outcome reporting, health and metrics, served from the client
@@ -147,8 +148,11 @@ struct DaemonCommand: AsyncParsableCommand {
         var logger = Logger(label: "flagctl.daemon")
         logger.logLevel = .info
 
+        // One registry for /metrics: the client's swift-metrics, the server's, the watcher's and the alerts'.
+        let registry = PrometheusCollectorRegistry()
         var clientConfiguration = FlagpoleClient.Configuration(redis: redis, environment: environment, application: application)
         clientConfiguration.flagFiles = FlagpoleClient.FlagFiles(directory: global.flags)  // Redis down at start and no snapshot yet
+        clientConfiguration.metricsFactory = PrometheusMetricsFactory(registry: registry)
         let client = FlagpoleClient(configuration: clientConfiguration, logger: logger)
 
         var serverConfiguration = DaemonServer.Configuration()
@@ -172,14 +176,14 @@ struct DaemonCommand: AsyncParsableCommand {
                 throw ValidationError("--watcher-redis: \(error.message)")
             }
         }
-        let extras = try watcherServices(environment: environment, redis: watcherRedisConfiguration, logger: logger)
+        let extras = try watcherServices(environment: environment, redis: watcherRedisConfiguration, registry: registry, logger: logger)
         let auth =
             tokens.isEnabled
             ? "\(tokens.count) token\(tokens.count == 1 ? "" : "s")"
             : DaemonServer.isLoopback(host: host) ? "off (loopback only)" : "OFF on a reachable address (--allow-unauthenticated)"
         let server = DaemonServer(
-            client: client, configuration: serverConfiguration, metrics: extras.metrics, readinessChecks: extras.readiness,
-            logger: logger
+            client: client, configuration: serverConfiguration, registry: registry, metricsRefresh: extras.metricsRefresh,
+            readinessChecks: extras.readiness, logger: logger
         ) { host, port in
             Self.say("flagctl daemon: serving \(environment) on http://\(host):\(port) (OFREP, outcomes, /healthz, /readyz, /metrics; auth \(auth); \(extras.note))")
         }
@@ -200,9 +204,9 @@ struct DaemonCommand: AsyncParsableCommand {
     }
 
     /// What runs beside the client and the HTTP server: the rollout watcher (its `Service`, its
-    /// `/metrics` text, its `/readyz` check) and the alert dispatcher it sends to.
-    func watcherServices(environment: String, redis: RedisConfiguration, logger: Logger) throws
-        -> (services: [any Service], metrics: [any MetricsExposition], readiness: [ReadinessCheck], note: String)
+    /// series in `registry`, its `/readyz` check) and the alert dispatcher it sends to.
+    func watcherServices(environment: String, redis: RedisConfiguration, registry: PrometheusCollectorRegistry, logger: Logger) throws
+        -> (services: [any Service], metricsRefresh: [@Sendable () -> Void], readiness: [ReadinessCheck], note: String)
     {
         if noWatcher { return ([], [], [], "watcher off") }
         let configLoad = FlagDirectory(root: global.flags).loadConfig()
@@ -213,7 +217,7 @@ struct DaemonCommand: AsyncParsableCommand {
         let targets = noAlerts ? [] : configLoad.config.alertTargets(forEnvironment: environment)
         let dispatcher: AlertDispatcher
         do {
-            dispatcher = try AlertDispatcher(targets: targets, logger: logger)
+            dispatcher = try AlertDispatcher(targets: targets, registry: registry, logger: logger)
         } catch {
             throw ValidationError("\(error.description)\n(or run the daemon with --no-alerts)")
         }
@@ -224,10 +228,10 @@ struct DaemonCommand: AsyncParsableCommand {
             configuration: configuration, client: client,
             metricSource: RolloutWatcher.standardMetricSources(environment: environment, client: client),
             alerts: dispatcher, logger: logger)
-        let metrics: [any MetricsExposition] = [MetricsClosure { watcher.metricsText() }, MetricsClosure { dispatcher.prometheusText() }]
+        let metrics = RolloutWatcher.Metrics(watcher: watcher, registry: registry)
         let readiness = [ReadinessCheck(name: "watcher") { watcher.isHealthy ? nil : "the watcher has not read Redis for three intervals" }]
         let alerts = targets.isEmpty ? "no alert targets" : "alerts to " + targets.map(\.name).joined(separator: ", ")
-        return ([dispatcher, watcher], metrics, readiness, "watcher every \(interval), \(alerts)")
+        return ([dispatcher, watcher], [{ metrics.update() }], readiness, "watcher every \(interval), \(alerts)")
     }
 
     /// Prints a line to standard output at once (a pipe would buffer `print`).

@@ -3,6 +3,7 @@ import FlagpoleCore
 import FlagpoleTesting
 import Foundation
 import Logging
+import Prometheus
 import ServiceLifecycle
 import Synchronization
 import Testing
@@ -177,9 +178,10 @@ struct AlertDispatcherTests {
             var configuration = fast()
             configuration.queueCapacity = 8
             configuration.requestTimeout = .seconds(30)
+            let registry = PrometheusCollectorRegistry()
             let dispatcher = try AlertDispatcher(
                 targets: [AlertTarget(name: "slow", destination: .webhook(url: .literal(server.url + "/slow")))], processEnvironment: [:],
-                configuration: configuration, logger: LogCapture().logger)
+                configuration: configuration, registry: registry, logger: LogCapture().logger)
             try await whileRunning(dispatcher) {
                 dispatcher.send(reverted)
                 try await waitUntil("the first request hangs in the server") { server.count == 1 }
@@ -189,7 +191,7 @@ struct AlertDispatcherTests {
                 }
                 #expect(started.duration(to: .now) < .seconds(1))
                 #expect(dispatcher.statistics["slow"]?.dropped == 1000 - 8)
-                #expect(dispatcher.prometheusText().contains(#"flagpole_alerts_dropped_total{target="slow",type="webhook"} 992"#))
+                #expect(registry.emitToString().contains(#"flagpole_alerts_dropped_total{target="slow",type="webhook"} 992"#))
                 #expect(server.count == 1)
                 // Let the server answer: the hanging request and the 8 queued alerts are delivered.
                 server.released.store(true, ordering: .relaxed)
@@ -226,12 +228,13 @@ struct AlertDispatcherTests {
         }
     }
 
-    @Test("the counters read as Prometheus text lines")
+    @Test("the counters are in the registry, at zero from the start, labels escaped")
     func prometheusText() throws {
-        let dispatcher = try AlertDispatcher(
+        let registry = PrometheusCollectorRegistry()
+        _ = try AlertDispatcher(
             targets: [AlertTarget(name: "a\"b", destination: .webhook(url: .literal("http://127.0.0.1:1/x")))], processEnvironment: [:],
-            logger: LogCapture().logger)
-        let text = dispatcher.prometheusText()
+            registry: registry, logger: LogCapture().logger)
+        let text = registry.emitToString()
         for name in ["sent", "failed", "dropped", "retries"] {
             #expect(text.contains("# TYPE flagpole_alerts_\(name)_total counter\n"))
             #expect(text.contains("flagpole_alerts_\(name)_total{target=\"a\\\"b\",type=\"webhook\"} 0\n"))

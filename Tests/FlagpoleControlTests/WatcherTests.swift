@@ -5,6 +5,7 @@ import FlagpoleStore
 import FlagpoleTesting
 import Foundation
 import Logging
+import Prometheus
 import ServiceLifecycle
 import Synchronization
 import Testing
@@ -64,8 +65,14 @@ struct WatcherTests {
             let last = source.queries.withLock { $0.suffix(2) }
             #expect(last.first?.cohort == .variant("on"))
             #expect(last.last?.cohort == .all && last.last?.to == Self.start)
-            #expect(w.metricsText().contains("flagpole_rollout_decisions_total{environment=\"prod\",verdict=\"advance\"} 2"))
-            #expect(w.metricsText().contains("flagpole_rollouts{environment=\"prod\",state=\"completed\"} 1"))
+            let registry = PrometheusCollectorRegistry()
+            let metrics = RolloutWatcher.Metrics(watcher: w, registry: registry)
+            metrics.update()
+            metrics.update()  // a second update adds nothing new
+            let text = registry.emitToString()
+            #expect(text.contains("flagpole_rollout_decisions_total{environment=\"prod\",verdict=\"advance\"} 2\n"), "\(text)")
+            #expect(text.contains("flagpole_rollouts{environment=\"prod\",state=\"completed\"} 1.0\n"), "\(text)")
+            #expect(text.contains("flagpole_watcher_leader{environment=\"prod\"} 1.0\n"), "\(text)")
         }
     }
 

@@ -6,6 +6,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import Prometheus
 import Synchronization
 import Testing
 
@@ -269,11 +270,13 @@ struct OFREPEndpointTests {
         }
     }
 
-    @Test("/healthz, /readyz with extra checks, /metrics with the client's freshness and extra providers")
+    @Test("/healthz, /readyz with extra checks, /metrics from one registry: the client's swift-metrics, requests, latencies, outcomes and what others registered")
     func health() async throws {
         let watcherReady = ManagedFlag(false)
+        let registry = PrometheusCollectorRegistry()
+        let rollouts = registry.makeGauge(descriptor: MetricNameDescriptor(namespace: nil, subsystem: nil, metricName: "flagpole_watcher_rollouts", unitName: "", helpText: "A series someone else keeps."))
         try await ServerFixture.with(
-            metrics: [MetricsClosure { "# TYPE flagpole_watcher_rollouts gauge\nflagpole_watcher_rollouts 2\n" }],
+            registry: registry, metricsRefresh: [{ rollouts.set(to: 2) }],
             readinessChecks: [ReadinessCheck(name: "watcher") { watcherReady.value ? nil : "no lease yet" }]
         ) { _, client in
             let health = try await client.get("/healthz")
@@ -289,21 +292,43 @@ struct OFREPEndpointTests {
 
             _ = try await client.post("/ofrep/v1/evaluate/flags/color", Self.guest)
             _ = try await client.post("/ofrep/v1/evaluate/flags/nope", Self.guest)
-            let metrics = try await client.get("/metrics")
-            #expect(metrics.status == .ok)
-            #expect(metrics.headers[.contentType]?.hasPrefix("text/plain; version=0.0.4") == true)
-            for line in [
-                #"flagpole_ready{environment="prod"} 1"#, #"flagpole_applied_revision{environment="prod"} 1"#,
-                #"flagpole_in_sync{environment="prod"} 1"#, #"flagpole_stale{environment="prod"} 0"#,
-                #"flagpole_source{environment="prod",source="redis"} 1"#,
+            let report = #"{"outcomes": [{"flag": "color", "variant": "green", "success": false, "durationMs": 0.3, "count": 2}]}"#
+            #expect(try await client.post("/flagpole/v1/outcomes", report).status == .accepted)
+            let expected = [
+                #"flagpole_ready{environment="prod"} 1.0"#, #"flagpole_applied_revision{environment="prod"} 1.0"#,
+                #"flagpole_in_sync{environment="prod"} 1.0"#, #"flagpole_stale{environment="prod"} 0.0"#,
+                #"flagpole_source{environment="prod",source="redis"} 1.0"#, #"flagpole_source{environment="prod",source="disk"} 0.0"#,
+                #"flagpole_data_age_seconds{environment="prod"} 0.0"#,
                 #"flagpole_evaluations_total{environment="prod",reason="STATIC"} 1"#,
                 #"flagpole_evaluations_total{environment="prod",reason="ERROR"} 1"#,
                 #"flagpole_daemon_requests_total{endpoint="evaluate",status="200"} 1"#,
                 #"flagpole_daemon_requests_total{endpoint="evaluate",status="404"} 1"#,
-                "flagpole_watcher_rollouts 2",
-            ] {
+                #"flagpole_daemon_requests_total{endpoint="outcomes",status="202"} 1"#,
+                #"flagpole_daemon_request_duration_seconds_count{endpoint="evaluate"} 2"#,
+                // The reported outcomes, per flag and variant; the flag's other variants start at zero.
+                #"flagpole_outcomes_total{environment="prod",flag="color",variant="green",result="failure"} 2"#,
+                #"flagpole_outcomes_total{environment="prod",flag="color",variant="green",result="success"} 0"#,
+                #"flagpole_outcomes_total{environment="prod",flag="color",variant="blue",result="failure"} 0"#,
+                #"flagpole_outcome_duration_seconds_bucket{environment="prod",flag="color",variant="green",le="0.000128"} 0"#,
+                #"flagpole_outcome_duration_seconds_bucket{environment="prod",flag="color",variant="green",le="0.000384"} 2"#,
+                #"flagpole_outcome_duration_seconds_bucket{environment="prod",flag="color",variant="green",le="+Inf"} 2"#,
+                #"flagpole_outcome_duration_seconds_count{environment="prod",flag="color",variant="green"} 2"#,
+                "flagpole_watcher_rollouts 2.0",
+            ]
+            // The client hands its evaluation counts to swift-metrics once a second and counts
+            // outcomes at its flush: wait for both.
+            var metrics = try await client.get("/metrics")
+            try await waitUntil("every expected series is in /metrics", timeout: .seconds(5)) {
+                metrics = try await client.get("/metrics")
+                return expected.allSatisfy { metrics.text.contains($0 + "\n") }
+            }
+            #expect(metrics.status == .ok)
+            #expect(metrics.headers[.contentType]?.hasPrefix("text/plain; version=0.0.4") == true)
+            for line in expected {
                 #expect(metrics.text.contains(line + "\n"), "missing \(line) in\n\(metrics.text)")
             }
+            #expect(metrics.text.contains("# HELP flagpole_daemon_requests_total "))
+            #expect(metrics.text.contains("# TYPE flagpole_daemon_request_duration_seconds histogram\n"))
         }
     }
 }

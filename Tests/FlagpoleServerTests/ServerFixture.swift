@@ -9,6 +9,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Logging
+import Prometheus
 import Testing
 
 /// The flags the server tests serve (environment `prod`).
@@ -52,8 +53,8 @@ struct ServerFixture: Sendable {
     /// `transport` (default: the router).
     static func with(
         _ transport: Transport = .router, tokens: AccessTokens = .none, maxBodySize: Int = 64 * 1024,
-        reportRateLimit: OutcomeRateLimit = OutcomeRateLimit(), metrics: [any MetricsExposition] = [],
-        readinessChecks: [ReadinessCheck] = [],
+        reportRateLimit: OutcomeRateLimit = OutcomeRateLimit(), registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
+        metricsRefresh: [@Sendable () -> Void] = [], readinessChecks: [ReadinessCheck] = [],
         _ body: @escaping @Sendable (ServerFixture, any TestClientProtocol) async throws -> Void
     ) async throws {
         try await RedisServer.withServer { redis in
@@ -72,6 +73,7 @@ struct ServerFixture: Sendable {
             var configuration = FlagpoleClient.Configuration(redis: redis.configuration, environment: "prod", application: "server-tests")
             configuration.snapshotPath = nil
             configuration.outcomes.flushInterval = .milliseconds(50)
+            configuration.metricsFactory = PrometheusMetricsFactory(registry: registry)  // as flagctl daemon does
             let client = FlagpoleClient(configuration: configuration)
             var serverConfiguration = DaemonServer.Configuration()
             serverConfiguration.port = 0
@@ -79,8 +81,8 @@ struct ServerFixture: Sendable {
             serverConfiguration.maxBodySize = maxBodySize
             serverConfiguration.reportRateLimit = reportRateLimit
             let server = DaemonServer(
-                client: client, configuration: serverConfiguration, metrics: metrics, readinessChecks: readinessChecks,
-                logger: Logger(label: "server-tests"))
+                client: client, configuration: serverConfiguration, registry: registry, metricsRefresh: metricsRefresh,
+                readinessChecks: readinessChecks, logger: Logger(label: "server-tests"))
             let fixture = ServerFixture(redis: redis, control: control, client: client, server: server)
             let task = Task { try await client.run() }
             defer { task.cancel() }

@@ -1,12 +1,10 @@
+import AsyncHTTPClient
 import FlagpoleCore
 import Foundation
 import Logging
+import Prometheus
 import ServiceLifecycle
 import Synchronization
-
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 
 /// Sends alerts to the project's alert targets: a generic JSON webhook, a Slack-compatible
 /// webhook, Telegram.
@@ -17,8 +15,11 @@ import FoundationNetworking
 /// group — sends from each queue on its own, so a slow target never holds up another. A failed
 /// send (network error, timeout, HTTP 408, 429 or 5xx) is retried with exponential backoff and
 /// jitter (honouring `Retry-After`), up to ``Configuration-swift.struct/maxAttempts`` attempts;
-/// other HTTP statuses are not retried. Failures are logged at `warning` with the target's name
-/// (`flagpole.alert.target`), never its URL or token.
+/// other HTTP statuses are not retried, and a redirect is never followed (an alert, or a Telegram
+/// token in its path, goes only where the project config says). Failures are logged at `warning`
+/// with the target's name (`flagpole.alert.target`), never its URL or token. Requests go through
+/// AsyncHTTPClient on connections reused between alerts, each within
+/// ``Configuration-swift.struct/requestTimeout`` as a deadline for the whole exchange.
 ///
 /// ```swift
 /// let alerts = try AlertDispatcher(targets: config.alertTargets, logger: logger)  // throws on a missing variable
@@ -28,7 +29,10 @@ import FoundationNetworking
 ///
 /// What is sent: ``AlertMessage/webhook(_:)``, ``AlertMessage/slack(_:)`` and
 /// ``AlertMessage/telegram(_:chatID:)`` (`POST {telegramAPIBase}/bot<token>/sendMessage`), each
-/// as `application/json`. Counters for `/metrics`: ``statistics`` and ``prometheusText()``.
+/// as `application/json`. Counters: ``statistics``, and in a Prometheus registry given to
+/// ``init(targets:processEnvironment:configuration:registry:logger:)``
+/// `flagpole_alerts_sent_total`, `flagpole_alerts_failed_total`, `flagpole_alerts_dropped_total`
+/// and `flagpole_alerts_retries_total`, each with `target` and `type` labels.
 public final class AlertDispatcher: AlertSink, Service {
     /// How alerts are queued and sent.
     public struct Configuration: Sendable {
@@ -41,7 +45,7 @@ public final class AlertDispatcher: AlertSink, Service {
         public var initialBackoff: Duration = .seconds(1)
         /// The longest wait between attempts (a `Retry-After` is capped to it too). Default: 60 s.
         public var maxBackoff: Duration = .seconds(60)
-        /// How long one HTTP request may take. Default: 10 s.
+        /// How long one HTTP request may take, connecting and reading the answer included. Default: 10 s.
         public var requestTimeout: Duration = .seconds(10)
         /// Telegram's Bot API base URL (tests point it at a local server). Default:
         /// `https://api.telegram.org`.
@@ -76,22 +80,41 @@ public final class AlertDispatcher: AlertSink, Service {
         let stream: AsyncStream<Alert>
         let continuation: AsyncStream<Alert>.Continuation
         let stats = Mutex(Statistics())
+        /// `sent`, `failed`, `dropped`, `retried` in the registry, when there is one.
+        private let counters: [Counter]
 
-        init(target: AlertTarget, url: URL, chatID: String?, secrets: [String], capacity: Int) {
+        init(target: AlertTarget, url: URL, chatID: String?, secrets: [String], capacity: Int, registry: PrometheusCollectorRegistry?) {
             self.target = target
             self.url = url
             self.chatID = chatID
             self.secrets = secrets.filter { !$0.isEmpty }
             (stream, continuation) = AsyncStream.makeStream(of: Alert.self, bufferingPolicy: .bufferingNewest(max(1, capacity)))
+            let labels = [("target", target.name), ("type", Self.kind(target))]
+            counters = (registry.map { r in Self.families.map { r.makeCounter(descriptor: MetricNameDescriptor(namespace: nil, subsystem: nil, metricName: $0.name, unitName: "", helpText: $0.help), labels: labels) } }) ?? []
         }
 
-        var kind: String {
+        static let families: [(name: String, help: String, path: WritableKeyPath<Statistics, Int> & Sendable)] = [
+            ("flagpole_alerts_sent_total", "Alerts delivered to a target.", \.sent),
+            ("flagpole_alerts_failed_total", "Alerts given up on after retries.", \.failed),
+            ("flagpole_alerts_dropped_total", "Alerts dropped from a full queue.", \.dropped),
+            ("flagpole_alerts_retries_total", "Failed attempts that were retried.", \.retried),
+        ]
+
+        /// Adds one to a statistic, and to its counter in the registry.
+        func count(_ path: WritableKeyPath<Statistics, Int>) {
+            stats.withLock { $0[keyPath: path] += 1 }
+            if let i = Self.families.firstIndex(where: { $0.path == path }), i < counters.count { counters[i].increment() }
+        }
+
+        private static func kind(_ target: AlertTarget) -> String {
             switch target.destination {
             case .webhook: return "webhook"
             case .slack: return "slack"
             case .telegram: return "telegram"
             }
         }
+
+        var kind: String { Self.kind(target) }
 
         func body(_ alert: Alert) -> JSONValue {
             switch target.destination {
@@ -112,7 +135,6 @@ public final class AlertDispatcher: AlertSink, Service {
     public let configuration: Configuration
     private let channels: [Channel]
     private let logger: Logger
-    private let session: URLSession
     private let started = Atomic<Bool>(false)
     /// Set when a graceful shutdown begins: what is still queued gets one attempt each.
     private let stopping = Atomic<Bool>(false)
@@ -125,24 +147,21 @@ public final class AlertDispatcher: AlertSink, Service {
     ///   - processEnvironment: where `urlEnv`, `botTokenEnv` and `chatIdEnv` are read. Default:
     ///     the process's environment.
     ///   - configuration: see ``Configuration-swift.struct``.
+    ///   - registry: where the per-target counters go (`flagpole_alerts_*_total`, all at zero from
+    ///     the start). Default: nil (only ``statistics``).
     ///   - logger: where failures are logged.
     /// - Throws: ``AlertConfigurationError`` naming every target whose variable is unset, empty or
     ///   not a URL.
     public init(
         targets: [AlertTarget], processEnvironment: [String: String] = ProcessInfo.processInfo.environment,
-        configuration: Configuration = Configuration(), logger: Logger
+        configuration: Configuration = Configuration(), registry: PrometheusCollectorRegistry? = nil, logger: Logger
     ) throws(AlertConfigurationError) {
-        let (channels, problems) = Self.resolve(targets, processEnvironment: processEnvironment, configuration: configuration)
+        let (channels, problems) = Self.resolve(
+            targets, processEnvironment: processEnvironment, configuration: configuration, registry: registry)
         guard problems.isEmpty else { throw AlertConfigurationError(problems: problems) }
         self.channels = channels
         self.configuration = configuration
         self.logger = logger
-        let sessionConfiguration = URLSessionConfiguration.ephemeral
-        let timeout = configuration.requestTimeout.secondsValue
-        sessionConfiguration.timeoutIntervalForRequest = timeout
-        sessionConfiguration.timeoutIntervalForResource = timeout
-        sessionConfiguration.httpMaximumConnectionsPerHost = 4
-        session = URLSession(configuration: sessionConfiguration)
     }
 
     /// Checks that every target that applies to one of `environments` (all targets when nil) can
@@ -156,12 +175,12 @@ public final class AlertDispatcher: AlertSink, Service {
         processEnvironment: [String: String] = ProcessInfo.processInfo.environment
     ) throws(AlertConfigurationError) {
         let relevant = targets.filter { t in environments.map { $0.contains { t.applies(toEnvironment: $0) } } ?? true }
-        let problems = resolve(relevant, processEnvironment: processEnvironment, configuration: Configuration()).problems
+        let problems = resolve(relevant, processEnvironment: processEnvironment, configuration: Configuration(), registry: nil).problems
         if !problems.isEmpty { throw AlertConfigurationError(problems: problems) }
     }
 
     private static func resolve(
-        _ targets: [AlertTarget], processEnvironment env: [String: String], configuration: Configuration
+        _ targets: [AlertTarget], processEnvironment env: [String: String], configuration: Configuration, registry: PrometheusCollectorRegistry?
     ) -> (channels: [Channel], problems: [AlertConfigurationError.Problem]) {
         var channels: [Channel] = []
         var problems: [AlertConfigurationError.Problem] = []
@@ -194,7 +213,8 @@ public final class AlertDispatcher: AlertSink, Service {
             case .webhook(let v), .slack(let v):
                 let what = target.destination == .webhook(url: v) ? "the webhook URL" : "the Slack webhook URL"
                 guard let text = value(v, of: target, what: what), let url = httpURL(text, v, of: target, what: what) else { continue }
-                channels.append(Channel(target: target, url: url, chatID: nil, secrets: [text], capacity: configuration.queueCapacity))
+                channels.append(
+                    Channel(target: target, url: url, chatID: nil, secrets: [text], capacity: configuration.queueCapacity, registry: registry))
             case .telegram(let tokenValue, let chatValue):
                 let token = value(tokenValue, of: target, what: "the bot token")
                 let chat = value(chatValue, of: target, what: "the chat id")
@@ -215,7 +235,8 @@ public final class AlertDispatcher: AlertSink, Service {
                     problems.append(.init(target: target.name, variable: nil, message: "the Telegram API base URL is not a URL"))
                     continue
                 }
-                channels.append(Channel(target: target, url: url, chatID: chat, secrets: [token], capacity: configuration.queueCapacity))
+                channels.append(
+                    Channel(target: target, url: url, chatID: chat, secrets: [token], capacity: configuration.queueCapacity, registry: registry))
             }
         }
         return (channels, problems)
@@ -229,7 +250,7 @@ public final class AlertDispatcher: AlertSink, Service {
         for channel in channels where channel.target.applies(toEnvironment: alert.environment) {
             switch channel.continuation.yield(alert) {
             case .enqueued: break
-            case .dropped, .terminated: channel.stats.withLock { $0.dropped += 1 }
+            case .dropped, .terminated: channel.count(\.dropped)
             @unknown default: break
             }
         }
@@ -260,7 +281,7 @@ public final class AlertDispatcher: AlertSink, Service {
     private func work(_ channel: Channel) async {
         for await alert in channel.stream {
             if Task.isCancelled {
-                channel.stats.withLock { $0.failed += 1 }
+                channel.count(\.failed)
                 continue
             }
             await deliver(alert, via: channel)
@@ -286,27 +307,27 @@ public final class AlertDispatcher: AlertSink, Service {
             if stopping.load(ordering: .relaxed) { attempts = attempt }
             switch await post(alert, via: channel) {
             case .delivered:
-                channel.stats.withLock { $0.sent += 1 }
+                channel.count(\.sent)
                 if attempt > 1 { logger.info("Alert delivered after \(attempt) attempts", metadata: metadata) }
                 return
             case .giveUp(let reason):
-                channel.stats.withLock { $0.failed += 1 }
+                channel.count(\.failed)
                 logger.warning("Alert to \(channel.target) not delivered: \(reason) (not retried)", metadata: metadata)
                 return
             case .retry(let reason, let retryAfter):
                 guard attempt < attempts else {
-                    channel.stats.withLock { $0.failed += 1 }
+                    channel.count(\.failed)
                     logger.warning("Alert to \(channel.target) not delivered after \(attempts) attempts: \(reason)", metadata: metadata)
                     return
                 }
-                channel.stats.withLock { $0.retried += 1 }
+                channel.count(\.retried)
                 let wait = backoff(attempt: attempt, retryAfter: retryAfter)
                 logger.debug("Alert to \(channel.target) failed (\(reason)); retrying in \(wait)", metadata: metadata)
                 do {
                     // A graceful shutdown ends the wait: the queue behind this alert gets its turn.
                     try await cancelWhenGracefulShutdown { try await Task.sleep(for: wait) }
                 } catch {
-                    channel.stats.withLock { $0.failed += 1 }
+                    channel.count(\.failed)
                     logger.warning("Alert to \(channel.target) not delivered: stopped while retrying (\(reason))", metadata: metadata)
                     return
                 }
@@ -325,36 +346,37 @@ public final class AlertDispatcher: AlertSink, Service {
     }
 
     private func post(_ alert: Alert, via channel: Channel) async -> Attempt {
-        var request = URLRequest(url: channel.url)
-        request.httpMethod = "POST"
-        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-        request.setValue("Flagpole/\(FlagpoleVersion.current)", forHTTPHeaderField: "User-Agent")
-        request.timeoutInterval = configuration.requestTimeout.secondsValue
-        request.httpBody = Data(channel.body(alert).jsonString.utf8)
-        let data: Data
-        let response: URLResponse
+        let (url, authorization) = ControlHTTP.splitCredentials(channel.url)
+        var request = HTTPClientRequest(url: url.absoluteString)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.headers.add(name: "User-Agent", value: "Flagpole/\(FlagpoleVersion.current)")
+        if let authorization { request.headers.add(name: "Authorization", value: authorization) }
+        request.body = .bytes(Array(channel.body(alert).jsonString.utf8))
+        let answer: ControlHTTP.Answer
         do {
-            (data, response) = try await session.data(for: request)
-        } catch let error as URLError {
-            // URLError's description carries the URL (and so the token): print its code only.
-            let reason = error.code == .timedOut ? "timed out after \(configuration.requestTimeout)" : "request failed (URLError \(error.code.rawValue))"
-            return .retry(reason: reason, after: nil)
+            answer = try await ControlHTTP.send(request, timeout: configuration.requestTimeout, maxBodyBytes: 64 * 1024)
         } catch {
-            return .retry(reason: "request failed (\(type(of: error)))", after: nil)
+            // The reason names no URL (and so no token); redacted all the same.
+            let reason = error.description.hasPrefix("timed out") ? error.description : "request \(error.description)"
+            return .retry(reason: channel.redact(reason), after: nil)
         }
-        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+        let status = answer.status
         if (200..<300).contains(status) { return .delivered }
         var reason = "HTTP \(status)"
-        let text = String(decoding: data.prefix(300), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let text = String(decoding: answer.body.prefix(300), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         if !text.isEmpty { reason += ": " + channel.redact(text) }
         if status == 408 || status == 429 || status >= 500 {
             var retryAfter: Duration?
-            if let header = (response as? HTTPURLResponse)?.value(forHTTPHeaderField: "Retry-After"), let s = Int(header), s >= 0 {
+            if let header = answer.headers.first(name: "Retry-After"), let s = Int(header), s >= 0 {
                 retryAfter = .seconds(s)
-            } else if let s = (try? JSONParser.parse(bytes: Array(data)))?["parameters"]?["retry_after"]?.numberValue, s >= 0 {
+            } else if let s = (try? JSONParser.parse(bytes: answer.body))?["parameters"]?["retry_after"]?.numberValue, s >= 0 {
                 retryAfter = .seconds(s)  // Telegram's flood control
             }
             return .retry(reason: reason, after: retryAfter)
+        }
+        if (300..<400).contains(status) {
+            reason += " (a redirect, not followed: point the target at the final URL)"
         }
         return .giveUp(reason: reason)
     }
@@ -367,35 +389,5 @@ public final class AlertDispatcher: AlertSink, Service {
         for channel in channels { out[channel.target.name] = channel.stats.withLock { $0 } }
         return out
     }
-
-    /// The counters in the Prometheus text format, for `/metrics`: `flagpole_alerts_sent_total`,
-    /// `flagpole_alerts_failed_total`, `flagpole_alerts_dropped_total` and
-    /// `flagpole_alerts_retries_total`, each with `target` and `type` labels.
-    public func prometheusText() -> String {
-        let stats = channels.map { ($0, $0.stats.withLock { $0 }) }
-        var out = ""
-        let families: [(String, String, KeyPath<Statistics, Int>)] = [
-            ("flagpole_alerts_sent_total", "Alerts delivered to a target.", \.sent),
-            ("flagpole_alerts_failed_total", "Alerts given up on after retries.", \.failed),
-            ("flagpole_alerts_dropped_total", "Alerts dropped from a full queue.", \.dropped),
-            ("flagpole_alerts_retries_total", "Failed attempts that were retried.", \.retried),
-        ]
-        for (name, help, path) in families {
-            out += "# HELP \(name) \(help)\n# TYPE \(name) counter\n"
-            for (channel, s) in stats {
-                out += "\(name){target=\"\(Self.labelValue(channel.target.name))\",type=\"\(channel.kind)\"} \(s[keyPath: path])\n"
-            }
-        }
-        return out
-    }
-
-    private static func labelValue(_ s: String) -> String {
-        s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"").replacingOccurrences(of: "\n", with: "\\n")
-    }
 }
 
-extension Duration {
-    fileprivate var secondsValue: Double {
-        Double(components.seconds) + Double(components.attoseconds) / 1e18
-    }
-}

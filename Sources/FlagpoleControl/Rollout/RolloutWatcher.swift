@@ -61,7 +61,7 @@ public final class RolloutWatcher: Service, Sendable {
         public var leaseHolder: String?
     }
 
-    /// Counters for `/metrics`.
+    /// Counters for `/metrics` (see ``Metrics``).
     public struct Snapshot: Sendable, Hashable {
         /// Rollouts by status at the last tick.
         public var rolloutsByState: [String: Int] = [:]
@@ -89,7 +89,7 @@ public final class RolloutWatcher: Service, Sendable {
     private let metricSource: MetricSourceFactory
     private let decider: any RolloutDeciding
     private let alerts: any AlertSink
-    private let clock: any RolloutClock
+    let clock: any RolloutClock
     private let logger: Logger
     private let state = Mutex(State())
 
@@ -111,7 +111,7 @@ public final class RolloutWatcher: Service, Sendable {
         self.logger = logger
     }
 
-    /// The counters behind ``metricsText()``.
+    /// The counters behind ``Metrics`` (`/metrics`).
     public var snapshot: Snapshot { state.withLock { $0.snapshot } }
 
     /// For `/readyz`: the last tick read Redis within three intervals (as leader or standby).
@@ -206,37 +206,6 @@ public final class RolloutWatcher: Service, Sendable {
             $0.snapshot.lastSuccessfulTickAt = clock.nowMilliseconds()
         }
         return TickReport(isLeader: true, token: held.token, actions: actions, leaseHolder: configuration.holderID)
-    }
-
-    /// Prometheus text lines for `/metrics`.
-    public func metricsText() -> String {
-        let s = snapshot
-        let env = configuration.environment
-        let now = clock.nowMilliseconds()
-        var lines: [String] = []
-        lines.append("# HELP flagpole_rollouts Rollouts by state at the watcher's last tick.")
-        lines.append("# TYPE flagpole_rollouts gauge")
-        for status in RolloutRecord.Status.allCases {
-            lines.append("flagpole_rollouts{environment=\"\(env)\",state=\"\(status.rawValue)\"} \(s.rolloutsByState[status.rawValue] ?? 0)")
-        }
-        lines.append("# HELP flagpole_rollout_decisions_total Decisions by verdict since the watcher started.")
-        lines.append("# TYPE flagpole_rollout_decisions_total counter")
-        for verdict in RolloutVerdict.allCases {
-            lines.append("flagpole_rollout_decisions_total{environment=\"\(env)\",verdict=\"\(verdict.rawValue)\"} \(s.decisionsByVerdict[verdict.rawValue] ?? 0)")
-        }
-        lines.append("# TYPE flagpole_rollout_reverts_total counter")
-        lines.append("flagpole_rollout_reverts_total{environment=\"\(env)\"} \(s.reverts)")
-        lines.append("# TYPE flagpole_rollout_last_decision_timestamp_seconds gauge")
-        lines.append("flagpole_rollout_last_decision_timestamp_seconds{environment=\"\(env)\"} \(Double(s.lastDecisionAt) / 1000)")
-        lines.append("# HELP flagpole_watcher_data_age_seconds Time since the watcher last read Redis successfully.")
-        lines.append("# TYPE flagpole_watcher_data_age_seconds gauge")
-        let age = s.lastSuccessfulTickAt == 0 ? -1 : Double(now - s.lastSuccessfulTickAt) / 1000
-        lines.append("flagpole_watcher_data_age_seconds{environment=\"\(env)\"} \(age)")
-        lines.append("# TYPE flagpole_watcher_leader gauge")
-        lines.append("flagpole_watcher_leader{environment=\"\(env)\"} \(s.isLeader ? 1 : 0)")
-        lines.append("# TYPE flagpole_watcher_tick_errors_total counter")
-        lines.append("flagpole_watcher_tick_errors_total{environment=\"\(env)\"} \(s.tickErrors)")
-        return lines.joined(separator: "\n") + "\n"
     }
 
     // MARK: - One rollout
