@@ -194,12 +194,16 @@ struct MetricSourcePrometheusTests {
         }
     }
 
-    @Test("placeholders are escaped for PromQL strings; $variant at 100 % is the target variant")
+    @Test("placeholders are escaped for PromQL strings; $variant at 100 % is the target variant; $variant_matcher selects the cohort")
     func expansion() {
         var q = CohortQuery(environment: "prod", flag: #"we"ird\flag"#, cohort: .all, role: "control", from: 100, to: 400)
         q.targetVariant = "on"
         #expect(PrometheusMetricSource.expand(#"x{f="$flag",v="$variant",c="$cohort"}[$window] $other $"#, for: q)
             == #"x{f="we\"ird\\flag",v="on",c="control"}[300s] $other $"#)
+        let template = #"x{f="$flag",$variant_matcher}"#
+        #expect(PrometheusMetricSource.expand(template, for: q) == #"x{f="we\"ird\\flag",variant=~".*"}"#)
+        #expect(PrometheusMetricSource.expand(template, for: query(.variant(#"o"n"#), from: 0, to: 60)) == #"x{f="checkout",variant="o\"n"}"#)
+        #expect(PrometheusMetricSource.expand(template, for: query(.allBut("on"), from: 0, to: 60)) == #"x{f="checkout",variant!="on"}"#)
     }
 
     @Test(
@@ -250,7 +254,7 @@ struct MetricSourcePrometheusTests {
         }
     }
 
-    @Test("makeMetricSource: builtin by default; prometheus needs a URL and a query, said clearly; bad queries are refused")
+    @Test("makeMetricSource: builtin by default; prometheus needs a URL, said clearly, and takes the default queries without one of its own; bad queries are refused")
     func factory() async throws {
         try await RedisServer.withServer { server in
             let client = RedisClient(configuration: server.configuration)
@@ -261,10 +265,16 @@ struct MetricSourcePrometheusTests {
             let policy = GuardPolicy(metric: .prometheus, prometheusURL: "http://p:9090", prometheusQuery: "vector(0)")
             let prometheus = try makeMetricSource(policy: policy, environment: "prod", client: client)
             #expect(prometheus.name == "prometheus")
-            #expect { try makeMetricSource(policy: GuardPolicy(metric: .prometheus, prometheusURL: "http://p:9090"), environment: "prod", client: client) }
+            let defaults = try #require(
+                try makeMetricSource(policy: GuardPolicy(metric: .prometheus, prometheusURL: "http://p:9090"), environment: "prod", client: client)
+                    as? PrometheusMetricSource)
+            #expect(defaults.configuration.errorRatioQuery == PrometheusMetricSource.defaultErrorRatioQuery)
+            #expect(defaults.configuration.requestsQuery == PrometheusMetricSource.defaultRequestsQuery)
+            #expect(defaults.configuration.latencyQuery == PrometheusMetricSource.defaultLatencyQuery)
+            #expect { try makeMetricSource(policy: GuardPolicy(metric: .prometheus), environment: "prod", client: client) }
                 throws: { error in
-                    (error as? MetricSourceError)?.code == .configuration && "\(error)".contains("prometheusQuery")
-                        && "\(error)".contains("rollout.prometheusQuery")
+                    (error as? MetricSourceError)?.code == .configuration && "\(error)".contains("prometheusUrl")
+                        && "\(error)".contains("rollout.prometheusUrl")
                 }
             #expect { try makeMetricSource(policy: .builtIn, environment: "pr/od", client: client) } throws: { _ in true }
             #expect {

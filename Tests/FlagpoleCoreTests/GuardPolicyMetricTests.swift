@@ -43,13 +43,13 @@ struct GuardPolicyMetricTests {
         #expect(GuardPolicy(watch: .seconds(90)).watchDuration == .seconds(90))
     }
 
-    @Test("prometheus without a URL or a query says what is missing and where to set it")
+    @Test("prometheus without a URL says what is missing and where to set it; without a query it takes the default queries")
     func metricProblem() throws {
-        let problem = try #require(GuardPolicy(metric: .prometheus, prometheusURL: "http://p:9090").metricProblem)
-        #expect(problem.message.contains("metric prometheus needs prometheusQuery"))
-        #expect(problem.hint.contains("rollout.prometheusQuery"))
-        let both = try #require(GuardPolicy(metric: .prometheus).metricProblem)
-        #expect(both.message.contains("prometheusUrl and prometheusQuery"))
+        #expect(GuardPolicy(metric: .prometheus, prometheusURL: "http://p:9090").metricProblem == nil)
+        let problem = try #require(GuardPolicy(metric: .prometheus).metricProblem)
+        #expect(problem.message.contains("metric prometheus needs prometheusUrl"))
+        #expect(problem.hint.contains("rollout.prometheusUrl"))
+        #expect(GuardPolicy.unknownPlaceholders(in: #"x{$variant_matcher,flag="$flag"}"#).isEmpty)
     }
 
     @Test(
@@ -125,7 +125,7 @@ struct GuardPolicyMetricTests {
 
         let bad = ProjectConfigLoader.load(path: "flags/flagpole.yaml", text: "guard:\n  metric: prometheus\n  prometheusUrl: 9090\n")
         #expect(bad.diagnostics.map(\.brief) == [
-            "W 2:11 -: metric is prometheus but guard sets no prometheusUrl and prometheusQuery",
+            "W 2:11 -: metric is prometheus but guard sets no prometheusUrl",
             "E 3:18 -: prometheusUrl must be an http:// or https:// URL, not 9090",
         ])
         #expect(bad.diagnostics.allSatisfy { $0.file == "flags/flagpole.yaml" && $0.hint != nil })

@@ -1,10 +1,7 @@
+import AsyncHTTPClient
 import FlagpoleCore
 import FlagpoleRedis
 import Foundation
-
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 
 /// Cohort counts from a Prometheus server: the team's own PromQL query gives a cohort's **error
 /// ratio** (0…1), the way Argo Rollouts and Flagger analyse a canary.
@@ -19,10 +16,19 @@ import FoundationNetworking
 /// | `$cohort` | `treatment` or `control` |
 /// | `$env` | the environment |
 /// | `$window` | the window's length in seconds, e.g. `600s` (so `rate(x[$window])` at `time=to` covers the window) |
+/// | `$variant_matcher` | a label matcher for the cohort's variants: `variant="on"` (treatment), `variant!="on"` (control below 100 %), `variant=~".*"` (control at 100 %) |
 ///
 /// Values are escaped for a PromQL double-quoted string (`\` and `"`), so write placeholders
-/// inside quotes: `{flag="$flag"}`. The answer must be one sample: a `scalar`, or a `vector` with
-/// exactly one series, whose value is a number in 0…1.
+/// inside quotes: `{flag="$flag"}` (`$variant_matcher` is a whole matcher: `{flag="$flag",$variant_matcher}`).
+/// The answer must be one sample: a `scalar`, or a `vector` with exactly one series, whose value
+/// is a number in 0…1.
+///
+/// **Default queries.** Without a query of the team's own, the source asks for Flagpole's own
+/// outcome series (`flagpole_outcomes_total{flag,variant,result}` and
+/// `flagpole_outcome_duration_seconds_bucket`, which the client library exports through
+/// swift-metrics): ``defaultErrorRatioQuery``, ``defaultRequestsQuery`` and
+/// ``defaultLatencyQuery`` — the same error rates, sample counts and p95 the built-in counters give,
+/// read from Prometheus instead of Redis.
 ///
 /// **Sample counts.** The ratio alone says nothing about how many requests it stands for, and the
 /// watcher needs that for its minimum sample and its statistics. With ``Configuration/requestsQuery``
@@ -32,9 +38,11 @@ import FoundationNetworking
 /// also gives the p95 latency), so the application must record outcomes. Failures are
 /// `ratio × total`, successes the rest.
 ///
-/// Anything else — an HTTP failure or timeout (5 s by default), a non-success status, a result
-/// that is empty, NaN, out of range or made of several series — throws a ``MetricSourceError``
-/// naming the URL (without credentials) and the query, which the watcher turns into a hold.
+/// Anything else — an HTTP failure or timeout (5 s by default, a deadline for the whole exchange),
+/// a non-success status (a redirect is not followed), a result that is empty, NaN, out of range or
+/// made of several series — throws a ``MetricSourceError`` naming the URL (without credentials)
+/// and the query, which the watcher turns into a hold. Requests go through AsyncHTTPClient, on
+/// connections reused between queries; a `user:password@` in the URL is sent as Basic auth.
 public struct PrometheusMetricSource: RolloutMetricSource {
     /// Where Prometheus is and what to ask it.
     public struct Configuration: Sendable {
@@ -46,17 +54,48 @@ public struct PrometheusMetricSource: RolloutMetricSource {
         /// The PromQL template giving a cohort's number of requests over the window; nil to take it
         /// from the client library's counters. Default: nil.
         public var requestsQuery: String?
-        /// How long one HTTP request may take. Default: 5 s.
+        /// The PromQL template giving a cohort's p95 latency over the window, in seconds; nil to
+        /// take it from the client library's counters when they give the sample counts, else to go
+        /// without. An empty or NaN answer means "not known" (no timed outcomes), not a failure.
+        /// Default: nil.
+        public var latencyQuery: String?
+        /// How long one query may take, connecting and reading the answer included. Default: 5 s.
         public var timeout: Duration = .seconds(5)
 
         /// A configuration; ``timeout`` defaults to 5 s.
-        public init(url: String, errorRatioQuery: String, requestsQuery: String? = nil, timeout: Duration = .seconds(5)) {
+        public init(
+            url: String, errorRatioQuery: String, requestsQuery: String? = nil, latencyQuery: String? = nil, timeout: Duration = .seconds(5)
+        ) {
             self.url = url
             self.errorRatioQuery = errorRatioQuery
             self.requestsQuery = requestsQuery
+            self.latencyQuery = latencyQuery
             self.timeout = timeout
         }
+
+        /// The default queries over Flagpole's own outcome series (``defaultErrorRatioQuery``,
+        /// ``defaultRequestsQuery``, ``defaultLatencyQuery``) at `url`.
+        public static func flagpoleOutcomes(url: String, timeout: Duration = .seconds(5)) -> Configuration {
+            Configuration(
+                url: url, errorRatioQuery: defaultErrorRatioQuery, requestsQuery: defaultRequestsQuery, latencyQuery: defaultLatencyQuery,
+                timeout: timeout)
+        }
     }
+
+    /// The cohort's error ratio from the client library's outcome counters: failures over all
+    /// outcomes of the flag's cohort variants in the window (no failure series counts as 0).
+    public static let defaultErrorRatioQuery =
+        #"(sum(increase(flagpole_outcomes_total{environment="$env",flag="$flag",$variant_matcher,result="failure"}[$window])) or vector(0))"#
+        + #" / sum(increase(flagpole_outcomes_total{environment="$env",flag="$flag",$variant_matcher}[$window]))"#
+
+    /// The cohort's number of outcomes in the window, from the client library's outcome counters.
+    public static let defaultRequestsQuery =
+        #"sum(increase(flagpole_outcomes_total{environment="$env",flag="$flag",$variant_matcher}[$window]))"#
+
+    /// The cohort's p95 latency in seconds, from the client library's latency histogram (the
+    /// built-in latency buckets, so it is the p95 the built-in counters give).
+    public static let defaultLatencyQuery =
+        #"histogram_quantile(0.95, sum by (le) (increase(flagpole_outcome_duration_seconds_bucket{environment="$env",flag="$flag",$variant_matcher}[$window])))"#
 
     public var name: String { "prometheus" }
 
@@ -65,14 +104,8 @@ public struct PrometheusMetricSource: RolloutMetricSource {
     /// Where sample counts come from when there is no ``Configuration/requestsQuery``.
     public let counters: (any RolloutMetricSource)?
     private let endpoint: URL
-
-    /// One session for every source (a watcher makes a source per rollout): requests carry their
-    /// own timeout.
-    private static let session: URLSession = {
-        let configuration = URLSessionConfiguration.ephemeral
-        configuration.httpMaximumConnectionsPerHost = 4
-        return URLSession(configuration: configuration)
-    }()
+    /// Basic auth from the URL's `user:password@`, if any.
+    private let authorization: String?
 
     /// A source asking the Prometheus at `configuration.url`.
     ///
@@ -90,11 +123,15 @@ public struct PrometheusMetricSource: RolloutMetricSource {
         }
         var base = configuration.url
         while base.hasSuffix("/") { base.removeLast() }
-        guard let endpoint = URL(string: base + "/api/v1/query") else {
+        guard let withCredentials = URL(string: base + "/api/v1/query") else {
             throw MetricSourceError(
                 code: .configuration, message: "prometheus metric source: \(Self.redact(configuration.url)) is not a valid URL")
         }
-        for (what, query) in [("prometheusQuery", configuration.errorRatioQuery), ("prometheusRequestsQuery", configuration.requestsQuery ?? "x")] {
+        let queries = [
+            ("prometheusQuery", configuration.errorRatioQuery), ("prometheusRequestsQuery", configuration.requestsQuery ?? "x"),
+            ("latencyQuery", configuration.latencyQuery ?? "x"),
+        ]
+        for (what, query) in queries {
             if query.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
                 throw MetricSourceError(code: .configuration, message: "prometheus metric source: \(what) is empty; write the PromQL query")
             }
@@ -107,7 +144,7 @@ public struct PrometheusMetricSource: RolloutMetricSource {
         }
         self.configuration = configuration
         self.counters = counters
-        self.endpoint = endpoint
+        (endpoint, authorization) = ControlHTTP.splitCredentials(withCredentials)
     }
 
     /// The cohort's counts: the error ratio from Prometheus, the total from the requests query or
@@ -132,6 +169,15 @@ public struct PrometheusMetricSource: RolloutMetricSource {
                 .configuration, ratioQuery,
                 "has no way to count the cohort's requests; set prometheusRequestsQuery (--prometheus-requests-query) or record outcomes with the client library")
         }
+        if let latency = configuration.latencyQuery {
+            let latencyQuery = Self.expand(latency, for: query)
+            do {
+                let seconds = try await sample(latencyQuery, at: query.to)
+                p95 = seconds >= 0 ? seconds * 1_000_000 : nil
+            } catch let error as MetricSourceError where error.code == .badResponse && error.isNoData {
+                p95 = nil  // no timed outcomes in the window: the latency is not known
+            }
+        }
         let r = try await ratio
         guard r >= 0, r <= 1 else {
             throw error(.badResponse, ratioQuery, "gave \(r); it must give the cohort's error ratio, between 0 and 1 (errors / requests, not a percentage)")
@@ -144,7 +190,7 @@ public struct PrometheusMetricSource: RolloutMetricSource {
     public static func expand(_ template: String, for query: CohortQuery) -> String {
         let values: [String: String] = [
             "flag": query.flag, "variant": query.variant ?? "", "cohort": query.role, "env": query.environment,
-            "window": "\(max(0, query.to - query.from))s",
+            "window": "\(max(0, query.to - query.from))s", "variant_matcher": variantMatcher(query.cohort),
         ]
         var out = ""
         var scalars = template.unicodeScalars[...]
@@ -153,7 +199,7 @@ public struct PrometheusMetricSource: RolloutMetricSource {
             let rest = scalars[scalars.index(after: dollar)...]
             let name = String(String.UnicodeScalarView(rest.prefix { $0.isASCII && ($0.properties.isAlphabetic || $0 == "_") }))
             if let value = values[name] {
-                out += name == "window" ? value : escape(value)
+                out += name == "window" || name == "variant_matcher" ? value : escape(value)
                 scalars = rest.dropFirst(name.unicodeScalars.count)
             } else {
                 out += "$"
@@ -162,6 +208,15 @@ public struct PrometheusMetricSource: RolloutMetricSource {
         }
         out.unicodeScalars.append(contentsOf: scalars)
         return out
+    }
+
+    /// The PromQL label matcher selecting a cohort's variants (`variant=""` is the code default).
+    static func variantMatcher(_ cohort: CohortSelector) -> String {
+        switch cohort {
+        case .variant(let v): return "variant=\"\(escape(v))\""
+        case .allBut(let v): return "variant!=\"\(escape(v))\""
+        case .all: return #"variant=~".*""#
+        }
     }
 
     private static func escape(_ value: String) -> String {
@@ -181,10 +236,16 @@ public struct PrometheusMetricSource: RolloutMetricSource {
         return String(url[..<scheme.upperBound]) + "…@" + String(url[url.index(after: at)...])
     }
 
-    private func error(_ code: MetricSourceError.Code, _ promQL: String, _ what: String, underlying: (any Error)? = nil) -> MetricSourceError {
+    private func error(
+        _ code: MetricSourceError.Code, _ promQL: String, _ what: String, underlying: (any Error)? = nil, noData: Bool = false
+    ) -> MetricSourceError {
         MetricSourceError(
-            code: code, message: "prometheus metric source \(Self.redact(configuration.url)): the query \(promQL) \(what)", underlying: underlying)
+            code: code, message: "prometheus metric source \(Self.redact(configuration.url)): the query \(promQL) \(what)",
+            underlying: noData ? NoData() : underlying)
     }
+
+    /// The underlying error of an answer that held no usable sample (empty, NaN).
+    struct NoData: Error {}
 
     /// Runs one instant query and returns its single sample.
     func sample(_ promQL: String, at time: Int64) async throws -> Double {
@@ -192,31 +253,19 @@ public struct PrometheusMetricSource: RolloutMetricSource {
         components.queryItems = [URLQueryItem(name: "query", value: promQL), URLQueryItem(name: "time", value: String(time))]
         // `+` is a space in a query string; PromQL uses it for addition.
         components.percentEncodedQuery = components.percentEncodedQuery?.replacingOccurrences(of: "+", with: "%2B")
-        var request = URLRequest(url: components.url!)
-        request.httpMethod = "GET"
-        request.setValue("application/json", forHTTPHeaderField: "Accept")
-        let timeout = configuration.timeout
-        request.timeoutInterval = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
-        let data: Data
-        let response: URLResponse
+        var request = HTTPClientRequest(url: components.url!.absoluteString)
+        request.method = .GET
+        request.headers.add(name: "Accept", value: "application/json")
+        request.headers.add(name: "User-Agent", value: "Flagpole/\(FlagpoleVersion.current)")
+        if let authorization { request.headers.add(name: "Authorization", value: authorization) }
+        let answer: ControlHTTP.Answer
         do {
-            // The request's timeout is an idle timeout; the race bounds the whole exchange too.
-            let prepared = request
-            (data, response) = try await withThrowingTaskGroup(of: (Data, URLResponse).self) { group in
-                group.addTask { try await Self.session.data(for: prepared) }
-                group.addTask {
-                    try await Task.sleep(for: timeout)
-                    throw URLError(.timedOut)
-                }
-                defer { group.cancelAll() }
-                return try await group.next()!
-            }
+            answer = try await ControlHTTP.send(request, timeout: configuration.timeout)
         } catch {
-            let reason = (error as? URLError).map { $0.code == .timedOut ? "timed out after \(configuration.timeout)" : "failed (URLError \($0.code.rawValue))" }
-            throw self.error(.http, promQL, reason ?? "failed (\(type(of: error)))", underlying: error)
+            throw self.error(.http, promQL, error.description, underlying: error)
         }
-        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
-        let json = try? JSONParser.parse(bytes: Array(data))
+        let status = answer.status
+        let json = try? JSONParser.parse(bytes: answer.body)
         let prometheusError = json?["error"]?.stringValue
         guard (200..<300).contains(status) else {
             throw error(.http, promQL, "answered HTTP \(status)" + (prometheusError.map { ": \($0)" } ?? ""))
@@ -232,7 +281,9 @@ public struct PrometheusMetricSource: RolloutMetricSource {
             pair = result
         case "vector":
             guard let series = result.arrayValue, !series.isEmpty else {
-                throw error(.badResponse, promQL, "gave no sample (empty result): no data for this cohort and window, or labels that match nothing")
+                throw error(
+                    .badResponse, promQL, "gave no sample (empty result): no data for this cohort and window, or labels that match nothing",
+                    noData: true)
             }
             guard series.count == 1 else {
                 throw error(.badResponse, promQL, "gave \(series.count) series; it must give one (aggregate it, e.g. with sum(...))")
@@ -245,8 +296,13 @@ public struct PrometheusMetricSource: RolloutMetricSource {
             throw error(.badResponse, promQL, "gave a sample that is not a [time, \"value\"] pair")
         }
         guard value.isFinite else {
-            throw error(.badResponse, promQL, "gave \(text): no requests in the window (0/0), or a ratio that is not defined")
+            throw error(.badResponse, promQL, "gave \(text): no requests in the window (0/0), or a ratio that is not defined", noData: true)
         }
         return value
     }
+}
+
+extension MetricSourceError {
+    /// Whether Prometheus answered, but with no usable sample (an empty result, NaN).
+    fileprivate var isNoData: Bool { underlying is PrometheusMetricSource.NoData }
 }

@@ -104,8 +104,9 @@ public protocol RolloutMetricSource: Sendable {
 
 /// The metric source a resolved guard policy asks for (see ``ProjectConfig/guardPolicy(forFlagMetadata:)``
 /// with the command line's options over it): a ``BuiltinMetricSource`` for `builtin` (the
-/// default), a ``PrometheusMetricSource`` for `prometheus`, whose sample counts come from its
-/// requests query or else the built-in counters.
+/// default), a ``PrometheusMetricSource`` for `prometheus`: with the policy's query, whose sample
+/// counts come from its requests query or else the built-in counters; without one, with the
+/// default queries over Flagpole's own outcome series (``PrometheusMetricSource/Configuration/flagpoleOutcomes(url:timeout:)``).
 ///
 /// - Parameters:
 ///   - policy: the resolved policy (``GuardPolicy/metric``, ``GuardPolicy/prometheusURL``, …).
@@ -115,7 +116,7 @@ public protocol RolloutMetricSource: Sendable {
 ///   - now: the current Unix second, for pro-rating the counters' running minute (see
 ///     ``BuiltinMetricSource``). Default: the wall clock; a watcher on an injected clock passes its own.
 /// - Throws: ``MetricSourceError`` with code `configuration` naming what is missing and where to
-///   set it (e.g. `metric prometheus needs prometheusQuery …`).
+///   set it (e.g. `metric prometheus needs prometheusUrl …`).
 public func makeMetricSource(
     policy: GuardPolicy, environment: String, client: RedisClient, prometheusTimeout: Duration = .seconds(5),
     now: @escaping @Sendable () -> Int64 = UnixClock.now
@@ -131,10 +132,16 @@ public func makeMetricSource(
         if let problem = policy.metricProblem {
             throw MetricSourceError(code: .configuration, message: "\(problem.message); \(problem.hint)")
         }
+        let url = policy.prometheusURL ?? ""
+        guard let errorRatioQuery = policy.prometheusQuery else {
+            // No query of the team's own: Flagpole's own outcome series, sample counts and p95 too.
+            var configuration = PrometheusMetricSource.Configuration.flagpoleOutcomes(url: url, timeout: prometheusTimeout)
+            if let requests = policy.prometheusRequestsQuery { configuration.requestsQuery = requests }
+            return try PrometheusMetricSource(configuration: configuration, counters: builtin)
+        }
         return try PrometheusMetricSource(
             configuration: .init(
-                url: policy.prometheusURL ?? "", errorRatioQuery: policy.prometheusQuery ?? "", requestsQuery: policy.prometheusRequestsQuery,
-                timeout: prometheusTimeout),
+                url: url, errorRatioQuery: errorRatioQuery, requestsQuery: policy.prometheusRequestsQuery, timeout: prometheusTimeout),
             counters: builtin)
     }
 }

@@ -39,7 +39,9 @@ public struct GuardPolicy: Sendable, Hashable {
     /// Built in: none.
     public var prometheusURL: String?
     /// The PromQL query that gives one cohort's error ratio (0…1) as a single sample, for
-    /// ``Metric/prometheus``; may use the ``placeholders``. Built in: none.
+    /// ``Metric/prometheus``; may use the ``placeholders``. Built in: none, which means the
+    /// default queries over the client library's own outcome series
+    /// (`flagpole_outcomes_total{flag,variant,result}`; see docs/rollouts.md).
     public var prometheusQuery: String?
     /// The PromQL query that gives one cohort's number of requests over the window, for
     /// ``Metric/prometheus``; may use the ``placeholders``. Built in: none (the sample counts come
@@ -57,8 +59,10 @@ public struct GuardPolicy: Sendable, Hashable {
 
     /// The placeholders a Prometheus query may use, replaced for each cohort: `$flag` (the flag
     /// key), `$variant` (the rollout's target variant), `$cohort` (`treatment` or `control`), `$env`
-    /// (the environment) and `$window` (the window's length in seconds, e.g. `600s`).
-    public static let placeholders = ["flag", "variant", "cohort", "env", "window"]
+    /// (the environment), `$window` (the window's length in seconds, e.g. `600s`) and
+    /// `$variant_matcher` (a label matcher selecting the cohort's variants: `variant="on"`,
+    /// `variant!="on"`, or `variant=~".*"` for the control at 100 %).
+    public static let placeholders = ["flag", "variant", "cohort", "env", "window", "variant_matcher"]
 
     /// The fields, by the name they have in metadata (after `rollout.`) and in the config's `guard` section.
     public enum Field: String, Sendable, Hashable, CaseIterable {
@@ -129,15 +133,13 @@ public struct GuardPolicy: Sendable, Hashable {
     public var watchDuration: Duration { watch ?? GuardPolicy.builtIn.watch ?? .seconds(3600) }
 
     /// What keeps this policy (resolved: flag over project over ``builtIn``) from reading its
-    /// metric, or nil when it can: ``Metric/prometheus`` needs ``prometheusURL`` and
-    /// ``prometheusQuery``.
+    /// metric, or nil when it can: ``Metric/prometheus`` needs ``prometheusURL`` (without
+    /// ``prometheusQuery`` it asks for the client library's own outcome series).
     public var metricProblem: Problem? {
-        guard (metric ?? .builtin) == .prometheus else { return nil }
-        let missing = [prometheusURL == nil ? "prometheusUrl" : nil, prometheusQuery == nil ? "prometheusQuery" : nil].compactMap { $0 }
-        guard !missing.isEmpty else { return nil }
+        guard (metric ?? .builtin) == .prometheus, prometheusURL == nil else { return nil }
         return Problem(
-            message: "metric prometheus needs \(missing.joined(separator: " and ")), which neither the flag's metadata nor the project config's guard section sets",
-            hint: "set rollout.\(missing[0]) in the flag's metadata or \(missing[0]) in the guard section of flags/flagpole.yaml (or pass --\(missing[0] == "prometheusUrl" ? "prometheus-url" : "prometheus-query"))")
+            message: "metric prometheus needs prometheusUrl, which neither the flag's metadata nor the project config's guard section sets",
+            hint: "set rollout.prometheusUrl in the flag's metadata or prometheusUrl in the guard section of flags/flagpole.yaml (or pass --prometheus-url)")
     }
 
     /// What is wrong with a value, and how to write it.

@@ -382,12 +382,11 @@ public enum ProjectConfigLoader {
             }
             if policy.metric == .prometheus {
                 // Flags may still set what is missing in their own metadata: warn, do not fail.
-                let missing = [policy.prometheusURL == nil ? "prometheusUrl" : nil, policy.prometheusQuery == nil ? "prometheusQuery" : nil]
-                    .compactMap { $0 }
-                if !missing.isEmpty {
+                // Without prometheusQuery the default queries over Flagpole's own outcome series run.
+                if policy.prometheusURL == nil {
                     sink.warning(
-                        at: "/guard/metric", flag: nil, "metric is prometheus but guard sets no \(missing.joined(separator: " and "))",
-                        hint: "set it here, or every flag rolled out must set rollout.\(missing[0]) in its metadata")
+                        at: "/guard/metric", flag: nil, "metric is prometheus but guard sets no prometheusUrl",
+                        hint: "set it here, or every flag rolled out must set rollout.prometheusUrl in its metadata")
                 }
             }
             return policy
