@@ -6,11 +6,16 @@
 //   flagpole-traffic --env prod --flag new-checkout --rate 40 --error-rate 0.01 --variant-error-rate on=0.2
 //
 // Every --report-interval it prints one JSON line: what was served, the errors, and the applied
-// revisions, so a person (or a test) sees a change or a revert reach the clients.
+// revisions, so a person (or a test) sees a change or a revert reach the clients. With
+// --metrics-port it serves the client library's metrics on /metrics, the way an application
+// exposes them to Prometheus (docs/client.md): one registry, given to every client as its
+// swift-metrics factory.
 import ArgumentParser
 import Flagpole
 import Foundation
+import Hummingbird
 import Logging
+import Prometheus
 import ServiceLifecycle
 import Synchronization
 
@@ -37,6 +42,8 @@ struct TrafficGenerator: AsyncParsableCommand {
     @Option(help: "Seconds between report lines.") var reportInterval: Double = 1
     @Option(help: "Stop after this many seconds (default: run until stopped).") var duration: Double?
     @Option(help: "The application name the instances register under.") var application = "flagpole-traffic"
+    @Option(help: "Serve the client library's metrics on http://127.0.0.1:PORT/metrics (0: a free port, printed as {\"metrics\":URL}).")
+    var metricsPort: Int?
 
     enum ValueType: String, ExpressibleByArgument { case bool, string, int, double }
 
@@ -46,6 +53,7 @@ struct TrafficGenerator: AsyncParsableCommand {
         guard users >= 1 else { throw ValidationError("--users must be at least 1") }
         guard (0...1).contains(errorRate) else { throw ValidationError("--error-rate must be 0…1, got \(errorRate)") }
         _ = try parsedVariantRates()
+        if let metricsPort, !(0...65535).contains(metricsPort) { throw ValidationError("--metrics-port must be 0…65535, got \(metricsPort)") }
     }
 
     func parsedVariantRates() throws -> [String: Double] {
@@ -67,18 +75,36 @@ struct TrafficGenerator: AsyncParsableCommand {
         }
         let redisConfiguration = try RedisConfiguration.resolve(url: redis)
         let environment = env ?? ProcessInfo.processInfo.environment["FLAGPOLE_ENV"] ?? "prod"
+        let registry = PrometheusCollectorRegistry()
         let clients = (0..<instances).map { _ in
             var configuration = FlagpoleClient.Configuration(redis: redisConfiguration, environment: environment, application: application)
             configuration.startupTimeout = .seconds(10)
+            if metricsPort != nil { configuration.metricsFactory = PrometheusMetricsFactory(registry: registry) }
             return FlagpoleClient(configuration: configuration, logger: Logger(label: "flagpole-traffic"))
+        }
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = clients.map { .init(service: $0) }
+        if let metricsPort {
+            let router = Router()
+            router.get("/metrics") { _, _ in
+                Response(
+                    status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                    body: .init(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
+            }
+            let app = Application(
+                router: router, configuration: .init(address: .hostname("127.0.0.1", port: metricsPort), serverName: nil),
+                onServerRunning: { channel in
+                    print(#"{"metrics":"http://127.0.0.1:\#(channel.localAddress?.port ?? metricsPort)/metrics"}"#)
+                    fflush(nil)
+                },
+                logger: Logger(label: "flagpole-traffic"))
+            services.append(.init(service: app))
         }
         let generator = Generator(
             clients: clients, flag: flag, type: type, rate: rate, users: users, errorRate: errorRate,
             variantErrorRates: try parsedVariantRates(), reportInterval: reportInterval, duration: duration)
         let group = ServiceGroup(
             configuration: .init(
-                services: clients.map { .init(service: $0) }
-                    + [.init(service: generator, successTerminationBehavior: .gracefullyShutdownGroup)],
+                services: services + [.init(service: generator, successTerminationBehavior: .gracefullyShutdownGroup)],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: Logger(label: "flagpole-traffic")))
         try await group.run()
