@@ -194,6 +194,24 @@ struct MetricSourcePrometheusTests {
         }
     }
 
+    @Test("an empty window asks nothing and counts nothing (PromQL refuses a [0s] range)")
+    func emptyWindow() async throws {
+        try await StandInServer.with { prometheus in
+            let source = try PrometheusMetricSource(configuration: .flagpoleOutcomes(url: prometheus.url), counters: nil)
+            #expect(try await source.counts(query(.variant("on"), from: 120, to: 120)) == CohortCounts())
+            #expect(prometheus.count == 0)
+        }
+    }
+
+    @Test("docs/rollouts.md shows the default queries the source runs")
+    func documentedDefaults() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let doc = try String(contentsOf: root.appendingPathComponent("docs/rollouts.md"), encoding: .utf8)
+        for query in [PrometheusMetricSource.defaultErrorRatioQuery, PrometheusMetricSource.defaultRequestsQuery, PrometheusMetricSource.defaultLatencyQuery] {
+            #expect(doc.contains("`" + query + "`"), "docs/rollouts.md lacks \(query)")
+        }
+    }
+
     @Test("placeholders are escaped for PromQL strings; $variant at 100 % is the target variant; $variant_matcher selects the cohort")
     func expansion() {
         var q = CohortQuery(environment: "prod", flag: #"we"ird\flag"#, cohort: .all, role: "control", from: 100, to: 400)

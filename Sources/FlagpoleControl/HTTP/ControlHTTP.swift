@@ -8,7 +8,8 @@ import NIOHTTP1
 ///
 /// - **Deadlines.** ``send(_:timeout:maxBodyBytes:)`` bounds the whole exchange — connecting,
 ///   the head and the body — by one deadline: a server that accepts and never answers, or answers
-///   a byte a second, fails at the deadline, not later.
+///   a byte a second, fails at the deadline, not later; one that refuses connections fails with
+///   that reason.
 /// - **No redirects.** A redirect is answered as it is (a 3xx status), never followed: an alert's
 ///   payload (and a Telegram bot token in its path) never goes to a host the project config does
 ///   not name, and a Prometheus URL that redirects is reported, not silently replaced.
@@ -51,25 +52,28 @@ enum ControlHTTP {
         let deadline = ContinuousClock.now + timeout
         let nanos = timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000
         do {
-            return try await withThrowingTaskGroup(of: Answer?.self) { group in
+            // The client's deadline covers connecting and the head (a refused connection is
+            // reported as such, not as a timeout)…
+            let response = try await client.execute(request, deadline: .now() + .nanoseconds(nanos))
+            // …and this one the body: a server that sends its head and then stalls.
+            let body = try await withThrowingTaskGroup(of: [UInt8]?.self) { group in
                 group.addTask {
-                    let response = try await client.execute(request, deadline: .now() + .nanoseconds(nanos))
                     var body: [UInt8] = []
                     for try await buffer in response.body {
                         body.append(contentsOf: buffer.readableBytesView.prefix(max(0, maxBodyBytes - body.count)))
                         if body.count >= maxBodyBytes { break }
                     }
-                    return Answer(status: Int(response.status.code), headers: response.headers, body: body)
+                    return body
                 }
-                // The client's deadline covers the head only; this one covers the body too.
                 group.addTask {
                     try await Task.sleep(until: deadline, clock: .continuous)
                     return nil
                 }
                 defer { group.cancelAll() }
-                guard let answer = try await group.next()! else { throw Failure.timedOut(timeout) }
-                return answer
+                guard let body = try await group.next()! else { throw Failure.timedOut(timeout) }
+                return body
             }
+            return Answer(status: Int(response.status.code), headers: response.headers, body: body)
         } catch let failure as Failure {
             throw failure
         } catch let error as HTTPClientError where error == .deadlineExceeded || error == .connectTimeout || error == .readTimeout {

@@ -150,40 +150,52 @@ public struct PrometheusMetricSource: RolloutMetricSource {
     /// The cohort's counts: the error ratio from Prometheus, the total from the requests query or
     /// the counters. See the type's documentation.
     public func counts(_ query: CohortQuery) async throws -> CohortCounts {
+        // An empty window (a step that began this second, at a minute's start): no outcomes yet,
+        // as the built-in counters say; PromQL refuses a `[0s]` range.
+        guard query.to > query.from else { return CohortCounts() }
         let ratioQuery = Self.expand(configuration.errorRatioQuery, for: query)
-        async let ratio = sample(ratioQuery, at: query.to)
-        var total: Double
-        var p95: Double?
-        if let requests = configuration.requestsQuery {
-            let requestsQuery = Self.expand(requests, for: query)
-            total = try await sample(requestsQuery, at: query.to)
-            guard total >= 0 else {
-                throw error(.badResponse, requestsQuery, "gave \(total) requests; it must give a count of requests, 0 or more")
+        // The queries run at once, and each is awaited to its end, failed or not: none is cut off
+        // mid-request (which would cost its pooled connection). The ratio's failure is reported first.
+        async let ratio = Self.attempt { try await sample(ratioQuery, at: query.to) }
+        async let sampleCount = Self.attempt { () async throws -> (total: Double, p95: Double?) in
+            if let requests = configuration.requestsQuery {
+                let requestsQuery = Self.expand(requests, for: query)
+                let total = try await sample(requestsQuery, at: query.to)
+                guard total >= 0 else {
+                    throw error(.badResponse, requestsQuery, "gave \(total) requests; it must give a count of requests, 0 or more")
+                }
+                return (total, nil)
+            } else if let counters {
+                let c = try await counters.counts(query)
+                return (c.total, c.p95LatencyMicros)
             }
-        } else if let counters {
-            let c = try await counters.counts(query)
-            total = c.total
-            p95 = c.p95LatencyMicros
-        } else {
             throw error(
                 .configuration, ratioQuery,
                 "has no way to count the cohort's requests; set prometheusRequestsQuery (--prometheus-requests-query) or record outcomes with the client library")
         }
-        if let latency = configuration.latencyQuery {
-            let latencyQuery = Self.expand(latency, for: query)
+        async let latency = Self.attempt { () async throws -> Double?? in
+            guard let latency = configuration.latencyQuery else { return .none }
             do {
-                let seconds = try await sample(latencyQuery, at: query.to)
-                p95 = seconds >= 0 ? seconds * 1_000_000 : nil
+                let seconds = try await sample(Self.expand(latency, for: query), at: query.to)
+                return .some(seconds >= 0 ? seconds * 1_000_000 : nil)
             } catch let error as MetricSourceError where error.code == .badResponse && error.isNoData {
-                p95 = nil  // no timed outcomes in the window: the latency is not known
+                return .some(nil)  // no timed outcomes in the window: the latency is not known
             }
         }
-        let r = try await ratio
+        let (ratioResult, countResult, latencyResult) = await (ratio, sampleCount, latency)
+        let r = try ratioResult.get()
+        let (total, counterP95) = try countResult.get()
+        let p95: Double? = try latencyResult.get() ?? counterP95
         guard r >= 0, r <= 1 else {
             throw error(.badResponse, ratioQuery, "gave \(r); it must give the cohort's error ratio, between 0 and 1 (errors / requests, not a percentage)")
         }
         let failures = r * total
         return CohortCounts(successes: total - failures, failures: failures, p95LatencyMicros: p95)
+    }
+
+    /// The outcome of `body`, thrown or returned.
+    private static func attempt<T: Sendable>(_ body: @Sendable () async throws -> T) async -> Result<T, any Error> {
+        do { return .success(try await body()) } catch { return .failure(error) }
     }
 
     /// A query template with the placeholders replaced for `query`.
