@@ -50,6 +50,19 @@ struct DaemonWatcherTests {
             }
             #expect(metrics.contains(#"flagpole_rollouts{environment="prod",state="running"} 0"#))
             #expect(metrics.contains("ops-hook"), "the alert dispatcher's counters name the target")
+            // Every series docs/daemon.md lists is served once there are evaluations and outcomes.
+            _ = try await daemon.request("/ofrep/v1/evaluate/flags/color", body: #"{"context": {}}"#)
+            let report = #"{"outcomes": [{"flag": "color", "variant": "blue", "success": true, "durationMs": 2}]}"#
+            #expect(try await daemon.request("/flagpole/v1/outcomes", body: report, headers: ["Content-Type": "application/json"]).status == 202)
+            let doc = try String(contentsOf: FlagctlProcess.packageRoot.appendingPathComponent("docs/daemon.md"), encoding: .utf8)
+            let section = doc.components(separatedBy: "## Metrics").last?.components(separatedBy: "**Migrating").first ?? ""
+            let documented = Set(section.matches(of: /flagpole_[a-z_]+/).map { String($0.output) })
+            #expect(documented.count >= 25, "\(documented)")
+            try await waitUntil("every series docs/daemon.md lists is in /metrics", timeout: .seconds(5)) {
+                metrics = try await daemon.request("/metrics", method: "GET").body
+                return documented.allSatisfy { metrics.contains($0) }
+            }
+            #expect(metrics.contains(#"flagpole_outcomes_total{environment="prod",flag="color",variant="blue",result="success"} 1"#))
             let ready = try await daemon.request("/readyz", method: "GET")
             #expect(ready.status == 200 && ready.body.contains("watcher: ready"), "\(ready)")
             let lease = try FlagctlProcess.run(["status", "--env", "prod", "--redis", server.url, "--flags", root.path])

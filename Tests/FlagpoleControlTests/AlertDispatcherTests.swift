@@ -172,6 +172,24 @@ struct AlertDispatcherTests {
         }
     }
 
+    @Test("a redirect is not followed: the alert goes nowhere the config does not name, and is given up saying why")
+    func redirectNotFollowed() async throws {
+        try await StandInServer.with({ request, _ in
+            request.path == "/hook" ? .init(status: .temporaryRedirect, location: "/elsewhere") : .init()
+        }) { server in
+            let logs = LogCapture()
+            let dispatcher = try AlertDispatcher(
+                targets: [AlertTarget(name: "ops", destination: .webhook(url: .literal(server.url + "/hook")))], processEnvironment: [:],
+                configuration: fast(), logger: logs.logger)
+            try await whileRunning(dispatcher) {
+                dispatcher.send(reverted)
+                try await waitUntil("the alert is given up") { dispatcher.statistics["ops"]?.failed == 1 }
+            }
+            #expect(server.requests.map(\.path) == ["/hook"])
+            #expect(logs.warnings().first?.contains("HTTP 307") == true && logs.warnings().first?.contains("not followed") == true, "\(logs.warnings())")
+        }
+    }
+
     @Test("send never blocks, even when the server hangs: the queue is bounded, the oldest dropped and counted")
     func neverBlocks() async throws {
         try await StandInServer.with({ _, _ in .init(delay: .seconds(30)) }) { server in

@@ -20,6 +20,8 @@ final class StandInServer: Sendable {
         var body: String = "{}"
         /// Wait this long before answering (a hanging server), unless released.
         var delay: Duration? = nil
+        /// A `Location` header (a redirect).
+        var location: String? = nil
     }
 
     let received = Mutex<[Received]>([])
@@ -56,9 +58,9 @@ final class StandInServer: Sendable {
                     try await Task.sleep(for: .milliseconds(10))
                 }
             }
-            return Response(
-                status: reply.status, headers: [.contentType: "application/json"],
-                body: ResponseBody(byteBuffer: ByteBuffer(string: reply.body)))
+            var headers: HTTPFields = [.contentType: "application/json"]
+            if let location = reply.location { headers[.location] = location }
+            return Response(status: reply.status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: reply.body)))
         }
         router.get("**", use: handler)
         router.post("**", use: handler)

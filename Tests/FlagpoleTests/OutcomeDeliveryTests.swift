@@ -147,6 +147,21 @@ struct OutcomeDeliveryTests {
                 #expect(counts["purple"] == nil)
                 #expect(counts[nil as String?]?.succeeded == 1)
                 #expect(metrics.counterTotal(label: "flagpole_outcomes_unknown_total", dimensions: [("environment", "prod")]) == 2)
+                // The per-flag, per-variant series: only the served flag and its variants (both
+                // results of each from zero), and the code default's; never the unknown ones.
+                func outcomes(_ variant: String, _ result: String) -> Int64? {
+                    let d = [("environment", "prod"), ("flag", "new-checkout"), ("variant", variant), ("result", result)]
+                    return metrics.counters(label: "flagpole_outcomes_total", dimensions: d).first.map { _ in
+                        metrics.counterTotal(label: "flagpole_outcomes_total", dimensions: d)
+                    }
+                }
+                #expect(outcomes("on", "success") == 1)
+                #expect(outcomes("on", "failure") == 0)
+                #expect(outcomes("off", "success") == 0 && outcomes("off", "failure") == 0)
+                #expect(outcomes("", "success") == 1)
+                let series = metrics.counters(label: "flagpole_outcomes_total")
+                #expect(series.count == 6, "\(series.map(\.dimensions))")
+                #expect(!series.contains { $0.dimensions.contains { $0 == ("flag", "no-such-flag") || $0 == ("variant", "purple") } })
             }
         }
     }
