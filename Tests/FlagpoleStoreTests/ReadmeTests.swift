@@ -23,10 +23,13 @@ struct ReadmeTests {
         #expect(security.contains(allWriter), "docs/security.md lacks the all-environment writer line: \(allWriter)")
     }
 
-    @Test("docs/client.md's Swift example and its test are the compiled files, verbatim")
+    @Test("docs/client.md's Swift examples (the app, its test, the /metrics endpoint) are the compiled files, verbatim")
     func example() throws {
         let doc = try Self.document("docs/client.md")
-        for path in ["Examples/HelloFlags/main.swift", "Examples/HelloFlags/Checkout.swift", "Tests/FlagpoleTests/ExampleWithTestKitTests.swift"] {
+        for path in [
+            "Examples/HelloFlags/main.swift", "Examples/HelloFlags/Checkout.swift", "Tests/FlagpoleTests/ExampleWithTestKitTests.swift",
+            "Examples/TrafficGenerator/MetricsEndpoint.swift",
+        ] {
             let source = try Self.document(path)
             #expect(doc.contains("```swift\n" + source.trimmingCharacters(in: .whitespacesAndNewlines) + "\n```"), "docs/client.md does not quote \(path)")
         }

@@ -79,17 +79,13 @@ struct TrafficGenerator: AsyncParsableCommand {
         let clients = (0..<instances).map { _ in
             var configuration = FlagpoleClient.Configuration(redis: redisConfiguration, environment: environment, application: application)
             configuration.startupTimeout = .seconds(10)
-            if metricsPort != nil { configuration.metricsFactory = PrometheusMetricsFactory(registry: registry) }
+            if metricsPort != nil { configuration = configuration.reportingMetrics(to: registry) }
             return FlagpoleClient(configuration: configuration, logger: Logger(label: "flagpole-traffic"))
         }
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = clients.map { .init(service: $0) }
         if let metricsPort {
             let router = Router()
-            router.get("/metrics") { _, _ in
-                Response(
-                    status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                    body: .init(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
-            }
+            router.addMetrics(registry)
             let app = Application(
                 router: router, configuration: .init(address: .hostname("127.0.0.1", port: metricsPort), serverName: nil),
                 onServerRunning: { channel in
