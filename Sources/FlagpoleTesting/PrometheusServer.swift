@@ -6,7 +6,9 @@ import Synchronization
 /// A real `prometheus` server for tests (Debian's `prometheus` package; `scripts/install-deps.sh`
 /// installs it): on a free loopback port, in a temporary folder of its own (config and TSDB),
 /// scraping the given targets' `/metrics` every ``scrapeInterval``, stopped and removed by
-/// ``withServer(scrapeInterval:targets:_:)`` even when the test fails.
+/// ``withServer(scrapeInterval:targets:_:)`` even when the test fails. Targets come from a file
+/// Prometheus watches (`file_sd_configs`), so ``setTargets(_:)`` adds apps that started after
+/// it, on ports they picked themselves.
 ///
 /// ```swift
 /// try await PrometheusServer.withServer(targets: ["127.0.0.1:9464"]) { prometheus in
@@ -70,10 +72,11 @@ public final class PrometheusServer: Sendable {
             scrape_configs:
               - job_name: flagpole
                 metrics_path: /metrics
-                static_configs:
-                  - targets: [\(targets.map { "'\($0)'" }.joined(separator: ", "))]
+                file_sd_configs:
+                  - files: ['\(dir.appendingPathComponent("targets.json").path)']
             """
         try config.write(to: dir.appendingPathComponent("prometheus.yml"), atomically: true, encoding: .utf8)
+        try Self.writeTargets(targets, in: dir)
         var lastError: (any Error)?
         // A free port can be taken between probing and binding: try a few.
         for _ in 0..<3 {
@@ -114,6 +117,16 @@ public final class PrometheusServer: Sendable {
             try await Task.sleep(for: .milliseconds(20))
         }
         throw RedisServerError("prometheus did not become ready within 15 s: \(logTail)")
+    }
+
+    /// Scrapes `targets` (`host:port`) from now on, instead of the ones before.
+    public func setTargets(_ targets: [String]) throws {
+        try Self.writeTargets(targets, in: directory)
+    }
+
+    private static func writeTargets(_ targets: [String], in directory: URL) throws {
+        let list = targets.map { "\"\($0)\"" }.joined(separator: ", ")
+        try "[{\"targets\": [\(list)]}]\n".write(to: directory.appendingPathComponent("targets.json"), atomically: true, encoding: .utf8)
     }
 
     private var logPath: String { directory.appendingPathComponent("prometheus.log").path }

@@ -29,20 +29,20 @@ private struct TrafficLine: Decodable {
     }
 }
 
-/// A flagpole-traffic process serving its client library's metrics on `port`.
+/// A flagpole-traffic process serving its client library's metrics on a port it picked itself.
 private struct TrafficApp {
     let process: BackgroundProcess
+    /// `127.0.0.1:PORT`, for Prometheus's targets.
+    let target: String
 
-    static func start(redis: String, flag: String, rate: Int, variantErrorRates: String, port: Int) async throws -> TrafficApp {
+    static func start(redis: String, flag: String, rate: Int, variantErrorRates: String) async throws -> TrafficApp {
         let process = try BackgroundProcess(
             trafficExecutable,
             ["--env", "prom", "--redis", redis, "--flag", flag, "--rate", "\(rate)", "--error-rate", "0.01",
-             "--variant-error-rate", variantErrorRates, "--report-interval", "0.5", "--metrics-port", "\(port)"])
-        try await process.waitForLine(timeout: .seconds(30), "\(flag)'s traffic serves /metrics") {
-            TrafficLine($0)?.metrics == "http://127.0.0.1:\(port)/metrics"
-        }
-        try await process.waitForLine(timeout: .seconds(30), "\(flag)'s traffic is ready") { TrafficLine($0)?.ready == true }
-        return TrafficApp(process: process)
+             "--variant-error-rate", variantErrorRates, "--report-interval", "0.5", "--metrics-port", "0"])
+        let line = try await process.waitForLine(timeout: .seconds(30), "\(flag)'s traffic serves /metrics") { TrafficLine($0)?.metrics != nil }
+        let url = TrafficLine(line.line)!.metrics!
+        return TrafficApp(process: process, target: url.replacingOccurrences(of: "http://", with: "").replacingOccurrences(of: "/metrics", with: ""))
     }
 }
 
@@ -82,18 +82,22 @@ struct PrometheusRolloutTests {
             let root = try Self.syncedFolder(redis)
             defer { try? FileManager.default.removeItem(at: root) }
             let common = ["--env", "prom", "--redis", redis.url, "--flags", root.path]
-            // Prometheus first, so that it scrapes the services from their first outcomes on.
-            let ports = (try RedisServer.freePort(), try RedisServer.freePort())
-            try await PrometheusServer.withServer(scrapeInterval: .seconds(1), targets: ["127.0.0.1:\(ports.0)", "127.0.0.1:\(ports.1)"]) {
-                prometheus in
+            // Prometheus first; it scrapes each service from the moment it listens (before its
+            // client is ready, so from its first outcomes on).
+            try await PrometheusServer.withServer(scrapeInterval: .seconds(1), targets: []) { prometheus in
                 // Two services: under "on", checkout-bad fails 5 % of the time, checkout-good 1 % (as "off").
-                let good = try await TrafficApp.start(redis: redis.url, flag: "checkout-good", rate: 1000, variantErrorRates: "on=0.01", port: ports.1)
-                let goodSince = UnixClock.now()
-                let bad = try await TrafficApp.start(redis: redis.url, flag: "checkout-bad", rate: 600, variantErrorRates: "on=0.05", port: ports.0)
+                let good = try await TrafficApp.start(redis: redis.url, flag: "checkout-good", rate: 1000, variantErrorRates: "on=0.01")
+                try prometheus.setTargets([good.target])
+                let bad = try await TrafficApp.start(redis: redis.url, flag: "checkout-bad", rate: 600, variantErrorRates: "on=0.05")
+                try prometheus.setTargets([good.target, bad.target])
                 defer {
                     Task { await bad.process.stop() }
                     Task { await good.process.stop() }
                 }
+                for app in [good, bad] {
+                    try await app.process.waitForLine(timeout: .seconds(30), "the traffic is ready") { TrafficLine($0)?.ready == true }
+                }
+                let goodSince = UnixClock.now()
                 let daemon = try BackgroundProcess(FlagctlProcess.executable.path, ["daemon", "--port", "0", "--interval", "1s"] + common)
                 defer { Task { await daemon.stop() } }
                 try await daemon.waitForLine(timeout: .seconds(30), "the daemon serves with its watcher") { $0.contains("watcher every 1s") }
