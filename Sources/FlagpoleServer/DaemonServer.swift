@@ -103,7 +103,10 @@ public final class DaemonServer: Sendable, Service {
         self.registry = registry
         self.metricsRefresh = metricsRefresh
         self.counters = RequestCounters(registry: registry)
-        self.ready = registry.makeGauge(descriptor: MetricNameDescriptor(namespace: nil, subsystem: nil, metricName: "flagpole_ready", unitName: "", helpText: "1 when /readyz answers 200."), labels: [("environment", client.configuration.environment)])
+        self.ready = registry.makeGauge(
+            descriptor: MetricNameDescriptor(
+                namespace: nil, subsystem: nil, metricName: "flagpole_ready", unitName: "", helpText: "1 when /readyz answers 200."),
+            labels: [("environment", client.configuration.environment)])
         self.readinessChecks = readinessChecks
         self.logger = logger
         self.onListening = onListening

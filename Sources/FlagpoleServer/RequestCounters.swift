@@ -30,16 +30,22 @@ final class RequestCounters: Sendable {
 
     /// Registers every endpoint and status at zero in `registry`.
     init(registry: PrometheusCollectorRegistry) {
+        let requests = MetricNameDescriptor(
+            namespace: nil, subsystem: nil, metricName: "flagpole_daemon_requests_total", unitName: "",
+            helpText: "HTTP requests served by flagctl daemon, by endpoint and status.")
+        let latency = MetricNameDescriptor(
+            namespace: nil, subsystem: nil, metricName: "flagpole_daemon_request_duration_seconds", unitName: "",
+            helpText: "How long flagctl daemon took to answer a request, from its head to the answer, by endpoint.")
         var counters: [Counter] = []
         for endpoint in Endpoint.allCases {
             for status in Self.statuses {
-                counters.append(
-                    registry.makeCounter(descriptor: MetricNameDescriptor(namespace: nil, subsystem: nil, metricName: "flagpole_daemon_requests_total", unitName: "", helpText: "HTTP requests served by flagctl daemon, by endpoint and status."), labels: [("endpoint", endpoint.label), ("status", status == 0 ? "other" : String(status))]))
+                let labels = [("endpoint", endpoint.label), ("status", status == 0 ? "other" : String(status))]
+                counters.append(registry.makeCounter(descriptor: requests, labels: labels))
             }
         }
         self.counters = counters
         durations = Endpoint.allCases.map {
-            registry.makeDurationHistogram(descriptor: MetricNameDescriptor(namespace: nil, subsystem: nil, metricName: "flagpole_daemon_request_duration_seconds", unitName: "", helpText: "How long flagctl daemon took to answer a request, from its head to the answer, by endpoint."), labels: [("endpoint", $0.label)], buckets: Self.durationBuckets)
+            registry.makeDurationHistogram(descriptor: latency, labels: [("endpoint", $0.label)], buckets: Self.durationBuckets)
         }
     }
 

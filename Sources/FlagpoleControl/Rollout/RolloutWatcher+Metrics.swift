@@ -28,21 +28,31 @@ extension RolloutWatcher {
         /// What the counters already hold, so that an update adds only what is new.
         private let exported = Mutex<(decisions: [String: Int], reverts: Int, tickErrors: Int)>(([:], 0, 0))
 
+        private static func name(_ name: String, _ help: String) -> MetricNameDescriptor {
+            MetricNameDescriptor(namespace: nil, subsystem: nil, metricName: name, unitName: "", helpText: help)
+        }
+
         /// Registers the watcher's series in `registry`.
         public init(watcher: RolloutWatcher, registry: PrometheusCollectorRegistry) {
             self.watcher = watcher
             let env = [("environment", watcher.configuration.environment)]
+            func gauge(_ name: String, _ help: String, _ labels: [(String, String)] = []) -> Gauge {
+                registry.makeGauge(descriptor: Self.name(name, help), labels: env + labels)
+            }
+            func counter(_ name: String, _ help: String, _ labels: [(String, String)] = []) -> Counter {
+                registry.makeCounter(descriptor: Self.name(name, help), labels: env + labels)
+            }
             rollouts = RolloutRecord.Status.allCases.map {
-                ($0.rawValue, registry.makeGauge(descriptor: MetricNameDescriptor(namespace: nil, subsystem: nil, metricName: "flagpole_rollouts", unitName: "", helpText: "Rollouts by state at the watcher's last tick."), labels: env + [("state", $0.rawValue)]))
+                ($0.rawValue, gauge("flagpole_rollouts", "Rollouts by state at the watcher's last tick.", [("state", $0.rawValue)]))
             }
             decisions = RolloutVerdict.allCases.map {
-                ($0.rawValue, registry.makeCounter(descriptor: MetricNameDescriptor(namespace: nil, subsystem: nil, metricName: "flagpole_rollout_decisions_total", unitName: "", helpText: "Decisions by verdict since the watcher started."), labels: env + [("verdict", $0.rawValue)]))
+                ($0.rawValue, counter("flagpole_rollout_decisions_total", "Decisions by verdict since the watcher started.", [("verdict", $0.rawValue)]))
             }
-            reverts = registry.makeCounter(descriptor: MetricNameDescriptor(namespace: nil, subsystem: nil, metricName: "flagpole_rollout_reverts_total", unitName: "", helpText: "Rollouts the watcher reverted since it started."), labels: env)
-            lastDecision = registry.makeGauge(descriptor: MetricNameDescriptor(namespace: nil, subsystem: nil, metricName: "flagpole_rollout_last_decision_timestamp_seconds", unitName: "", helpText: "Unix time of the watcher's last decision (0: none yet)."), labels: env)
-            dataAge = registry.makeGauge(descriptor: MetricNameDescriptor(namespace: nil, subsystem: nil, metricName: "flagpole_watcher_data_age_seconds", unitName: "", helpText: "Time since the watcher last read Redis successfully (-1: not yet)."), labels: env)
-            leader = registry.makeGauge(descriptor: MetricNameDescriptor(namespace: nil, subsystem: nil, metricName: "flagpole_watcher_leader", unitName: "", helpText: "1 while this watcher holds the environment's lease."), labels: env)
-            tickErrors = registry.makeCounter(descriptor: MetricNameDescriptor(namespace: nil, subsystem: nil, metricName: "flagpole_watcher_tick_errors_total", unitName: "", helpText: "Watcher ticks that failed."), labels: env)
+            reverts = counter("flagpole_rollout_reverts_total", "Rollouts the watcher reverted since it started.")
+            lastDecision = gauge("flagpole_rollout_last_decision_timestamp_seconds", "Unix time of the watcher's last decision (0: none yet).")
+            dataAge = gauge("flagpole_watcher_data_age_seconds", "Time since the watcher last read Redis successfully (-1: not yet).")
+            leader = gauge("flagpole_watcher_leader", "1 while this watcher holds the environment's lease.")
+            tickErrors = counter("flagpole_watcher_tick_errors_total", "Watcher ticks that failed.")
         }
 
         /// Sets the gauges from the watcher's counters and adds to the counters what happened
