@@ -160,6 +160,7 @@ struct PrometheusRolloutTests {
                 let viaPrometheus = try PrometheusMetricSource(configuration: .flagpoleOutcomes(url: prometheus.url), counters: nil)
                 let to = UnixClock.now() - 2
                 let tolerance = 0.005  // absolute: half a percentage point
+                var rows: [String] = []
                 for (role, cohort) in [("treatment", CohortSelector.variant("on")), ("control", .allBut("on"))] {
                     let q = CohortQuery(environment: "prom", flag: "checkout-bad", cohort: cohort, role: role, from: minuteStart(startedAt), to: to)
                     let b = try await builtin.counts(q)
@@ -168,10 +169,23 @@ struct PrometheusRolloutTests {
                     print(
                         "checkout-bad \(role) error rate over \(q.from)..<\(q.to): builtin \(Self.percent(br)) of \(Int(b.total)), "
                             + "prometheus \(Self.percent(pr)) of \(Int(p.total.rounded())) (tolerance ±\(Self.percent(tolerance)))")
+                    rows.append(
+                        "| \(role) (\(role == "treatment" ? "on, 5 %" : "off, 1 %")) | \(Self.percent(br)) of \(Int(b.total)) "
+                            + "| \(Self.percent(pr)) of \(Int(p.total.rounded())) | \(String(format: "%.2f pp", abs(br - pr) * 100)) |")
                     #expect(b.total > 100 && p.total > 100, "\(role): both sources see the cohort")
                     #expect(abs(br - pr) <= tolerance, "\(role): builtin \(br) vs prometheus \(pr)")
                 }
 
+                Figures.write(
+                    "prometheus-agreement",
+                    """
+                    checkout-bad over \(to - minuteStart(startedAt)) s: reverted \(FaultTable.ms(revertedAfter)) after the start \
+                    by the Prometheus source; checkout-good completed (steps 100, watch 5 s).
+
+                    | cohort | built-in error rate | Prometheus error rate | difference (tolerance 0.50 pp) |
+                    |---|---|---|---|
+                    \(rows.joined(separator: "\n"))
+                    """)
                 #expect(daemon.isRunning, "\(daemon.stderr)")
             }
         }
