@@ -58,7 +58,13 @@ public struct BuiltinMetricSource: RolloutMetricSource {
     /// A window with no outcomes gives zero counts (which the watcher treats as "no data": hold).
     /// Throws ``MetricSourceError`` when Redis fails or a key holds something else.
     public func counts(_ query: CohortQuery) async throws -> CohortCounts {
-        guard query.to > query.from else { return CohortCounts() }
+        try await reading(query).total
+    }
+
+    /// The cohort's counts over `[query.from, query.to)` and per minute (each minute's counts times
+    /// its share of the window, as for the total), read in the same round trip.
+    public func reading(_ query: CohortQuery) async throws -> CohortReading {
+        guard query.to > query.from else { return CohortReading(total: CohortCounts(), minutes: []) }
         let layout: StoreLayout
         do {
             layout = try StoreLayout(environment: query.environment)
@@ -88,6 +94,7 @@ public struct BuiltinMetricSource: RolloutMetricSource {
         var successes = 0.0
         var failures = 0.0
         var buckets = [Double](repeating: 0, count: LatencyHistogram.bucketCount)
+        var minutes = (first...last).map { CohortReading.Minute(minute: $0, counts: CohortCounts()) }
         for (i, reply) in replies.enumerated() {
             if let message = reply.errorMessage {
                 throw MetricSourceError(
@@ -101,8 +108,12 @@ public struct BuiltinMetricSource: RolloutMetricSource {
                 if let (variant, metric) = StoreLayout.parseOutcomeField(field) {
                     guard query.cohort.contains(variant: variant) else { continue }
                     switch metric {
-                    case .ok: successes += Double(n) * weight
-                    case .err: failures += Double(n) * weight
+                    case .ok:
+                        successes += Double(n) * weight
+                        minutes[i].counts.successes += Double(n) * weight
+                    case .err:
+                        failures += Double(n) * weight
+                        minutes[i].counts.failures += Double(n) * weight
                     case .micros, .timed: break
                     }
                 } else if let (variant, bucket) = StoreLayout.parseLatencyField(field), query.cohort.contains(variant: variant) {
@@ -110,7 +121,9 @@ public struct BuiltinMetricSource: RolloutMetricSource {
                 }
             }
         }
-        return CohortCounts(successes: successes, failures: failures, p95LatencyMicros: LatencyHistogram.quantile(0.95, of: buckets))
+        return CohortReading(
+            total: CohortCounts(successes: successes, failures: failures, p95LatencyMicros: LatencyHistogram.quantile(0.95, of: buckets)),
+            minutes: minutes)
     }
 
     /// The share of minute `m`'s counts that falls in `[from, to)`: the overlap over the part of the
