@@ -237,6 +237,8 @@ struct RolloutJudgeTests {
     @Test("during an incident, a treatment significantly worse than the control still reverts")
     func worseDuringIncident() {
         let j = look(Self.minutes([(0.01, 0.01), (0.6, 0.2)]), at: .seconds(120))
+        // Up to half as bad again as the control is still the incident (late outcomes mix the minutes).
+        #expect(Self.check(look(Self.minutes([(0.01, 0.01), (0.28, 0.2)]), at: .seconds(120))) == "incident")
         #expect(j.verdict == .revert)
         #expect(Self.check(j) == "ceiling")
         #expect(j.reason.hasPrefix("during an incident the treatment failed at 60.0% against the control's 20.0%: significantly worse"))

@@ -104,11 +104,20 @@ public protocol RolloutMetricSource: Sendable {
     /// judge pairs the cohorts by minute and measures how errors cluster). Default: ``counts(_:)``
     /// with no minutes.
     func reading(_ query: CohortQuery) async throws -> CohortReading
+    /// Several cohorts at once, in order (the watcher's treatment and control): a source may share
+    /// the work. Default: ``reading(_:)`` for each.
+    func readings(_ queries: [CohortQuery]) async throws -> [CohortReading]
 }
 
 extension RolloutMetricSource {
     public func reading(_ query: CohortQuery) async throws -> CohortReading {
         CohortReading(total: try await counts(query), minutes: nil)
+    }
+
+    public func readings(_ queries: [CohortQuery]) async throws -> [CohortReading] {
+        var out: [CohortReading] = []
+        for q in queries { out.append(try await reading(q)) }
+        return out
     }
 }
 

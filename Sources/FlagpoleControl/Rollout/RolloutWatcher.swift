@@ -371,8 +371,9 @@ public final class RolloutWatcher: Service, Sendable {
             environment: configuration.environment, flag: record.flag, rolloutID: record.id, details: decision.evidence, at: now))
     }
 
-    /// How many minutes before the rollout the watcher reads to measure the baseline's drift.
-    static let baselineMinutes: Int64 = 180
+    /// How many minutes before the rollout the watcher reads, at 100 % without a holdback, to
+    /// measure how far the baseline drifts (3 hours, within the counters' 6 hours).
+    public static let baselineMinutes: Int64 = 180
 
     /// The flag's minutes before the rollout (oldest first), from the cache or the source; cached
     /// once the rollout has run two minutes (late outcomes have landed by then).
@@ -406,8 +407,8 @@ public final class RolloutWatcher: Service, Sendable {
         do {
             let source = try metricSource(record.metric)
             name = source.name
-            let t = try await source.reading(treatmentQuery)
-            let c = try await source.reading(controlQuery)
+            let both = try await source.readings([treatmentQuery, controlQuery])
+            let t = both[0], c = both[1]
             treatment = t.total
             control = c.total
             if let tm = t.minutes, let cm = c.minutes {
@@ -419,7 +420,8 @@ public final class RolloutWatcher: Service, Sendable {
                 let seconds = tm.map { m -> Double in
                     Double(max(0, min(now, m.minute * 60 + 60) - max(record.stepStartedAt, m.minute * 60)))
                 }
-                minutes = StepMinutes(treatment: tm.map(\.counts), control: controlMinutes, stepSeconds: seconds)
+                let share = record.percent < 100 ? Double(record.percent) / 100 : (100 - record.activeHoldback) / 100
+                minutes = StepMinutes(treatment: tm.map(\.counts), control: controlMinutes, stepSeconds: seconds, treatmentShare: concurrent ? share : nil)
             }
             if !concurrent {
                 controlWindow = .beforeRollout(baseline: try await baseline(record, source: source, now: now))

@@ -34,7 +34,9 @@ public struct RolloutJudgement: Sendable, Hashable {
 ///    left out of the ceiling, the power check, the pass, and the step's clock.
 /// 3. **Error-rate ceiling** — revert when the treatment's rate over the other minutes is shown
 ///    above the ceiling (an exact mixture SPRT on at least ``ceilingMinSamples`` outcomes); over an
-///    incident's minutes, when it is shown above the control's rate then plus the allowance.
+///    incident's minutes, when it is shown above 1.5 times the control's rate then plus the
+///    allowance. With a concurrent control, only minutes whose cohorts are in the step's split
+///    count (the minute the step began in and late outcomes mix in the control's from before it).
 /// 4. **Latency ceiling** — revert when the treatment's p95 is above ``GuardLimits/maxP95LatencyMicros``.
 /// 5. **Minimum sample** — hold below ``GuardLimits/minSamples`` in either cohort.
 /// 6. **Sequential comparison** — revert when the treatment is significantly worse than the control
@@ -138,6 +140,10 @@ public struct RolloutJudge: Sendable {
         /// When the ceiling reverted over an incident's minutes: the ceiling it used there (the
         /// control's rate plus the allowance and two standard errors).
         var incidentCeiling: Double?
+        var incidentCeilingTreatment = CohortCounts()
+        /// The treatment's counts the error-rate ceiling was judged on.
+        var ceilingTreatment = CohortCounts()
+        var incidentCeilingControl = CohortCounts()
         /// The mSPRT's z, z*, ln Λ, when both cohorts reached the minimum sample.
         var z: Double?
         var zThreshold: Double?
@@ -151,8 +157,9 @@ public struct RolloutJudge: Sendable {
         /// At 100 % without a holdback: the variance of the baseline's drift between two windows of
         /// the step's length, added to the comparison's.
         var driftVariance = 0.0
-        /// How many minutes the comparison saw, and which were an incident's.
+        /// How many minutes the comparison saw, how many were comparable, and which were an incident's.
         var minuteCount = 0
+        var comparableMinutes = 0
         var incidentMinutes = 0
         var incidentSeconds = 0.0
         /// Both cohorts over the incident minutes.
@@ -224,15 +231,34 @@ public struct RolloutJudge: Sendable {
         // and the minutes next to one whose control is above half the ceiling (an incident's edges,
         // its late outcomes).
         var incident = [Bool](repeating: false, count: tm.count)
+        // The step's first minute, when the step began inside it, holds the treatment's outcomes
+        // since the step began but the control's of the whole minute: their rates are not of the same
+        // seconds, so it is an incident's when its control is above half the ceiling, or the next
+        // minute is an incident's; and it does not count in the comparison during an incident.
+        let partialFirst = minutes != nil && (seconds.first ?? 60) < 60
+        // Comparable minutes: their cohorts' outcomes are about in the step's split (see
+        // ``StepMinutes/treatmentShare``); the others hold outcomes from before the step.
+        var comparable = [Bool](repeating: true, count: tm.count)
+        if a.concurrent, let share = minutes?.treatmentShare, share > 0, share < 1 {
+            let expected = (1 - share) / share
+            for i in tm.indices where i < cm.count {
+                guard tm[i].total > 0, cm[i].total > 0 else { continue }
+                let ratio = (cm[i].total / tm[i].total) / expected
+                comparable[i] = ratio <= Self.comparableOdds && ratio >= 1 / Self.comparableOdds
+            }
+        }
+        a.comparableMinutes = comparable.count(where: { $0 })
         if a.concurrent {
             for i in cm.indices where cm[i].failures >= 2 && (cm[i].errorRate ?? 0) > c { incident[i] = true }
             let core = incident
-            for i in cm.indices where !core[i] && (cm[i].errorRate ?? 0) > c / 2 {
-                if (i > 0 && core[i - 1]) || (i + 1 < core.count && core[i + 1]) { incident[i] = true }
+            for i in cm.indices where !core[i] && cm[i].failures >= 2 && (cm[i].errorRate ?? 0) > c / 2 {
+                if (i > 0 && core[i - 1]) || (i + 1 < core.count && core[i + 1]) || (i == 0 && partialFirst) { incident[i] = true }
             }
+            if partialFirst && incident.count > 1 && incident[1] { incident[0] = true }
         }
         var clearT = CohortCounts(), clearC = CohortCounts()
         for i in tm.indices {
+            if !comparable[i] && !incident[i] { continue }
             if incident[i] {
                 a.incidentMinutes += 1
                 a.incidentSeconds += i < seconds.count ? max(0, seconds[i]) : 0
@@ -243,7 +269,7 @@ public struct RolloutJudge: Sendable {
                 if a.concurrent { clearC.add(cm[i]) }
             }
         }
-        if a.incidentMinutes == 0 {
+        if a.incidentMinutes == 0 && a.comparableMinutes == tm.count {
             clearT = treatment
             clearC = control
         } else if !a.concurrent {
@@ -252,28 +278,42 @@ public struct RolloutJudge: Sendable {
         clearT.p95LatencyMicros = treatment.p95LatencyMicros
         a.clearTreatment = clearT
         a.clearControl = clearC
-        let clearMinutes = tm.indices.filter { !incident[$0] }
+        let clearMinutes = tm.indices.filter { !incident[$0] && comparable[$0] }
 
         // 3. The error-rate ceiling, on the minutes that were not an incident's; and over the
-        // incident's minutes, a ceiling at the control's rate then plus the allowance and two of its
-        // standard errors (the treatment significantly worse than a failing control).
-        if clearT.total >= Double(ceilingMinSamples) && clearT.total > 0 && (clearT.errorRate ?? 0) > c && c < 1 {
-            a.ceilingLogLR = c <= 0 ? .infinity : ceilingLogLR(clearT)
+        // incident's minutes, a ceiling at 1.5 times the control's rate then plus the allowance and
+        // two of its standard errors (the treatment significantly worse than a failing control). With a
+        // concurrent control, only over comparable minutes: one whose control holds outcomes from
+        // before the step would not show an incident that began with the step.
+        var ceilingT = clearT
+        if a.concurrent && minutes != nil {
+            ceilingT = CohortCounts()
+            for i in tm.indices where !incident[i] && comparable[i] { ceilingT.add(tm[i]) }
+        }
+        if ceilingT.total >= Double(ceilingMinSamples) && ceilingT.total > 0 && (ceilingT.errorRate ?? 0) > c && c < 1 {
+            a.ceilingLogLR = c <= 0 ? .infinity : ceilingLogLR(ceilingT)
+            a.ceilingTreatment = ceilingT
             if let logLR = a.ceilingLogLR, logLR >= logThreshold {
                 a.verdict = .revert
                 a.check = .ceiling
                 return a
             }
         }
-        let it = a.incidentTreatment, ic = a.incidentControl
+        var it = CohortCounts(), ic = CohortCounts()
+        for i in tm.indices where incident[i] && comparable[i] {
+            it.add(tm[i])
+            ic.add(cm[i])
+        }
         if it.total >= Double(ceilingMinSamples), ic.total > 0 {
             let pc = ic.failures / ic.total
-            let ceiling = pc + max(0, limits.maxErrorIncrease) + 2 * (pc * (1 - pc) / ic.total).squareRoot()
+            let ceiling = Self.incidentTolerance * pc + max(0, limits.maxErrorIncrease) + 2 * (pc * (1 - pc) / ic.total).squareRoot()
             if ceiling < 1, (it.errorRate ?? 0) > ceiling {
                 let logLR = ceilingLogLR(it, ceiling: ceiling)
                 if logLR >= logThreshold {
                     a.ceilingLogLR = logLR
                     a.incidentCeiling = ceiling
+                    a.incidentCeilingTreatment = it
+                    a.incidentCeilingControl = ic
                     a.verdict = .revert
                     a.check = .ceiling
                     return a
@@ -295,13 +335,23 @@ public struct RolloutJudge: Sendable {
             return a
         }
 
-        // 6. The sequential comparison over every minute, paired by minute (a minute's weight the
-        // inverse of its difference's variance, so an incident's minutes count little). With minutes
-        // known, it needs at least three of them with both cohorts and two minutes of the step: the
-        // variance between minutes is measured, not assumed.
+        // 6. The sequential comparison over the comparable minutes, paired by minute (a minute's
+        // weight the inverse of its difference's variance, so an incident's minutes count little).
+        // With minutes known, it needs at least two of them and 90 s of the step: the variance
+        // between minutes is measured, not assumed.
         let increase = max(0, limits.maxErrorIncrease)
+        let compared = tm.indices.filter { comparable[$0] }
+        var comparedT = treatment, comparedC = control
+        if compared.count < tm.count {
+            comparedT = CohortCounts()
+            comparedC = CohortCounts()
+            for i in compared {
+                comparedT.add(tm[i])
+                if i < cm.count { comparedC.add(cm[i]) }
+            }
+        }
         let all = comparison(
-            treatment: treatment, control: control, tm: tm, cm: cm, minutes: Array(tm.indices), concurrent: a.concurrent, baseline: baseline)
+            treatment: comparedT, control: comparedC, tm: tm, cm: cm, minutes: compared, concurrent: a.concurrent, baseline: baseline)
         let test = sequential(all, increase: increase, threshold: logThreshold)
         a.dispersion = all.dispersion
         a.driftVariance = all.drift
@@ -370,9 +420,18 @@ public struct RolloutJudge: Sendable {
     /// The fewest minutes with outcomes in both cohorts before the comparison may revert, when
     /// the minutes are known: with fewer, a burst in one cohort that covers every minute so far
     /// cannot be told from a regression, and the variance between minutes is not yet measured.
-    static let sequentialMinMinutes = 3
+    static let sequentialMinMinutes = 2
     /// …and the step must have run this long (so that three minutes are not one whole and two slivers).
     static let sequentialMinElapsed: Duration = .seconds(90)
+    /// During an incident the treatment is "significantly worse" only above this many times the
+    /// control's rate (plus the allowance and two standard errors): within an incident's minutes
+    /// the cohorts' rates differ by more than chance — late outcomes from before the incident, or
+    /// from before the step, dilute one cohort more than the other.
+    static let incidentTolerance = 1.5
+
+    /// How far (as a factor on the odds) a minute's control-to-treatment outcomes may be from the
+    /// step's split and still be compared.
+    static let comparableOdds = 2.0
 
     /// One comparison's mSPRT: "worse at all" at `threshold`, and "beyond the allowance".
     func sequential(_ c: Comparison, increase: Double, threshold: Double) -> (
@@ -593,13 +652,13 @@ public struct RolloutJudge: Sendable {
         case .invalidCounts:
             return "metric source failed: it gave negative or non-numeric counts"
         case .ceiling where a.incidentCeiling != nil:
-            let it = a.incidentTreatment, ic = a.incidentControl
+            let it = a.incidentCeilingTreatment, ic = a.incidentCeilingControl
             return "during an incident the treatment failed at \(RolloutText.percent(it.errorRate ?? 0)) against the control's "
                 + "\(RolloutText.percent(ic.errorRate ?? 0)): significantly worse (\(RolloutText.count(it.failures)) of "
                 + "\(RolloutText.count(it.total)) outcomes; sequential test ln LR=\(RolloutText.fixed(a.ceilingLogLR ?? 0, 1)) ≥ "
                 + "\(RolloutText.fixed(logThreshold, 1)) over \(RolloutText.percent(a.incidentCeiling ?? 0)))"
         case .ceiling:
-            let t = a.clearTreatment
+            let t = a.ceilingTreatment
             return "treatment error rate \(RolloutText.percent(t.errorRate ?? 0)) is above the "
                 + "\(RolloutText.percent(limits.maxErrorRate)) ceiling (\(RolloutText.count(t.failures)) of "
                 + "\(RolloutText.count(t.total)) outcomes failed; sequential test ln LR="
@@ -689,6 +748,7 @@ public struct RolloutJudge: Sendable {
         if let limit = limits.maxP95LatencyMicros { o["maxP95LatencyMicros"] = number(limit) }
         o["controlKind"] = .string(a.concurrent ? "concurrent" : "before the rollout")
         o["minutes"] = .int(Int64(a.minuteCount))
+        o["comparableMinutes"] = .int(Int64(a.comparableMinutes))
         o["countedSeconds"] = number(a.countedElapsed.rolloutSeconds.rounded(.down))
         if a.incidentMinutes > 0 {
             o["incident"] = .object([

@@ -311,6 +311,13 @@ extension RolloutSimulator {
         public var passed: Bool?
         /// The measured numbers.
         public var detail: String
+
+        /// A goal checked elsewhere (the watcher's replay test), printed with ``RolloutSimulator/goalLines(_:)``.
+        public init(name: String, passed: Bool?, detail: String) {
+            self.name = name
+            self.passed = passed
+            self.detail = detail
+        }
     }
 
     /// The goals of the rollout simulator:

@@ -74,12 +74,18 @@ public struct StepMinutes: Sendable, Hashable {
     /// whole minute, less for the minute the step began in and the minute now running. The step's
     /// clock leaves out the seconds of incident minutes.
     public var stepSeconds: [Double]
+    /// The treatment's share of the flag's outcomes during the step (its percentage, or 1 − the
+    /// holdback), when known. A concurrent minute whose cohorts' outcomes are far from this split
+    /// (a control odds more than twice, or less than half, the split's) holds outcomes from
+    /// before the step — the minute it began in, late outcomes after it — and is not compared.
+    public var treatmentShare: Double?
 
     /// Creates a step's minutes.
-    public init(treatment: [CohortCounts], control: [CohortCounts], stepSeconds: [Double]) {
+    public init(treatment: [CohortCounts], control: [CohortCounts], stepSeconds: [Double], treatmentShare: Double? = nil) {
         self.treatment = treatment
         self.control = control
         self.stepSeconds = stepSeconds
+        self.treatmentShare = treatmentShare
     }
 }
 
