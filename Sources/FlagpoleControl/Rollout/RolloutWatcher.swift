@@ -178,7 +178,7 @@ public final class RolloutWatcher: Service, Sendable {
         if previous != held.token {
             logger.info("watcher took the lease", metadata: ["flagpole.fence": "\(held.token)", "flagpole.watcher": "\(configuration.holderID)"])
         }
-        let all = try await store.readRollouts()
+        let all = try await store.readRollouts(includeObservations: false)
         var actions: [String: String] = [:]
         var byState: [String: Int] = [:]
         for (_, r) in all.rollouts { byState[r.status.rawValue, default: 0] += 1 }

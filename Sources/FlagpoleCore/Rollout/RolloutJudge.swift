@@ -239,15 +239,15 @@ public struct RolloutJudge: Sendable {
         // Comparable minutes: their cohorts' outcomes are about in the step's split (see
         // ``StepMinutes/treatmentShare``); the others hold outcomes from before the step.
         var comparable = [Bool](repeating: true, count: tm.count)
+        var oddsRatio = [Double](repeating: 1, count: tm.count)
         if a.concurrent, let share = minutes?.treatmentShare, share > 0, share < 1 {
             let expected = (1 - share) / share
             for i in tm.indices where i < cm.count {
                 guard tm[i].total > 0, cm[i].total > 0 else { continue }
-                let ratio = (cm[i].total / tm[i].total) / expected
-                comparable[i] = ratio <= Self.comparableOdds && ratio >= 1 / Self.comparableOdds
+                oddsRatio[i] = (cm[i].total / tm[i].total) / expected
+                comparable[i] = oddsRatio[i] <= Self.comparableOdds && oddsRatio[i] >= 1 / Self.comparableOdds
             }
         }
-        a.comparableMinutes = comparable.count(where: { $0 })
         if a.concurrent {
             for i in cm.indices where cm[i].failures >= 2 && (cm[i].errorRate ?? 0) > c { incident[i] = true }
             let core = incident
@@ -255,7 +255,13 @@ public struct RolloutJudge: Sendable {
                 if (i > 0 && core[i - 1]) || (i + 1 < core.count && core[i + 1]) || (i == 0 && partialFirst) { incident[i] = true }
             }
             if partialFirst && incident.count > 1 && incident[1] { incident[0] = true }
+            // Within an incident the rate moves within the minute: there a smaller mix already
+            // tells, so an incident minute is compared only when close to the split.
+            for i in tm.indices where incident[i] {
+                comparable[i] = comparable[i] && oddsRatio[i] <= Self.comparableIncidentOdds && oddsRatio[i] >= 1 / Self.comparableIncidentOdds
+            }
         }
+        a.comparableMinutes = comparable.count(where: { $0 })
         var clearT = CohortCounts(), clearC = CohortCounts()
         for i in tm.indices {
             if !comparable[i] && !incident[i] { continue }
@@ -432,6 +438,8 @@ public struct RolloutJudge: Sendable {
     /// How far (as a factor on the odds) a minute's control-to-treatment outcomes may be from the
     /// step's split and still be compared.
     static let comparableOdds = 2.0
+    /// …and an incident's minute (whose rate moves within it).
+    static let comparableIncidentOdds = 1.25
 
     /// One comparison's mSPRT: "worse at all" at `threshold`, and "beyond the allowance".
     func sequential(_ c: Comparison, increase: Double, threshold: Double) -> (
@@ -754,22 +762,19 @@ public struct RolloutJudge: Sendable {
             o["incident"] = .object([
                 "minutes": .int(Int64(a.incidentMinutes)), "seconds": number(a.incidentSeconds),
                 "treatment": cohort(a.incidentTreatment), "control": cohort(a.incidentControl),
-                "method": "minutes whose concurrent control is shown above maxErrorRate (and their neighbours above it): left out of the ceiling, the pass and the step's clock",
             ])
         }
         if let margin = a.healthyMargin { o["healthyMargin"] = number(margin) }
         if let failure = a.sourceFailure { o["sourceFailure"] = .string(failure) }
         if a.z != nil {
             o["sequential"] = .object([
-                "method": "mSPRT, normal mixture over the difference of error rates; H0: treatment <= control at alpha, and H0: difference <= maxErrorIncrease at likelihood ratio 1",
+                "method": "mSPRT, normal mixture over the difference of error rates paired by minute; H0: treatment <= control at alpha, and H0: difference <= maxErrorIncrease at likelihood ratio 1",
                 "z": number(a.z), "threshold": number(a.zThreshold),
                 "logLikelihoodRatio": number(a.sequentialLogLR), "logThreshold": number(a.testThreshold),
                 "tau": number(tauSquared.squareRoot()),
                 "dispersion": number(a.dispersion), "driftVariance": number(a.driftVariance),
                 "difference": number(a.sequentialDifference),
-                "variance": a.concurrent
-                    ? "binomial, widened by the variance between minutes of the paired difference (minutes as clusters) when larger"
-                    : "binomial, widened by each cohort's variance between minutes when larger, plus the baseline's drift between windows",
+
                 "marginZ": number(a.marginZ), "marginThreshold": number(a.marginZThreshold), "marginLogLikelihoodRatio": number(a.marginLogLR),
                 "marginLogThreshold": number(Self.marginLogThreshold),
             ])

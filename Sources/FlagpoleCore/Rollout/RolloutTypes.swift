@@ -76,8 +76,9 @@ public struct StepMinutes: Sendable, Hashable {
     public var stepSeconds: [Double]
     /// The treatment's share of the flag's outcomes during the step (its percentage, or 1 − the
     /// holdback), when known. A concurrent minute whose cohorts' outcomes are far from this split
-    /// (a control odds more than twice, or less than half, the split's) holds outcomes from
-    /// before the step — the minute it began in, late outcomes after it — and is not compared.
+    /// (a control odds more than twice, or less than half, the split's; for an incident's minute,
+    /// more than 1.25 times) holds outcomes from before the step — the minute it began in, late
+    /// outcomes after it — and is not compared.
     public var treatmentShare: Double?
 
     /// Creates a step's minutes.
