@@ -23,9 +23,10 @@ struct RolloutSimulateCommand: ParsableCommand {
             late; and all of these at once (real).
 
             Then one line per goal: a regression from 1% to 3% at 20 req/s reverted within 5 minutes \
-            in at least 95% of runs, whatever the traffic; with no regression, false reverts in at most \
-            1% of simulated hours; no revert caused by an incident in the step; at 0.1 req/s never a \
-            pass, "not enough data" instead. A goal whose cell is not in the grid is skipped.
+            in at least 95% of runs; with no regression, false reverts in at most 1% of simulated \
+            hours (both on plain traffic and on the real row, every effect at once; the rows of one \
+            effect alone are for reading); no revert caused by an incident in the step; at 0.1 req/s \
+            never a pass, "not enough data" instead. A goal whose cell is not in the grid is skipped.
 
             Exit status: 0 every goal checked passes, 1 a goal fails, 2 usage error.
             """)

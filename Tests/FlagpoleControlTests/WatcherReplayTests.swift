@@ -50,7 +50,7 @@ struct WatcherReplayTests {
     ///   watcher falsely reverting 10 % of hours passes with probability 3 %: CI catches a watcher
     ///   ten times worse than the goal; `FLAGPOLE_REPLAY_RUNS=200` (800 hours) measures the goal.
     ///   The same runs check that healthy steps with a concurrent control pass within two hours (≥ 95 %).
-    /// - trickle (0.1 req/s): 2 per step, an hour each. Not luck: an hour at 0.1 req/s is about 360
+    /// - trickle (0.1 req/s): 2 per step, an hour each (the watch; not watched on). Not luck: an hour at 0.1 req/s is about 360
     ///   treatment outcomes where the power check needs about 2,000.
     struct Plan: Sendable {
         var regressionRuns = 200
@@ -267,7 +267,7 @@ struct WatcherReplayTests {
                 case "hold":
                     // A step still holding at the end of its watch is watched on (incidents hold its
                     // clock back; a heavy user's spell needs more minutes to tell), up to twice the watch.
-                    if elapsed >= min(cell.limit, cell.kind == .regression || cell.kind == .incident ? watch : 2 * watch) { ended.append(i) }
+                    if elapsed >= min(cell.limit, cell.kind == .healthy ? 2 * watch : watch) { ended.append(i) }
                 case let other:
                     Issue.record("\(environment)/\(runs[i].flag): the watcher did \(other ?? "nothing") \(elapsed) s into the step")
                     runs[i].ending = .holding(check: other ?? "none")

@@ -24,13 +24,13 @@ public struct RolloutJudgement: Sendable, Hashable {
 /// deterministic; it keeps no state between looks, so the watcher calls it at every look (every
 /// 10 s by default) with the counts since the step began.
 ///
-/// The checks, in order (the statistics, their assumptions and the measured rates are explained
-/// in `docs/rollouts.md`, "How the watcher decides"):
+/// The checks, in order. The statistics, what they assume and the measured rates are explained in
+/// [docs/rollouts.md, "How the watcher decides"](../../../docs/rollouts.md#how-the-watcher-decides).
 ///
 /// 1. **Metric source failed** (or gave negative or non-numeric counts): hold, never a pass.
 /// 2. **Incident minutes** — with a concurrent control (below 100 %, or a holdback at 100 %), a
-///    minute in which the control is above ``GuardLimits/maxErrorRate`` (with two failures or
-///    more), and a minute next to one whose control is above half of it, is an incident's: it is
+///    minute in which the control is above ``GuardLimits/maxErrorRate`` (a thin one, under 200
+///    outcomes, beyond chance), and a minute next to one whose control is above half of it, is an incident's: it is
 ///    left out of the ceiling, the power check, the pass, and the step's clock.
 /// 3. **Error-rate ceiling** — revert when the treatment's rate over the other minutes is shown
 ///    above the ceiling (an exact mixture SPRT on at least ``ceilingMinSamples`` outcomes); over an
@@ -41,10 +41,11 @@ public struct RolloutJudgement: Sendable, Hashable {
 /// 5. **Minimum sample** — hold below ``GuardLimits/minSamples`` in either cohort.
 /// 6. **Sequential comparison** — revert when the treatment is significantly worse than the control
 ///    at α (mSPRT on the difference of error rates) *and* the data favour an increase beyond
-///    ``GuardLimits/maxErrorIncrease``. The variance is the binomial one times the dispersion
-///    measured from the minutes paired (a minute bad for both cohorts cancels; errors that cluster
-///    in one cohort widen it), never less than binomial; at 100 % without a holdback, plus the
-///    variance with which the baseline drifts between windows of the step's length.
+///    ``GuardLimits/maxErrorIncrease``. The difference is paired by minute (weighted by each
+///    minute's precision: a minute bad for both cohorts cancels and counts little), its variance
+///    the binomial one times the dispersion measured between minutes (never less than binomial);
+///    at 100 % without a holdback, plus the variance with which the baseline drifts between
+///    windows of the step's length. With minutes known: two comparable minutes and 90 s first.
 /// 7. **Incident** — an incident in the last two minutes: hold ("both cohorts are failing …"), so
 ///    nothing passes during it.
 /// 8. **Watch** — hold until `stepWatch` has passed, not counting incident minutes.
@@ -227,9 +228,10 @@ public struct RolloutJudge: Sendable {
         }
         a.minuteCount = tm.count(where: { $0.total > 0 })
 
-        // 2. Incident minutes: the concurrent control above the ceiling (with at least two failures),
-        // and the minutes next to one whose control is above half the ceiling (an incident's edges,
-        // its late outcomes).
+        // 2. Incident minutes: the concurrent control above the ceiling (a thin one beyond chance:
+        // two failures in six are not an incident), and the
+        // minutes next to one whose control is above half the ceiling (an incident's edges, its
+        // late outcomes).
         var incident = [Bool](repeating: false, count: tm.count)
         // The step's first minute, when the step began inside it, holds the treatment's outcomes
         // since the step began but the control's of the whole minute: their rates are not of the same
@@ -249,9 +251,9 @@ public struct RolloutJudge: Sendable {
             }
         }
         if a.concurrent {
-            for i in cm.indices where cm[i].failures >= 2 && (cm[i].errorRate ?? 0) > c { incident[i] = true }
+            for i in cm.indices where Self.isAbove(cm[i], rate: c) { incident[i] = true }
             let core = incident
-            for i in cm.indices where !core[i] && cm[i].failures >= 2 && (cm[i].errorRate ?? 0) > c / 2 {
+            for i in cm.indices where !core[i] && Self.isAbove(cm[i], rate: c / 2) {
                 if (i > 0 && core[i - 1]) || (i + 1 < core.count && core[i + 1]) || (i == 0 && partialFirst) { incident[i] = true }
             }
             if partialFirst && incident.count > 1 && incident[1] { incident[0] = true }
@@ -401,8 +403,22 @@ public struct RolloutJudge: Sendable {
             return a
         }
         let rateCc = clearC.failures / ncc, rateTc = clearT.failures / ntc
-        let p1 = min(1, rateCc + detectableIncrease)
-        let se = (clear.controlDispersion * rateCc * (1 - rateCc) / ncc + clear.treatmentDispersion * p1 * (1 - p1) / ntc).squareRoot()
+        // The control's rate for the variance: with fewer than 5 failures, its upper bound (a
+        // control without failures is not proof of a rate of 0).
+        var rateCv = rateCc
+        if clearC.failures < 5 {
+            let j = (clearC.failures + 0.5) / (ncc + 1)
+            rateCv = max(rateCc, min(1, j + 2 * (j * (1 - j) / ncc).squareRoot()))
+        }
+        let p1 = min(1, rateCv + detectableIncrease)
+        // The dispersion only beyond its own noise (about √(2/(m−1)) for m minutes): a measured 1.2
+        // over 60 minutes is chance, and would keep a thin but healthy step from ever passing.
+        func beyondNoise(_ phi: Double) -> Double {
+            let m = Double(max(2, clear.minutes))
+            return max(1, phi - 2 * (2 / (m - 1)).squareRoot())
+        }
+        let se = (beyondNoise(clear.controlDispersion) * rateCv * (1 - rateCv) / ncc
+            + beyondNoise(clear.treatmentDispersion) * p1 * (1 - p1) / ntc).squareRoot()
         a.powerStandardError = se
         let growth = (powerZ * se / detectableIncrease) * (powerZ * se / detectableIncrease)
         a.powerGrowth = growth
@@ -491,6 +507,31 @@ public struct RolloutJudge: Sendable {
             let p = altOdds / (1 + altOdds)
             return (RolloutMath.log(p / c), RolloutMath.log((1 - p) / (1 - c)))
         }
+    }
+
+    /// Whether a minute's counts are above `rate`: with 200 outcomes or more, at all; with fewer,
+    /// beyond chance — P(X ≥ failures) < 1 % for X binomial with the minute's outcomes at `rate`
+    /// (exact to 100 outcomes, else the normal approximation with continuity correction).
+    static func isAbove(_ counts: CohortCounts, rate: Double) -> Bool {
+        let n = counts.total.rounded(), f = counts.failures.rounded()
+        guard n > 0, f / n > rate, rate > 0, rate < 1 else { return n > 0 && f > 0 && rate <= 0 }
+        // A well-filled minute above the rate at all: a baseline a few times lower does not get there
+        // by chance, and an incident diluted by late outcomes from before it still counts.
+        if n >= 200 && f >= 2 { return true }
+        if n <= 100 {
+            // P(X ≥ f) by summing the terms from f up, in log space.
+            var tail = 0.0
+            var k = f
+            while k <= n {
+                let logTerm = RolloutMath.logFactorial(n) - RolloutMath.logFactorial(k) - RolloutMath.logFactorial(n - k)
+                    + k * RolloutMath.log(rate) + (n - k) * RolloutMath.log(1 - rate)
+                tail += RolloutMath.exp(logTerm)
+                k += 1
+            }
+            return tail < 0.01
+        }
+        let z = (f - 0.5 - n * rate) / (n * rate * (1 - rate)).squareRoot()
+        return z > 2.326
     }
 
     /// Whether one minute's counts show a rate above the ceiling on their own (the ceiling test at
