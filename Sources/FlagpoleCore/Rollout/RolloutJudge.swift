@@ -235,8 +235,8 @@ public struct RolloutJudge: Sendable {
         var incident = [Bool](repeating: false, count: tm.count)
         // The step's first minute, when the step began inside it, holds the treatment's outcomes
         // since the step began but the control's of the whole minute: their rates are not of the same
-        // seconds, so it is an incident's when its control is above half the ceiling, or the next
-        // minute is an incident's; and it does not count in the comparison during an incident.
+        // seconds, so it is an incident's when its control is above half the ceiling (and it is not
+        // compared when its cohorts are off the split, below).
         let partialFirst = minutes != nil && (seconds.first ?? 60) < 60
         // Comparable minutes: their cohorts' outcomes are about in the step's split (see
         // ``StepMinutes/treatmentShare``); the others hold outcomes from before the step.
@@ -253,10 +253,9 @@ public struct RolloutJudge: Sendable {
         if a.concurrent {
             for i in cm.indices where Self.isAbove(cm[i], rate: c) { incident[i] = true }
             let core = incident
-            for i in cm.indices where !core[i] && Self.isAbove(cm[i], rate: c / 2) {
+            for i in cm.indices where !core[i] && cm[i].failures >= 2 && (cm[i].errorRate ?? 0) > c / 2 {
                 if (i > 0 && core[i - 1]) || (i + 1 < core.count && core[i + 1]) || (i == 0 && partialFirst) { incident[i] = true }
             }
-            if partialFirst && incident.count > 1 && incident[1] { incident[0] = true }
             // Within an incident the rate moves within the minute: there a smaller mix already
             // tells, so an incident minute is compared only when close to the split.
             for i in tm.indices where incident[i] {
