@@ -5,6 +5,11 @@
 //
 //   flagpole-traffic --env prod --flag new-checkout --rate 40 --error-rate 0.01 --variant-error-rate on=0.2
 //
+// A shared incident — nothing to do with the flag — with --incident-file PATH: while PATH exists,
+// every request, whatever its variant, also fails with the probability written in it (0.2 if empty):
+//
+//   echo 0.2 > /tmp/incident; sleep 60; rm /tmp/incident
+//
 // Every --report-interval it prints one JSON line: what was served, the errors, and the applied
 // revisions, so a person (or a test) sees a change or a revert reach the clients. With
 // --metrics-port it serves the client library's metrics on /metrics, the way an application
@@ -39,6 +44,8 @@ struct TrafficGenerator: AsyncParsableCommand {
     @Option(help: "Distinct users (targeting keys) to pick from at random.") var users: Int = 100_000
     @Option(help: "The probability that work fails, for every variant not named by --variant-error-rate.") var errorRate: Double = 0.01
     @Option(help: "VARIANT=P: the probability that work under VARIANT fails (repeatable).") var variantErrorRate: [String] = []
+    @Option(help: "While this file exists, every request (any variant) also fails with the probability written in it (0.2 if empty): a shared incident.")
+    var incidentFile: String?
     @Option(help: "Seconds between report lines.") var reportInterval: Double = 1
     @Option(help: "Stop after this many seconds (default: run until stopped).") var duration: Double?
     @Option(help: "The application name the instances register under.") var application = "flagpole-traffic"
@@ -97,7 +104,7 @@ struct TrafficGenerator: AsyncParsableCommand {
         }
         let generator = Generator(
             clients: clients, flag: flag, type: type, rate: rate, users: users, errorRate: errorRate,
-            variantErrorRates: try parsedVariantRates(), reportInterval: reportInterval, duration: duration)
+            variantErrorRates: try parsedVariantRates(), incidentFile: incidentFile, reportInterval: reportInterval, duration: duration)
         let group = ServiceGroup(
             configuration: .init(
                 services: services + [.init(service: generator, successTerminationBehavior: .gracefullyShutdownGroup)],
@@ -116,8 +123,11 @@ final class Generator: Service, Sendable {
     let users: Int
     let errorRate: Double
     let variantErrorRates: [String: Double]
+    let incidentFile: String?
     let reportInterval: Double
     let duration: Double?
+    /// The shared incident's error rate now (0: none), from ``incidentFile``, checked every 100 ms.
+    let incident = Mutex(0.0)
 
     struct Tally {
         var evaluations = 0
@@ -128,8 +138,9 @@ final class Generator: Service, Sendable {
 
     init(
         clients: [FlagpoleClient], flag: String, type: TrafficGenerator.ValueType, rate: Double, users: Int, errorRate: Double,
-        variantErrorRates: [String: Double], reportInterval: Double, duration: Double?
+        variantErrorRates: [String: Double], incidentFile: String?, reportInterval: Double, duration: Double?
     ) {
+        self.incidentFile = incidentFile
         self.clients = clients
         self.flag = flag
         self.type = type
@@ -151,6 +162,20 @@ final class Generator: Service, Sendable {
                     group.addTask { try await self.drive(client) }
                 }
                 group.addTask { try await self.report(start: start) }
+                if let path = self.incidentFile {
+                    group.addTask {
+                        while true {
+                            let rate: Double
+                            if let text = try? String(contentsOfFile: path, encoding: .utf8) {
+                                rate = Double(text.trimmingCharacters(in: .whitespacesAndNewlines)).map { min(1, max(0, $0)) } ?? 0.2
+                            } else {
+                                rate = 0
+                            }
+                            self.incident.withLock { $0 = rate }
+                            try await Task.sleep(for: .milliseconds(100))
+                        }
+                    }
+                }
                 if let duration = self.duration {
                     group.addTask { try await Task.sleep(for: .seconds(duration)) }
                     _ = try await group.next()
@@ -184,7 +209,8 @@ final class Generator: Service, Sendable {
                 case .double: variant = client.doubleDetails(flag, default: 0, context: context).variant
                 }
                 let p = variant.flatMap { variantErrorRates[$0] } ?? errorRate
-                let failed = Double.random(in: 0..<1, using: &rng) < p
+                let shared = incident.withLock { $0 }
+                let failed = Double.random(in: 0..<1, using: &rng) < p || (shared > 0 && Double.random(in: 0..<1, using: &rng) < shared)
                 client.recordOutcome(flag: flag, variant: variant, success: !failed, duration: .microseconds(Int.random(in: 500...5000, using: &rng)))
                 local.evaluations += 1
                 local.errors += failed ? 1 : 0

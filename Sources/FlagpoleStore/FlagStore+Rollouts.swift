@@ -25,7 +25,9 @@ public enum LeaseResult: Sendable, Hashable {
 
 extension FlagStore {
     /// Reads the revision, every rollout, the watcher's observations and the lease in one `MULTI`/`EXEC`.
-    public func readRollouts() async throws -> RolloutsRead {
+    /// With `includeObservations` false (the watcher's tick, which reads each rollout's own later)
+    /// the observations are neither read nor parsed. Default: true.
+    public func readRollouts(includeObservations: Bool = true) async throws -> RolloutsRead {
         let l = layout
         let replies: [RedisReply]?
         do {
@@ -48,7 +50,7 @@ extension FlagStore {
                 read.problems.append(StoreError(code: .corruptData, message: "\(l.rollouts) field '\(flag)': \(error)", key: l.rollouts))
             }
         }
-        for (flag, v) in replies[2].dictionary ?? [:] {
+        for (flag, v) in includeObservations ? replies[2].dictionary ?? [:] : [:] {
             do { read.observations[flag] = try RolloutObservation(json: try JSONParser.parse(bytes: v.bytes ?? [])) } catch {
                 read.problems.append(StoreError(code: .corruptData, message: "\(l.rolloutObservations) field '\(flag)': \(error)", key: l.rolloutObservations))
             }

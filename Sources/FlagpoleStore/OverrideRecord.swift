@@ -55,7 +55,8 @@ public indirect enum FlagOverride: Sendable, Hashable {
         switch self {
         case .variant(let v): return "variant \"\(v)\""
         case .enabled(let on): return on ? "enabled" : "disabled"
-        case .rollout(let s): return "rollout \(s.percent)% → \"\(s.targetVariant)\""
+        case .rollout(let s):
+            return "rollout \(s.percent)% → \"\(s.targetVariant)\"" + (s.effectiveHoldback > 0 ? " (\(RolloutSplit.percentText(s.effectiveHoldback)) held back)" : "")
         case .definition(let d):
             if d["state"]?.stringValue == "DISABLED" { return "reverted (frozen definition: disabled)" }
             return "reverted (frozen definition: default \(d["defaultVariant"]?.jsonString ?? "null")\(d["targeting"].map { $0.isNull || $0 == .object([:]) } == false ? ", with targeting" : ""))"
@@ -113,22 +114,29 @@ public struct RolloutSplit: Sendable, Hashable {
     public var seed: String
     /// The override in force before the rollout began, applied under the split; nil for none.
     public var base: FlagOverride?
+    /// At 100 %: the share of targeting keys, in percent (0…50), still served what they had before
+    /// (the final step's holdback); 0 for none. Stored as `"holdback"`, absent when 0.
+    public var holdback: Double
 
     /// Creates a split; `seed` defaults to the rollout id.
-    public init(rolloutID: String, targetVariant: String, percent: Int, seed: String? = nil, base: FlagOverride? = nil) {
+    public init(rolloutID: String, targetVariant: String, percent: Int, seed: String? = nil, base: FlagOverride? = nil, holdback: Double = 0) {
         self.rolloutID = rolloutID
         self.targetVariant = targetVariant
         self.percent = percent
         self.seed = seed ?? rolloutID
         self.base = base
+        self.holdback = holdback
     }
+
+    /// The holdback in force: only at 100 %, clamped into 0…50.
+    public var effectiveHoldback: Double { percent >= 100 ? min(50, max(0, holdback.isFinite ? holdback : 0)) : 0 }
 
     /// The definition served during this step.
     public func apply(to definition: JSONValue) -> JSONValue {
         let original = base.map { $0.apply(to: definition) } ?? definition
         guard case .object(var flag) = original else { return original }
         flag["state"] = "ENABLED"
-        if percent >= 100 {
+        if percent >= 100 && effectiveHoldback == 0 {
             flag["defaultVariant"] = .string(targetVariant)
             flag["targeting"] = nil
             return .object(flag)
@@ -139,20 +147,28 @@ public struct RolloutSplit: Sendable, Hashable {
         } else {
             before = flag["defaultVariant"] ?? .null
         }
-        let p = Int64(max(0, percent))
+        // Weights in percent; with a holdback in hundredths of a percent. `fractional` buckets by the
+        // share of the total weight, so a key inside the treatment at 25 % stays inside at 98 %.
+        var treatment = Int64(max(0, min(100, percent))), total: Int64 = 100
+        if effectiveHoldback > 0 {
+            total = 10_000
+            treatment = total - Int64((effectiveHoldback * 100).rounded())
+        }
         let bucket: JSONValue = [
-            "fractional": [["cat": [.string(seed), ["var": "targetingKey"]]], ["treatment", .int(p)], ["control", .int(100 - p)]],
+            "fractional": [["cat": [.string(seed), ["var": "targetingKey"]]], ["treatment", .int(treatment)], ["control", .int(total - treatment)]],
         ]
         flag["targeting"] = ["if": [["==": [bucket, "treatment"]], .string(targetVariant), before]]
         return .object(flag)
     }
 
-    /// `{"id","target","percent","seed","base"}`.
+    /// `{"id","target","percent","seed","base"}`, and `"holdback"` when there is one.
     public var json: JSONValue {
-        [
+        var o: [String: JSONValue] = [
             "id": .string(rolloutID), "target": .string(targetVariant), "percent": .int(Int64(percent)), "seed": .string(seed),
             "base": base.map { .object($0.jsonFields) } ?? .null,
         ]
+        if holdback > 0 { o["holdback"] = .double(holdback) }
+        return .object(o)
     }
 
     /// Reads a stored split.
@@ -166,6 +182,7 @@ public struct RolloutSplit: Sendable, Hashable {
         self.targetVariant = target
         self.percent = Int(percent)
         self.seed = json["seed"]?.stringValue ?? id
+        self.holdback = json["holdback"]?.numberValue.map { min(50, max(0, $0)) } ?? 0
         if let b = json["base"]?.objectValue {
             let inner = try FlagOverride(fields: b)
             if case .rollout = inner {
@@ -175,6 +192,14 @@ public struct RolloutSplit: Sendable, Hashable {
         } else {
             self.base = nil
         }
+    }
+}
+
+extension RolloutSplit {
+    /// `2%`, `0.5%`.
+    public static func percentText(_ x: Double) -> String {
+        let r = (x * 100).rounded() / 100
+        return (r == r.rounded() ? String(Int(r)) : String(r)) + "%"
     }
 }
 

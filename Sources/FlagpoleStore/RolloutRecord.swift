@@ -12,7 +12,7 @@ import FlagpoleCore
 /// {"id":"new-checkout-1767225600","flag":"new-checkout","target":"on","steps":[5,25,50,100],
 ///  "step":1,"stepStartedAt":1767229200,"watchSeconds":3600,"status":"running","dryRun":false,
 ///  "limits":{"maxErrorRate":0.05,"maxErrorIncrease":0.01,"minSamples":200,"maxP95LatencyMicros":null},
-///  "metric":{"source":"builtin"},
+///  "metric":{"source":"builtin"},"holdback":2,
 ///  "before":{"override":{…}|null,"pin":{…}|null,"definition":{…}},
 ///  "overrideRevision":14,"revision":14,"startedBy":"ann@host","startedAt":1767225600,"reason":"…",
 ///  "statusReason":null,"endedAt":null,"pausedAt":null,"wouldRevert":null,"forcedWindows":[],
@@ -114,6 +114,10 @@ public struct RolloutRecord: Sendable, Hashable {
     public var limits: GuardLimits
     /// Where the watcher reads the cohorts.
     public var metric: MetricSettings
+    /// The final step's holdback in percent (0…50): while the step at 100 % is watched, this share
+    /// of users keeps what it had before and is the concurrent control; released on completion.
+    /// 0 (also for records written before holdbacks existed): none.
+    public var holdback: Double
     /// The flag before the rollout, restored exactly by an abort or a revert.
     public var before: Before
     /// The revision at which the rollout last wrote the flag's override: if the
@@ -146,7 +150,7 @@ public struct RolloutRecord: Sendable, Hashable {
     public init(
         id: String, flag: String, targetVariant: String, steps: [Int], stepIndex: Int = 0, stepStartedAt: Int64,
         watchSeconds: Int64, status: Status = .running, dryRun: Bool = false, limits: GuardLimits, metric: MetricSettings = .init(),
-        before: Before, overrideRevision: Int64 = 0, revision: Int64 = 0, startedBy: String, startedAt: Int64, reason: String? = nil
+        holdback: Double = 0, before: Before, overrideRevision: Int64 = 0, revision: Int64 = 0, startedBy: String, startedAt: Int64, reason: String? = nil
     ) {
         self.id = id
         self.flag = flag
@@ -159,6 +163,7 @@ public struct RolloutRecord: Sendable, Hashable {
         self.dryRun = dryRun
         self.limits = limits
         self.metric = metric
+        self.holdback = holdback
         self.before = before
         self.overrideRevision = overrideRevision
         self.revision = revision
@@ -179,9 +184,15 @@ public struct RolloutRecord: Sendable, Hashable {
     /// Whether the current step is the last.
     public var isFinalStep: Bool { stepIndex >= steps.count - 1 }
 
+    /// The holdback in force now: the record's at the final step, else 0.
+    public var activeHoldback: Double { isFinalStep && percent >= 100 ? min(50, max(0, holdback)) : 0 }
+
+    /// Whether the control is concurrent: below 100 %, or at 100 % with a holdback.
+    public var hasConcurrentControl: Bool { percent < 100 || activeHoldback > 0 }
+
     /// The override this rollout's current step writes.
     public var split: RolloutSplit {
-        RolloutSplit(rolloutID: id, targetVariant: targetVariant, percent: percent, seed: id, base: before.override?.override)
+        RolloutSplit(rolloutID: id, targetVariant: targetVariant, percent: percent, seed: id, base: before.override?.override, holdback: activeHoldback)
     }
 
     /// The record as stored.
@@ -194,7 +205,7 @@ public struct RolloutRecord: Sendable, Hashable {
                 "maxErrorRate": .double(limits.maxErrorRate), "maxErrorIncrease": .double(limits.maxErrorIncrease),
                 "minSamples": .int(Int64(limits.minSamples)), "maxP95LatencyMicros": limits.maxP95LatencyMicros.map { .double($0) } ?? .null,
             ],
-            "metric": metric.json,
+            "metric": metric.json, "holdback": .double(holdback),
             "before": [
                 "override": before.override?.json ?? .null, "pin": before.pin?.json ?? .null, "definition": before.definition,
             ],
@@ -240,6 +251,7 @@ public struct RolloutRecord: Sendable, Hashable {
             minSamples: Int(l?["minSamples"]?.numberValue ?? Double(builtIn.minSamples ?? 200)),
             maxP95LatencyMicros: l?["maxP95LatencyMicros"]?.numberValue)
         metric = MetricSettings(json: json["metric"])
+        holdback = json["holdback"]?.numberValue.map { $0.isFinite ? min(50, max(0, $0)) : 0 } ?? 0
         let b = json["before"]
         let beforeOverride: OverrideRecord? = try b?["override"].flatMap { v throws(StoreError) in v.isNull ? nil : try OverrideRecord(json: v) }
         let beforePin: PinRecord? = try b?["pin"].flatMap { v throws(StoreError) in v.isNull ? nil : try PinRecord(json: v) }

@@ -22,7 +22,9 @@ struct RolloutCommand: AsyncParsableCommand {
             commandName: "start",
             abstract: "Start a guarded rollout of FLAG to a variant.",
             discussion: """
-                Defaults for --steps, --watch and the guards come from the flag's metadata (rollout.steps, rollout.watch, rollout.maxErrorRate, …), then the guard section of flags/flagpole.yaml, then Flagpole's: straight to 100%, watched 1h, max error rate 5%, max increase 1 point, 200 samples. A start inside a freeze window is refused unless --force (recorded in the audit).
+                Defaults for --steps, --watch, --holdback and the guards come from the flag's metadata (rollout.steps, rollout.watch, rollout.holdback, rollout.maxErrorRate, …), then the guard section of flags/flagpole.yaml, then Flagpole's: straight to 100%, watched 1h, no holdback, max error rate 5%, max increase 1 point, 200 samples. A start inside a freeze window is refused unless --force (recorded in the audit).
+
+                With --holdback 2%, the final step serves the variant to all but a sticky 2% of users while it is watched, and compares with them (a concurrent control: an incident or a drifting baseline affects both); the holdback is released when the rollout completes. Without one, the final step compares with the window before the rollout, widened by how much the baseline drifts.
                 """)
         @OptionGroup var global: GlobalOptions
         @OptionGroup var change: ChangeOptions
@@ -32,7 +34,10 @@ struct RolloutCommand: AsyncParsableCommand {
         var steps: String?
         @Option(help: ArgumentHelp("How long each step is watched (default: the flag's guard policy, else the project's, else 1h).", valueName: "duration"))
         var watch: String?
-        @Option(help: ArgumentHelp("Revert at once above this treatment error rate (0…1).", valueName: "fraction")) var maxErrorRate: Double?
+        @Option(help: ArgumentHelp(
+            "Keep this share of users (0…50%) on the old variant while the final step is watched, as its concurrent control; released on completion (default: the guard policy's, else none).",
+            valueName: "percent")) var holdback: String?
+        @Option(help: ArgumentHelp("Revert at once above this treatment error rate, unless the concurrent control is above it too (an incident: hold) (0…1).", valueName: "fraction")) var maxErrorRate: Double?
         @Option(help: ArgumentHelp("Revert when the treatment's error rate exceeds the control's by more than this (0…1).", valueName: "fraction"))
         var maxErrorIncrease: Double?
         @Option(help: ArgumentHelp("The fewest outcomes per cohort before anything but hold is decided.", valueName: "n")) var minSamples: Int?
@@ -59,6 +64,9 @@ struct RolloutCommand: AsyncParsableCommand {
                 if let value, !(value >= 0 && value <= 1) { throw ValidationError("\(name) must be a fraction between 0 and 1 (0.02 means 2%)") }
             }
             if let minSamples, minSamples < 1 { throw ValidationError("--min-samples must be at least 1") }
+            if let holdback, GuardPolicy.holdbackPercent(.string(holdback)) == nil {
+                throw ValidationError("--holdback '\(holdback)' must be a percentage between 0 and 50, e.g. 2%")
+            }
             if let metric, metric != "builtin" && metric != "prometheus" { throw ValidationError("--metric must be builtin or prometheus") }
         }
 
@@ -67,6 +75,7 @@ struct RolloutCommand: AsyncParsableCommand {
             var request = EnvironmentControl.RolloutStart(flag: flag, target: target)
             request.steps = steps.flatMap(parseSteps)
             request.watch = watch.flatMap(DurationText.parse)
+            request.holdback = holdback.flatMap { GuardPolicy.holdbackPercent(.string($0)) }
             request.maxErrorRate = maxErrorRate
             request.maxErrorIncrease = maxErrorIncrease
             request.minSamples = minSamples
@@ -240,6 +249,7 @@ private func guardsText(_ r: RolloutRecord) -> String {
         "min samples \(r.limits.minSamples)",
     ]
     if let p95 = r.limits.maxP95LatencyMicros { parts.append("max p95 \(Int(p95 / 1000)) ms") }
+    if r.holdback > 0 { parts.append("holdback \(RolloutSplit.percentText(r.holdback)) at 100%") }
     parts.append("metric \(r.metric.source)")
     return parts.joined(separator: ", ")
 }
@@ -265,7 +275,8 @@ private func printStatus(_ r: RolloutRecord, observation: RolloutObservation?, l
     if r.status.isActive {
         let e = elapsed(r, now: now)
         let left = max(0, r.watchSeconds - e)
-        print("  step \(r.stepIndex + 1) of \(r.steps.count): \(r.percent)%  \(progressBar(Double(e) / Double(max(1, r.watchSeconds))))  \(DurationText.format(.seconds(e))) of \(DurationText.format(.seconds(r.watchSeconds))) watched, \(left > 0 ? DurationText.format(.seconds(left)) + " left" : "watch done, waiting for enough data")")
+        let held = r.activeHoldback > 0 ? " (\(RolloutSplit.percentText(r.activeHoldback)) held back)" : ""
+        print("  step \(r.stepIndex + 1) of \(r.steps.count): \(r.percent)%\(held)  \(progressBar(Double(e) / Double(max(1, r.watchSeconds))))  \(DurationText.format(.seconds(e))) of \(DurationText.format(.seconds(r.watchSeconds))) watched, \(left > 0 ? DurationText.format(.seconds(left)) + " left" : "watch done, waiting for enough data")")
     } else {
         print("  ended at \(Output.time(r.endedAt ?? 0)) on step \(r.stepIndex + 1) of \(r.steps.count) (\(r.percent)%)" + (r.statusReason.map { ": \($0)" } ?? ""))
     }
@@ -276,7 +287,7 @@ private func printStatus(_ r: RolloutRecord, observation: RolloutObservation?, l
             return "  \(name): \(Int(c.total)) outcomes, \(c.errorRate.map(percent) ?? "-") errors" + (c.p95LatencyMicros.map { ", p95 \(Int($0 / 1000)) ms" } ?? "")
         }
         print(cohort("treatment (\(r.targetVariant))", o.treatment))
-        print(cohort(r.percent < 100 ? "control (the rest)" : "control (before the rollout)", o.control))
+        print(cohort(r.percent < 100 ? "control (the rest)" : r.activeHoldback > 0 ? "control (the holdback)" : "control (before the rollout)", o.control))
         print("  verdict: \(o.verdict.rawValue) — \(o.reason) (\(Output.ago(o.at, now: now)), source \(o.source))")
     } else if r.status.isActive {
         print("  verdict: none yet (the watcher has not looked)")

@@ -15,10 +15,18 @@ struct RolloutSimulateCommand: ParsableCommand {
             percentile time to revert (over all runs; "-" when too few reverted), and how many \
             passed or ended holding for "not enough data".
 
+            Then rows of real traffic (--traffic), each at 20 req/s with no regression and with 1% -> 3%: \
+            unequal cohorts (20 and 80 req/s); shared incidents (1-5 min at 10-50% errors in both \
+            cohorts, about one an hour); an incident in every step (within its first 3 minutes); a \
+            baseline drifting ±50% within an hour; three heavy users (0.5% of the requests each) whose \
+            requests all fail for 1-3 minutes about every two hours; half the outcomes up to a minute \
+            late; and all of these at once (real).
+
             Then one line per goal: a regression from 1% to 3% at 20 req/s reverted within 5 minutes \
             in at least 95% of runs; with no regression, false reverts in at most 1% of simulated \
-            hours; at 0.1 req/s never a pass, "not enough data" instead. A goal whose cell is not \
-            in the grid is skipped.
+            hours (both on plain traffic and on the real row, every effect at once; the rows of one \
+            effect alone are for reading); no revert caused by an incident in the step; at 0.1 req/s \
+            never a pass, "not enough data" instead. A goal whose cell is not in the grid is skipped.
 
             Exit status: 0 every goal checked passes, 1 a goal fails, 2 usage error.
             """)
@@ -39,6 +47,10 @@ struct RolloutSimulateCommand: ParsableCommand {
         "The treatment's error rates, comma-separated; the baseline's own rate is the no-regression cell.",
         valueName: "list"))
     var treatment = "0.01,0.015,0.02,0.03,0.05,0.1"
+
+    @Option(help: ArgumentHelp(
+        "Rows of real traffic, comma-separated: unequal, incidents, incident, drift, heavy, late, real; or none.", valueName: "list"))
+    var traffic = RolloutSimulateCommand.trafficKinds.map(\.name).joined(separator: ",")
 
     @Option(help: ArgumentHelp("The error-rate ceiling (default 0.05).", valueName: "rate"))
     var maxErrorRate: Double?
@@ -68,8 +80,20 @@ struct RolloutSimulateCommand: ParsableCommand {
     struct Parsed {
         var rps: [Double]
         var treatment: [Double]
+        var traffic: [(name: String, scenario: (Double, Double) -> RolloutSimulator.Scenario)]
         var configuration: RolloutSimulator.Configuration
     }
+
+    /// The rows of real traffic by name: each a scenario at 20 req/s from a baseline and a treatment rate.
+    static let trafficKinds: [(name: String, scenario: @Sendable (Double, Double) -> RolloutSimulator.Scenario)] = [
+        ("unequal", { .init(requestsPerSecond: 20, baselineErrorRate: $0, treatmentErrorRate: $1, controlRequestsPerSecond: 80) }),
+        ("incidents", { .init(requestsPerSecond: 20, baselineErrorRate: $0, treatmentErrorRate: $1, traffic: .init(incidents: .init())) }),
+        ("incident", { .init(requestsPerSecond: 20, baselineErrorRate: $0, treatmentErrorRate: $1, traffic: .init(incidents: .init(perHour: 0, oneWithin: 180))) }),
+        ("drift", { .init(requestsPerSecond: 20, baselineErrorRate: $0, treatmentErrorRate: $1, traffic: .init(drift: .init())) }),
+        ("heavy", { .init(requestsPerSecond: 20, baselineErrorRate: $0, treatmentErrorRate: $1, traffic: .init(heavyUsers: .init())) }),
+        ("late", { .init(requestsPerSecond: 20, baselineErrorRate: $0, treatmentErrorRate: $1, traffic: .init(lateness: .init())) }),
+        ("real", { .init(requestsPerSecond: 20, baselineErrorRate: $0, treatmentErrorRate: $1, controlRequestsPerSecond: 80, traffic: .real) }),
+    ]
 
     func parsed() throws -> Parsed {
         func numbers(_ text: String, _ option: String, _ valid: (Double) -> Bool, _ expected: String) throws -> [Double] {
@@ -101,10 +125,20 @@ struct RolloutSimulateCommand: ParsableCommand {
             limits: limits, alpha: alpha, lookInterval: try duration(interval, "interval"),
             stepWatch: try watch.map { try duration($0, "watch") } ?? (GuardPolicy.builtIn.watch ?? .seconds(3600)),
             detectionWindow: try duration(window, "window"), runs: runs, seed: seed)
+        var kinds: [(name: String, scenario: (Double, Double) -> RolloutSimulator.Scenario)] = []
+        let names = traffic.split(separator: ",").map { $0.filter { $0 != " " } }
+        if names != ["none"] {
+            for name in names {
+                guard let kind = Self.trafficKinds.first(where: { $0.name == name }) else {
+                    throw ValidationError("--traffic must be a comma-separated list of \(Self.trafficKinds.map(\.name).joined(separator: ", ")), or none; not \"\(name)\"")
+                }
+                kinds.append((kind.name, kind.scenario))
+            }
+        }
         return Parsed(
             rps: try numbers(rps, "rps", { $0 > 0 && $0 <= 1_000_000 }, "request rates above 0"),
             treatment: try numbers(treatment, "treatment", rate, "error rates between 0 and 1"),
-            configuration: configuration)
+            traffic: kinds, configuration: configuration)
     }
 
     func validate() throws {
@@ -114,7 +148,10 @@ struct RolloutSimulateCommand: ParsableCommand {
     func run() throws {
         let p = try parsed()
         let simulator = RolloutSimulator(configuration: p.configuration)
-        let cells = simulator.runGrid(requestsPerSecond: p.rps, baselineErrorRate: baseline, treatmentErrorRates: p.treatment)
+        var cells = simulator.runGrid(requestsPerSecond: p.rps, baselineErrorRate: baseline, treatmentErrorRates: p.treatment)
+        for kind in p.traffic {
+            for rate in [baseline, 0.03] { cells.append(simulator.run(kind.scenario(baseline, rate))) }
+        }
         let goals = RolloutSimulator.goals(cells)
         if json {
             print(Self.json(p.configuration, cells, goals).prettyJSONString)
@@ -163,6 +200,8 @@ struct RolloutSimulateCommand: ParsableCommand {
             "cells": .array(cells.map { cell in
                 .object([
                     "requestsPerSecond": .double(cell.scenario.requestsPerSecond),
+                    "controlRequestsPerSecond": .double(cell.scenario.controlRate),
+                    "traffic": .string(cell.scenario.trafficName),
                     "baselineErrorRate": .double(cell.scenario.baselineErrorRate),
                     "treatmentErrorRate": .double(cell.scenario.treatmentErrorRate),
                     "runs": .int(Int64(cell.runs)), "simulatedHours": .double(cell.simulatedHours),

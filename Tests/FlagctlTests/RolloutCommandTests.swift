@@ -37,6 +37,25 @@ struct RolloutCommandTests {
         func send(_ alert: Alert) { sent.withLock { $0.append(alert) } }
     }
 
+    @Test("--holdback: in --help, in the guards printed, refused outside 0…50 % naming the option")
+    func holdback() async throws {
+        let help = try FlagctlProcess.run(["rollout", "start", "--help"])
+        #expect(help.stdout.contains("--holdback <percent>"))
+        try await RedisServer.withServer { server in
+            let root = try folder()
+            defer { try? FileManager.default.removeItem(at: root) }
+            let env = ["FLAGPOLE_REDIS_URL": server.url, "FLAGPOLE_ENV": "prod"]
+            #expect(try FlagctlProcess.run(["sync", "--flags", root.path], environment: env).status == 0)
+            let bad = try FlagctlProcess.run(["rollout", "start", "checkout", "--to", "on", "--holdback", "60%", "--flags", root.path], environment: env)
+            #expect(bad.status != 0)
+            #expect(bad.stderr.contains("--holdback '60%' must be a percentage between 0 and 50"))
+            let good = try FlagctlProcess.run(
+                ["rollout", "start", "checkout", "--to", "on", "--steps", "50,100", "--holdback", "2%", "--flags", root.path], environment: env)
+            #expect(good.status == 0, "\(good.stderr)")
+            #expect(good.stdout.contains("holdback 2% at 100%"))
+        }
+    }
+
     @Test("start → status (no live watcher) → list → pause → resume → abort, as a release manager sees them")
     func drive() async throws {
         try await RedisServer.withServer { server in

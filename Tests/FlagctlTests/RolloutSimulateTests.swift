@@ -35,7 +35,7 @@ struct RolloutSimulateTests {
 
     @Test("prints the grid and three passing goals, exit 0")
     func passes() throws {
-        let r = try FlagctlProcess.run(["rollout", "simulate", "--runs", "60", "--rps", "0.1,20", "--treatment", "0.01,0.03"])
+        let r = try FlagctlProcess.run(["rollout", "simulate", "--runs", "60", "--rps", "0.1,20", "--treatment", "0.01,0.03", "--traffic", "none"])
         #expect(r.status == 0, "\(r.stderr)")
         let lines = r.stdout.split(separator: "\n").map(String.init)
         #expect(lines.first?.hasPrefix("60 runs per cell, seed 1; a look every 10s for 1h") == true)
@@ -48,7 +48,7 @@ struct RolloutSimulateTests {
     func fails() throws {
         // With 5 pp allowed, a regression to 3% is within the allowance: never reverted.
         let r = try FlagctlProcess.run([
-            "rollout", "simulate", "--runs", "20", "--rps", "20", "--treatment", "0.03", "--max-error-increase", "0.05",
+            "rollout", "simulate", "--runs", "20", "--rps", "20", "--treatment", "0.03", "--max-error-increase", "0.05", "--traffic", "none",
         ])
         #expect(r.status == 1)
         #expect(r.stdout.contains("FAIL  20 req/s, 1% -> 3%"))
@@ -57,13 +57,26 @@ struct RolloutSimulateTests {
 
     @Test("--json prints the cells and goals")
     func json() throws {
-        let r = try FlagctlProcess.run(["rollout", "simulate", "--runs", "10", "--rps", "20", "--treatment", "0.1", "--json"])
+        let r = try FlagctlProcess.run(["rollout", "simulate", "--runs", "10", "--rps", "20", "--treatment", "0.1", "--traffic", "none", "--json"])
         #expect(r.status == 0, "\(r.stderr)")
         let value = try JSONParser.parse(r.stdout)
         #expect(value["cells"]?.arrayValue?.count == 1)
         #expect(value["cells"]?.arrayValue?.first?["revertsWithinWindow"] == .int(10))
         #expect(value["goals"]?.arrayValue?.count == 3)
         #expect(value["configuration"]?["runs"] == .int(10))
+    }
+
+    @Test("rows of real traffic: one per kind, with and without a regression, named in a traffic column")
+    func trafficRows() throws {
+        let p = try RolloutSimulateCommand.parse([]).parsed()
+        #expect(p.traffic.map(\.name) == ["unequal", "incidents", "incident", "drift", "heavy", "late", "real"])
+        let r = try FlagctlProcess.run(["rollout", "simulate", "--runs", "4", "--rps", "20", "--treatment", "0.03", "--traffic", "unequal,incident", "--watch", "10m"])
+        let lines = r.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.contains { $0.hasPrefix("req/s  baseline  treatment  traffic") })
+        #expect(lines.filter { $0.hasPrefix("   20") && $0.contains("unequal 20/80 req/s") }.count == 2)
+        #expect(lines.filter { $0.hasPrefix("   20") && $0.contains("an incident in the step") }.count == 2)
+        #expect(lines.contains { $0.contains("a shared incident during the step: no revert") })
+        #expect(throws: (any Error).self) { try RolloutSimulateCommand.parse(["--traffic", "bursty"]) }
     }
 
     @Test("a bad option is a usage error")

@@ -70,9 +70,10 @@ struct RolloutFixture {
         }
     }
 
-    func start(steps: [Int] = [10, 50, 100], dryRun: Bool = false, now: Int64) async throws -> RolloutRecord {
+    func start(steps: [Int] = [10, 50, 100], dryRun: Bool = false, holdback: Double? = nil, now: Int64) async throws -> RolloutRecord {
         var r = EnvironmentControl.RolloutStart(flag: "new-checkout", target: "on")
         r.steps = steps
+        r.holdback = holdback
         r.dryRun = dryRun
         r.actor = "ann@host"
         r.now = now
@@ -203,6 +204,55 @@ struct RolloutControlTests {
             #expect(promoted.status == .completed)
             #expect(try await f.control.store.read().overrides["new-checkout"]?.override == .variant("on"))
             #expect(try await f.control.store.read().effectiveDefinition(of: "new-checkout")?["defaultVariant"] == "on")
+        }
+    }
+
+    @Test("a holdback: only the final step keeps a sticky share on the old variant; completing releases it; a bad one is refused")
+    func holdback() async throws {
+        try await RolloutFixture.with(config: "guard:\n  holdback: 3%\n") { f in
+            let record = try await f.start(steps: [50, 100], holdback: 2, now: 1_000)
+            #expect(record.holdback == 2 && record.activeHoldback == 0 && record.hasConcurrentControl)
+            guard case .rollout(let first)? = try await f.control.store.read().overrides["new-checkout"]?.override else {
+                Issue.record("no rollout override")
+                return
+            }
+            #expect(first.holdback == 0)
+            // The final step: 98 % get "on", a sticky 2 % what they had; keys in the 50 % stay in.
+            var last = record
+            last.stepIndex = 1
+            #expect(last.activeHoldback == 2 && last.hasConcurrentControl)
+            let definition = last.split.apply(to: RolloutFixture.flag)
+            let buckets = definition["targeting"]?["if"]?.arrayValue?.first?["=="]?.arrayValue?.first?["fractional"]?.arrayValue
+            #expect(buckets?.count == 3 && buckets?[1] == .array(["treatment", .int(9800)]) && buckets?[2] == .array(["control", .int(200)]))
+            let half = first.apply(to: RolloutFixture.flag), final = last.split.apply(to: RolloutFixture.flag)
+            var held = 0
+            for i in 0..<2000 {
+                let context = EvaluationContext(targetingKey: "user-\(i)")
+                func variant(_ d: JSONValue) -> String? {
+                    CompiledFlagSet(["flags": ["f": d]]).evaluate("f", context: context).variant
+                }
+                let a = variant(half), b = variant(final)
+                if a == "on" { #expect(b == "on", "user-\(i) flipped back") }
+                if b == "off" { held += 1 }
+            }
+            #expect(held > 15 && held < 70)  // 2 % of 2000 = 40
+            // The stored split says so; an old record without "holdback" reads as none.
+            #expect(try RolloutSplit(json: last.split.json).holdback == 2)
+            var old = record.json.objectValue!
+            old["holdback"] = nil
+            #expect(try RolloutRecord(json: .object(old)).holdback == 0)
+            // Promote (complete): the target for everyone, holdback released.
+            _ = try await f.control.driveRollout(.promote, flag: "new-checkout", actor: "ann", reason: nil)
+            #expect(try await f.control.store.read().overrides["new-checkout"]?.override == .variant("on"))
+        }
+        try await RolloutFixture.with(config: "guard:\n  holdback: 3%\n") { f in
+            await #expect(throws: StoreError.self) { try await f.start(steps: [100], holdback: 60, now: 1_000) }
+            do {
+                _ = try await f.start(steps: [100], holdback: 60, now: 1_000)
+            } catch let error as StoreError {
+                #expect(error.message.contains("--holdback 60% must be a percentage between 0 and 50"))
+            }
+            #expect(try await f.start(steps: [100], now: 1_000).holdback == 3)
         }
     }
 }

@@ -76,6 +76,46 @@ struct WatcherTests {
         }
     }
 
+    @Test("with a holdback the final step compares with it, concurrently, and completing releases it")
+    func holdback() async throws {
+        try await RolloutFixture.with { f in
+            let clock = ManualRolloutClock(startMilliseconds: Self.start * 1000)
+            let source = ScriptedMetricSource(ScriptedMetricSource.rate(0.01))
+            _ = try await f.start(steps: [100], holdback: 2, now: Self.start)
+            let w = try watcher(f, clock: clock, source: source, alerts: CollectingAlerts())
+            _ = try await drive(w, clock, limit: 2) { false }
+            let last = source.queries.withLock { $0.suffix(2) }
+            #expect(last.last?.cohort == .allBut("on") && last.last?.from == last.first?.from && last.last?.to == last.first?.to)
+            #expect(try await f.control.store.readRollouts().observations["new-checkout"]?.evidence["controlWindow"]?["cohort"] == "the 2% holdback")
+            _ = try await drive(w, clock) { try await status(f)?.status == .completed }
+            #expect(try await f.control.store.read().overrides["new-checkout"]?.override == .variant("on"))
+        }
+    }
+
+    @Test("a shared incident holds, alerts once as a warning, and never reverts; the treatment alone above the ceiling still reverts")
+    func sharedIncident() async throws {
+        try await RolloutFixture.with { f in
+            let clock = ManualRolloutClock(startMilliseconds: Self.start * 1000)
+            // Both cohorts at 20 %: an incident (the scripted source has no minutes: the window is one block).
+            let source = ScriptedMetricSource(ScriptedMetricSource.rate(0.2, control: 0.21))
+            let alerts = CollectingAlerts()
+            _ = try await f.start(steps: [20, 100], now: Self.start)
+            let w = try watcher(f, clock: clock, source: source, alerts: alerts)
+            _ = try await drive(w, clock, limit: 30) { false }
+            #expect(try await status(f)?.status == .running)
+            let observation = try await f.control.store.readRollouts().observations["new-checkout"]
+            #expect(observation?.evidence["check"] == "incident")
+            #expect(observation?.reason.hasPrefix("both cohorts are failing at 21.0% and 20.0%: an incident not caused by this flag; holding") == true)
+            #expect(alerts.all.map(\.severity) == [.warning])
+            #expect(alerts.all.first?.title == "prod: new-checkout rollout holding through an incident")
+            // The control recovers, the treatment does not: the ceiling reverts.
+            source.script(ScriptedMetricSource.rate(0.2, control: 0.01))
+            _ = try await drive(w, clock, limit: 5) { try await status(f)?.status == .reverted }
+            #expect(try await status(f)?.status == .reverted)
+            #expect(try await status(f)?.evidence?["check"] == "ceiling")
+        }
+    }
+
     @Test("a regression at the second step reverts: exactly the old flag, pinned, audited with evidence, a critical alert")
     func reverts() async throws {
         try await RolloutFixture.with { f in

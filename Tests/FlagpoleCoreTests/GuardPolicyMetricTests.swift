@@ -134,4 +134,26 @@ struct GuardPolicyMetricTests {
         #expect(typo.diagnostics.map(\.brief) == [#"W 2:3 -: unknown guard key "metrics" is ignored"#])
         #expect(typo.diagnostics.first?.hint == #"did you mean "metric"?"#)
     }
+
+    @Test("holdback: a percentage 0…50 in flag metadata or the guard section; outside it is an error naming the file and the flag")
+    func holdback() {
+        #expect(GuardPolicy(flagMetadata: ["rollout.holdback": "2%"]).holdback == 2)
+        #expect(GuardPolicy(flagMetadata: ["rollout.holdback": 0.5]).holdback == 0.5)
+        #expect(GuardPolicy.builtIn.holdback == 0)
+        for bad: JSONValue in [60, -1, "lots", "51%", true] { #expect(GuardPolicy.holdbackPercent(bad) == nil) }
+        let load = LoadingTestSupport.load(
+            """
+            flags:
+              f:
+                state: ENABLED
+                variants: {a: 1}
+                metadata:
+                  rollout.holdback: 75%
+            """)
+        expectDiagnostics(load, [#"E 6:25 f: rollout.holdback must be a percentage between 0 and 50, not "75%""#])
+        let config = ProjectConfigLoader.load(path: "flags/flagpole.yaml", text: "guard:\n  holdback: 60\n")
+        #expect(config.diagnostics.map(\.brief) == ["E 2:13 -: holdback must be a percentage between 0 and 50, not 60"])
+        #expect(config.diagnostics.allSatisfy { $0.file == "flags/flagpole.yaml" })
+        #expect(ProjectConfigLoader.load(path: "flags/flagpole.yaml", text: "guard:\n  holdback: 2%\n").config.guardPolicy.holdback == 2)
+    }
 }

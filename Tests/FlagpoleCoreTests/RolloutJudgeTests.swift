@@ -71,8 +71,11 @@ struct RolloutJudgeTests {
         #expect(Self.check(j) == "ceiling")
         #expect(j.reason.hasPrefix("treatment error rate 60.0% is above the 5.0% ceiling (30 of 50 outcomes failed"))
         #expect(j.evidence["statistic"]?.numberValue ?? 0 >= j.evidence["threshold"]?.numberValue ?? .infinity)
-        // The ceiling holds even when the control is as bad: it is absolute.
-        #expect(look(Self.counts(4000, failing: 400), Self.counts(4000, failing: 400)).verdict == .revert)
+        // With no concurrent control (100 % without a holdback) the ceiling is absolute.
+        let alone = judge.judge(
+            treatment: Self.counts(4000, failing: 400), control: Self.counts(4000, failing: 400), stepElapsed: .seconds(300),
+            stepWatch: .seconds(3600), isFinalStep: true, controlWindow: .beforeRollout(baseline: []))
+        #expect(alone.verdict == .revert)
     }
 
     @Test("the ceiling test is exact: it needs more failures for a ceiling closer to the rate")
@@ -182,6 +185,131 @@ struct RolloutJudgeTests {
         // Above the ceiling by the point estimate only: hold as well.
         let high = RolloutJudge(limits: GuardLimits(maxErrorRate: 0.012, maxErrorIncrease: 0.01, minSamples: 200))
         #expect(look(Self.counts(3600, failing: 45), Self.counts(3600, failing: 44), at: .seconds(3600), judge: high).verdict == .hold)
+    }
+
+    // MARK: - Minutes: incidents, bursts, drift
+
+    /// A step's minutes: `rates` gives each minute's (treatment, control) error rate, with `nt` and
+    /// `nc` outcomes a minute; every minute whole.
+    static func minutes(_ rates: [(Double, Double)], nt: Double = 1200, nc: Double = 4800) -> (CohortCounts, CohortCounts, StepMinutes) {
+        var t = CohortCounts(), c = CohortCounts()
+        var tm: [CohortCounts] = [], cm: [CohortCounts] = []
+        for (rt, rc) in rates {
+            tm.append(counts(nt, failing: (nt * rt).rounded()))
+            cm.append(counts(nc, failing: (nc * rc).rounded()))
+            t.add(tm.last!)
+            c.add(cm.last!)
+        }
+        return (t, c, StepMinutes(treatment: tm, control: cm, stepSeconds: rates.map { _ in 60 }))
+    }
+
+    func look(_ m: (CohortCounts, CohortCounts, StepMinutes), at elapsed: Duration, window: ControlWindow = .concurrent) -> RolloutJudgement {
+        judge.judge(
+            treatment: m.0, control: m.1, stepElapsed: elapsed, stepWatch: .seconds(3600), isFinalStep: false, minutes: m.2,
+            controlWindow: window)
+    }
+
+    @Test("issue 14: a shared incident holds instead of reverting; the same counts with no concurrent control revert")
+    func sharedIncidentHolds() {
+        // Step 1 at 20 % of 100 outcomes/s, 1 % errors, then a minute failing 20 % of both cohorts.
+        let m = Self.minutes([(0.01, 0.01), (0.2, 0.21)])
+        let j = look(m, at: .seconds(120))
+        #expect(j.verdict == .hold)
+        #expect(Self.check(j) == "incident")
+        #expect(j.reason.hasPrefix("both cohorts are failing at 21.0% and 20.0%: an incident not caused by this flag; holding"))
+        #expect(j.evidence["incident"]?["minutes"] == .int(1))
+        // The treatment alone is above the ceiling: the old rule, and still the rule without a concurrent control.
+        #expect((m.0.errorRate ?? 0) > 0.05)
+        #expect(look(m, at: .seconds(120), window: .beforeRollout(baseline: [])).verdict == .revert)
+        #expect(judge.judge(treatment: m.0, control: m.1, stepElapsed: .seconds(120), stepWatch: .seconds(3600), isFinalStep: false,
+            controlWindow: .beforeRollout(baseline: [])).verdict == .revert)
+        // Without minutes (a Prometheus source) the window is one block: the control is failing too, so hold.
+        #expect(judge.judge(treatment: m.0, control: m.1, stepElapsed: .seconds(120), stepWatch: .seconds(3600), isFinalStep: false).verdict == .hold)
+    }
+
+    @Test("the ceiling still reverts at once when the treatment is above it and the concurrent control is not")
+    func ceilingRevertsWithoutIncident() {
+        let j = look(Self.minutes([(0.01, 0.01), (0.2, 0.01)]), at: .seconds(90))
+        #expect(j.verdict == .revert)
+        #expect(Self.check(j) == "ceiling")
+    }
+
+    @Test("during an incident, a treatment significantly worse than the control still reverts")
+    func worseDuringIncident() {
+        let j = look(Self.minutes([(0.01, 0.01), (0.6, 0.2)]), at: .seconds(120))
+        // Up to half as bad again as the control is still the incident (late outcomes mix the minutes).
+        #expect(Self.check(look(Self.minutes([(0.01, 0.01), (0.28, 0.2)]), at: .seconds(120))) == "incident")
+        #expect(j.verdict == .revert)
+        #expect(Self.check(j) == "ceiling")
+        #expect(j.reason.hasPrefix("during an incident the treatment failed at 60.0% against the control's 20.0%: significantly worse"))
+        // Within the allowance of the failing control: an incident, not the flag.
+        #expect(Self.check(look(Self.minutes([(0.01, 0.01), (0.205, 0.2)]), at: .seconds(120))) == "incident")
+    }
+
+    @Test("incident minutes do not count towards the watch, nor the pass")
+    func incidentClock() {
+        var rates = [(Double, Double)](repeating: (0.01, 0.01), count: 60)
+        rates[30] = (0.3, 0.3)
+        rates[31] = (0.3, 0.3)
+        let m = Self.minutes(rates)
+        let early = look(m, at: .seconds(3600))
+        #expect(early.verdict == .hold)
+        #expect(Self.check(early) == "watch")
+        #expect(early.reason.hasPrefix("watching (58m of 1h, 2m of incidents not counted)"))
+        let m2 = Self.minutes(rates + [(0.01, 0.01), (0.01, 0.01)])
+        let done = look(m2, at: .seconds(3720))
+        #expect(done.verdict == .advance)
+        #expect(done.reason.hasPrefix("healthy after 1h"))
+    }
+
+    @Test("a burst in one cohort's minute is not many independent failures: the minutes widen the variance")
+    func burstInOneCohort() {
+        // Ten minutes; one minute of the treatment fails at 20 % (a heavy user's spell), the rest at 1 %.
+        var rates = [(Double, Double)](repeating: (0.01, 0.01), count: 10)
+        rates[5] = (0.2, 0.01)
+        let m = Self.minutes(rates)
+        // Judged as independent outcomes, it is a clear regression…
+        #expect(judge.judge(treatment: m.0, control: m.1, stepElapsed: .seconds(600), stepWatch: .seconds(3600), isFinalStep: false).verdict == .revert)
+        // …minute by minute, one bad minute is not.
+        let j = look(m, at: .seconds(600))
+        #expect(j.verdict == .hold)
+        #expect(j.evidence["sequential"]?["dispersion"]?.numberValue ?? 0 > 5)
+        // A regression in every minute is still reverted.
+        #expect(look(Self.minutes([(0.03, 0.01), (0.03, 0.01), (0.03, 0.01), (0.03, 0.01), (0.03, 0.01)]), at: .seconds(300)).verdict == .revert)
+    }
+
+    @Test("a minute bad for both cohorts cancels in the paired comparison")
+    func pairedMinutes() {
+        // Unequal cohorts and a shared minute at 40 % in each: unpaired, the minute's weight differs.
+        let m = Self.minutes([(0.01, 0.01), (0.01, 0.01), (0.4, 0.4), (0.015, 0.01), (0.015, 0.01)], nt: 600, nc: 5400)
+        let j = look(m, at: .seconds(300))
+        #expect(j.verdict == .hold)
+        #expect(abs(j.evidence["sequential"]?["difference"]?.numberValue ?? 1) < 0.01)
+    }
+
+    @Test("at 100 % without a holdback, the baseline's measured drift widens the before/after comparison")
+    func driftWidens() {
+        // The hour after at 3.5 %, the hour before at 2 %: 1.5 pp over a 1 pp allowance.
+        let after = (0..<60).map { _ in Self.counts(1200, failing: 42) }
+        let before = (0..<60).map { _ in Self.counts(1200, failing: 24) }
+        var t = CohortCounts(), c = CohortCounts()
+        for x in after { t.add(x) }
+        for x in before { c.add(x) }
+        let minutes = StepMinutes(treatment: after, control: before, stepSeconds: after.map { _ in 60 })
+        func verdict(_ baseline: [CohortCounts]) -> RolloutJudgement {
+            judge.judge(
+                treatment: t, control: c, stepElapsed: .seconds(3600), stepWatch: .seconds(3600), isFinalStep: true, minutes: minutes,
+                controlWindow: .beforeRollout(baseline: baseline))
+        }
+        // A flat baseline: a regression.
+        #expect(verdict((0..<180).map { _ in Self.counts(1200, failing: 24) }).verdict == .revert)
+        // A baseline that has drifted ±50 % every two hours: the same difference is within its drift.
+        let drifting = (0..<180).map { i in
+            Self.counts(1200, failing: (1200 * 0.02 * (1 + 0.5 * RolloutMath.sin(2 * Double.pi * Double(i) / 120))).rounded())
+        }
+        let j = verdict(drifting)
+        #expect(j.verdict != .revert)
+        #expect(j.evidence["sequential"]?["driftVariance"]?.numberValue ?? 0 > 0)
     }
 
     // MARK: - The sequential test's properties

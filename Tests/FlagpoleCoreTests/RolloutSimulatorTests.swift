@@ -107,6 +107,47 @@ struct RolloutSimulatorTests {
         #expect(cell.revertsPerHour <= 0.03)
     }
 
+    // MARK: - Real traffic
+
+    @Test("the traffic model: late outcomes are recorded later, none lost; an incident fails both cohorts")
+    func trafficModel() {
+        let late = RolloutTraffic(lateness: .init(share: 1, longest: 60))
+        var run = RolloutTraffic.Run(traffic: late, stepStart: 0, from: 0, to: 600, treatmentShare: 0.5, seed: 3)
+        run.requests(from: 0, to: 60, treatmentRate: 10, controlRate: 10, treatmentErrorRate: 0.1, controlErrorRate: 0.1, baselineErrorRate: 0.1)
+        let early = run.arrived(before: 60)
+        let rest = run.arrived(before: 600)
+        #expect(!rest.isEmpty && rest.allSatisfy { $0.minute >= 0 && $0.minute <= 1 })
+        let total = (early + rest).reduce(0) { $0 + $1.successes + $1.failures }
+        #expect(total > 1000 && total < 1400)  // Poisson, mean 1200
+        #expect(run.arrived(before: 10_000).isEmpty)
+
+        let incident = RolloutTraffic(incidents: .init(perHour: 0, shortest: 120, longest: 120, lowestErrorRate: 0.5, highestErrorRate: 0.5, oneWithin: 1))
+        var i = RolloutTraffic.Run(traffic: incident, stepStart: 60, from: 0, to: 600, treatmentShare: 0.2, seed: 4)
+        #expect(i.incidentSpans.count == 1 && i.incidentSpans[0].from == 60 && i.incidentSpans[0].to == 180)
+        i.requests(from: 60, to: 180, treatmentRate: 20, controlRate: 80, treatmentErrorRate: 0.01, controlErrorRate: 0.01, baselineErrorRate: 0.01)
+        var f = [RolloutTraffic.Cohort.treatment: 0, .control: 0], n = f
+        for o in i.arrived(before: 180) {
+            f[o.cohort, default: 0] += o.failures
+            n[o.cohort, default: 0] += o.successes + o.failures
+        }
+        for cohort in [RolloutTraffic.Cohort.treatment, .control] {
+            let rate = Double(f[cohort]!) / Double(n[cohort]!)
+            #expect(abs(rate - 0.505) < 0.05, "\(cohort): \(rate)")
+        }
+    }
+
+    @Test("a shared incident in every step's first minutes: no run reverts, and the incident's minutes extend the watch")
+    func incidentInEveryStep() {
+        let scenario = RolloutSimulator.Scenario(
+            requestsPerSecond: 20, baselineErrorRate: 0.01, treatmentErrorRate: 0.01, controlRequestsPerSecond: 80,
+            traffic: .init(incidents: .init(perHour: 0, oneWithin: 180)))
+        let cell = RolloutSimulator(configuration: .init(stepWatch: .seconds(1200), runs: 60, seed: 5)).run(scenario)
+        #expect(cell.reverts == 0)
+        #expect(cell.passShare >= 0.95)
+        #expect(cell.simulatedHours > 60 * 1200 / 3600)  // watched longer than the watch: incident minutes do not count
+        #expect(RolloutSimulator.goals([cell]).contains { $0.name.hasPrefix("a shared incident") && $0.passed == true })
+    }
+
     // MARK: - Goal bookkeeping
 
     static func cell(

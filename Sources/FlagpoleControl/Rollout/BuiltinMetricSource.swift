@@ -58,59 +58,102 @@ public struct BuiltinMetricSource: RolloutMetricSource {
     /// A window with no outcomes gives zero counts (which the watcher treats as "no data": hold).
     /// Throws ``MetricSourceError`` when Redis fails or a key holds something else.
     public func counts(_ query: CohortQuery) async throws -> CohortCounts {
-        guard query.to > query.from else { return CohortCounts() }
+        try await reading(query).total
+    }
+
+    /// The cohort's counts over `[query.from, query.to)` and per minute (each minute's counts times
+    /// its share of the window, as for the total), read in the same round trip.
+    public func reading(_ query: CohortQuery) async throws -> CohortReading {
+        try await readings([query])[0]
+    }
+
+    /// Several cohorts of one flag (the watcher's treatment and control): every minute either
+    /// window touches is read once, in one pipelined round trip, and parsed once.
+    public func readings(_ queries: [CohortQuery]) async throws -> [CohortReading] {
+        let live = queries.filter { $0.to > $0.from }
+        guard let head = live.first else { return queries.map { _ in CohortReading(total: CohortCounts(), minutes: []) } }
+        guard live.allSatisfy({ $0.environment == head.environment && $0.flag == head.flag }) else {
+            var out: [CohortReading] = []
+            for q in queries { out.append(try await readings([q])[0]) }
+            return out
+        }
         let layout: StoreLayout
         do {
-            layout = try StoreLayout(environment: query.environment)
+            layout = try StoreLayout(environment: head.environment)
         } catch {
             throw MetricSourceError(code: .configuration, message: "builtin metric source: \(error.message)", underlying: error)
         }
-        let first = StoreLayout.unixMinute(query.from)
-        let last = StoreLayout.unixMinute(query.to - 1)
-        guard last - first < Int64(configuration.maxMinutes) else {
-            throw MetricSourceError(
-                code: .configuration,
-                message: "builtin metric source: the window \(query.from)..<\(query.to) spans \(last - first + 1) minutes, more than the "
-                    + "\(configuration.maxMinutes) read at most; watch shorter steps (outcome counters are kept 6 hours by default)")
+        for q in live {
+            let span = StoreLayout.unixMinute(q.to - 1) - StoreLayout.unixMinute(q.from) + 1
+            guard span <= Int64(configuration.maxMinutes) else {
+                throw MetricSourceError(
+                    code: .configuration,
+                    message: "builtin metric source: the window \(q.from)..<\(q.to) spans \(span) minutes, more than the "
+                        + "\(configuration.maxMinutes) read at most; watch shorter steps (outcome counters are kept 6 hours by default)")
+            }
         }
-        let keys = (first...last).map { layout.outcomes(flag: query.flag, minute: $0) }
+        let minutesToRead = Set(live.flatMap { StoreLayout.unixMinute($0.from)...StoreLayout.unixMinute($0.to - 1) }).sorted()
+        let keys = minutesToRead.map { layout.outcomes(flag: head.flag, minute: $0) }
         let replies: [RedisReply]
         do {
             replies = try await client.pipeline(keys.map { ["HGETALL", RedisArgument($0)] })
         } catch {
             throw MetricSourceError(
                 code: .redis,
-                message: "builtin metric source: reading \(keys.count) outcome minute(s) of flag \"\(query.flag)\" in \(query.environment) "
+                message: "builtin metric source: reading \(keys.count) outcome minute(s) of flag \"\(head.flag)\" in \(head.environment) "
                     + "(\(keys[0])…) failed: \(error)",
                 underlying: error)
         }
-        let now = self.now()
-        var successes = 0.0
-        var failures = 0.0
-        var buckets = [Double](repeating: 0, count: LatencyHistogram.bucketCount)
+        // Each minute's counts by variant (nil: the code default), parsed once.
+        struct Parsed {
+            var ok = 0.0, err = 0.0
+            var buckets: [Int: Double] = [:]
+        }
+        var parsed: [Int64: [String?: Parsed]] = [:]
         for (i, reply) in replies.enumerated() {
             if let message = reply.errorMessage {
                 throw MetricSourceError(
                     code: .redis, message: "builtin metric source: \(keys[i]) is not an outcome hash (\(message)); it is not Flagpole's or was written by hand")
             }
             guard let fields = reply.dictionary, !fields.isEmpty else { continue }
-            let weight = self.weight(minute: first + Int64(i), from: query.from, to: query.to, now: now)
-            guard weight > 0 else { continue }
+            var byVariant: [String?: Parsed] = [:]
             for (field, value) in fields {
                 guard let n = value.integer else { continue }
                 if let (variant, metric) = StoreLayout.parseOutcomeField(field) {
-                    guard query.cohort.contains(variant: variant) else { continue }
                     switch metric {
-                    case .ok: successes += Double(n) * weight
-                    case .err: failures += Double(n) * weight
+                    case .ok: byVariant[variant, default: Parsed()].ok += Double(n)
+                    case .err: byVariant[variant, default: Parsed()].err += Double(n)
                     case .micros, .timed: break
                     }
-                } else if let (variant, bucket) = StoreLayout.parseLatencyField(field), query.cohort.contains(variant: variant) {
-                    buckets[bucket] += Double(n) * weight
+                } else if let (variant, bucket) = StoreLayout.parseLatencyField(field) {
+                    byVariant[variant, default: Parsed()].buckets[bucket, default: 0] += Double(n)
                 }
             }
+            parsed[minutesToRead[i]] = byVariant
         }
-        return CohortCounts(successes: successes, failures: failures, p95LatencyMicros: LatencyHistogram.quantile(0.95, of: buckets))
+        let now = self.now()
+        return queries.map { query in
+            guard query.to > query.from else { return CohortReading(total: CohortCounts(), minutes: []) }
+            let first = StoreLayout.unixMinute(query.from), last = StoreLayout.unixMinute(query.to - 1)
+            var total = CohortCounts()
+            var buckets = [Double](repeating: 0, count: LatencyHistogram.bucketCount)
+            var minutes: [CohortReading.Minute] = []
+            for m in first...last {
+                var counts = CohortCounts()
+                let weight = self.weight(minute: m, from: query.from, to: query.to, now: now)
+                if weight > 0, let byVariant = parsed[m] {
+                    for (variant, p) in byVariant where query.cohort.contains(variant: variant) {
+                        counts.successes += p.ok * weight
+                        counts.failures += p.err * weight
+                        for (bucket, n) in p.buckets where bucket >= 0 && bucket < buckets.count { buckets[bucket] += n * weight }
+                    }
+                }
+                total.add(counts)
+                minutes.append(CohortReading.Minute(minute: m, counts: counts))
+            }
+            total.p95LatencyMicros = LatencyHistogram.quantile(0.95, of: buckets)
+            return CohortReading(total: total, minutes: minutes)
+        }
     }
 
     /// The share of minute `m`'s counts that falls in `[from, to)`: the overlap over the part of the

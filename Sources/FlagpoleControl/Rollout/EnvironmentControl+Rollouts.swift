@@ -24,6 +24,10 @@ extension EnvironmentControl {
         public var prometheusURL: String?
         /// The PromQL error-rate query. Default: the guard policy's.
         public var prometheusQuery: String?
+        /// The final step's holdback in percent (0…50): the share of users kept on what they had
+        /// before while the step at 100 % is watched, as its concurrent control. Default: the guard
+        /// policy's (`rollout.holdback`, `guard.holdback`), else 0 (none).
+        public var holdback: Double?
         /// A dry run of the guards: the first step goes live as usual, and the watcher judges it
         /// but never acts (never advances, completes or reverts; it reports "would revert").
         /// People still promote or abort it. Default: false.
@@ -91,6 +95,10 @@ extension EnvironmentControl {
             guard !steps.isEmpty, steps.allSatisfy({ $0 >= 1 && $0 <= 100 }), zip(steps, steps.dropFirst()).allSatisfy({ $0 < $1 }), steps.last == 100 else {
                 throw StoreError(code: .invalidInput, message: "steps \(steps.map(String.init).joined(separator: ",")) must be increasing percentages between 1 and 100 ending at 100, e.g. --steps 5,25,50,100")
             }
+            let holdback = request.holdback ?? policy.holdback ?? 0
+            guard holdback.isFinite, holdback >= 0, holdback <= 50 else {
+                throw StoreError(code: .invalidInput, message: "--holdback \(RolloutSplit.percentText(holdback)) must be a percentage between 0 and 50, e.g. --holdback 2%")
+            }
             let watch = request.watch ?? policy.watch ?? .seconds(3600)
             guard watch > .zero else { throw StoreError(code: .invalidInput, message: "--watch must be a positive duration, e.g. 1h or 30m") }
             let limits = GuardLimits(
@@ -123,13 +131,13 @@ extension EnvironmentControl {
             let id = "\(request.flag)-\(now)"
             var record = RolloutRecord(
                 id: id, flag: request.flag, targetVariant: request.target, steps: steps, stepStartedAt: now,
-                watchSeconds: max(1, watch.components.seconds), dryRun: request.dryRun, limits: limits, metric: metric,
+                watchSeconds: max(1, watch.components.seconds), dryRun: request.dryRun, limits: limits, metric: metric, holdback: holdback,
                 before: .init(override: live.override, pin: live.pin, definition: live.override.map { $0.override.apply(to: definition) } ?? definition),
                 startedBy: request.actor, startedAt: now, reason: request.reason)
             record.forcedWindows = windows.map(\.name)
             var change = RolloutTransitions.change(.start, record: record, actor: request.actor, reason: request.reason, at: now, details: [
                 "watchSeconds": .int(record.watchSeconds), "forcedWindows": .array(windows.map { .string($0.name) }),
-                "before": live.override?.json ?? .null, "metric": record.metric.json,
+                "before": live.override?.json ?? .null, "metric": record.metric.json, "holdback": .double(holdback),
             ])
             change.setOverrides[request.flag] = OverrideRecord(
                 override: .rollout(record.split), actor: request.actor, reason: "rollout \(id): step 1 of \(steps.count), \(record.percent)%", at: now, revision: 0)

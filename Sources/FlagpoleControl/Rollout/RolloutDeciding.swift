@@ -28,12 +28,19 @@ public struct RolloutLook: Sendable, Hashable {
     public var isFinalStep: Bool
     /// Why the metric source failed, if it did (then the verdict is hold).
     public var sourceFailure: String?
+    /// The same counts minute by minute, when the source keeps them (the built-in counters do).
+    public var minutes: StepMinutes?
+    /// Whether the control is concurrent (below 100 %, or a holdback) or the window before the
+    /// rollout, with the flag's minutes before it. Default: concurrent.
+    public var controlWindow: ControlWindow
 
     /// Creates a look.
     public init(
         limits: GuardLimits, treatment: CohortCounts, control: CohortCounts, stepElapsed: Duration, stepWatch: Duration,
-        isFinalStep: Bool, sourceFailure: String? = nil
+        isFinalStep: Bool, sourceFailure: String? = nil, minutes: StepMinutes? = nil, controlWindow: ControlWindow = .concurrent
     ) {
+        self.minutes = minutes
+        self.controlWindow = controlWindow
         self.limits = limits
         self.treatment = treatment
         self.control = control
@@ -66,7 +73,7 @@ public struct RolloutJudgeDecider: RolloutDeciding {
     public func decide(_ look: RolloutLook) -> RolloutDecision {
         let j = RolloutJudge(limits: look.limits, alpha: alpha).judge(
             treatment: look.treatment, control: look.control, stepElapsed: look.stepElapsed, stepWatch: look.stepWatch,
-            isFinalStep: look.isFinalStep, sourceFailure: look.sourceFailure)
+            isFinalStep: look.isFinalStep, sourceFailure: look.sourceFailure, minutes: look.minutes, controlWindow: look.controlWindow)
         return RolloutDecision(verdict: j.verdict, reason: j.reason, evidence: j.evidence)
     }
 }

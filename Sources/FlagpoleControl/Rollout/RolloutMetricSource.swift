@@ -100,6 +100,51 @@ public protocol RolloutMetricSource: Sendable {
     /// `builtin` or `prometheus`, for status and the audit.
     var name: String { get }
     func counts(_ query: CohortQuery) async throws -> CohortCounts
+    /// The cohort's counts over the window and, when the source keeps them, minute by minute (the
+    /// judge pairs the cohorts by minute and measures how errors cluster). Default: ``counts(_:)``
+    /// with no minutes.
+    func reading(_ query: CohortQuery) async throws -> CohortReading
+    /// Several cohorts at once, in order (the watcher's treatment and control): a source may share
+    /// the work. Default: ``reading(_:)`` for each.
+    func readings(_ queries: [CohortQuery]) async throws -> [CohortReading]
+}
+
+extension RolloutMetricSource {
+    public func reading(_ query: CohortQuery) async throws -> CohortReading {
+        CohortReading(total: try await counts(query), minutes: nil)
+    }
+
+    public func readings(_ queries: [CohortQuery]) async throws -> [CohortReading] {
+        var out: [CohortReading] = []
+        for q in queries { out.append(try await reading(q)) }
+        return out
+    }
+}
+
+/// What a metric source read for one cohort.
+public struct CohortReading: Sendable, Hashable {
+    /// One minute's counts.
+    public struct Minute: Sendable, Hashable {
+        /// The Unix minute.
+        public var minute: Int64
+        public var counts: CohortCounts
+
+        public init(minute: Int64, counts: CohortCounts) {
+            self.minute = minute
+            self.counts = counts
+        }
+    }
+
+    /// The window's counts.
+    public var total: CohortCounts
+    /// Every minute the window touches, oldest first, each with its share of the window (see
+    /// ``BuiltinMetricSource``); nil when the source has no per-minute counts (Prometheus).
+    public var minutes: [Minute]?
+
+    public init(total: CohortCounts, minutes: [Minute]?) {
+        self.total = total
+        self.minutes = minutes
+    }
 }
 
 /// The metric source a resolved guard policy asks for (see ``ProjectConfig/guardPolicy(forFlagMetadata:)``

@@ -80,6 +80,11 @@ public final class RolloutWatcher: Service, Sendable {
         var token: Int64?
         var lastHoldAudit: [String: Int64] = [:]
         var holds: [String: Int] = [:]
+        /// Rollout id → whether the last look found an incident (a warning alert when one begins).
+        var inIncident: [String: Bool] = [:]
+        /// Rollout id → the flag's minutes before the rollout (for the drift of a control at 100 %
+        /// without a holdback): read once, when they can no longer change.
+        var baselines: [String: [CohortCounts]] = [:]
         var snapshot = Snapshot()
     }
 
@@ -173,7 +178,7 @@ public final class RolloutWatcher: Service, Sendable {
         if previous != held.token {
             logger.info("watcher took the lease", metadata: ["flagpole.fence": "\(held.token)", "flagpole.watcher": "\(configuration.holderID)"])
         }
-        let all = try await store.readRollouts()
+        let all = try await store.readRollouts(includeObservations: false)
         var actions: [String: String] = [:]
         var byState: [String: Int] = [:]
         for (_, r) in all.rollouts { byState[r.status.rawValue, default: 0] += 1 }
@@ -223,6 +228,7 @@ public final class RolloutWatcher: Service, Sendable {
                 }
                 let (decision, treatment, control, sourceName) = await judge(record, now: now)
                 count(decision: decision, at: nowMS)
+                alertOnIncident(record, decision: decision, now: now)
                 let holdKey = "\(record.id)#\(record.stepIndex)"
                 let holds = state.withLock { s -> Int in
                     if decision.verdict == .hold { s.holds[holdKey, default: 0] += 1 }
@@ -317,33 +323,90 @@ public final class RolloutWatcher: Service, Sendable {
         }
     }
 
+    /// A warning alert when a look first finds an incident (both cohorts failing): the watcher
+    /// holds, and people should know the service is failing — not because of this flag.
+    private func alertOnIncident(_ record: RolloutRecord, decision: RolloutDecision, now: Int64) {
+        let isIncident = decision.evidence["check"]?.stringValue == "incident"
+        let began = state.withLock { s -> Bool in
+            let was = s.inIncident[record.id] ?? false
+            s.inIncident[record.id] = isIncident
+            return isIncident && !was
+        }
+        guard began else { return }
+        logger.warning("incident during a rollout: holding", metadata: ["flagpole.flag": "\(record.flag)", "flagpole.rollout": "\(record.id)", "flagpole.reason": "\(decision.reason)"])
+        alerts.send(Alert(
+            severity: .warning, title: "\(configuration.environment): \(record.flag) rollout holding through an incident",
+            text: "Rollout \(record.id) of \(record.flag) → \(record.targetVariant) at \(record.percent)%: \(decision.reason). Not reverted; the step's clock waits until the incident is over.",
+            environment: configuration.environment, flag: record.flag, rolloutID: record.id, details: decision.evidence, at: now))
+    }
+
+    /// How many minutes before the rollout the watcher reads, at 100 % without a holdback, to
+    /// measure how far the baseline drifts (3 hours, within the counters' 6 hours).
+    public static let baselineMinutes: Int64 = 180
+
+    /// The flag's minutes before the rollout (oldest first), from the cache or the source; cached
+    /// once the rollout has run two minutes (late outcomes have landed by then).
+    private func baseline(_ record: RolloutRecord, source: any RolloutMetricSource, now: Int64) async throws -> [CohortCounts] {
+        if let cached = state.withLock({ $0.baselines[record.id] }) { return cached }
+        let end = StoreLayout.unixMinute(record.startedAt) * 60
+        let query = CohortQuery(
+            environment: configuration.environment, flag: record.flag, cohort: .all, role: "baseline", from: end - Self.baselineMinutes * 60, to: end)
+        let minutes = (try await source.reading(query).minutes ?? []).map(\.counts)
+        // Minutes before the first with outcomes are before the flag had traffic (or expired): not a baseline.
+        let history = Array(minutes.drop { $0.total == 0 })
+        if now - record.startedAt >= 120 { state.withLock { $0.baselines[record.id] = history } }
+        return history
+    }
+
     private func judge(_ record: RolloutRecord, now: Int64) async -> (RolloutDecision, CohortCounts?, CohortCounts?, String) {
-        let (from, controlFrom, controlTo) = Self.windows(stepStartedAt: record.stepStartedAt, startedAt: record.startedAt, percent: record.percent, now: now)
+        let concurrent = record.hasConcurrentControl
+        let (from, controlFrom, controlTo) = Self.windows(stepStartedAt: record.stepStartedAt, startedAt: record.startedAt, concurrent: concurrent, now: now)
         let elapsed = max(0, now - record.stepStartedAt)
         let treatmentQuery = CohortQuery(
             environment: configuration.environment, flag: record.flag, cohort: .variant(record.targetVariant), role: "treatment",
             from: from, to: now)
         let controlQuery = CohortQuery(
-            environment: configuration.environment, flag: record.flag, cohort: record.percent < 100 ? .allBut(record.targetVariant) : .all,
+            environment: configuration.environment, flag: record.flag, cohort: concurrent ? .allBut(record.targetVariant) : .all,
             role: "control", from: controlFrom, to: controlTo)
         var treatment: CohortCounts?, control: CohortCounts?
+        var minutes: StepMinutes?
+        var controlWindow = ControlWindow.concurrent
         var failure: String?
         var name = record.metric.source
         do {
             let source = try metricSource(record.metric)
             name = source.name
-            treatment = try await source.counts(treatmentQuery)
-            control = try await source.counts(controlQuery)
+            let both = try await source.readings([treatmentQuery, controlQuery])
+            let t = both[0], c = both[1]
+            treatment = t.total
+            control = c.total
+            if let tm = t.minutes, let cm = c.minutes {
+                var controlMinutes = cm.map(\.counts)
+                if concurrent {
+                    let byMinute = Dictionary(cm.map { ($0.minute, $0.counts) }, uniquingKeysWith: { a, _ in a })
+                    controlMinutes = tm.map { byMinute[$0.minute] ?? CohortCounts() }
+                }
+                let seconds = tm.map { m -> Double in
+                    Double(max(0, min(now, m.minute * 60 + 60) - max(record.stepStartedAt, m.minute * 60)))
+                }
+                let share = record.percent < 100 ? Double(record.percent) / 100 : (100 - record.activeHoldback) / 100
+                minutes = StepMinutes(treatment: tm.map(\.counts), control: controlMinutes, stepSeconds: seconds, treatmentShare: concurrent ? share : nil)
+            }
+            if !concurrent {
+                controlWindow = .beforeRollout(baseline: try await baseline(record, source: source, now: now))
+            }
         } catch {
             failure = "\(error)"
         }
         let look = RolloutLook(
             limits: record.limits, treatment: treatment ?? CohortCounts(), control: control ?? CohortCounts(),
-            stepElapsed: .seconds(elapsed), stepWatch: .seconds(record.watchSeconds), isFinalStep: record.isFinalStep, sourceFailure: failure)
+            stepElapsed: .seconds(elapsed), stepWatch: .seconds(record.watchSeconds), isFinalStep: record.isFinalStep, sourceFailure: failure,
+            minutes: minutes, controlWindow: controlWindow)
         var decision = decider.decide(look)
         if case .object(var e) = decision.evidence {
+            let controlCohort = record.percent < 100 ? "all but \(record.targetVariant)" : concurrent ? "the \(RolloutSplit.percentText(record.activeHoldback)) holdback" : "all, before the rollout"
             e["treatmentWindow"] = ["from": .int(treatmentQuery.from), "to": .int(treatmentQuery.to), "cohort": .string("variant \(record.targetVariant)")]
-            e["controlWindow"] = ["from": .int(controlQuery.from), "to": .int(controlQuery.to), "cohort": .string(record.percent < 100 ? "all but \(record.targetVariant)" : "all, before the rollout")]
+            e["controlWindow"] = ["from": .int(controlQuery.from), "to": .int(controlQuery.to), "cohort": .string(controlCohort)]
             e["source"] = .string(name)
             e["percent"] = .int(Int64(record.percent))
             decision.evidence = .object(e)
@@ -352,8 +415,9 @@ public final class RolloutWatcher: Service, Sendable {
     }
 
     /// The cohorts' windows at `now`, in Unix seconds: the treatment's `[from, now)`, and the
-    /// control's — the same window below 100 %, and at 100 % the window of the same length that ends
-    /// where the rollout began.
+    /// control's — the same window when the control is concurrent (below 100 %, or a holdback), and
+    /// otherwise (100 % without a holdback) the window of the same length that ends where the
+    /// rollout began.
     ///
     /// Both start at the beginning of the *minute* the step started in, and the control at 100 % ends
     /// at the beginning of the minute the rollout started in, because outcomes are counted per minute
@@ -368,10 +432,10 @@ public final class RolloutWatcher: Service, Sendable {
     /// What a minute-aligned window adds before the step's start is the same variants' outcomes (a
     /// smaller split of the same treatment, or the control), so it belongs to the cohorts anyway.
     /// The step's watch still counts from the step's start.
-    static func windows(stepStartedAt: Int64, startedAt: Int64, percent: Int, now: Int64) -> (from: Int64, controlFrom: Int64, controlTo: Int64) {
+    static func windows(stepStartedAt: Int64, startedAt: Int64, concurrent: Bool, now: Int64) -> (from: Int64, controlFrom: Int64, controlTo: Int64) {
         func minuteStart(_ t: Int64) -> Int64 { StoreLayout.unixMinute(t) * 60 }
         let from = min(minuteStart(stepStartedAt), now)
-        guard percent >= 100 else { return (from, from, now) }
+        guard !concurrent else { return (from, from, now) }
         let before = minuteStart(startedAt)
         return (from, before - (now - from), before)
     }

@@ -10,6 +10,7 @@
 ///   rollout.minSamples: 500
 ///   rollout.maxP95Latency: 300ms
 ///   rollout.steps: "5,25,50,100"
+///   rollout.holdback: 2%                  # the last step keeps 2 % on the old variant while watched
 ///   rollout.metric: prometheus            # or builtin (the default)
 ///   rollout.prometheusUrl: http://prometheus:9090
 ///   rollout.prometheusQuery: 'sum(rate(http_errors_total{flag="$flag",variant="$variant"}[$window])) / sum(rate(http_requests_total{flag="$flag",variant="$variant"}[$window]))'
@@ -33,6 +34,10 @@ public struct GuardPolicy: Sendable, Hashable {
     /// The rollout steps in percent, increasing, each 1…100 (e.g. `[5, 25, 50, 100]`). Built in:
     /// `[100]` (all at once, then watched).
     public var steps: [Int]?
+    /// The share of users, in percent (0…50), that the final step keeps on what they had before
+    /// while it is watched, so that its comparison is with a concurrent control rather than the
+    /// window before the rollout; released when the rollout completes. Built in: 0 (none).
+    public var holdback: Double?
     /// Where the cohorts' outcomes come from. Built in: ``Metric/builtin``.
     public var metric: Metric?
     /// The Prometheus server's base URL (`http://prometheus:9090`), for ``Metric/prometheus``.
@@ -66,7 +71,7 @@ public struct GuardPolicy: Sendable, Hashable {
 
     /// The fields, by the name they have in metadata (after `rollout.`) and in the config's `guard` section.
     public enum Field: String, Sendable, Hashable, CaseIterable {
-        case watch, maxErrorRate, maxErrorIncrease, minSamples, maxP95Latency, steps
+        case watch, maxErrorRate, maxErrorIncrease, minSamples, maxP95Latency, steps, holdback
         case metric, prometheusUrl, prometheusQuery, prometheusRequestsQuery
     }
 
@@ -74,15 +79,15 @@ public struct GuardPolicy: Sendable, Hashable {
     public static let metadataPrefix = "rollout."
 
     /// Flagpole's defaults: watch `1h`, maxErrorRate `0.05`, maxErrorIncrease `0.01`, minSamples
-    /// `200`, no latency ceiling, steps `[100]`, metric `builtin`, no Prometheus settings.
+    /// `200`, no latency ceiling, steps `[100]`, no holdback, metric `builtin`, no Prometheus settings.
     public static let builtIn = GuardPolicy(
         watch: .seconds(3600), maxErrorRate: 0.05, maxErrorIncrease: 0.01, minSamples: 200, maxP95Latency: nil,
-        steps: [100], metric: .builtin)
+        steps: [100], holdback: 0, metric: .builtin)
 
     /// Creates a policy; every field defaults to unset (inherit).
     public init(
         watch: Duration? = nil, maxErrorRate: Double? = nil, maxErrorIncrease: Double? = nil,
-        minSamples: Int? = nil, maxP95Latency: Duration? = nil, steps: [Int]? = nil,
+        minSamples: Int? = nil, maxP95Latency: Duration? = nil, steps: [Int]? = nil, holdback: Double? = nil,
         metric: Metric? = nil, prometheusURL: String? = nil, prometheusQuery: String? = nil,
         prometheusRequestsQuery: String? = nil
     ) {
@@ -92,6 +97,7 @@ public struct GuardPolicy: Sendable, Hashable {
         self.minSamples = minSamples
         self.maxP95Latency = maxP95Latency
         self.steps = steps
+        self.holdback = holdback
         self.metric = metric
         self.prometheusURL = prometheusURL
         self.prometheusQuery = prometheusQuery
@@ -115,7 +121,8 @@ public struct GuardPolicy: Sendable, Hashable {
         GuardPolicy(
             watch: watch ?? base.watch, maxErrorRate: maxErrorRate ?? base.maxErrorRate,
             maxErrorIncrease: maxErrorIncrease ?? base.maxErrorIncrease, minSamples: minSamples ?? base.minSamples,
-            maxP95Latency: maxP95Latency ?? base.maxP95Latency, steps: steps ?? base.steps, metric: metric ?? base.metric,
+            maxP95Latency: maxP95Latency ?? base.maxP95Latency, steps: steps ?? base.steps, holdback: holdback ?? base.holdback,
+            metric: metric ?? base.metric,
             prometheusURL: prometheusURL ?? base.prometheusURL, prometheusQuery: prometheusQuery ?? base.prometheusQuery,
             prometheusRequestsQuery: prometheusRequestsQuery ?? base.prometheusRequestsQuery)
     }
@@ -204,6 +211,13 @@ public struct GuardPolicy: Sendable, Hashable {
                     hint: "e.g. \"5,25,50,100\"")
             }
             steps = numbers.map { Int($0) }
+        case .holdback:
+            guard let x = Self.holdbackPercent(value) else {
+                return Problem(
+                    message: "holdback must be a percentage between 0 and 50, not \(MessageText.literal(value))",
+                    hint: "e.g. 2 or \"2%\": the share of users the last step keeps on the old variant while it is watched")
+            }
+            holdback = x
         case .metric:
             guard case .string(let text) = value, let m = Metric(rawValue: text) else {
                 return Problem(
@@ -236,6 +250,21 @@ public struct GuardPolicy: Sendable, Hashable {
             if field == .prometheusQuery { prometheusQuery = text } else { prometheusRequestsQuery = text }
         }
         return nil
+    }
+
+    /// A holdback in percent from `2`, `2.5`, `"2%"` or `"2"`; nil unless it is between 0 and 50.
+    public static func holdbackPercent(_ value: JSONValue) -> Double? {
+        var x: Double?
+        switch value {
+        case .int, .double: x = value.numberValue
+        case .string(let text):
+            var t = text.trimmingSpaces()
+            if t.hasSuffix("%") { t.removeLast() }
+            x = Double(t.trimmingSpaces())
+        default: x = nil
+        }
+        guard let x, x.isFinite, x >= 0, x <= 50 else { return nil }
+        return x
     }
 
     /// What is wrong with a Prometheus base URL (the end of a sentence "… must be an http:// or

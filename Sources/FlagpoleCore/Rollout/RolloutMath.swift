@@ -65,6 +65,39 @@ enum RolloutMath {
         return result
     }
 
+    /// ln k! for a whole number k ≥ 0: summed below 20, else Stirling's series (error below 1e-12).
+    static func logFactorial(_ k: Double) -> Double {
+        guard k >= 2 else { return 0 }
+        if k < 20 {
+            var sum = 0.0
+            var i = 2.0
+            while i <= k {
+                sum += log(i)
+                i += 1
+            }
+            return sum
+        }
+        let k2 = k * k
+        return k * log(k) - k + 0.5 * log(2 * Double.pi * k) + 1 / (12 * k) - 1 / (360 * k * k2) + 1 / (1260 * k2 * k2 * k)
+    }
+
+    /// The sine of `x` radians (reduced to ±π, then its Taylor series); for the simulator's drift.
+    static func sin(_ x: Double) -> Double {
+        guard x.isFinite else { return .nan }
+        let twoPi = 2 * Double.pi
+        var r = x - (x / twoPi).rounded() * twoPi
+        if r > Double.pi { r -= twoPi }
+        if r < -Double.pi { r += twoPi }
+        var term = r, sum = r, n = 1.0
+        while true {
+            term *= -r * r / ((n + 1) * (n + 2))
+            n += 2
+            let next = sum + term
+            if next == sum { return sum }
+            sum = next
+        }
+    }
+
     /// log(e^a + e^b) without overflow.
     static func logAddExp(_ a: Double, _ b: Double) -> Double {
         if a == -.infinity { return b }

@@ -12,16 +12,19 @@ extension RolloutSimulator {
     /// The grid as `flagctl rollout simulate` prints it: a header row, then one row per cell with
     /// its traffic, error rates, the share reverted within `detectionWindow` and at all, the median
     /// and 95th percentile time to revert ("-" when too few reverted), and the shares that passed or
-    /// ended holding for "not enough data". With `showRuns` (default false) a last column says how
+    /// ended holding for "not enough data"; a "traffic" column names the traffic when some cell's is
+    /// not plain (``RolloutSimulator/Scenario/trafficName``). With `showRuns` (default false) a last column says how
     /// many runs each cell had.
     public static func gridLines(_ cells: [CellResult], detectionWindow: Duration, showRuns: Bool = false) -> [String] {
         func percent(_ part: Int, _ whole: Int) -> String {
             whole > 0 ? RolloutText.short(Double(part) * 100 / Double(whole), 1) + "%" : "-"
         }
         let window = DurationText.format(detectionWindow)
+        let showTraffic = cells.contains { $0.scenario.trafficName != "plain" }
         var header = [
             "req/s", "baseline", "treatment", "reverted<=\(window)", "reverted", "median", "p95", "passed", "not enough data",
         ]
+        if showTraffic { header.insert("traffic", at: 3) }
         if showRuns { header.append("runs") }
         let rows = cells.map { cell -> [String] in
             let s = cell.scenario
@@ -32,6 +35,7 @@ extension RolloutSimulator {
                 cell.medianDetection.map(DurationText.format) ?? "-", cell.p95Detection.map(DurationText.format) ?? "-",
                 percent(cell.passes, cell.runs), percent(cell.notEnoughDataHolds, cell.runs),
             ]
+            if showTraffic { row.insert(s.trafficName, at: 3) }
             if showRuns { row.append(String(cell.runs)) }
             return row
         }

@@ -20,6 +20,12 @@ public struct CohortCounts: Sendable, Hashable {
 
     /// Failures over all outcomes; nil with no outcomes.
     public var errorRate: Double? { total > 0 ? failures / total : nil }
+
+    /// Adds another count's successes and failures (not its latency).
+    public mutating func add(_ other: CohortCounts) {
+        successes += other.successes
+        failures += other.failures
+    }
 }
 
 /// The limits a rollout step is judged by, fully resolved (flag metadata, then project config,
@@ -53,4 +59,45 @@ public enum RolloutVerdict: String, Sendable, Hashable, CaseIterable {
     case complete
     /// The treatment is worse than allowed: put the flag back as it was before the rollout.
     case revert
+}
+
+/// A step's outcomes minute by minute, as the built-in counters keep them: what lets the judge
+/// pair the cohorts by minute, measure how much errors cluster in time, and tell an incident's
+/// minutes from the rest (see ``RolloutJudge``).
+public struct StepMinutes: Sendable, Hashable {
+    /// The treatment's counts per minute, oldest first.
+    public var treatment: [CohortCounts]
+    /// The control's counts per minute, oldest first: the same minutes as ``treatment`` when the
+    /// control is concurrent; the minutes of the window before the rollout when it is not.
+    public var control: [CohortCounts]
+    /// For each treatment minute, how many of its seconds lie inside the step so far: 60 for a
+    /// whole minute, less for the minute the step began in and the minute now running. The step's
+    /// clock leaves out the seconds of incident minutes.
+    public var stepSeconds: [Double]
+    /// The treatment's share of the flag's outcomes during the step (its percentage, or 1 − the
+    /// holdback), when known. A concurrent minute whose cohorts' outcomes are far from this split
+    /// (a control odds more than twice, or less than half, the split's; for an incident's minute,
+    /// more than 1.25 times) holds outcomes from before the step — the minute it began in, late
+    /// outcomes after it — and is not compared.
+    public var treatmentShare: Double?
+
+    /// Creates a step's minutes.
+    public init(treatment: [CohortCounts], control: [CohortCounts], stepSeconds: [Double], treatmentShare: Double? = nil) {
+        self.treatment = treatment
+        self.control = control
+        self.stepSeconds = stepSeconds
+        self.treatmentShare = treatmentShare
+    }
+}
+
+/// What the treatment is compared with.
+public enum ControlWindow: Sendable, Hashable {
+    /// The flag's other users at the same time: the rest of the split below 100 %, or the holdback
+    /// at 100 %. Its minutes are the treatment's minutes.
+    case concurrent
+    /// At 100 % without a holdback: the window of the same length before the rollout began.
+    /// `baseline` is the flag's outcomes per minute before the rollout, oldest first, the last
+    /// one the minute before the one the rollout began in — as many hours as the counters keep;
+    /// the judge measures from it how far the baseline drifts between two such windows.
+    case beforeRollout(baseline: [CohortCounts])
 }

@@ -59,4 +59,39 @@ public struct SimulationRandom: RandomNumberGenerator, Sendable, Hashable {
             count += 1
         }
     }
+
+    /// A Poisson draw with the given mean: by multiplication of uniforms below a mean of 10, else by
+    /// Hörmann's transformed rejection (PTRS, 1993) — exact at every mean.
+    public mutating func poisson(mean: Double) -> Int {
+        guard mean > 0, mean.isFinite else { return 0 }
+        if mean < 10 {
+            let limit = RolloutMath.exp(-mean)
+            var k = 0
+            var p = nextOpenUnit()
+            while p > limit {
+                k += 1
+                p *= nextOpenUnit()
+            }
+            return k
+        }
+        let root = mean.squareRoot()
+        let logMean = RolloutMath.log(mean)
+        let b = 0.931 + 2.53 * root
+        let a = -0.059 + 0.02483 * b
+        let inverseAlpha = 1.1239 + 1.1328 / (b - 3.4)
+        let vr = 0.9277 - 3.6224 / (b - 2)
+        while true {
+            let u = nextOpenUnit() - 0.5
+            let v = nextOpenUnit()
+            let us = 0.5 - abs(u)
+            let k = ((2 * a / us + b) * u + mean + 0.43).rounded(.down)
+            if us >= 0.07 && v <= vr { return Int(k) }
+            if k < 0 || (us < 0.013 && v > us) { continue }
+            if RolloutMath.log(v) + RolloutMath.log(inverseAlpha) - RolloutMath.log(a / (us * us) + b)
+                <= -mean + k * logMean - RolloutMath.logFactorial(k)
+            {
+                return Int(k)
+            }
+        }
+    }
 }
