@@ -36,9 +36,11 @@ let package = Package(
     ],
     targets: [
         // hiredis, the C client (Debian: libhiredis-dev). Only FlagpoleRedis imports it.
+        // No pkgConfig: hiredis.pc only adds /usr/include/hiredis and -D_FILE_OFFSET_BITS=64 (a no-op on
+        // 64-bit Linux), and SwiftPM warned "prohibited flag(s)" on every build. The headers are found
+        // as <hiredis/hiredis.h> on the default include path; scripts/install-deps.sh installs them.
         .systemLibrary(
             name: "CHiredis",
-            pkgConfig: "hiredis",
             providers: [.apt(["libhiredis-dev"])]
         ),
         // Redis over hiredis: connection, client with reconnects, pub/sub subscriber.
@@ -53,7 +55,7 @@ let package = Package(
         .target(
             name: "FlagpoleCore",
             dependencies: [
-                .product(name: "Yams", package: "Yams"),
+                .product(name: "Yams", package: "Yams")
             ]
         ),
         // Flagpole's data in Redis: the key layout, atomic revisioned writes, snapshot reads.

@@ -44,7 +44,8 @@ struct TrafficGenerator: AsyncParsableCommand {
     @Option(help: "Distinct users (targeting keys) to pick from at random.") var users: Int = 100_000
     @Option(help: "The probability that work fails, for every variant not named by --variant-error-rate.") var errorRate: Double = 0.01
     @Option(help: "VARIANT=P: the probability that work under VARIANT fails (repeatable).") var variantErrorRate: [String] = []
-    @Option(help: "While this file exists, every request (any variant) also fails with the probability written in it (0.2 if empty): a shared incident.")
+    @Option(
+        help: "While this file exists, every request (any variant) also fails with the probability written in it (0.2 if empty): a shared incident.")
     var incidentFile: String?
     @Option(help: "Seconds between report lines.") var reportInterval: Double = 1
     @Option(help: "Stop after this many seconds (default: run until stopped).") var duration: Double?

@@ -4,6 +4,7 @@ import FlagpoleStore
 import Logging
 import Metrics
 import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -187,7 +188,9 @@ final class ClientSync: Sendable {
                 if !client.readiness.isOpen, client.snapshot.source != .redis {
                     logger.warning(
                         "Redis did not answer in time; ready with the fallback",
-                        metadata: ["flagpole.source": "\(client.snapshot.source.rawValue)", "flagpole.timeout": "\(client.configuration.startupTimeout)"])
+                        metadata: [
+                            "flagpole.source": "\(client.snapshot.source.rawValue)", "flagpole.timeout": "\(client.configuration.startupTimeout)",
+                        ])
                 }
                 client.readiness.open()
             case .confirm(let inSync):
@@ -298,7 +301,9 @@ final class ClientSync: Sendable {
             if let event, event.previousRevision != applied {
                 logger.info(
                     "Missed a change (revision gap); reading everything",
-                    metadata: ["flagpole.applied": "\(applied)", "flagpole.revision": "\(event.revision)", "flagpole.previous": "\(event.previousRevision)"])
+                    metadata: [
+                        "flagpole.applied": "\(applied)", "flagpole.revision": "\(event.revision)", "flagpole.previous": "\(event.previousRevision)",
+                    ])
             }
             input { $0.catchUpFailed(needsResync: true, now: $1) }
             return
@@ -427,7 +432,11 @@ final class Doorbell: Sendable {
 
     /// Returns when rung, when `deadline` passes (never, if nil), or when the task is cancelled.
     func wait(until deadline: ContinuousClock.Instant?) async {
-        if state.withLock({ s in defer { s.rung = false }; return s.rung }) { return }
+        if state.withLock({ s in
+            defer { s.rung = false }; return s.rung
+        }) {
+            return
+        }
         guard let deadline else {
             await waitRung()
             return

@@ -5,6 +5,7 @@ import Logging
 import Metrics
 import ServiceLifecycle
 import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -91,7 +92,8 @@ extension FlagpoleClient {
                     metadata: ["flagpole.path": "\(files.directory)/\(configuration.environment)"])
                 return nil
             }
-            let (snapshot, _) = SnapshotBuilder.document(loaded.document, algorithm: loaded.algorithm, source: .files, revision: nil, time: WallClock.now())
+            let (snapshot, _) = SnapshotBuilder.document(
+                loaded.document, algorithm: loaded.algorithm, source: .files, revision: nil, time: WallClock.now())
             return Fallback(
                 snapshot: snapshot, path: "\(files.directory)/\(configuration.environment)", environmentID: nil,
                 metadata: [
@@ -188,4 +190,3 @@ struct Fallback: Sendable {
 
     var isDisk: Bool { snapshot.source == .disk }
 }
-

@@ -197,11 +197,13 @@ final class Reporter: Sendable {
                     client.logger.debug("Flushing outcomes failed", metadata: ["flagpole.error": "\(error)"])
                     return false
                 }
-                guard let following = state.withLock({ s -> OutcomeFlush? in
-                    s.queue.removeFirst()
-                    if s.queue.isEmpty { s.queuedEntries = 0 }
-                    return s.queue.first
-                }) else { break }
+                guard
+                    let following = state.withLock({ s -> OutcomeFlush? in
+                        s.queue.removeFirst()
+                        if s.queue.isEmpty { s.queuedEntries = 0 }
+                        return s.queue.first
+                    })
+                else { break }
                 next = following
             }
         }

@@ -1,3 +1,6 @@
+import FlagpoleCore
+import FlagpoleStore
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -5,8 +8,6 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import FlagpoleCore
-import FlagpoleStore
 
 /// The last-known-good snapshot on disk: what a client serves when it starts while Redis is down.
 ///
@@ -108,7 +109,9 @@ enum SnapshotFile {
         guard name == environment else {
             throw FlagpoleClientError(
                 code: .snapshotUnreadable,
-                message: "\(path) holds environment '\(name.prefix(64))', not '\(environment)'; it is refused — give each environment's client its own snapshotPath")
+                message:
+                    "\(path) holds environment '\(name.prefix(64))', not '\(environment)'; it is refused — give each environment's client its own snapshotPath"
+            )
         }
         let environmentID: String?
         switch fields["environmentId"] {
@@ -228,7 +231,9 @@ enum SnapshotFile {
         guard st.st_uid == geteuid(), st.st_mode & 0o022 == 0 else {
             throw FlagpoleClientError(
                 code: .snapshotUnreadable,
-                message: "\(path) is owned by uid \(st.st_uid) with mode \(octal(st.st_mode & 0o7777)); a snapshot must belong to this user (uid \(geteuid())) and be writable by no one else: remove it")
+                message:
+                    "\(path) is owned by uid \(st.st_uid) with mode \(octal(st.st_mode & 0o7777)); a snapshot must belong to this user (uid \(geteuid())) and be writable by no one else: remove it"
+            )
         }
         guard st.st_size <= maxBytes else {
             throw FlagpoleClientError(
@@ -288,13 +293,17 @@ enum SnapshotFile {
             close(fd)
             throw FlagpoleClientError(
                 code: code,
-                message: "the snapshot folder \(directory) belongs to uid \(st.st_uid), not to this process's user (uid \(geteuid())); another user could plant or swap the snapshot, so none is read or written there: set snapshotPath to a folder of this user's, or remove that folder")
+                message:
+                    "the snapshot folder \(directory) belongs to uid \(st.st_uid), not to this process's user (uid \(geteuid())); another user could plant or swap the snapshot, so none is read or written there: set snapshotPath to a folder of this user's, or remove that folder"
+            )
         }
         if st.st_mode & 0o022 != 0 {
             close(fd)
             throw FlagpoleClientError(
                 code: code,
-                message: "the snapshot folder \(directory) has mode \(octal(st.st_mode & 0o7777)), writable by its group or others, who could plant or swap the snapshot; none is read or written there: run chmod 700 \(directory), or set snapshotPath to a private folder")
+                message:
+                    "the snapshot folder \(directory) has mode \(octal(st.st_mode & 0o7777)), writable by its group or others, who could plant or swap the snapshot; none is read or written there: run chmod 700 \(directory), or set snapshotPath to a private folder"
+            )
         }
         return fd
     }

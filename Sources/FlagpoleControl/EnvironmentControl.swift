@@ -1,7 +1,7 @@
 import FlagpoleCore
-import Foundation
 import FlagpoleRedis
 import FlagpoleStore
+import Foundation
 
 /// What `flagctl` does to one environment: sync, runtime changes, restore, reads.
 public struct EnvironmentControl: Sendable {
@@ -161,7 +161,8 @@ public struct EnvironmentControl: Sendable {
                 let known = try await store.flagKeys().sorted()
                 throw StoreError(
                     code: .flagNotFound,
-                    message: "flag '\(flag)' is not in \(environment)" + (known.isEmpty ? " (nothing synced yet: run flagctl sync --env \(environment))" : suggestion(flag, in: known)),
+                    message: "flag '\(flag)' is not in \(environment)"
+                        + (known.isEmpty ? " (nothing synced yet: run flagctl sync --env \(environment))" : suggestion(flag, in: known)),
                     key: store.layout.flags)
             }
             let before = live.override
@@ -184,7 +185,8 @@ public struct EnvironmentControl: Sendable {
                     guard unpin else {
                         throw StoreError(
                             code: .pinned,
-                            message: "flag '\(flag)' is pinned by an automatic revert (\(pin.by): \(pin.reason)); add --unpin to release it deliberately",
+                            message:
+                                "flag '\(flag)' is pinned by an automatic revert (\(pin.by): \(pin.reason)); add --unpin to release it deliberately",
                             key: store.layout.pins)
                     }
                     change.removePins = [flag]
@@ -216,7 +218,8 @@ public struct EnvironmentControl: Sendable {
 
     private func suggestion(_ flag: String, in known: [String]) -> String {
         let close = known.filter { editDistance($0.lowercased(), flag.lowercased()) <= max(2, flag.count / 4) }.prefix(3)
-        return close.isEmpty ? " (flagctl list --env \(environment) shows its flags)" : " (did you mean \(close.map { "'\($0)'" }.joined(separator: ", "))?)"
+        return close.isEmpty
+            ? " (flagctl list --env \(environment) shows its flags)" : " (did you mean \(close.map { "'\($0)'" }.joined(separator: ", "))?)"
     }
 }
 

@@ -225,7 +225,8 @@ public struct FlagDirectory: Sendable {
         } catch {
             throw FlagDirectoryError(code: .unreadable, path: directory, message: "cannot list the folder: \(error.localizedDescription)")
         }
-        return subpaths
+        return
+            subpaths
             .filter { sub in
                 isFlagFile(sub) && !sub.split(separator: "/").contains { $0.hasPrefix(".") }
                     && isRegularFile(join(directory, sub))

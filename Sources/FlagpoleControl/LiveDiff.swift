@@ -44,11 +44,13 @@ public struct FlagDiff: Sendable {
         case .variant(let v): return "set defaultVariant: \(v) and remove its targeting\(place)\(unpin)"
         case .enabled(let on): return "set state: \(on ? "ENABLED" : "DISABLED")\(place)\(unpin)"
         case .rollout(let s):
-            return "a rollout is in progress (\(s.percent)% → \(s.targetVariant)); once it completes, set defaultVariant: \(s.targetVariant) and remove its targeting\(place)"
+            return
+                "a rollout is in progress (\(s.percent)% → \(s.targetVariant)); once it completes, set defaultVariant: \(s.targetVariant) and remove its targeting\(place)"
         case .definition(let frozen):
             let edits = Self.edits(from: fileDefinition, to: frozen)
             if edits.isEmpty { return "the files already say what is served; release the pin with `flagctl sync --unpin \(flag)`" }
-            return edits.joined(separator: ", ") + place + (pin != nil ? ", then `flagctl sync --unpin \(flag)`" : ", then `flagctl override clear \(flag)`")
+            return edits.joined(separator: ", ") + place
+                + (pin != nil ? ", then `flagctl sync --unpin \(flag)`" : ", then `flagctl override clear \(flag)`")
         }
     }
 

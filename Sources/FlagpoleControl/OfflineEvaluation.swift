@@ -30,7 +30,8 @@ public struct OfflineEvaluation: Sendable {
             if holdsFlagFiles {
                 let parent = FlagDirectory(root: (path as NSString).deletingLastPathComponent)
                 if parent.configPath != nil { configAlgorithm = parent.loadConfig().config.fractionalAlgorithm }
-                load = FlagDirectory.load(files: try FlagDirectory.flagFiles(under: path), options: .init(fractionalAlgorithm: algorithm ?? configAlgorithm))
+                load = FlagDirectory.load(
+                    files: try FlagDirectory.flagFiles(under: path), options: .init(fractionalAlgorithm: algorithm ?? configAlgorithm))
             } else {
                 guard let environment else {
                     let names = (try? directory.environmentNames()) ?? []
@@ -100,28 +101,36 @@ public struct OfflineEvaluation: Sendable {
             do {
                 request = try JSONParser.parse(bytes: line)
             } catch {
-                emit(["flag": .null, "value": .null, "variant": .null, "reason": "ERROR", "errorCode": "PARSE_ERROR",
-                      "errorMessage": .string("line \(lineNumber): \(error)")])
+                emit([
+                    "flag": .null, "value": .null, "variant": .null, "reason": "ERROR", "errorCode": "PARSE_ERROR",
+                    "errorMessage": .string("line \(lineNumber): \(error)"),
+                ])
                 continue
             }
             guard case .string(let flag)? = request["flag"] else {
-                emit(["flag": .null, "value": .null, "variant": .null, "reason": "ERROR", "errorCode": "INVALID_CONTEXT",
-                      "errorMessage": .string("line \(lineNumber): needs \"flag\" (a string)")])
+                emit([
+                    "flag": .null, "value": .null, "variant": .null, "reason": "ERROR", "errorCode": "INVALID_CONTEXT",
+                    "errorMessage": .string("line \(lineNumber): needs \"flag\" (a string)"),
+                ])
                 continue
             }
             var type: FlagValueType?
             if case .string(let t)? = request["type"] {
                 guard let parsed = FlagValueType(rawValue: t) else {
-                    emit(["flag": .string(flag), "value": .null, "variant": .null, "reason": "ERROR", "errorCode": "INVALID_CONTEXT",
-                          "errorMessage": .string("line \(lineNumber): unknown type \"\(t)\" (boolean, string, integer, float, object)")])
+                    emit([
+                        "flag": .string(flag), "value": .null, "variant": .null, "reason": "ERROR", "errorCode": "INVALID_CONTEXT",
+                        "errorMessage": .string("line \(lineNumber): unknown type \"\(t)\" (boolean, string, integer, float, object)"),
+                    ])
                     continue
                 }
                 type = parsed
             }
             let contextValue = request["context"] ?? .object([:])
             guard case .object = contextValue else {
-                emit(["flag": .string(flag), "value": request["default"] ?? .null, "variant": .null, "reason": "ERROR", "errorCode": "INVALID_CONTEXT",
-                      "errorMessage": .string("line \(lineNumber): \"context\" must be an object")])
+                emit([
+                    "flag": .string(flag), "value": request["default"] ?? .null, "variant": .null, "reason": "ERROR", "errorCode": "INVALID_CONTEXT",
+                    "errorMessage": .string("line \(lineNumber): \"context\" must be an object"),
+                ])
                 continue
             }
             let result = evaluate(flag, context: EvaluationContext(contextValue), type: type, default: request["default"])

@@ -121,7 +121,8 @@ public struct SyncPlan: Sendable {
                 "before": .object(before), "after": .object(after),
             ]
             if added.count + changed.count + removed.count > Self.auditDetailLimit {
-                details["detailsTruncated"] = .string("before/after kept for the first \(Self.auditDetailLimit) flags of each kind; the history holds the whole set")
+                details["detailsTruncated"] = .string(
+                    "before/after kept for the first \(Self.auditDetailLimit) flags of each kind; the history holds the whole set")
             }
             if !dropped.isEmpty { details["droppedOverrides"] = .array(dropped.sorted().map { .string($0) }) }
             if !unpin.isEmpty { details["unpinned"] = .array(unpin.sorted().map { .string($0) }) }

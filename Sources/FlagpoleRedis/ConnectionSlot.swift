@@ -121,7 +121,8 @@ final class ConnectionSlot: @unchecked Sendable {
         if isCluster, slots.count > 1 {
             throw RedisError(
                 code: .serverError,
-                message: "CROSSSLOT the transaction's keys are in \(slots.count) different hash slots; on a cluster they must share one (use a hash tag)",
+                message:
+                    "CROSSSLOT the transaction's keys are in \(slots.count) different hash slots; on a cluster they must share one (use a hash tag)",
                 address: configuration.address, command: "MULTI", serverMessage: "CROSSSLOT")
         }
         let replies = try exchange([["MULTI"]] + commands + [["EXEC"]], slot: slots.first, retryWhole: true)
@@ -138,9 +139,11 @@ final class ConnectionSlot: @unchecked Sendable {
                 // Sentinels again and send those once more, in order, to the primary they name.
                 let refused = replies.indices.filter { replies[$0].errorMessage?.hasPrefix("READONLY") == true }
                 if !refused.isEmpty {
-                    logger.info("Redis primary became a replica; asking the Sentinels again", metadata: [
-                        "flagpole.redis": "\(lastAddress)", "flagpole.commands": "\(refused.count)",
-                    ])
+                    logger.info(
+                        "Redis primary became a replica; asking the Sentinels again",
+                        metadata: [
+                            "flagpole.redis": "\(lastAddress)", "flagpole.commands": "\(refused.count)",
+                        ])
                     drop(.primary, resetBackoff: true)
                     let again = try exchange(refused.map { commands[$0] }, slot: nil, retryWhole: false)
                     for (i, reply) in zip(refused, again) { replies[i] = reply }
@@ -216,9 +219,11 @@ final class ConnectionSlot: @unchecked Sendable {
             if case .sentinel = configuration.topology, retryWhole, !retried,
                 replies.contains(where: { $0.errorMessage?.hasPrefix("READONLY") == true })
             {
-                logger.info("Redis primary became a replica; asking the Sentinels again", metadata: [
-                    "flagpole.redis": "\(connection.configuration.address)",
-                ])
+                logger.info(
+                    "Redis primary became a replica; asking the Sentinels again",
+                    metadata: [
+                        "flagpole.redis": "\(connection.configuration.address)"
+                    ])
                 drop(.primary, resetBackoff: true)
                 retried = true
                 continue
@@ -381,10 +386,12 @@ final class ConnectionSlot: @unchecked Sendable {
             node.retryAt = ContinuousClock.now + delay
             nodes[key] = node
             if isCluster { mapIsStale = true }
-            logger.debug("Redis connect failed", metadata: [
-                "flagpole.redis": "\(address)", "flagpole.error": "\(error.message)",
-                "flagpole.retryInMs": "\(delay.wholeMilliseconds)",
-            ])
+            logger.debug(
+                "Redis connect failed",
+                metadata: [
+                    "flagpole.redis": "\(address)", "flagpole.error": "\(error.message)",
+                    "flagpole.retryInMs": "\(delay.wholeMilliseconds)",
+                ])
             throw error
         }
     }
@@ -428,9 +435,11 @@ final class ConnectionSlot: @unchecked Sendable {
         let current = nodes[.primary]?.connection
         if let current, !current.isBroken, current.configuration.endpoint == named { return }
         if let current {
-            logger.info("Redis Sentinels name another primary: moving to it", metadata: [
-                "flagpole.redis": "\(current.configuration.address)", "flagpole.primary": "\(named.address)",
-            ])
+            logger.info(
+                "Redis Sentinels name another primary: moving to it",
+                metadata: [
+                    "flagpole.redis": "\(current.configuration.address)", "flagpole.primary": "\(named.address)",
+                ])
         }
         drop(.primary, resetBackoff: true)
         startWatchIfNeeded()
@@ -440,7 +449,8 @@ final class ConnectionSlot: @unchecked Sendable {
         guard role.array?.first?.string == "master" else {
             throw RedisError(
                 code: .connectionFailed,
-                message: "the Sentinels name \(c.configuration.address) as primary of '\(masterName)', but it says it is a \(role.array?.first?.string ?? "server of unknown role") (a failover in progress?)",
+                message:
+                    "the Sentinels name \(c.configuration.address) as primary of '\(masterName)', but it says it is a \(role.array?.first?.string ?? "server of unknown role") (a failover in progress?)",
                 address: c.configuration.address, command: "ROLE")
         }
         nodes[.primary] = Node(connection: c)
@@ -455,9 +465,11 @@ final class ConnectionSlot: @unchecked Sendable {
         guard generation != seenGeneration else { return }
         seenGeneration = generation
         if let primary, let c = nodes[.primary]?.connection, c.configuration.endpoint != primary {
-            logger.info("Redis Sentinel failover: moving to the new primary", metadata: [
-                "flagpole.redis": "\(c.configuration.address)", "flagpole.primary": "\(primary.address)",
-            ])
+            logger.info(
+                "Redis Sentinel failover: moving to the new primary",
+                metadata: [
+                    "flagpole.redis": "\(c.configuration.address)", "flagpole.primary": "\(primary.address)",
+                ])
             drop(.primary, resetBackoff: true)
         }
     }

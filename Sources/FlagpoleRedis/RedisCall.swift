@@ -153,19 +153,22 @@ final class RedisCall<T: Sendable>: CallSignal, DeadlineCall {
 
     /// The task waiting for the call was cancelled.
     func cancel() {
-        stop(RedisError(
-            code: .cancelled, message: "the task waiting for Redis was cancelled; the call was abandoned",
-            address: configuration.address))
+        stop(
+            RedisError(
+                code: .cancelled, message: "the task waiting for Redis was cancelled; the call was abandoned",
+                address: configuration.address))
     }
 
     func expire(now: ContinuousClock.Instant) -> Bool {
         let started = state.withLock { $0.running }
         let budget = configuration.callTimeout
-        let why = started
+        let why =
+            started
             ? "no answer within the call's deadline of \(budget.formatted) (connect timeout \(configuration.connectTimeout.formatted) + command timeout \(configuration.commandTimeout.formatted))"
             : "the call waited \(submitted.duration(to: now).formatted) behind earlier calls on this client and ran out of its deadline of \(budget.formatted) (connect timeout + command timeout)"
-        return stop(RedisError(
-            code: .timeout, message: why + "; check that the server answers, or raise the timeouts", address: configuration.address))
+        return stop(
+            RedisError(
+                code: .timeout, message: why + "; check that the server answers, or raise the timeouts", address: configuration.address))
     }
 }
 

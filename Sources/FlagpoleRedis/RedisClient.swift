@@ -58,7 +58,11 @@ public final class RedisClient: Sendable {
     public func close() async {
         let slot = self.slot
         await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-            if !thread.submit({ slot.close(); c.resume() }) { c.resume() }
+            if !thread.submit({
+                slot.close(); c.resume()
+            }) {
+                c.resume()
+            }
         }
     }
 

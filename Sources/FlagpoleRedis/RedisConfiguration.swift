@@ -286,8 +286,10 @@ public struct RedisConfiguration: Sendable, Hashable {
             nodes.append(try Self.parseHostPort(part, defaultPort: sentinel ? 26379 : 6379, invalid))
         }
         guard let first = nodes.first else {
-            throw invalid(sentinel ? "name at least one Sentinel: redis-sentinel://host:port[,host:port…]/MASTER-NAME"
-                                   : "name at least one seed node: redis-cluster://host:port[,host:port…]")
+            throw invalid(
+                sentinel
+                    ? "name at least one Sentinel: redis-sentinel://host:port[,host:port…]/MASTER-NAME"
+                    : "name at least one seed node: redis-cluster://host:port[,host:port…]")
         }
         self.init(endpoint: first)
         if sentinel {

@@ -1,4 +1,5 @@
 import CHiredis
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -68,7 +69,8 @@ public final class RedisConnection {
             isBroken = true
             throw RedisError(
                 code: .connectionFailed,
-                message: "the Sentinels name \(configuration.address) as primary of '\(masterName)', but it says it is a \(role.array?.first?.string ?? "server of unknown role") (a failover in progress?)",
+                message:
+                    "the Sentinels name \(configuration.address) as primary of '\(masterName)', but it says it is a \(role.array?.first?.string ?? "server of unknown role") (a failover in progress?)",
                 address: configuration.address, command: "ROLE")
         }
     }
@@ -356,7 +358,8 @@ public final class RedisConnection {
             }
             if n == 0 {
                 isBroken = true
-                throw RedisError(code: .connectionClosed, message: "the server closed the connection", address: configuration.address, command: command)
+                throw RedisError(
+                    code: .connectionClosed, message: "the server closed the connection", address: configuration.address, command: command)
             }
             let error = errno
             if error == EINTR { continue }
@@ -383,7 +386,8 @@ public final class RedisConnection {
             if phase == .connect {
                 message = "connecting (AUTH, SELECT) took longer than the connect timeout of \(configuration.connectTimeout.formatted)"
             } else if let call = callLimit?.end, call <= end {
-                message = "no reply before the call's deadline (connect timeout \(configuration.connectTimeout.formatted) + command timeout \(configuration.commandTimeout.formatted), counted from when the call was made)"
+                message =
+                    "no reply before the call's deadline (connect timeout \(configuration.connectTimeout.formatted) + command timeout \(configuration.commandTimeout.formatted), counted from when the call was made)"
             } else {
                 message = "no reply within the command timeout of \(configuration.commandTimeout.formatted)"
             }
@@ -473,7 +477,8 @@ public final class RedisConnection {
         func timedOut() -> RedisError {
             RedisError(
                 code: .timeout,
-                message: "could not connect within \(ContinuousClock.now < end ? configuration.connectTimeout.formatted : "the time left") (connect timeout \(configuration.connectTimeout.formatted))",
+                message:
+                    "could not connect within \(ContinuousClock.now < end ? configuration.connectTimeout.formatted : "the time left") (connect timeout \(configuration.connectTimeout.formatted))",
                 address: address)
         }
         /// Connects `fd` to `addr`, waiting for it by `end`. Nil on success, else why not.
@@ -559,7 +564,8 @@ public final class RedisConnection {
             let bytes = Array(path.utf8)
             guard bytes.count < capacity else {
                 throw RedisError(
-                    code: .invalidConfiguration, message: "the socket path is \(bytes.count) bytes, longer than the \(capacity - 1) a unix socket allows",
+                    code: .invalidConfiguration,
+                    message: "the socket path is \(bytes.count) bytes, longer than the \(capacity - 1) a unix socket allows",
                     address: address)
             }
             addr.sun_family = sa_family_t(AF_UNIX)
@@ -588,8 +594,9 @@ public final class RedisConnection {
 
     private func ensureUsable(_ command: String?) throws(RedisError) {
         if isBroken {
-            throw RedisError(code: .connectionClosed, message: "the connection is broken; make a new one",
-                             address: configuration.address, command: command)
+            throw RedisError(
+                code: .connectionClosed, message: "the connection is broken; make a new one",
+                address: configuration.address, command: command)
         }
     }
 

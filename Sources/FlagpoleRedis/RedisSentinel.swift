@@ -145,9 +145,11 @@ final class SentinelWatch: Sendable {
                     if let primary = state.pending.withLock({ $0 }) { learned(primary) }
                 case .message(let message):
                     if let primary = SentinelResolver.switchedPrimary(message.payload, masterName: masterName) {
-                        logger.info("Redis Sentinel failover", metadata: [
-                            "flagpole.redis": "\(configuration.address)", "flagpole.primary": "\(primary.address)",
-                        ])
+                        logger.info(
+                            "Redis Sentinel failover",
+                            metadata: [
+                                "flagpole.redis": "\(configuration.address)", "flagpole.primary": "\(primary.address)",
+                            ])
                         learned(primary)
                     }
                 case .disconnected:

@@ -331,17 +331,21 @@ final class SubscriptionReader: Sendable {
                 let connection = try connect()
                 connected.withLock { $0 = connection.configuration.endpoint }
                 defer { connected.withLock { $0 = nil } }
-                try serve(connection, onSubscribed: {
-                    failures = 0
-                    wasConnected = true
-                })
+                try serve(
+                    connection,
+                    onSubscribed: {
+                        failures = 0
+                        wasConnected = true
+                    })
             } catch {
                 if isStopped { break }
                 if wasConnected || failures == 0 {
                     deliver(.disconnected(error))
-                    logger.warning("Redis subscription lost; reconnecting", metadata: [
-                        "flagpole.redis": "\(configuration.address)", "flagpole.error": "\(error.message)",
-                    ])
+                    logger.warning(
+                        "Redis subscription lost; reconnecting",
+                        metadata: [
+                            "flagpole.redis": "\(configuration.address)", "flagpole.error": "\(error.message)",
+                        ])
                 }
                 dropped = wasConnected
                 if !wasConnected { failures += 1 }
@@ -433,8 +437,10 @@ final class SubscriptionReader: Sendable {
             case "message" where parts.count == 3:
                 deliver(.message(RedisPubSubMessage(channel: parts[1].string ?? "", payload: parts[2].bytes ?? [])))
             case "pmessage" where parts.count == 4:
-                deliver(.message(RedisPubSubMessage(
-                    channel: parts[2].string ?? "", pattern: parts[1].string, payload: parts[3].bytes ?? [])))
+                deliver(
+                    .message(
+                        RedisPubSubMessage(
+                            channel: parts[2].string ?? "", pattern: parts[1].string, payload: parts[3].bytes ?? [])))
             case "subscribe", "psubscribe":
                 let name = (kind == "subscribe" ? "c:" : "p:") + (parts.count > 1 ? parts[1].string ?? "" : "")
                 if pending.remove(name) != nil, pending.isEmpty {

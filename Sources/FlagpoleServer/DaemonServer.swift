@@ -175,7 +175,8 @@ public final class DaemonServer: Sendable, Service {
                 let port = channel.localAddress?.port ?? configuration.port
                 boundPort.withLock { $0 = port }
                 logger.info(
-                    "Serving OFREP", metadata: ["flagpole.address": "http://\(configuration.host):\(port)", "flagpole.auth": "\(configuration.tokens.isEnabled)"])
+                    "Serving OFREP",
+                    metadata: ["flagpole.address": "http://\(configuration.host):\(port)", "flagpole.auth": "\(configuration.tokens.isEnabled)"])
                 await onListening(configuration.host, port)
             },
             logger: logger)
@@ -319,7 +320,9 @@ public final class DaemonServer: Sendable, Service {
             .contentTooLarge,
             OFREPCoding.failure(
                 key: key, code: .general,
-                details: "the request body is larger than \(configuration.maxBodySize) bytes; send a smaller context (the daemon's --max-body-size sets the limit)"))
+                details:
+                    "the request body is larger than \(configuration.maxBodySize) bytes; send a smaller context (the daemon's --max-body-size sets the limit)"
+            ))
     }
 
     // MARK: - Outcomes
@@ -371,12 +374,14 @@ public final class DaemonServer: Sendable, Service {
                 return Self.json(
                     .badRequest,
                     Self.errorBody(
-                        "outcomes[\(index)].flag: '\(outcome.flag)' is not a flag of environment '\(environment)'; report outcomes of the flags the daemon serves (nothing of this request was recorded)"))
+                        "outcomes[\(index)].flag: '\(outcome.flag)' is not a flag of environment '\(environment)'; report outcomes of the flags the daemon serves (nothing of this request was recorded)"
+                    ))
             case .unknownVariant(let known):
                 return Self.json(
                     .badRequest,
                     Self.errorBody(
-                        "outcomes[\(index)].variant: '\(outcome.variant ?? "")' is not a variant of '\(outcome.flag)' (its variants: \(known.joined(separator: ", "))); send the variant the evaluation returned, or null for the code default (nothing of this request was recorded)"))
+                        "outcomes[\(index)].variant: '\(outcome.variant ?? "")' is not a variant of '\(outcome.flag)' (its variants: \(known.joined(separator: ", "))); send the variant the evaluation returned, or null for the code default (nothing of this request was recorded)"
+                    ))
             }
         }
         let total = report.total
@@ -389,11 +394,15 @@ public final class DaemonServer: Sendable, Service {
         case .tooMany(let limit):
             return Self.json(
                 .badRequest,
-                Self.errorBody("this request records \(total) outcomes; one request may record at most \(limit) (the daemon's --report-rate-limit); send them in several requests"))
+                Self.errorBody(
+                    "this request records \(total) outcomes; one request may record at most \(limit) (the daemon's --report-rate-limit); send them in several requests"
+                ))
         case .retryAfter(let seconds):
             var answer = Self.json(
                 .tooManyRequests,
-                Self.errorBody("this token reported more than \(configuration.reportRateLimit.perSecond) outcomes a second; retry after \(seconds) s (the daemon's --report-rate-limit sets the rate)"))
+                Self.errorBody(
+                    "this token reported more than \(configuration.reportRateLimit.perSecond) outcomes a second; retry after \(seconds) s (the daemon's --report-rate-limit sets the rate)"
+                ))
             answer.headers[.retryAfter] = String(seconds)
             return answer
         }
@@ -420,7 +429,9 @@ public final class DaemonServer: Sendable, Service {
         }
         return json(
             .unsupportedMediaType,
-            errorBody("send the request body as JSON with the header 'Content-Type: application/json' (got \(headers[.contentType].map { "'\($0)'" } ?? "none"))"))
+            errorBody(
+                "send the request body as JSON with the header 'Content-Type: application/json' (got \(headers[.contentType].map { "'\($0)'" } ?? "none"))"
+            ))
     }
 
     // MARK: - Health
@@ -430,7 +441,8 @@ public final class DaemonServer: Sendable, Service {
         var ready = client.isReady
         let freshness = client.freshness
         let revision = freshness.revision.map { "revision \($0)" } ?? "no revision"
-        let state = "\(freshness.source.rawValue), \(revision)\(freshness.isInSync ? ", in sync" : ", not in sync")\(freshness.isStale ? ", STALE" : "")"
+        let state =
+            "\(freshness.source.rawValue), \(revision)\(freshness.isInSync ? ", in sync" : ", not in sync")\(freshness.isStale ? ", STALE" : "")"
         lines.append(client.isReady ? "client: ready (\(state))" : "client: not ready (waiting for Redis; \(state))")
         if isOpenBeyondLoopback {
             lines.append(
@@ -485,14 +497,17 @@ public final class DaemonServer: Sendable, Service {
             return nil
         case .granted:
             let what = scope == .report ? "report outcomes" : "evaluate flags"
-            return Self.json(.forbidden, Self.errorBody("this token may not \(what); grant it the scope '\(scope == .report ? "report" : "evaluate")' in the token file"))
+            return Self.json(
+                .forbidden,
+                Self.errorBody("this token may not \(what); grant it the scope '\(scope == .report ? "report" : "evaluate")' in the token file"))
         case .missing:
             var response = Self.json(
                 .unauthorized, Self.errorBody("missing token: send 'Authorization: Bearer <token>' (or 'X-API-Key: <token>')"))
             response.headers[.wwwAuthenticate] = "Bearer realm=\"flagpole\""
             return response
         case .unknown:
-            var response = Self.json(.unauthorized, Self.errorBody("unknown token: check the token the daemon was given (--tokens-file or $FLAGPOLE_DAEMON_TOKENS)"))
+            var response = Self.json(
+                .unauthorized, Self.errorBody("unknown token: check the token the daemon was given (--tokens-file or $FLAGPOLE_DAEMON_TOKENS)"))
             response.headers[.wwwAuthenticate] = "Bearer realm=\"flagpole\", error=\"invalid_token\""
             return response
         }

@@ -1,11 +1,12 @@
+import HTTPTypes
+import NIOCore
+import NIOHTTPTypes
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import HTTPTypes
-import NIOCore
-import NIOHTTPTypes
 
 /// Answers `POST /ofrep/v1/evaluate/flags/{key}` on the event loop that read the request, inside
 /// Hummingbird's channel pipeline (its `additionalChannelHandlers`), and hands every other

@@ -75,7 +75,8 @@ public struct ChangeEvent: Sendable, Hashable {
         guard case .int(let rev)? = value["revision"], case .int(let prev)? = value["previousRevision"], rev >= 0, prev >= 0 else {
             throw StoreError(
                 code: .corruptData,
-                message: "change event without whole-number revision and previousRevision from 0: \(String(decoding: message.prefix(80), as: UTF8.self))")
+                message:
+                    "change event without whole-number revision and previousRevision from 0: \(String(decoding: message.prefix(80), as: UTF8.self))")
         }
         revision = rev
         previousRevision = prev

@@ -38,13 +38,16 @@ extension FlagStore {
         } catch let error as RedisError {
             throw StoreError(code: .redis, message: error.description, underlying: error)
         }
-        guard let replies, replies.count == 4 else { throw StoreError(code: .redis, message: "reading the rollouts of \(l.environment) returned no result") }
+        guard let replies, replies.count == 4 else {
+            throw StoreError(code: .redis, message: "reading the rollouts of \(l.environment) returned no result")
+        }
         let keys = [l.revision, l.rollouts, l.rolloutObservations, l.watcherLease]
         let types = ["string", "hash", "hash", "string"]
         for (i, r) in replies.enumerated() {
             if let e = r.errorMessage { throw Self.wrongType(key: keys[i], serverMessage: e, expected: types[i]) }
         }
-        var read = RolloutsRead(revision: try Self.parseRevision(replies[0], key: l.revision), rollouts: [:], observations: [:], lease: nil, problems: [])
+        var read = RolloutsRead(
+            revision: try Self.parseRevision(replies[0], key: l.revision), rollouts: [:], observations: [:], lease: nil, problems: [])
         for (flag, v) in replies[1].dictionary ?? [:] {
             do { read.rollouts[flag] = try RolloutRecord(json: try JSONParser.parse(bytes: v.bytes ?? [])) } catch {
                 read.problems.append(StoreError(code: .corruptData, message: "\(l.rollouts) field '\(flag)': \(error)", key: l.rollouts))
@@ -52,7 +55,8 @@ extension FlagStore {
         }
         for (flag, v) in includeObservations ? replies[2].dictionary ?? [:] : [:] {
             do { read.observations[flag] = try RolloutObservation(json: try JSONParser.parse(bytes: v.bytes ?? [])) } catch {
-                read.problems.append(StoreError(code: .corruptData, message: "\(l.rolloutObservations) field '\(flag)': \(error)", key: l.rolloutObservations))
+                read.problems.append(
+                    StoreError(code: .corruptData, message: "\(l.rolloutObservations) field '\(flag)': \(error)", key: l.rolloutObservations))
             }
         }
         if let bytes = replies[3].bytes {
@@ -130,7 +134,9 @@ extension FlagStore {
                     let parts = m.split(separator: " ").map(String.init)
                     let key = parts.count > 1 ? parts[1] : "?"
                     throw StoreError(
-                        code: .corruptData, message: "\(key) holds the wrong kind of value; Flagpole did not write it — inspect it with redis-cli TYPE \(key) and remove it",
+                        code: .corruptData,
+                        message:
+                            "\(key) holds the wrong kind of value; Flagpole did not write it — inspect it with redis-cli TYPE \(key) and remove it",
                         key: key)
                 }
             }
@@ -139,7 +145,8 @@ extension FlagStore {
     }
 
     /// KEYS: lease, fence. ARGV: holder, now (ms), ttl (ms). Returns {1|0, lease JSON}.
-    static let leaseScript = RedisScript(#"""
+    static let leaseScript = RedisScript(
+        #"""
         for i, key in ipairs(KEYS) do
           local t = redis.call('TYPE', key)['ok']
           if t ~= 'none' and t ~= 'string' then return redis.error_reply('WRONGTYPE_KEY ' .. key .. ' ' .. t .. ' string') end
@@ -169,7 +176,8 @@ extension FlagStore {
         """#)
 
     /// KEYS: lease. ARGV: holder, token.
-    static let releaseScript = RedisScript(#"""
+    static let releaseScript = RedisScript(
+        #"""
         local raw = redis.call('GET', KEYS[1])
         if not raw then return 0 end
         local ok, lease = pcall(cjson.decode, raw)
@@ -181,7 +189,8 @@ extension FlagStore {
         """#)
 
     /// KEYS: observations, fence, audit, revision. ARGV: token, flag, observation JSON, audit fields JSON.
-    static let observeScript = RedisScript(#"""
+    static let observeScript = RedisScript(
+        #"""
         local types = {'hash', 'string', 'stream', 'string'}
         for i, key in ipairs(KEYS) do
           local t = redis.call('TYPE', key)['ok']

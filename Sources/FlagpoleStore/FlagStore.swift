@@ -125,7 +125,8 @@ public struct FlagStore: Sendable {
         if let format = meta["format"].flatMap(Int.init), format > StoreLayout.formatVersion {
             throw StoreError(
                 code: .newerFormat,
-                message: "\(l.meta) says data format \(format), but this Flagpole reads format \(StoreLayout.formatVersion): upgrade flagctl and the client library",
+                message:
+                    "\(l.meta) says data format \(format), but this Flagpole reads format \(StoreLayout.formatVersion): upgrade flagctl and the client library",
                 key: l.meta)
         }
         var problems: [StoreError] = []
@@ -145,14 +146,18 @@ public struct FlagStore: Sendable {
             } catch {
                 why = "not valid JSON (\(error))"
             }
-            problems.append(StoreError(code: .corruptData, message: "\(l.flags) field '\(k)': \(why); sync the files again to replace it", key: l.flags))
+            problems.append(
+                StoreError(code: .corruptData, message: "\(l.flags) field '\(k)': \(why); sync the files again to replace it", key: l.flags))
         }
         var overrides: [String: OverrideRecord] = [:]
         for (k, v) in replies[2].dictionary ?? [:] {
             do {
                 overrides[k] = try OverrideRecord(json: try JSONParser.parse(bytes: v.bytes ?? []))
             } catch {
-                problems.append(StoreError(code: .corruptData, message: "\(l.overrides) field '\(k)': \(error); clear it with flagctl override clear \(k)", key: l.overrides))
+                problems.append(
+                    StoreError(
+                        code: .corruptData, message: "\(l.overrides) field '\(k)': \(error); clear it with flagctl override clear \(k)",
+                        key: l.overrides))
             }
         }
         var pins: [String: PinRecord] = [:]
@@ -201,7 +206,9 @@ public struct FlagStore: Sendable {
             do {
                 read.definition = try JSONParser.parse(bytes: bytes)
             } catch {
-                throw StoreError(code: .corruptData, message: "\(l.flags) field '\(flag)': not valid JSON (\(error)); sync the files again to replace it", key: l.flags)
+                throw StoreError(
+                    code: .corruptData, message: "\(l.flags) field '\(flag)': not valid JSON (\(error)); sync the files again to replace it",
+                    key: l.flags)
             }
         }
         if let bytes = replies[2].bytes {
@@ -249,7 +256,8 @@ public struct FlagStore: Sendable {
 
     /// Sets `meta` fields, and the environment ID when there is none. KEYS: meta. ARGV: field,
     /// value, …, a new environment ID. (HEXISTS and HSET: the writer's ACL has no HSETNX.)
-    static let setMetaScript = RedisScript(#"""
+    static let setMetaScript = RedisScript(
+        #"""
         for i = 1, #ARGV - 1, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
         if redis.call('HEXISTS', KEYS[1], 'environmentId') == 0 then redis.call('HSET', KEYS[1], 'environmentId', ARGV[#ARGV]) end
         return 1
@@ -296,24 +304,27 @@ public struct FlagStore: Sendable {
         var payload: [String: JSONValue] = [:]
         payload["setFlags"] = .array(change.setDefinitions.sorted { $0.key < $1.key }.map { [.string($0.key), .string($0.value.jsonString)] })
         payload["removeFlags"] = .array(change.removeDefinitions.map { .string($0) })
-        payload["setOverrides"] = .array(change.setOverrides.sorted { $0.key < $1.key }.map { kv in
-            var r = kv.value
-            r.revision = newRevision
-            return [.string(kv.key), .string(r.json.jsonString)]
-        })
+        payload["setOverrides"] = .array(
+            change.setOverrides.sorted { $0.key < $1.key }.map { kv in
+                var r = kv.value
+                r.revision = newRevision
+                return [.string(kv.key), .string(r.json.jsonString)]
+            })
         payload["removeOverrides"] = .array(change.removeOverrides.map { .string($0) })
-        payload["setPins"] = .array(change.setPins.sorted { $0.key < $1.key }.map { kv in
-            var p = kv.value
-            p.revision = newRevision
-            return [.string(kv.key), .string(p.json.jsonString)]
-        })
+        payload["setPins"] = .array(
+            change.setPins.sorted { $0.key < $1.key }.map { kv in
+                var p = kv.value
+                p.revision = newRevision
+                return [.string(kv.key), .string(p.json.jsonString)]
+            })
         payload["removePins"] = .array(change.removePins.map { .string($0) })
-        payload["setRollouts"] = .array(change.setRollouts.sorted { $0.key < $1.key }.map { kv in
-            var r = kv.value
-            r.revision = newRevision
-            if change.setOverrides[kv.key] != nil || change.removeOverrides.contains(kv.key) { r.overrideRevision = newRevision }
-            return [.string(kv.key), .string(r.json.jsonString)]
-        })
+        payload["setRollouts"] = .array(
+            change.setRollouts.sorted { $0.key < $1.key }.map { kv in
+                var r = kv.value
+                r.revision = newRevision
+                if change.setOverrides[kv.key] != nil || change.removeOverrides.contains(kv.key) { r.overrideRevision = newRevision }
+                return [.string(kv.key), .string(r.json.jsonString)]
+            })
         if let fence = change.fence { payload["fence"] = .string(String(fence)) }
         // The environment ID is the script's to keep: set once, never changed by a change's fields.
         payload["meta"] = .array(
@@ -329,7 +340,8 @@ public struct FlagStore: Sendable {
         let changed = change.changedFlags
         // Inline the new state only for small changes (the message has a size limit anyway).
         if !changed.isEmpty && changed.count <= Self.inlineFlagLimit {
-            let current = try await readFlags(changed.filter { change.setDefinitions[$0] == nil || (change.setOverrides[$0] == nil && !change.removeOverrides.contains($0)) })
+            let current = try await readFlags(
+                changed.filter { change.setDefinitions[$0] == nil || (change.setOverrides[$0] == nil && !change.removeOverrides.contains($0)) })
             for k in changed {
                 guard let def = change.setDefinitions[k] ?? current[k]?.definition else { continue }
                 let ov: JSONValue?
@@ -345,7 +357,8 @@ public struct FlagStore: Sendable {
                 states[k] = ChangeEvent.FlagState(definition: def, override: ov)
             }
         }
-        payload["eventTail"] = .string(ChangeEvent.tail(changed: changed, removed: change.removeDefinitions.sorted(), flags: states, metadataChanged: change.metadataChanged))
+        payload["eventTail"] = .string(
+            ChangeEvent.tail(changed: changed, removed: change.removeDefinitions.sorted(), flags: states, metadataChanged: change.metadataChanged))
         let args: [RedisArgument] = [
             RedisArgument(expectedRevision), RedisArgument(StoreLayout.formatVersion), RedisArgument(JSONValue.object(payload).jsonString),
         ]
@@ -373,7 +386,9 @@ public struct FlagStore: Sendable {
             do {
                 reply = try await client.send(["XREVRANGE", RedisArgument(layout.audit), RedisArgument(end), RedisArgument(start), "COUNT", "500"])
             } catch let error as RedisError {
-                if let m = error.serverMessage, m.hasPrefix("WRONGTYPE") { throw Self.wrongType(key: layout.audit, serverMessage: m, expected: "stream") }
+                if let m = error.serverMessage, m.hasPrefix("WRONGTYPE") {
+                    throw Self.wrongType(key: layout.audit, serverMessage: m, expected: "stream")
+                }
                 throw StoreError(code: .redis, message: error.description, underlying: error)
             }
             if let e = reply.errorMessage { throw Self.wrongType(key: layout.audit, serverMessage: e, expected: "stream") }
@@ -408,7 +423,8 @@ public struct FlagStore: Sendable {
             let kept = try await historyRevisions()
             throw StoreError(
                 code: .revisionNotFound,
-                message: "revision \(revision) is not in the history of \(layout.environment) (kept: \(kept.isEmpty ? "none" : kept.map(String.init).joined(separator: ", ")))",
+                message:
+                    "revision \(revision) is not in the history of \(layout.environment) (kept: \(kept.isEmpty ? "none" : kept.map(String.init).joined(separator: ", ")))",
                 key: layout.history)
         }
         do { return try JSONParser.parse(bytes: bytes) } catch {
@@ -433,7 +449,11 @@ public struct FlagStore: Sendable {
         case .error(let e): throw wrongType(key: key, serverMessage: e, expected: "string")
         default:
             guard let r = reply.integer, r >= 0 else {
-                throw StoreError(code: .corruptData, message: "\(key) should hold a revision number, found \(reply.string.map { "'\($0.prefix(40))'" } ?? "\(reply)"); was it written by hand?", key: key)
+                throw StoreError(
+                    code: .corruptData,
+                    message:
+                        "\(key) should hold a revision number, found \(reply.string.map { "'\($0.prefix(40))'" } ?? "\(reply)"); was it written by hand?",
+                    key: key)
             }
             return r
         }
@@ -443,7 +463,8 @@ public struct FlagStore: Sendable {
         if serverMessage.hasPrefix("WRONGTYPE") {
             return StoreError(
                 code: .corruptData,
-                message: "\(key) holds the wrong kind of value (expected a \(expected)); Flagpole did not write it — inspect it with redis-cli TYPE \(key), remove it, and sync again",
+                message:
+                    "\(key) holds the wrong kind of value (expected a \(expected)); Flagpole did not write it — inspect it with redis-cli TYPE \(key), remove it, and sync again",
                 key: key)
         }
         return StoreError(code: .redis, message: "reading \(key): \(serverMessage)", key: key)
@@ -458,24 +479,30 @@ public struct FlagStore: Sendable {
         case "CONFLICT":
             return StoreError(
                 code: .conflict,
-                message: "\(layout.environment) changed while this command ran (now at revision \(parts.count > 1 ? parts[1] : "?")); nothing was written — run it again",
+                message:
+                    "\(layout.environment) changed while this command ran (now at revision \(parts.count > 1 ? parts[1] : "?")); nothing was written — run it again",
                 key: layout.revision)
         case "WRONGTYPE_KEY" where parts.count >= 4:
             return StoreError(
                 code: .corruptData,
-                message: "\(parts[1]) holds a \(parts[2]), not a \(parts[3]); Flagpole did not write it — inspect it, remove it, and sync again; nothing was written",
+                message:
+                    "\(parts[1]) holds a \(parts[2]), not a \(parts[3]); Flagpole did not write it — inspect it, remove it, and sync again; nothing was written",
                 key: parts[1])
         case "BAD_REVISION" where parts.count >= 2:
-            return StoreError(code: .corruptData, message: "\(parts[1]) does not hold a revision number; was it written by hand? Nothing was written", key: parts[1])
+            return StoreError(
+                code: .corruptData, message: "\(parts[1]) does not hold a revision number; was it written by hand? Nothing was written", key: parts[1]
+            )
         case "NEWER_FORMAT":
             return StoreError(
                 code: .newerFormat,
-                message: "\(layout.meta) says data format \(parts.count > 1 ? parts[1] : "?"), newer than this Flagpole's \(StoreLayout.formatVersion): upgrade flagctl; nothing was written",
+                message:
+                    "\(layout.meta) says data format \(parts.count > 1 ? parts[1] : "?"), newer than this Flagpole's \(StoreLayout.formatVersion): upgrade flagctl; nothing was written",
                 key: layout.meta)
         case "FENCED":
             return StoreError(
                 code: .fenced,
-                message: "another watcher took the lease of \(layout.environment) (fencing token now \(parts.count > 1 ? parts[1] : "?")); this watcher's write was refused and nothing was written",
+                message:
+                    "another watcher took the lease of \(layout.environment) (fencing token now \(parts.count > 1 ? parts[1] : "?")); this watcher's write was refused and nothing was written",
                 key: layout.watcherFence)
         case "NOFLAG":
             let flag = parts.dropFirst().joined(separator: " ")
@@ -487,7 +514,8 @@ public struct FlagStore: Sendable {
 
     /// The one write script. KEYS: revision, flags, overrides, pins, meta, audit, history, history
     /// order, rollouts, watcher fence. ARGV: expected revision, data format, payload (JSON).
-    static let applyScript = RedisScript(#"""
+    static let applyScript = RedisScript(
+        #"""
         local expectedTypes = {'string', 'hash', 'hash', 'hash', 'hash', 'stream', 'hash', 'list', 'hash', 'string'}
         for i, key in ipairs(KEYS) do
           local t = redis.call('TYPE', key)['ok']

@@ -56,10 +56,12 @@ public indirect enum FlagOverride: Sendable, Hashable {
         case .variant(let v): return "variant \"\(v)\""
         case .enabled(let on): return on ? "enabled" : "disabled"
         case .rollout(let s):
-            return "rollout \(s.percent)% → \"\(s.targetVariant)\"" + (s.effectiveHoldback > 0 ? " (\(RolloutSplit.percentText(s.effectiveHoldback)) held back)" : "")
+            return "rollout \(s.percent)% → \"\(s.targetVariant)\""
+                + (s.effectiveHoldback > 0 ? " (\(RolloutSplit.percentText(s.effectiveHoldback)) held back)" : "")
         case .definition(let d):
             if d["state"]?.stringValue == "DISABLED" { return "reverted (frozen definition: disabled)" }
-            return "reverted (frozen definition: default \(d["defaultVariant"]?.jsonString ?? "null")\(d["targeting"].map { $0.isNull || $0 == .object([:]) } == false ? ", with targeting" : ""))"
+            return
+                "reverted (frozen definition: default \(d["defaultVariant"]?.jsonString ?? "null")\(d["targeting"].map { $0.isNull || $0 == .object([:]) } == false ? ", with targeting" : ""))"
         }
     }
 
@@ -89,7 +91,9 @@ public indirect enum FlagOverride: Sendable, Hashable {
         } else {
             throw StoreError(
                 code: .corruptData,
-                message: "an override needs \"variant\" (a string), \"state\" (ENABLED or DISABLED), \"rollout\" or \"definition\"; written by a newer Flagpole?")
+                message:
+                    "an override needs \"variant\" (a string), \"state\" (ENABLED or DISABLED), \"rollout\" or \"definition\"; written by a newer Flagpole?"
+            )
         }
     }
 }
@@ -155,7 +159,9 @@ public struct RolloutSplit: Sendable, Hashable {
             treatment = total - Int64((effectiveHoldback * 100).rounded())
         }
         let bucket: JSONValue = [
-            "fractional": [["cat": [.string(seed), ["var": "targetingKey"]]], ["treatment", .int(treatment)], ["control", .int(total - treatment)]],
+            "fractional": [
+                ["cat": [.string(seed), ["var": "targetingKey"]]], ["treatment", .int(treatment)], ["control", .int(total - treatment)],
+            ]
         ]
         flag["targeting"] = ["if": [["==": [bucket, "treatment"]], .string(targetVariant), before]]
         return .object(flag)

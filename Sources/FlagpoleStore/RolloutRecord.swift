@@ -50,7 +50,8 @@ public struct RolloutRecord: Sendable, Hashable {
         public var prometheusRequestsQuery: String?
 
         /// Creates settings; the default is the built-in counters.
-        public init(source: String = "builtin", prometheusURL: String? = nil, prometheusQuery: String? = nil, prometheusRequestsQuery: String? = nil) {
+        public init(source: String = "builtin", prometheusURL: String? = nil, prometheusQuery: String? = nil, prometheusRequestsQuery: String? = nil)
+        {
             self.source = source
             self.prometheusURL = prometheusURL
             self.prometheusQuery = prometheusQuery
@@ -150,7 +151,8 @@ public struct RolloutRecord: Sendable, Hashable {
     public init(
         id: String, flag: String, targetVariant: String, steps: [Int], stepIndex: Int = 0, stepStartedAt: Int64,
         watchSeconds: Int64, status: Status = .running, dryRun: Bool = false, limits: GuardLimits, metric: MetricSettings = .init(),
-        holdback: Double = 0, before: Before, overrideRevision: Int64 = 0, revision: Int64 = 0, startedBy: String, startedAt: Int64, reason: String? = nil
+        holdback: Double = 0, before: Before, overrideRevision: Int64 = 0, revision: Int64 = 0, startedBy: String, startedAt: Int64,
+        reason: String? = nil
     ) {
         self.id = id
         self.flag = flag
@@ -192,7 +194,8 @@ public struct RolloutRecord: Sendable, Hashable {
 
     /// The override this rollout's current step writes.
     public var split: RolloutSplit {
-        RolloutSplit(rolloutID: id, targetVariant: targetVariant, percent: percent, seed: id, base: before.override?.override, holdback: activeHoldback)
+        RolloutSplit(
+            rolloutID: id, targetVariant: targetVariant, percent: percent, seed: id, base: before.override?.override, holdback: activeHoldback)
     }
 
     /// The record as stored.

@@ -16,7 +16,8 @@ public struct StoreLayout: Sendable, Hashable {
         guard Self.isValidEnvironmentName(environment) else {
             throw StoreError(
                 code: .invalidInput,
-                message: "invalid environment name '\(environment)': use letters, digits, '_', '.' and '-' (at most 64, starting with a letter or digit)")
+                message:
+                    "invalid environment name '\(environment)': use letters, digits, '_', '.' and '-' (at most 64, starting with a letter or digit)")
         }
         self.environment = environment
     }
@@ -83,8 +84,10 @@ public struct StoreLayout: Sendable, Hashable {
 
     /// Each key with the Redis type it must hold.
     public var keyTypes: [(key: String, type: String)] {
-        [(revision, "string"), (flags, "hash"), (overrides, "hash"), (pins, "hash"), (meta, "hash"), (audit, "stream"),
-         (history, "hash"), (historyOrder, "list"), (rollouts, "hash"), (watcherFence, "string"),
-         (rolloutObservations, "hash"), (watcherLease, "string")]
+        [
+            (revision, "string"), (flags, "hash"), (overrides, "hash"), (pins, "hash"), (meta, "hash"), (audit, "stream"),
+            (history, "hash"), (historyOrder, "list"), (rollouts, "hash"), (watcherFence, "string"),
+            (rolloutObservations, "hash"), (watcherLease, "string"),
+        ]
     }
 }

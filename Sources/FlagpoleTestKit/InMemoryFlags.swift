@@ -88,7 +88,8 @@ public final class InMemoryFlags: FlagEvaluator, Sendable {
             throw InMemoryFlagsError("no flag files for environment '\(environment)' in \(directory)/\(environment)")
         }
         if let first = loaded.errors.first {
-            throw InMemoryFlagsError("\(directory)/\(environment): \(first)" + (loaded.errors.count > 1 ? " (and \(loaded.errors.count - 1) more)" : ""))
+            throw InMemoryFlagsError(
+                "\(directory)/\(environment): \(first)" + (loaded.errors.count > 1 ? " (and \(loaded.errors.count - 1) more)" : ""))
         }
         try self.init(document: loaded.document, environment: environment, fractionalAlgorithm: loaded.algorithm)
     }

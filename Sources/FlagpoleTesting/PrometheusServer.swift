@@ -1,6 +1,6 @@
 import AsyncHTTPClient
-import NIOCore
 import Foundation
+import NIOCore
 import Synchronization
 
 /// A real `prometheus` server for tests (Debian's `prometheus` package; `scripts/install-deps.sh`

@@ -25,9 +25,11 @@ public final class RedisClusterSetup: Sendable {
         var started: [RedisServer] = []
         do {
             for _ in 0..<primaries {
-                started.append(try await RedisServer.start(.init(extraArguments: [
-                    "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "5000",
-                ])))
+                started.append(
+                    try await RedisServer.start(
+                        .init(extraArguments: [
+                            "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "5000",
+                        ])))
             }
             let cluster = RedisClusterSetup(nodes: started)
             try await cluster.form()
@@ -61,10 +63,11 @@ public final class RedisClusterSetup: Sendable {
                     let info = try? c.send(["CLUSTER", "INFO"]).string, info.contains("cluster_state:ok"),
                     let slots = try? c.send(["CLUSTER", "SLOTS"]).array
                 else { return false }
-                maps.insert(slots.map { r in
-                    let a = r.array ?? []
-                    return "\(a.first?.integer ?? -1)-\(a.count > 1 ? a[1].integer ?? -1 : -1)@\(a.count > 2 ? a[2].array?[1].integer ?? -1 : -1)"
-                }.sorted())
+                maps.insert(
+                    slots.map { r in
+                        let a = r.array ?? []
+                        return "\(a.first?.integer ?? -1)-\(a.count > 1 ? a[1].integer ?? -1 : -1)@\(a.count > 2 ? a[2].array?[1].integer ?? -1 : -1)"
+                    }.sorted())
             }
             return maps.count == 1
         }
@@ -99,8 +102,9 @@ public final class RedisClusterSetup: Sendable {
     public func migrate(keys: [String], slot: Int, to target: RedisServer) throws {
         guard !keys.isEmpty else { return }
         let source = try owner(ofSlot: slot)
-        _ = try connection(source).send(RedisCommand(
-            ["MIGRATE", "127.0.0.1", RedisArgument(target.port), "", "0", "5000", "KEYS"] + keys.map { RedisArgument($0) }))
+        _ = try connection(source).send(
+            RedisCommand(
+                ["MIGRATE", "127.0.0.1", RedisArgument(target.port), "", "0", "5000", "KEYS"] + keys.map { RedisArgument($0) }))
     }
 
     /// Ends a migration: the slot belongs to `target`, as every node is told (`SETSLOT … NODE`).

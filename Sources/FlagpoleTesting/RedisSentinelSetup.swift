@@ -58,8 +58,9 @@ public final class RedisSentinelSetup: Sendable {
             started.append(primary)
             var servers = [primary]
             for _ in 0..<replicas {
-                let replica = try await RedisServer.start(.init(
-                    password: password, extraArguments: auth + ["--replicaof", "127.0.0.1", "\(primary.port)"]))
+                let replica = try await RedisServer.start(
+                    .init(
+                        password: password, extraArguments: auth + ["--replicaof", "127.0.0.1", "\(primary.port)"]))
                 started.append(replica)
                 servers.append(replica)
             }
@@ -72,14 +73,15 @@ public final class RedisSentinelSetup: Sendable {
             }
             var sentinelServers: [RedisServer] = []
             for _ in 0..<sentinels {
-                let sentinel = try await RedisServer.start(.init(
-                    password: sentinelPassword,
-                    configLines: [
-                        "sentinel monitor flagpole-primary 127.0.0.1 \(primary.port) 1",
-                        "sentinel down-after-milliseconds flagpole-primary 2000",
-                        "sentinel failover-timeout flagpole-primary 10000",
-                    ] + (password.map { ["sentinel auth-pass flagpole-primary \($0)"] } ?? []),
-                    sentinel: true))
+                let sentinel = try await RedisServer.start(
+                    .init(
+                        password: sentinelPassword,
+                        configLines: [
+                            "sentinel monitor flagpole-primary 127.0.0.1 \(primary.port) 1",
+                            "sentinel down-after-milliseconds flagpole-primary 2000",
+                            "sentinel failover-timeout flagpole-primary 10000",
+                        ] + (password.map { ["sentinel auth-pass flagpole-primary \($0)"] } ?? []),
+                        sentinel: true))
                 started.append(sentinel)
                 sentinelServers.append(sentinel)
             }

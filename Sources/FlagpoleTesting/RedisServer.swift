@@ -1,5 +1,5 @@
-import Foundation
 import FlagpoleRedis
+import Foundation
 import Synchronization
 
 /// A real `redis-server` for tests: on a free loopback port (and a unix socket) in a temporary

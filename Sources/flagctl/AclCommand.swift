@@ -53,7 +53,8 @@ struct AclCommand: ParsableCommand {
             throw ValidationError("--all-environments is for --role writer; an \(role.rawValue) user is always limited to one environment")
         }
         if let env = try environment(), !StoreLayout.isValidEnvironmentName(env) {
-            throw ValidationError("invalid environment name '\(env)': use letters, digits, '_', '.' and '-' (at most 64, starting with a letter or digit)")
+            throw ValidationError(
+                "invalid environment name '\(env)': use letters, digits, '_', '.' and '-' (at most 64, starting with a letter or digit)")
         }
         if let user, user.isEmpty || user.contains(where: { $0.isWhitespace || $0 == ">" || $0 == "<" }) {
             throw ValidationError("--user '\(user)' must be a non-empty name without spaces, '<' or '>'")

@@ -30,11 +30,12 @@ struct ClientsCommand: AsyncParsableCommand {
         if json {
             Output.json([
                 "environment": .string(control.environment), "revision": .int(revision), "gone": .int(Int64(registry.gone)),
-                "clients": .array(registry.clients.map { c in
-                    var o = c.json.objectValue ?? [:]
-                    o["behind"] = .bool(behind(c))
-                    return .object(o)
-                }),
+                "clients": .array(
+                    registry.clients.map { c in
+                        var o = c.json.objectValue ?? [:]
+                        o["behind"] = .bool(behind(c))
+                        return .object(o)
+                    }),
             ])
             return
         }

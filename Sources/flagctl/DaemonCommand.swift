@@ -185,7 +185,9 @@ struct DaemonCommand: AsyncParsableCommand {
             client: client, configuration: serverConfiguration, registry: registry, metricsRefresh: extras.metricsRefresh,
             readinessChecks: extras.readiness, logger: logger
         ) { host, port in
-            Self.say("flagctl daemon: serving \(environment) on http://\(host):\(port) (OFREP, outcomes, /healthz, /readyz, /metrics; auth \(auth); \(extras.note))")
+            Self.say(
+                "flagctl daemon: serving \(environment) on http://\(host):\(port) (OFREP, outcomes, /healthz, /readyz, /metrics; auth \(auth); \(extras.note))"
+            )
         }
 
         let group = ServiceGroup(
@@ -205,14 +207,17 @@ struct DaemonCommand: AsyncParsableCommand {
 
     /// What runs beside the client and the HTTP server: the rollout watcher (its `Service`, its
     /// series in `registry`, its `/readyz` check) and the alert dispatcher it sends to.
-    func watcherServices(environment: String, redis: RedisConfiguration, registry: PrometheusCollectorRegistry, logger: Logger) throws
+    func watcherServices(
+        environment: String, redis: RedisConfiguration, registry: PrometheusCollectorRegistry, logger: Logger
+    ) throws
         -> (services: [any Service], metricsRefresh: [@Sendable () -> Void], readiness: [ReadinessCheck], note: String)
     {
         if noWatcher { return ([], [], [], "watcher off") }
         let configLoad = FlagDirectory(root: global.flags).loadConfig()
         if configLoad.hasErrors {
             let problems = configLoad.diagnostics.filter { $0.severity == .error }.map(\.description).joined(separator: "\n  ")
-            throw ValidationError("the project config is invalid, so the watcher cannot start:\n  \(problems)\nfix it (flagctl validate), or run with --no-watcher")
+            throw ValidationError(
+                "the project config is invalid, so the watcher cannot start:\n  \(problems)\nfix it (flagctl validate), or run with --no-watcher")
         }
         let targets = noAlerts ? [] : configLoad.config.alertTargets(forEnvironment: environment)
         let dispatcher: AlertDispatcher

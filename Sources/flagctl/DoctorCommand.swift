@@ -35,11 +35,12 @@ struct DoctorCommand: AsyncParsableCommand {
         } else {
             print("flagctl doctor — \(report.redis)")
             for check in report.checks {
-                let mark = switch check.status {
-                case .ok: "ok  "
-                case .warning: "warn"
-                case .failed: "FAIL"
-                }
+                let mark =
+                    switch check.status {
+                    case .ok: "ok  "
+                    case .warning: "warn"
+                    case .failed: "FAIL"
+                    }
                 print("  [\(mark)] \(check.name.padding(toLength: 14, withPad: " ", startingAt: 0)) \(check.detail)")
             }
             print(report.healthy ? "All checks passed." : "Some checks failed.")

@@ -27,7 +27,8 @@ struct Flagctl: AsyncParsableCommand {
             2 usage error.
             """,
         subcommands: [
-            DoctorCommand.self, Validate.self, EvalCommand.self, SyncCommand.self, DiffCommand.self, SetCommand.self, EnableCommand.self, DisableCommand.self,
+            DoctorCommand.self, Validate.self, EvalCommand.self, SyncCommand.self, DiffCommand.self, SetCommand.self, EnableCommand.self,
+            DisableCommand.self,
             OverrideCommand.self, ListCommand.self, GetCommand.self, StatusCommand.self, HistoryCommand.self, RestoreCommand.self,
             ClientsCommand.self, RolloutCommand.self, DaemonCommand.self, AclCommand.self,
         ]

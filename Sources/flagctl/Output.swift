@@ -1,4 +1,5 @@
 import ArgumentParser
+import FlagpoleControl
 import FlagpoleCore
 import FlagpoleRedis
 import FlagpoleStore
@@ -74,8 +75,6 @@ struct ChangeOptions: ParsableArguments {
 
     var resolvedActor: String { actor ?? Provenance.defaultActor }
 }
-
-import FlagpoleControl
 
 extension GlobalOptions {
     /// A Redis client for the configured server.

@@ -15,15 +15,17 @@ struct ListCommand: AsyncParsableCommand {
         for p in live.problems { Output.error(p.message) }
         let keys = live.definitions.keys.sorted()
         if json {
-            Output.json(.array(keys.map { k in
-                let eff = live.effectiveDefinition(of: k) ?? .null
-                return [
-                    "flag": .string(k), "state": eff["state"] ?? .null, "defaultVariant": eff["defaultVariant"] ?? .null,
-                    "variants": .array((eff["variants"]?.objectValue ?? [:]).keys.sorted().map { .string($0) }),
-                    "targeting": .bool(eff["targeting"].map { $0 != .object([:]) && !$0.isNull } ?? false),
-                    "override": live.overrides[k]?.json ?? .null, "pin": live.pins[k]?.json ?? .null,
-                ]
-            }))
+            Output.json(
+                .array(
+                    keys.map { k in
+                        let eff = live.effectiveDefinition(of: k) ?? .null
+                        return [
+                            "flag": .string(k), "state": eff["state"] ?? .null, "defaultVariant": eff["defaultVariant"] ?? .null,
+                            "variants": .array((eff["variants"]?.objectValue ?? [:]).keys.sorted().map { .string($0) }),
+                            "targeting": .bool(eff["targeting"].map { $0 != .object([:]) && !$0.isNull } ?? false),
+                            "override": live.overrides[k]?.json ?? .null, "pin": live.pins[k]?.json ?? .null,
+                        ]
+                    }))
             return
         }
         if keys.isEmpty {
@@ -94,8 +96,9 @@ struct GetCommand: AsyncParsableCommand {
         }
         if let p = live.pins[flag] { print("pinned: by \(p.by) at \(Output.time(p.at)): \(p.reason)") }
         let value = result.value.map(\.jsonString) ?? "(the caller's code default)"
-        print("for context \(ctx.jsonValue.jsonString): \(value), variant \(result.variant ?? "-"), reason \(result.reason.rawValue)"
-            + (result.errorCode.map { ", error \($0.rawValue)" } ?? ""))
+        print(
+            "for context \(ctx.jsonValue.jsonString): \(value), variant \(result.variant ?? "-"), reason \(result.reason.rawValue)"
+                + (result.errorCode.map { ", error \($0.rawValue)" } ?? ""))
     }
 }
 
@@ -123,7 +126,8 @@ struct StatusCommand: AsyncParsableCommand {
                     "revision": m["syncRevision"].flatMap { Int64($0) }.map { .int($0) } ?? .null,
                     "by": m["syncedBy"].map { .string($0) } ?? .null, "at": m["syncedAt"].flatMap { Int64($0) }.map { .int($0) } ?? .null,
                     "gitCommit": m["gitCommit"].map { .string($0) } ?? .null, "gitDirty": m["gitDirty"].map { .bool($0 == "true") } ?? .null,
-                    "contentHash": m["contentHash"].map { .string($0) } ?? .null, "flagpoleVersion": m["flagpoleVersion"].map { .string($0) } ?? .null,
+                    "contentHash": m["contentHash"].map { .string($0) } ?? .null,
+                    "flagpoleVersion": m["flagpoleVersion"].map { .string($0) } ?? .null,
                 ],
                 "flags": .int(Int64(live.definitions.count)),
                 "drift": drift.map { .array($0.map(\.json)) } ?? .null,
@@ -135,8 +139,11 @@ struct StatusCommand: AsyncParsableCommand {
         }
         print("environment \(control.environment): revision \(live.revision), \(live.definitions.count) flag(s)")
         if let at = m["syncedAt"].flatMap({ Int64($0) }) {
-            let commit = m["gitCommit"].map { $0.isEmpty ? "not a git tree" : String($0.prefix(12)) + (m["gitDirty"] == "true" ? " (dirty)" : "") } ?? "-"
-            print("last sync: revision \(m["syncRevision"] ?? "?") by \(m["syncedBy"] ?? "?") at \(Output.time(at)) (\(Output.ago(at))), commit \(commit), flagpole \(m["flagpoleVersion"] ?? "?")")
+            let commit =
+                m["gitCommit"].map { $0.isEmpty ? "not a git tree" : String($0.prefix(12)) + (m["gitDirty"] == "true" ? " (dirty)" : "") } ?? "-"
+            print(
+                "last sync: revision \(m["syncRevision"] ?? "?") by \(m["syncedBy"] ?? "?") at \(Output.time(at)) (\(Output.ago(at))), commit \(commit), flagpole \(m["flagpoleVersion"] ?? "?")"
+            )
         } else {
             print("last sync: never (run flagctl sync --env \(control.environment))")
         }
@@ -160,7 +167,9 @@ struct StatusCommand: AsyncParsableCommand {
             print("drift: unknown (no readable files at \(global.flags)/\(control.environment))")
         }
         for r in activeRollouts {
-            print("rollout: \(r.flag) → \(r.targetVariant), \(r.status.rawValue)\(r.dryRun ? " (dry run)" : ""), step \(r.stepIndex + 1) of \(r.steps.count) (\(r.percent)%) — flagctl rollout status \(r.flag)")
+            print(
+                "rollout: \(r.flag) → \(r.targetVariant), \(r.status.rawValue)\(r.dryRun ? " (dry run)" : ""), step \(r.stepIndex + 1) of \(r.steps.count) (\(r.percent)%) — flagctl rollout status \(r.flag)"
+            )
         }
         if !activeRollouts.isEmpty && !watcherLive {
             print("warning: no live watcher: nothing is watching the rollouts; start one with flagctl daemon --env \(control.environment)")
@@ -187,13 +196,15 @@ struct HistoryCommand: AsyncParsableCommand {
         let control = try global.control()
         let entries = try await reportingErrors { try await control.store.auditEntries(flag: flag, since: sinceSeconds, limit: limit) }
         if json {
-            Output.json(.array(entries.map { e in
-                [
-                    "id": .string(e.id), "revision": .int(e.revision), "action": .string(e.action), "actor": .string(e.actor),
-                    "reason": e.reason.map { .string($0) } ?? .null, "at": .int(e.at), "flags": .array(e.flags.map { .string($0) }),
-                    "details": e.details,
-                ]
-            }))
+            Output.json(
+                .array(
+                    entries.map { e in
+                        [
+                            "id": .string(e.id), "revision": .int(e.revision), "action": .string(e.action), "actor": .string(e.actor),
+                            "reason": e.reason.map { .string($0) } ?? .null, "at": .int(e.at), "flags": .array(e.flags.map { .string($0) }),
+                            "details": e.details,
+                        ]
+                    }))
             return
         }
         if entries.isEmpty {
@@ -253,8 +264,9 @@ struct DiffCommand: AsyncParsableCommand {
                     printChangedFields(row)
                 case .overridden, .pinned:
                     let o = row.override
-                    print("! \(row.flag): \(row.status == .pinned ? "reverted and pinned" : "overridden") — \(o?.override.summary ?? "-") by \(o?.actor ?? "?")"
-                        + (o?.reason.map { " (\($0))" } ?? ""))
+                    print(
+                        "! \(row.flag): \(row.status == .pinned ? "reverted and pinned" : "overridden") — \(o?.override.summary ?? "-") by \(o?.actor ?? "?")"
+                            + (o?.reason.map { " (\($0))" } ?? ""))
                     if let hint = row.reconcileHint { print("    to make the files agree: \(hint)") }
                 case .same: break
                 }

@@ -32,12 +32,18 @@ struct RolloutCommand: AsyncParsableCommand {
         @Option(name: .customLong("to"), help: ArgumentHelp("The variant to roll out.", valueName: "variant")) var target: String
         @Option(help: ArgumentHelp("Steps in percent, increasing, ending at 100 (default: straight to 100).", valueName: "5,25,50,100"))
         var steps: String?
-        @Option(help: ArgumentHelp("How long each step is watched (default: the flag's guard policy, else the project's, else 1h).", valueName: "duration"))
+        @Option(
+            help: ArgumentHelp(
+                "How long each step is watched (default: the flag's guard policy, else the project's, else 1h).", valueName: "duration"))
         var watch: String?
-        @Option(help: ArgumentHelp(
-            "Keep this share of users (0…50%) on the old variant while the final step is watched, as its concurrent control; released on completion (default: the guard policy's, else none).",
-            valueName: "percent")) var holdback: String?
-        @Option(help: ArgumentHelp("Revert at once above this treatment error rate, unless the concurrent control is above it too (an incident: hold) (0…1).", valueName: "fraction")) var maxErrorRate: Double?
+        @Option(
+            help: ArgumentHelp(
+                "Keep this share of users (0…50%) on the old variant while the final step is watched, as its concurrent control; released on completion (default: the guard policy's, else none).",
+                valueName: "percent")) var holdback: String?
+        @Option(
+            help: ArgumentHelp(
+                "Revert at once above this treatment error rate, unless the concurrent control is above it too (an incident: hold) (0…1).",
+                valueName: "fraction")) var maxErrorRate: Double?
         @Option(help: ArgumentHelp("Revert when the treatment's error rate exceeds the control's by more than this (0…1).", valueName: "fraction"))
         var maxErrorIncrease: Double?
         @Option(help: ArgumentHelp("The fewest outcomes per cohort before anything but hold is decided.", valueName: "n")) var minSamples: Int?
@@ -45,8 +51,12 @@ struct RolloutCommand: AsyncParsableCommand {
         @Option(help: ArgumentHelp("Where the error rates come from: builtin (the client library's counters) or prometheus.", valueName: "source"))
         var metric: String?
         @Option(help: ArgumentHelp("The Prometheus server, with --metric prometheus.", valueName: "url")) var prometheusUrl: String?
-        @Option(help: ArgumentHelp("The PromQL query for a cohort's error rate, with --metric prometheus.", valueName: "promql")) var prometheusQuery: String?
-        @Flag(help: "A dry run of the guards: the first step goes live, the watcher judges it but never acts (it reports \"would revert\"); promote or abort it yourself.") var dryRun = false
+        @Option(help: ArgumentHelp("The PromQL query for a cohort's error rate, with --metric prometheus.", valueName: "promql")) var prometheusQuery:
+            String?
+        @Flag(
+            help:
+                "A dry run of the guards: the first step goes live, the watcher judges it but never acts (it reports \"would revert\"); promote or abort it yourself."
+        ) var dryRun = false
         @Flag(help: "Start even inside a freeze window (recorded in the audit).") var force = false
         @Flag(help: "Print the rollout as JSON.") var json = false
 
@@ -93,10 +103,16 @@ struct RolloutCommand: AsyncParsableCommand {
                 return
             }
             let steps = record.steps.map { "\($0)%" }.joined(separator: " → ")
-            print("\(control.environment): rollout \(record.id) started\(record.dryRun ? " (dry run: the watcher judges but never acts; promote or abort it yourself)" : ""): \(flag) → \(record.targetVariant), steps \(steps), each watched \(DurationText.format(.seconds(record.watchSeconds))) (revision \(record.revision))")
-            if !record.forcedWindows.isEmpty { print("forced through freeze window(s): \(record.forcedWindows.joined(separator: ", ")) (recorded in the audit)") }
+            print(
+                "\(control.environment): rollout \(record.id) started\(record.dryRun ? " (dry run: the watcher judges but never acts; promote or abort it yourself)" : ""): \(flag) → \(record.targetVariant), steps \(steps), each watched \(DurationText.format(.seconds(record.watchSeconds))) (revision \(record.revision))"
+            )
+            if !record.forcedWindows.isEmpty {
+                print("forced through freeze window(s): \(record.forcedWindows.joined(separator: ", ")) (recorded in the audit)")
+            }
             print("guards: \(guardsText(record))")
-            print("the watcher (flagctl daemon --env \(control.environment)) decides; follow it with flagctl rollout status \(flag) --env \(control.environment) --follow")
+            print(
+                "the watcher (flagctl daemon --env \(control.environment)) decides; follow it with flagctl rollout status \(flag) --env \(control.environment) --follow"
+            )
         }
     }
 
@@ -126,16 +142,19 @@ struct RolloutCommand: AsyncParsableCommand {
                     Output.json([
                         "environment": .string(control.environment), "revision": .int(read.revision),
                         "watcher": watcherJSON(read.lease, now: now),
-                        "rollouts": .array(records.map { r in
-                            var o = r.json.objectValue ?? [:]
-                            o["observation"] = read.observations[r.flag].flatMap { $0.rolloutID == r.id ? $0.json : nil } ?? .null
-                            o["stepSecondsLeft"] = r.status.isActive ? .int(max(0, r.watchSeconds - elapsed(r, now: now))) : .null
-                            return .object(o)
-                        }),
+                        "rollouts": .array(
+                            records.map { r in
+                                var o = r.json.objectValue ?? [:]
+                                o["observation"] = read.observations[r.flag].flatMap { $0.rolloutID == r.id ? $0.json : nil } ?? .null
+                                o["stepSecondsLeft"] = r.status.isActive ? .int(max(0, r.watchSeconds - elapsed(r, now: now))) : .null
+                                return .object(o)
+                            }),
                     ])
                 } else {
                     if records.isEmpty { print("\(control.environment): no rollouts") }
-                    for r in records { printStatus(r, observation: read.observations[r.flag], lease: read.lease, now: now, environment: control.environment) }
+                    for r in records {
+                        printStatus(r, observation: read.observations[r.flag], lease: read.lease, now: now, environment: control.environment)
+                    }
                     for p in read.problems { print("problem: \(p.message)") }
                 }
                 guard follow, records.contains(where: { $0.status.isActive }) else { return }
@@ -173,7 +192,9 @@ struct RolloutCommand: AsyncParsableCommand {
                 })
             let live = read.lease.map { $0.isLive(atMilliseconds: Int64(Date().timeIntervalSince1970 * 1000)) } ?? false
             if records.contains(where: { $0.status.isActive }) && !live {
-                print("warning: no live watcher in \(control.environment): nothing is watching these rollouts; start one with flagctl daemon --env \(control.environment)")
+                print(
+                    "warning: no live watcher in \(control.environment): nothing is watching these rollouts; start one with flagctl daemon --env \(control.environment)"
+                )
             }
         }
     }
@@ -186,7 +207,8 @@ struct RolloutCommand: AsyncParsableCommand {
     }
 
     struct Resume: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "resume", abstract: "Continue a paused rollout; the step's clock goes on where it stopped.")
+        static let configuration = CommandConfiguration(
+            commandName: "resume", abstract: "Continue a paused rollout; the step's clock goes on where it stopped.")
         @OptionGroup var drive: DriveOptions
         func run() async throws { try await drive.run(.resume) }
     }
@@ -221,12 +243,19 @@ struct RolloutCommand: AsyncParsableCommand {
                 return
             }
             switch command {
-            case .pause: print("\(control.environment): rollout \(record.id) of \(flag) paused at \(record.percent)% (revision \(record.revision)); flagctl rollout resume \(flag) continues it")
-            case .resume: print("\(control.environment): rollout \(record.id) of \(flag) running again at \(record.percent)% (revision \(record.revision))")
+            case .pause:
+                print(
+                    "\(control.environment): rollout \(record.id) of \(flag) paused at \(record.percent)% (revision \(record.revision)); flagctl rollout resume \(flag) continues it"
+                )
+            case .resume:
+                print("\(control.environment): rollout \(record.id) of \(flag) running again at \(record.percent)% (revision \(record.revision))")
             case .abort:
                 let what = record.before.override.map { "its override before the rollout (\($0.override.summary))" } ?? "the files' definition"
                 print("\(control.environment): rollout \(record.id) of \(flag) aborted (revision \(record.revision)); \(flag) serves \(what) again")
-            case .promote: print("\(control.environment): rollout \(record.id) of \(flag) promoted: \(record.targetVariant) for everyone (revision \(record.revision)); make the files agree: set defaultVariant: \(record.targetVariant) and remove its targeting")
+            case .promote:
+                print(
+                    "\(control.environment): rollout \(record.id) of \(flag) promoted: \(record.targetVariant) for everyone (revision \(record.revision)); make the files agree: set defaultVariant: \(record.targetVariant) and remove its targeting"
+                )
             }
         }
     }
@@ -270,31 +299,41 @@ private func progressBar(_ fraction: Double, width: Int = 20) -> String {
 
 private func printStatus(_ r: RolloutRecord, observation: RolloutObservation?, lease: WatcherLease?, now: Int64, environment: String) {
     print("\(r.flag): rollout \(r.id) → \(r.targetVariant), \(r.status.rawValue)\(r.dryRun ? " (dry run)" : "")")
-    print("  started by \(r.startedBy) at \(Output.time(r.startedAt))" + (r.reason.map { ": \($0)" } ?? "")
-        + (r.forcedWindows.isEmpty ? "" : " (forced through freeze window \(r.forcedWindows.joined(separator: ", ")))"))
+    print(
+        "  started by \(r.startedBy) at \(Output.time(r.startedAt))" + (r.reason.map { ": \($0)" } ?? "")
+            + (r.forcedWindows.isEmpty ? "" : " (forced through freeze window \(r.forcedWindows.joined(separator: ", ")))"))
     if r.status.isActive {
         let e = elapsed(r, now: now)
         let left = max(0, r.watchSeconds - e)
         let held = r.activeHoldback > 0 ? " (\(RolloutSplit.percentText(r.activeHoldback)) held back)" : ""
-        print("  step \(r.stepIndex + 1) of \(r.steps.count): \(r.percent)%\(held)  \(progressBar(Double(e) / Double(max(1, r.watchSeconds))))  \(DurationText.format(.seconds(e))) of \(DurationText.format(.seconds(r.watchSeconds))) watched, \(left > 0 ? DurationText.format(.seconds(left)) + " left" : "watch done, waiting for enough data")")
+        print(
+            "  step \(r.stepIndex + 1) of \(r.steps.count): \(r.percent)%\(held)  \(progressBar(Double(e) / Double(max(1, r.watchSeconds))))  \(DurationText.format(.seconds(e))) of \(DurationText.format(.seconds(r.watchSeconds))) watched, \(left > 0 ? DurationText.format(.seconds(left)) + " left" : "watch done, waiting for enough data")"
+        )
     } else {
-        print("  ended at \(Output.time(r.endedAt ?? 0)) on step \(r.stepIndex + 1) of \(r.steps.count) (\(r.percent)%)" + (r.statusReason.map { ": \($0)" } ?? ""))
+        print(
+            "  ended at \(Output.time(r.endedAt ?? 0)) on step \(r.stepIndex + 1) of \(r.steps.count) (\(r.percent)%)"
+                + (r.statusReason.map { ": \($0)" } ?? ""))
     }
     print("  guards: \(guardsText(r))")
     if let o = observation, o.rolloutID == r.id {
         func cohort(_ name: String, _ c: CohortCounts?) -> String {
             guard let c else { return "  \(name): no data" }
-            return "  \(name): \(Int(c.total)) outcomes, \(c.errorRate.map(percent) ?? "-") errors" + (c.p95LatencyMicros.map { ", p95 \(Int($0 / 1000)) ms" } ?? "")
+            return "  \(name): \(Int(c.total)) outcomes, \(c.errorRate.map(percent) ?? "-") errors"
+                + (c.p95LatencyMicros.map { ", p95 \(Int($0 / 1000)) ms" } ?? "")
         }
         print(cohort("treatment (\(r.targetVariant))", o.treatment))
-        print(cohort(r.percent < 100 ? "control (the rest)" : r.activeHoldback > 0 ? "control (the holdback)" : "control (before the rollout)", o.control))
+        print(
+            cohort(
+                r.percent < 100 ? "control (the rest)" : r.activeHoldback > 0 ? "control (the holdback)" : "control (before the rollout)", o.control))
         print("  verdict: \(o.verdict.rawValue) — \(o.reason) (\(Output.ago(o.at, now: now)), source \(o.source))")
     } else if r.status.isActive {
         print("  verdict: none yet (the watcher has not looked)")
     }
     if let w = r.wouldRevert { print("  dry run: \(w)") }
     if r.status == .reverted {
-        print("  the flag serves what it served before the rollout and is pinned; make the files agree (flagctl status --env \(environment)), then flagctl sync --env \(environment) --unpin \(r.flag)")
+        print(
+            "  the flag serves what it served before the rollout and is pinned; make the files agree (flagctl status --env \(environment)), then flagctl sync --env \(environment) --unpin \(r.flag)"
+        )
     }
     if r.status.isActive {
         if let lease, lease.isLive(atMilliseconds: now * 1000) {

@@ -43,13 +43,15 @@ struct RolloutSimulateCommand: ParsableCommand {
     @Option(help: ArgumentHelp("The control's error rate (0.01 = 1%).", valueName: "rate"))
     var baseline = 0.01
 
-    @Option(help: ArgumentHelp(
-        "The treatment's error rates, comma-separated; the baseline's own rate is the no-regression cell.",
-        valueName: "list"))
+    @Option(
+        help: ArgumentHelp(
+            "The treatment's error rates, comma-separated; the baseline's own rate is the no-regression cell.",
+            valueName: "list"))
     var treatment = "0.01,0.015,0.02,0.03,0.05,0.1"
 
-    @Option(help: ArgumentHelp(
-        "Rows of real traffic, comma-separated: unequal, incidents, incident, drift, heavy, late, real; or none.", valueName: "list"))
+    @Option(
+        help: ArgumentHelp(
+            "Rows of real traffic, comma-separated: unequal, incidents, incident, drift, heavy, late, real; or none.", valueName: "list"))
     var traffic = RolloutSimulateCommand.trafficKinds.map(\.name).joined(separator: ",")
 
     @Option(help: ArgumentHelp("The error-rate ceiling (default 0.05).", valueName: "rate"))
@@ -88,7 +90,14 @@ struct RolloutSimulateCommand: ParsableCommand {
     static let trafficKinds: [(name: String, scenario: @Sendable (Double, Double) -> RolloutSimulator.Scenario)] = [
         ("unequal", { .init(requestsPerSecond: 20, baselineErrorRate: $0, treatmentErrorRate: $1, controlRequestsPerSecond: 80) }),
         ("incidents", { .init(requestsPerSecond: 20, baselineErrorRate: $0, treatmentErrorRate: $1, traffic: .init(incidents: .init())) }),
-        ("incident", { .init(requestsPerSecond: 20, baselineErrorRate: $0, treatmentErrorRate: $1, traffic: .init(incidents: .init(perHour: 0, oneWithin: 180))) }),
+        (
+            "incident",
+            {
+                .init(
+                    requestsPerSecond: 20, baselineErrorRate: $0, treatmentErrorRate: $1, traffic: .init(incidents: .init(perHour: 0, oneWithin: 180))
+                )
+            }
+        ),
         ("drift", { .init(requestsPerSecond: 20, baselineErrorRate: $0, treatmentErrorRate: $1, traffic: .init(drift: .init())) }),
         ("heavy", { .init(requestsPerSecond: 20, baselineErrorRate: $0, treatmentErrorRate: $1, traffic: .init(heavyUsers: .init())) }),
         ("late", { .init(requestsPerSecond: 20, baselineErrorRate: $0, treatmentErrorRate: $1, traffic: .init(lateness: .init())) }),
@@ -130,7 +139,9 @@ struct RolloutSimulateCommand: ParsableCommand {
         if names != ["none"] {
             for name in names {
                 guard let kind = Self.trafficKinds.first(where: { $0.name == name }) else {
-                    throw ValidationError("--traffic must be a comma-separated list of \(Self.trafficKinds.map(\.name).joined(separator: ", ")), or none; not \"\(name)\"")
+                    throw ValidationError(
+                        "--traffic must be a comma-separated list of \(Self.trafficKinds.map(\.name).joined(separator: ", ")), or none; not \"\(name)\""
+                    )
                 }
                 kinds.append((kind.name, kind.scenario))
             }
@@ -197,24 +208,26 @@ struct RolloutSimulateCommand: ParsableCommand {
                 "maxErrorRate": .double(c.limits.maxErrorRate), "maxErrorIncrease": .double(c.limits.maxErrorIncrease),
                 "minSamples": .int(Int64(c.limits.minSamples)),
             ]),
-            "cells": .array(cells.map { cell in
-                .object([
-                    "requestsPerSecond": .double(cell.scenario.requestsPerSecond),
-                    "controlRequestsPerSecond": .double(cell.scenario.controlRate),
-                    "traffic": .string(cell.scenario.trafficName),
-                    "baselineErrorRate": .double(cell.scenario.baselineErrorRate),
-                    "treatmentErrorRate": .double(cell.scenario.treatmentErrorRate),
-                    "runs": .int(Int64(cell.runs)), "simulatedHours": .double(cell.simulatedHours),
-                    "reverts": .int(Int64(cell.reverts)), "revertsWithinWindow": .int(Int64(cell.revertsWithinWindow)),
-                    "detectionRate": .double(cell.detectionRate), "revertsPerHour": .double(cell.revertsPerHour),
-                    "medianDetectionSeconds": seconds(cell.medianDetection), "p95DetectionSeconds": seconds(cell.p95Detection),
-                    "passes": .int(Int64(cell.passes)), "notEnoughDataHolds": .int(Int64(cell.notEnoughDataHolds)),
-                    "otherHolds": .int(Int64(cell.otherHolds)),
-                ])
-            }),
-            "goals": .array(goals.map { goal in
-                .object(["name": .string(goal.name), "passed": goal.passed.map(JSONValue.bool) ?? .null, "detail": .string(goal.detail)])
-            }),
+            "cells": .array(
+                cells.map { cell in
+                    .object([
+                        "requestsPerSecond": .double(cell.scenario.requestsPerSecond),
+                        "controlRequestsPerSecond": .double(cell.scenario.controlRate),
+                        "traffic": .string(cell.scenario.trafficName),
+                        "baselineErrorRate": .double(cell.scenario.baselineErrorRate),
+                        "treatmentErrorRate": .double(cell.scenario.treatmentErrorRate),
+                        "runs": .int(Int64(cell.runs)), "simulatedHours": .double(cell.simulatedHours),
+                        "reverts": .int(Int64(cell.reverts)), "revertsWithinWindow": .int(Int64(cell.revertsWithinWindow)),
+                        "detectionRate": .double(cell.detectionRate), "revertsPerHour": .double(cell.revertsPerHour),
+                        "medianDetectionSeconds": seconds(cell.medianDetection), "p95DetectionSeconds": seconds(cell.p95Detection),
+                        "passes": .int(Int64(cell.passes)), "notEnoughDataHolds": .int(Int64(cell.notEnoughDataHolds)),
+                        "otherHolds": .int(Int64(cell.otherHolds)),
+                    ])
+                }),
+            "goals": .array(
+                goals.map { goal in
+                    .object(["name": .string(goal.name), "passed": goal.passed.map(JSONValue.bool) ?? .null, "detail": .string(goal.detail)])
+                }),
         ])
     }
 }

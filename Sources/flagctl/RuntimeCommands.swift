@@ -38,7 +38,8 @@ struct SetCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "set",
         abstract: "Serve one variant of a flag to everyone, now (a runtime override).",
-        discussion: "Atomic and audited; bumps the revision and notifies every client. A later sync keeps it; `flagctl override clear FLAG` removes it."
+        discussion:
+            "Atomic and audited; bumps the revision and notifies every client. A later sync keeps it; `flagctl override clear FLAG` removes it."
     )
     @OptionGroup var global: GlobalOptions
     @OptionGroup var change: ChangeOptions

@@ -169,6 +169,10 @@ struct RestoreCommand: AsyncParsableCommand {
         let outcome = try await reportingErrors {
             try await control.restore(revision: revision, actor: change.resolvedActor, reason: change.reason, dryRun: dryRun)
         }
-        if json { Output.json(SyncCommand.json(control.environment, outcome)) } else { SyncCommand.print(control.environment, outcome, dryRun: dryRun) }
+        if json {
+            Output.json(SyncCommand.json(control.environment, outcome))
+        } else {
+            SyncCommand.print(control.environment, outcome, dryRun: dryRun)
+        }
     }
 }

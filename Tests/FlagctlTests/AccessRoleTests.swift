@@ -66,12 +66,12 @@ struct AccessRoleTests {
         for env in environments {
             try FileManager.default.createDirectory(at: root.appendingPathComponent(env), withIntermediateDirectories: true)
             try """
-                flags:
-                  new-checkout:
-                    state: ENABLED
-                    variants: {"on": true, "off": false}
-                    defaultVariant: "off"
-                """.write(to: root.appendingPathComponent("\(env)/flags.yaml"), atomically: true, encoding: .utf8)
+            flags:
+              new-checkout:
+                state: ENABLED
+                variants: {"on": true, "off": false}
+                defaultVariant: "off"
+            """.write(to: root.appendingPathComponent("\(env)/flags.yaml"), atomically: true, encoding: .utf8)
         }
     }
 
@@ -112,10 +112,12 @@ struct AccessRoleTests {
             _ = try await admin.send("SET", prod.client("i1"), "{}")
             _ = try await admin.send("HSET", prod.rollouts, "new-checkout", "{}")
             _ = try await admin.send("SET", prod.watcherLease, "{}")
-            let prodKeys = prod.allKeys + [
-                prod.outcomes(flag: "new-checkout", minute: minute), prod.outcomeSummary(minute: minute), prod.outcomeFlushMarker(instanceID: "i1"),
-                prod.clients, prod.client("i1"),
-            ]
+            let prodKeys =
+                prod.allKeys + [
+                    prod.outcomes(flag: "new-checkout", minute: minute), prod.outcomeSummary(minute: minute),
+                    prod.outcomeFlushMarker(instanceID: "i1"),
+                    prod.clients, prod.client("i1"),
+                ]
 
             // The app user of test: every read and write it may run elsewhere is refused on prod.
             let app = RedisClient(configuration: try RedisConfiguration(url: appTest))
@@ -127,7 +129,8 @@ struct AccessRoleTests {
                 ]
                 for command in commands {
                     attempts += 1
-                    await #expect(performing: { _ = try await app.send(RedisCommand(command.map { RedisArgument($0) })) }, throws: { Self.isNoPerm($0) })
+                    await #expect(
+                        performing: { _ = try await app.send(RedisCommand(command.map { RedisArgument($0) })) }, throws: { Self.isNoPerm($0) })
                 }
             }
             #expect(attempts == prodKeys.count * 10)
@@ -135,7 +138,9 @@ struct AccessRoleTests {
             let store = try FlagStore(client: app, environment: "prod")
             var forged = OutcomeFlush.Builder(layout: prod)
             forged.add(minute: minute, flag: "new-checkout", variant: "on", counts: OutcomeCounts(failed: 1000), latency: [])
-            await #expect(performing: { _ = try await store.apply(forged.chunks(instanceID: "x", firstSequence: 1, retention: .seconds(60))[0]) }, throws: { Self.isNoPerm($0) })
+            await #expect(
+                performing: { _ = try await store.apply(forged.chunks(instanceID: "x", firstSequence: 1, retention: .seconds(60))[0]) },
+                throws: { Self.isNoPerm($0) })
             #expect(try await admin.send("HGET", prod.outcomes(flag: "new-checkout", minute: minute), "on|err").isNull)
             // Nor may it follow prod's changes.
             var events = RedisSubscriber(configuration: try RedisConfiguration(url: appTest)).subscribe(to: [prod.changes]).makeAsyncIterator()
@@ -145,25 +150,39 @@ struct AccessRoleTests {
             let appOfProd = RedisClient(configuration: try RedisConfiguration(url: appProd))
             let asApp = try EnvironmentControl(environment: "prod", client: appOfProd, directory: FlagDirectory(root: root.path))
             #expect(try await asApp.store.read().definitions.count == 1)
-            await #expect(performing: { _ = try await asApp.apply(.set(variant: "on"), flag: "new-checkout", actor: "app", reason: nil) }, throws: { Self.isNoPerm($0) })
-            for command in [["HSET", prod.flags, "new-checkout", "{}"], ["HSET", prod.overrides, "new-checkout", "{}"], ["SET", prod.revision, "99"],
-                            ["PUBLISH", prod.changes, "{}"], ["HGETALL", prod.audit], ["HGETALL", prod.rollouts], ["HGETALL", prod.history]] {
-                await #expect("\(command)", performing: { _ = try await appOfProd.send(RedisCommand(command.map { RedisArgument($0) })) }, throws: { Self.isNoPerm($0) })
+            await #expect(
+                performing: { _ = try await asApp.apply(.set(variant: "on"), flag: "new-checkout", actor: "app", reason: nil) },
+                throws: { Self.isNoPerm($0) })
+            for command in [
+                ["HSET", prod.flags, "new-checkout", "{}"], ["HSET", prod.overrides, "new-checkout", "{}"], ["SET", prod.revision, "99"],
+                ["PUBLISH", prod.changes, "{}"], ["HGETALL", prod.audit], ["HGETALL", prod.rollouts], ["HGETALL", prod.history],
+            ] {
+                await #expect(
+                    "\(command)", performing: { _ = try await appOfProd.send(RedisCommand(command.map { RedisArgument($0) })) },
+                    throws: { Self.isNoPerm($0) })
             }
             // Nor retype, delete or expire its own environment's counters and records outside the flush script's commands.
             let ownCounter = prod.outcomes(flag: "new-checkout", minute: minute)
-            for command in [["SET", ownCounter, "x"], ["DEL", ownCounter], ["HDEL", ownCounter, "on|ok"], ["SET", prod.clients, "x"],
-                            ["HINCRBY", prod.client("i1"), "f", "1"], ["SET", prod.outcomeSummary(minute: minute), "x"]] {
-                await #expect("\(command)", performing: { _ = try await appOfProd.send(RedisCommand(command.map { RedisArgument($0) })) }, throws: { Self.isNoPerm($0) })
+            for command in [
+                ["SET", ownCounter, "x"], ["DEL", ownCounter], ["HDEL", ownCounter, "on|ok"], ["SET", prod.clients, "x"],
+                ["HINCRBY", prod.client("i1"), "f", "1"], ["SET", prod.outcomeSummary(minute: minute), "x"],
+            ] {
+                await #expect(
+                    "\(command)", performing: { _ = try await appOfProd.send(RedisCommand(command.map { RedisArgument($0) })) },
+                    throws: { Self.isNoPerm($0) })
             }
             #expect(try await admin.send("HGET", ownCounter, "on|ok").integer == 5)
             // The daemon user of prod can; the daemon user of prod cannot touch test.
             let asDaemon = try EnvironmentControl(
-                environment: "prod", client: RedisClient(configuration: try RedisConfiguration(url: daemonProd)), directory: FlagDirectory(root: root.path))
+                environment: "prod", client: RedisClient(configuration: try RedisConfiguration(url: daemonProd)),
+                directory: FlagDirectory(root: root.path))
             _ = try await asDaemon.apply(.set(variant: "on"), flag: "new-checkout", actor: "daemon", reason: nil)
             let daemonOnTest = try EnvironmentControl(
-                environment: "test", client: RedisClient(configuration: try RedisConfiguration(url: daemonProd)), directory: FlagDirectory(root: root.path))
-            await #expect(performing: { _ = try await daemonOnTest.apply(.set(variant: "off"), flag: "new-checkout", actor: "d", reason: nil) }, throws: { Self.isNoPerm($0) })
+                environment: "test", client: RedisClient(configuration: try RedisConfiguration(url: daemonProd)),
+                directory: FlagDirectory(root: root.path))
+            await #expect(
+                performing: { _ = try await daemonOnTest.apply(.set(variant: "off"), flag: "new-checkout", actor: "d", reason: nil) },
+                throws: { Self.isNoPerm($0) })
         }
     }
 
@@ -173,8 +192,10 @@ struct AccessRoleTests {
 
             let traffic = try BackgroundProcess(
                 trafficExecutable,
-                ["--env", "prod", "--redis", app, "--flag", "new-checkout", "--rate", "100", "--error-rate", "0.01",
-                 "--variant-error-rate", "on=0.3", "--report-interval", "0.5"])
+                [
+                    "--env", "prod", "--redis", app, "--flag", "new-checkout", "--rate", "100", "--error-rate", "0.01",
+                    "--variant-error-rate", "on=0.3", "--report-interval", "0.5",
+                ])
             let daemon = try BackgroundProcess(
                 FlagctlProcess.executable.path,
                 ["daemon", "--port", "0", "--interval", "1s", "--no-alerts", "--env", "prod", "--redis", daemonUser, "--flags", root.path])
@@ -185,11 +206,15 @@ struct AccessRoleTests {
             try await traffic.waitForLine(timeout: .seconds(30), "the traffic generator is ready") { $0.contains("\"ready\":true") }
             try await daemon.waitForLine(timeout: .seconds(30), "the daemon serves with its watcher") { $0.contains("watcher every 1s") }
             let start = try FlagctlProcess.run(
-                ["rollout", "start", "new-checkout", "--to", "on", "--steps", "50,100", "--watch", "30s", "--min-samples", "50",
-                 "--env", "prod", "--redis", writer, "--flags", root.path])
+                [
+                    "rollout", "start", "new-checkout", "--to", "on", "--steps", "50,100", "--watch", "30s", "--min-samples", "50",
+                    "--env", "prod", "--redis", writer, "--flags", root.path,
+                ])
             #expect(start.status == 0, "\(start.stderr)")
             try await waitUntil("the daemon, as the daemon user, reverts the rollout", timeout: .seconds(30), interval: .milliseconds(250)) {
-                let status = try FlagctlProcess.run(["rollout", "status", "new-checkout", "--json", "--env", "prod", "--redis", writer, "--flags", root.path])
+                let status = try FlagctlProcess.run([
+                    "rollout", "status", "new-checkout", "--json", "--env", "prod", "--redis", writer, "--flags", root.path,
+                ])
                 return status.stdout.contains("\"reverted\"")
             }
             #expect(!daemon.stderr.contains("NOPERM") && !daemon.stderr.contains("refused"), "\(daemon.stderr)")

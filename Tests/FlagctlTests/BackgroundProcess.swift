@@ -1,5 +1,5 @@
-import Foundation
 import FlagpoleTesting
+import Foundation
 
 /// A long-running program started by a test (`flagctl daemon`, `flagpole-traffic`): its output
 /// is collected line by line as it comes, and it is stopped with SIGTERM (then SIGKILL) at the end.

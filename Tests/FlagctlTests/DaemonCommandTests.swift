@@ -182,9 +182,12 @@ struct DaemonCommandTests {
                 ["--env", "prod", "--redis", server.url, "--flags", root.path, "--no-watcher"], environment: ["FLAGPOLE_DAEMON_TOKENS": token])
             #expect(daemon.stdout.contains("auth 1 token"))
             #expect(try await daemon.request("/ofrep/v1/evaluate/flags/color", body: Self.staff).status == 401)
-            let wrong = try await daemon.request("/ofrep/v1/evaluate/flags/color", body: Self.staff, headers: ["Authorization": "Bearer nope-nope-nope-nope"])
+            let wrong = try await daemon.request(
+                "/ofrep/v1/evaluate/flags/color", body: Self.staff, headers: ["Authorization": "Bearer nope-nope-nope-nope"])
             #expect(wrong.status == 401 && wrong.body.contains("unknown token"))
-            #expect(try await daemon.request("/ofrep/v1/evaluate/flags/color", body: Self.staff, headers: ["Authorization": "Bearer \(token)"]).status == 200)
+            #expect(
+                try await daemon.request("/ofrep/v1/evaluate/flags/color", body: Self.staff, headers: ["Authorization": "Bearer \(token)"]).status
+                    == 200)
             #expect(try await daemon.request("/metrics", method: "GET").status == 200)
             #expect(try await daemon.stop() == 0)
         }

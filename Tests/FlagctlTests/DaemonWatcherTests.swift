@@ -7,12 +7,12 @@ struct DaemonWatcherTests {
     /// A project config with one webhook alert target whose URL comes from `FLAGPOLE_TEST_HOOK`.
     func writeConfig(_ root: URL) throws {
         try """
-            version: 1
-            alerts:
-              - name: ops-hook
-                type: webhook
-                urlEnv: FLAGPOLE_TEST_HOOK
-            """.write(to: root.appendingPathComponent("flagpole.yaml"), atomically: true, encoding: .utf8)
+        version: 1
+        alerts:
+          - name: ops-hook
+            type: webhook
+            urlEnv: FLAGPOLE_TEST_HOOK
+        """.write(to: root.appendingPathComponent("flagpole.yaml"), atomically: true, encoding: .utf8)
     }
 
     @Test("an alert target whose variable is unset stops the start, naming target and variable; --no-alerts starts without it")

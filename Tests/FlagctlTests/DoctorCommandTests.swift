@@ -1,8 +1,9 @@
 import ArgumentParser
-import Foundation
-import Testing
 import FlagpoleRedis
 import FlagpoleTesting
+import Foundation
+import Testing
+
 @testable import flagctl
 
 @Suite("flagctl doctor", .timeLimit(.minutes(2)))
@@ -29,34 +30,34 @@ struct DoctorCommandTests {
     @Test("reports a healthy Redis and the flag folder, and exits 0")
     func healthy() async throws {
         try await RedisServer.withServer { server in
-          try await withFlagFolder { flags in
-            let r = try FlagctlProcess.run(["doctor", "--flags", flags], environment: ["FLAGPOLE_REDIS_URL": server.url])
-            #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
-            #expect(r.stdout.contains("127.0.0.1:\(server.port), Redis 7."))
-            #expect(r.stdout.contains("round trip"))
-            #expect(r.stdout.contains("hiredis 0.14"))
-            #expect(r.stdout.contains("environments: prod, test"))
-            #expect(r.stdout.contains("All checks passed."))
-          }
+            try await withFlagFolder { flags in
+                let r = try FlagctlProcess.run(["doctor", "--flags", flags], environment: ["FLAGPOLE_REDIS_URL": server.url])
+                #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+                #expect(r.stdout.contains("127.0.0.1:\(server.port), Redis 7."))
+                #expect(r.stdout.contains("round trip"))
+                #expect(r.stdout.contains("hiredis 0.14"))
+                #expect(r.stdout.contains("environments: prod, test"))
+                #expect(r.stdout.contains("All checks passed."))
+            }
         }
     }
 
     @Test("with --env: a never-synced environment is a failed check naming it and the Redis; a synced one is fine")
     func environment() async throws {
         try await RedisServer.withServer { server in
-          try await withFlagFolder { flags in
-            let never = try FlagctlProcess.run(["doctor", "--flags", flags, "--env", "nosuchenv", "--redis", server.url])
-            #expect(never.status == 1, "\(never.stdout)")
-            #expect(never.stdout.contains("environment 'nosuchenv' was never synced into 127.0.0.1:\(server.port)"), "\(never.stdout)")
-            try "flags:\n  a:\n    state: ENABLED\n    variants: {x: 1}\n    defaultVariant: x\n"
-                .write(toFile: flags + "/test/a.yaml", atomically: true, encoding: .utf8)
-            #expect(try FlagctlProcess.run(["sync", "--env", "test", "--flags", flags, "--redis", server.url]).status == 0)
-            let synced = try FlagctlProcess.run(["doctor", "--flags", flags, "--env", "test", "--redis", server.url])
-            #expect(synced.status == 0 && synced.stdout.contains("'test' at revision 1, 1 flag"), "\(synced.stdout)")
-            // Without --env (FLAGPOLE_ENV alone) the environment is not checked: ./run runs doctor before its first sync.
-            let unset = try FlagctlProcess.run(["doctor", "--flags", flags, "--redis", server.url], environment: ["FLAGPOLE_ENV": "nosuchenv"])
-            #expect(unset.status == 0, "\(unset.stdout)")
-          }
+            try await withFlagFolder { flags in
+                let never = try FlagctlProcess.run(["doctor", "--flags", flags, "--env", "nosuchenv", "--redis", server.url])
+                #expect(never.status == 1, "\(never.stdout)")
+                #expect(never.stdout.contains("environment 'nosuchenv' was never synced into 127.0.0.1:\(server.port)"), "\(never.stdout)")
+                try "flags:\n  a:\n    state: ENABLED\n    variants: {x: 1}\n    defaultVariant: x\n"
+                    .write(toFile: flags + "/test/a.yaml", atomically: true, encoding: .utf8)
+                #expect(try FlagctlProcess.run(["sync", "--env", "test", "--flags", flags, "--redis", server.url]).status == 0)
+                let synced = try FlagctlProcess.run(["doctor", "--flags", flags, "--env", "test", "--redis", server.url])
+                #expect(synced.status == 0 && synced.stdout.contains("'test' at revision 1, 1 flag"), "\(synced.stdout)")
+                // Without --env (FLAGPOLE_ENV alone) the environment is not checked: ./run runs doctor before its first sync.
+                let unset = try FlagctlProcess.run(["doctor", "--flags", flags, "--redis", server.url], environment: ["FLAGPOLE_ENV": "nosuchenv"])
+                #expect(unset.status == 0, "\(unset.stdout)")
+            }
         }
     }
 

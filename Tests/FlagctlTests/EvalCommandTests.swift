@@ -9,7 +9,9 @@ struct EvalCommandTests {
 
     @Test("answers what a user gets, from a flags folder and an environment")
     func single() throws {
-        let r = try FlagctlProcess.run(["eval", "new-checkout", "--env", "prod", "--context", #"{"targetingKey":"u1","email":"ann@example.com"}"#, "--flags", "flags", "--json"])
+        let r = try FlagctlProcess.run([
+            "eval", "new-checkout", "--env", "prod", "--context", #"{"targetingKey":"u1","email":"ann@example.com"}"#, "--flags", "flags", "--json",
+        ])
         #expect(r.status == 0, "\(r.stderr)")
         let json = try JSONParser.parse(r.stdout)
         #expect(json["flag"] == "new-checkout")
@@ -54,8 +56,11 @@ struct EvalCommandTests {
         #expect(r.status == 1 && r.stderr.contains("x:"))
     }
 
-    @Test("--jsonl agrees with the reference evaluator line for line (openfeature-flagd-core)",
-          .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/python3") || FileManager.default.fileExists(atPath: "/root/.pyenv/shims/python3")))
+    @Test(
+        "--jsonl agrees with the reference evaluator line for line (openfeature-flagd-core)",
+        .enabled(
+            if: FileManager.default.isExecutableFile(atPath: "/usr/bin/python3")
+                || FileManager.default.fileExists(atPath: "/root/.pyenv/shims/python3")))
     func referenceAgreement() throws {
         let tool = Self.testbed.deletingLastPathComponent().appendingPathComponent("tools/flagd-reference").path
         guard FileManager.default.isExecutableFile(atPath: tool) else {

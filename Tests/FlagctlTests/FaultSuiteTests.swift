@@ -32,7 +32,9 @@ private struct FaultFixture {
         }}
         """
 
-    func client(_ server: RedisServer, url: String? = nil, environment: String = "prod", logger: Logger = Logger(label: "faults")) throws -> FlagpoleClient {
+    func client(
+        _ server: RedisServer, url: String? = nil, environment: String = "prod", logger: Logger = Logger(label: "faults")
+    ) throws -> FlagpoleClient {
         var c = FlagpoleClient.Configuration(
             redis: try url.map { try RedisConfiguration(url: $0) } ?? server.configuration, environment: environment, application: "faults")
         c.snapshotPath = nil
@@ -120,7 +122,8 @@ struct FaultSuiteTests {
             defer { fx.remove() }
             var acknowledged: Int64 = try await fx.control.store.revision()
             for i in 0..<40 {
-                let outcome = try await fx.control.apply(.set(variant: i % 2 == 0 ? "on" : "off"), flag: "switch", actor: "faults", reason: "flip \(i)")
+                let outcome = try await fx.control.apply(
+                    .set(variant: i % 2 == 0 ? "on" : "off"), flag: "switch", actor: "faults", reason: "flip \(i)")
                 acknowledged = outcome.revision ?? acknowledged
             }
             let auditBefore = try await fx.control.store.auditEntries(limit: 1000).count
@@ -203,13 +206,15 @@ struct MalformedKey: Sendable, CustomTestStringConvertible {
         MalformedKey(
             kind: "overrides: an unknown override", commands: [["HSET", "overrides", "switch", "{\"colour\":1}"]],
             refusedBy: ["set switch on", "rollout status switch"]),
-        MalformedKey(kind: "overrides: not JSON", commands: [["HSET", "overrides", "switch", "]["]], refusedBy: ["set switch on", "rollout status switch"]),
+        MalformedKey(
+            kind: "overrides: not JSON", commands: [["HSET", "overrides", "switch", "]["]], refusedBy: ["set switch on", "rollout status switch"]),
         MalformedKey(kind: "pins: not a pin", commands: [["HSET", "pins", "switch", "42"]], refusedBy: ["set switch on", "rollout status switch"]),
         // A newer format is never read nor written (sync's fast path reads only its own fields).
         MalformedKey(
             kind: "meta: a newer data format", commands: [["HSET", "meta", "format", "99"]],
             refusedBy: ["list", "get switch", "status", "diff", "set switch on", "rollout status switch"]),
-        MalformedKey(kind: "meta: flag-set metadata not JSON", commands: [["HSET", "meta", "flagSetMetadata", "{"]], refusedBy: ["rollout status switch"]),
+        MalformedKey(
+            kind: "meta: flag-set metadata not JSON", commands: [["HSET", "meta", "flagSetMetadata", "{"]], refusedBy: ["rollout status switch"]),
         MalformedKey(
             kind: "audit: a string instead of a stream", commands: [["DEL", "audit"], ["SET", "audit", "x"]],
             refusedBy: ["history", "set switch on", "rollout status switch"]),
@@ -225,9 +230,11 @@ struct MalformedKey: Sendable, CustomTestStringConvertible {
         MalformedKey(
             kind: "outcomes: counters that are not numbers", commands: [["HSET", "outcomes:MINUTE:switch", "on|ok", "NaN", "x", "y"]],
             refusedBy: ["rollout status switch"]),
-        MalformedKey(kind: "rollouts: a record that is not JSON", commands: [["HSET", "rollouts", "switch", "{oops"]], refusedBy: ["rollout status switch"]),
         MalformedKey(
-            kind: "rollouts: a record of an unknown shape", commands: [["HSET", "rollouts", "switch", "{\"id\":7}"]], refusedBy: ["rollout status switch"]),
+            kind: "rollouts: a record that is not JSON", commands: [["HSET", "rollouts", "switch", "{oops"]], refusedBy: ["rollout status switch"]),
+        MalformedKey(
+            kind: "rollouts: a record of an unknown shape", commands: [["HSET", "rollouts", "switch", "{\"id\":7}"]],
+            refusedBy: ["rollout status switch"]),
         MalformedKey(
             kind: "watcher:lease: a hash instead of a string", commands: [["HSET", "watcher:lease", "a", "b"]],
             refusedBy: ["rollout list", "rollout status switch"]),
@@ -251,7 +258,9 @@ struct MalformedKeyTests {
         return ["switch=\(s.value)/\(s.variant ?? "-")", "banner=\(b.value)/\(b.variant ?? "-")", "banner@example=\(e.value)/\(e.variant ?? "-")"]
     }
 
-    @Test("each command refuses or succeeds exactly as it should, errors name the key, a running client keeps its last good values", arguments: MalformedKey.all)
+    @Test(
+        "each command refuses or succeeds exactly as it should, errors name the key, a running client keeps its last good values",
+        arguments: MalformedKey.all)
     func malformed(_ damage: MalformedKey) async throws {
         try await RedisServer.withServer { server in
             let fx = try await FaultFixture(server)
@@ -293,7 +302,8 @@ struct MalformedKeyTests {
             let mark = log.entries.withLock { $0.count }
             func since(_ text: String) -> Int { log.entries.withLock { $0[mark...].filter { $0.message.contains(text) }.count } }
             for revision in [1_000_000, 2_000_000] {
-                _ = try await fx.admin.send("PUBLISH", "flagpole:{prod}:changes", #"{"revision":\#(revision),"previousRevision":\#(revision - 1),"changed":[],"removed":[]}"#)
+                _ = try await fx.admin.send(
+                    "PUBLISH", "flagpole:{prod}:changes", #"{"revision":\#(revision),"previousRevision":\#(revision - 1),"changed":[],"removed":[]}"#)
             }
             try await waitUntil("the client read the damaged data") {
                 since("Read everything from Redis") >= 1 || since("Cannot read the flags from Redis") >= 1
@@ -335,7 +345,8 @@ struct MalformedKeyTests {
             let kept = after == good && differing.load(ordering: .relaxed) == 0
             FaultTable.record(
                 fault: "malformed value by hand: \(damage.kind)",
-                checked: "\(Self.commands.count) flagctl commands exit exactly 0 or 1 as expected, refusals name the key; a running client keeps its last good values while it reads the damage; a new client starts",
+                checked:
+                    "\(Self.commands.count) flagctl commands exit exactly 0 or 1 as expected, refusals name the key; a running client keeps its last good values while it reads the damage; a new client starts",
                 passed: unexpected.isEmpty && unclear.isEmpty && kept && freshReady,
                 figure: (refused.isEmpty ? "none refused" : "refused (1) by \(refused.joined(separator: ", "))")
                     + (unexpected.isEmpty ? "" : "; UNEXPECTED \(unexpected.joined(separator: ", "))")

@@ -32,7 +32,9 @@ struct FlagctlProcess {
     }
 
     /// Runs any program the same way.
-    static func runExternal(_ path: String, _ arguments: [String], environment: [String: String] = [:], stdin: String? = nil, in directory: URL? = nil) throws -> Result {
+    static func runExternal(
+        _ path: String, _ arguments: [String], environment: [String: String] = [:], stdin: String? = nil, in directory: URL? = nil
+    ) throws -> Result {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: path)
         p.arguments = arguments

@@ -38,8 +38,10 @@ private struct TrafficApp {
     static func start(redis: String, flag: String, rate: Int, variantErrorRates: String) async throws -> TrafficApp {
         let process = try BackgroundProcess(
             trafficExecutable,
-            ["--env", "prom", "--redis", redis, "--flag", flag, "--rate", "\(rate)", "--error-rate", "0.01",
-             "--variant-error-rate", variantErrorRates, "--report-interval", "0.5", "--metrics-port", "0"])
+            [
+                "--env", "prom", "--redis", redis, "--flag", flag, "--rate", "\(rate)", "--error-rate", "0.01",
+                "--variant-error-rate", variantErrorRates, "--report-interval", "0.5", "--metrics-port", "0",
+            ])
         let line = try await process.waitForLine(timeout: .seconds(30), "\(flag)'s traffic serves /metrics") { TrafficLine($0)?.metrics != nil }
         let url = TrafficLine(line.line)!.metrics!
         return TrafficApp(process: process, target: url.replacingOccurrences(of: "http://", with: "").replacingOccurrences(of: "/metrics", with: ""))
@@ -133,12 +135,14 @@ struct PrometheusRolloutTests {
                 let healthy = try FlagctlProcess.run(
                     ["rollout", "start", "checkout-good", "--to", "on", "--steps", "100", "--watch", "5s"] + byPrometheus + common)
                 #expect(healthy.status == 0, "\(healthy.stderr)")
-                try await waitUntil("the daemon completes checkout-good, judging by Prometheus", timeout: .seconds(45), interval: .milliseconds(250)) {
+                try await waitUntil("the daemon completes checkout-good, judging by Prometheus", timeout: .seconds(45), interval: .milliseconds(250))
+                {
                     status = (try? FlagctlProcess.run(["rollout", "status", "checkout-good", "--json"] + common).stdout) ?? ""
                     return status.contains("\"completed\"") || status.contains("\"reverted\"")
                 }
                 #expect(status.contains("\"completed\""), "a healthy rollout is not reverted: \(status)")
-                print("checkout-good (1 % → 1 %) completed by the Prometheus source \(FaultTable.ms(healthyClock.duration(to: .now))) after its start")
+                print(
+                    "checkout-good (1 % → 1 %) completed by the Prometheus source \(FaultTable.ms(healthyClock.duration(to: .now))) after its start")
 
                 // 3. Both sources, same traffic, same cohorts and window (from the minute the rollout
                 // began to 2 s ago, the control having kept its traffic meanwhile): once the clients

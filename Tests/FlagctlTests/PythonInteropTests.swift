@@ -10,7 +10,8 @@ import Testing
 /// `~/.cache/flagpole-ofrep-venv` and reused while it imports both.
 enum PythonEnvironment {
     static let directory: URL = {
-        let home = ProcessInfo.processInfo.environment["HOME"].map { URL(fileURLWithPath: $0) }
+        let home =
+            ProcessInfo.processInfo.environment["HOME"].map { URL(fileURLWithPath: $0) }
             ?? FileManager.default.temporaryDirectory
         return home.appendingPathComponent(".cache/flagpole-ofrep-venv")
     }()
@@ -39,7 +40,8 @@ enum PythonEnvironment {
             ["install", "--disable-pip-version-check", "--quiet", "-r", requirements])
         guard pip.status == 0 else {
             throw DaemonTestError(
-                "pip install -r interop/python/requirements.txt failed (is PyPI reachable? is pip in the venv?):\n\(pip.stdout.suffix(400))\(pip.stderr.suffix(800))")
+                "pip install -r interop/python/requirements.txt failed (is PyPI reachable? is pip in the venv?):\n\(pip.stdout.suffix(400))\(pip.stderr.suffix(800))"
+            )
         }
         guard try usable() else {
             throw DaemonTestError("the venv at \(directory.path) still cannot import openfeature and its OFREP provider after pip install")
@@ -69,7 +71,8 @@ struct PythonInteropTests {
 
     /// Runs the README's Python example against `daemon`; returns its exit status, its lines as
     /// JSON keyed by flag, and its standard error.
-    static func runExample(python: String, daemon: DaemonProcess, token: String) throws -> (status: Int32, flags: [String: JSONValue], stderr: String) {
+    static func runExample(python: String, daemon: DaemonProcess, token: String) throws -> (status: Int32, flags: [String: JSONValue], stderr: String)
+    {
         let result = try FlagctlProcess.runExternal(
             python, [example.path], environment: ["FLAGPOLE_DAEMON_URL": daemon.baseURL, "FLAGPOLE_DAEMON_TOKEN": token])
         var flags: [String: JSONValue] = [:]

@@ -46,7 +46,8 @@ struct RolloutCommandTests {
             defer { try? FileManager.default.removeItem(at: root) }
             let env = ["FLAGPOLE_REDIS_URL": server.url, "FLAGPOLE_ENV": "prod"]
             #expect(try FlagctlProcess.run(["sync", "--flags", root.path], environment: env).status == 0)
-            let bad = try FlagctlProcess.run(["rollout", "start", "checkout", "--to", "on", "--holdback", "60%", "--flags", root.path], environment: env)
+            let bad = try FlagctlProcess.run(
+                ["rollout", "start", "checkout", "--to", "on", "--holdback", "60%", "--flags", root.path], environment: env)
             #expect(bad.status != 0)
             #expect(bad.stderr.contains("--holdback '60%' must be a percentage between 0 and 50"))
             let good = try FlagctlProcess.run(
@@ -91,14 +92,15 @@ struct RolloutCommandTests {
     @Test("a start inside a freeze window is refused naming it; --force starts and says so")
     func freeze() async throws {
         try await RedisServer.withServer { server in
-            let root = try folder(config: """
-                version: 1
-                freezeWindows:
-                  - name: always
-                    from: "2000-01-01T00:00:00Z"
-                    to: "2100-01-01T00:00:00Z"
-                    reason: Release freeze.
-                """)
+            let root = try folder(
+                config: """
+                    version: 1
+                    freezeWindows:
+                      - name: always
+                        from: "2000-01-01T00:00:00Z"
+                        to: "2100-01-01T00:00:00Z"
+                        reason: Release freeze.
+                    """)
             defer { try? FileManager.default.removeItem(at: root) }
             let env = ["FLAGPOLE_REDIS_URL": server.url, "FLAGPOLE_ENV": "prod"]
             #expect(try FlagctlProcess.run(["sync", "--flags", root.path], environment: env).status == 0)

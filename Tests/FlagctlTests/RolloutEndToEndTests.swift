@@ -30,19 +30,21 @@ struct RolloutEndToEndTests {
     /// ceiling waits for the next minute: a regression is reverted within about 70 s.
     static let revertWindow: Duration = .seconds(90)
 
-    @Test("a regression in the new variant is reverted by the daemon within 90 s (the step's 20 s watch has not passed it), and the revert reaches the clients")
+    @Test(
+        "a regression in the new variant is reverted by the daemon within 90 s (the step's 20 s watch has not passed it), and the revert reaches the clients"
+    )
     func regressionIsReverted() async throws {
         try await RedisServer.withServer { server in
             let root = FileManager.default.temporaryDirectory.appendingPathComponent("flagpole-e2e-\(UUID().uuidString.prefix(8))")
             defer { try? FileManager.default.removeItem(at: root) }
             try FileManager.default.createDirectory(at: root.appendingPathComponent("e2e"), withIntermediateDirectories: true)
             try """
-                flags:
-                  new-checkout:
-                    state: ENABLED
-                    variants: {"on": true, "off": false}
-                    defaultVariant: "off"
-                """.write(to: root.appendingPathComponent("e2e/flags.yaml"), atomically: true, encoding: .utf8)
+            flags:
+              new-checkout:
+                state: ENABLED
+                variants: {"on": true, "off": false}
+                defaultVariant: "off"
+            """.write(to: root.appendingPathComponent("e2e/flags.yaml"), atomically: true, encoding: .utf8)
             let common = ["--env", "e2e", "--redis", server.url, "--flags", root.path]
             let sync = try FlagctlProcess.run(["sync"] + common)
             #expect(sync.status == 0, "\(sync.stderr)")
@@ -50,8 +52,10 @@ struct RolloutEndToEndTests {
             // The service: 100 evaluations a second; work under "on" fails a quarter of the time.
             let traffic = try BackgroundProcess(
                 trafficExecutable,
-                ["--env", "e2e", "--redis", server.url, "--flag", "new-checkout", "--rate", "100", "--error-rate", "0.01",
-                 "--variant-error-rate", "on=0.25", "--report-interval", "0.5"])
+                [
+                    "--env", "e2e", "--redis", server.url, "--flag", "new-checkout", "--rate", "100", "--error-rate", "0.01",
+                    "--variant-error-rate", "on=0.25", "--report-interval", "0.5",
+                ])
             let daemon = try BackgroundProcess(FlagctlProcess.executable.path, ["daemon", "--port", "0", "--interval", "1s"] + common)
             defer {
                 Task { await traffic.stop() }
@@ -101,19 +105,21 @@ struct RolloutEndToEndTests {
         }
     }
 
-    @Test("issue 14: a shared incident during a step (20 % of both cohorts failing) holds with a warning instead of reverting, and its minutes do not count towards the watch")
+    @Test(
+        "issue 14: a shared incident during a step (20 % of both cohorts failing) holds with a warning instead of reverting, and its minutes do not count towards the watch"
+    )
     func sharedIncidentHolds() async throws {
         try await RedisServer.withServer { server in
             let root = FileManager.default.temporaryDirectory.appendingPathComponent("flagpole-e2e-\(UUID().uuidString.prefix(8))")
             defer { try? FileManager.default.removeItem(at: root) }
             try FileManager.default.createDirectory(at: root.appendingPathComponent("e2e"), withIntermediateDirectories: true)
             try """
-                flags:
-                  pay-v2:
-                    state: ENABLED
-                    variants: {"on": true, "off": false}
-                    defaultVariant: "off"
-                """.write(to: root.appendingPathComponent("e2e/flags.yaml"), atomically: true, encoding: .utf8)
+            flags:
+              pay-v2:
+                state: ENABLED
+                variants: {"on": true, "off": false}
+                defaultVariant: "off"
+            """.write(to: root.appendingPathComponent("e2e/flags.yaml"), atomically: true, encoding: .utf8)
             let incident = root.appendingPathComponent("incident")
             let common = ["--env", "e2e", "--redis", server.url, "--flags", root.path]
             #expect(try FlagctlProcess.run(["sync"] + common).status == 0)
@@ -121,8 +127,10 @@ struct RolloutEndToEndTests {
             // The issue's service: 100 outcomes/s split 20/80, 1 % errors in both cohorts.
             let traffic = try BackgroundProcess(
                 trafficExecutable,
-                ["--env", "e2e", "--redis", server.url, "--flag", "pay-v2", "--rate", "100", "--error-rate", "0.01",
-                 "--incident-file", incident.path, "--report-interval", "0.5"])
+                [
+                    "--env", "e2e", "--redis", server.url, "--flag", "pay-v2", "--rate", "100", "--error-rate", "0.01",
+                    "--incident-file", incident.path, "--report-interval", "0.5",
+                ])
             let daemon = try BackgroundProcess(FlagctlProcess.executable.path, ["daemon", "--port", "0", "--interval", "1s"] + common)
             defer {
                 Task { await traffic.stop() }
@@ -173,8 +181,10 @@ struct RolloutEndToEndTests {
             #expect(await traffic.stop() == 0)
             FaultTable.record(
                 fault: "a shared incident (20% of both cohorts failing for 40 s) during a 20% step (real daemon, 100 req/s)",
-                checked: "the daemon holds with \"both cohorts are failing … an incident not caused by this flag\", warns, never reverts; the incident's minutes do not count towards the watch",
-                passed: !status.contains("\"reverted\"") && sawNotCounted, figure: "held through 45 s of incident, no revert; \(Int(notCounted)) s not counted")
+                checked:
+                    "the daemon holds with \"both cohorts are failing … an incident not caused by this flag\", warns, never reverts; the incident's minutes do not count towards the watch",
+                passed: !status.contains("\"reverted\"") && sawNotCounted,
+                figure: "held through 45 s of incident, no revert; \(Int(notCounted)) s not counted")
         }
     }
 }

@@ -70,7 +70,9 @@ struct RolloutSimulateTests {
     func trafficRows() throws {
         let p = try RolloutSimulateCommand.parse([]).parsed()
         #expect(p.traffic.map(\.name) == ["unequal", "incidents", "incident", "drift", "heavy", "late", "real"])
-        let r = try FlagctlProcess.run(["rollout", "simulate", "--runs", "4", "--rps", "20", "--treatment", "0.03", "--traffic", "unequal,incident", "--watch", "10m"])
+        let r = try FlagctlProcess.run([
+            "rollout", "simulate", "--runs", "4", "--rps", "20", "--treatment", "0.03", "--traffic", "unequal,incident", "--watch", "10m",
+        ])
         let lines = r.stdout.split(separator: "\n").map(String.init)
         #expect(lines.contains { $0.hasPrefix("req/s  baseline  treatment  traffic") })
         #expect(lines.filter { $0.hasPrefix("   20") && $0.contains("unequal 20/80 req/s") }.count == 2)

@@ -102,7 +102,8 @@ struct SyncCommandTests {
             func writeFlags(version: Int) throws {
                 var o: [String: JSONValue] = [:]
                 for i in 0..<flagCount { o["flag-\(i)"] = definition(version: version, flag: i) }
-                try JSONValue.object(["flags": .object(o)]).jsonString.write(to: root.appendingPathComponent("prod/flags.json"), atomically: true, encoding: .utf8)
+                try JSONValue.object(["flags": .object(o)]).jsonString.write(
+                    to: root.appendingPathComponent("prod/flags.json"), atomically: true, encoding: .utf8)
             }
             let admin = RedisClient(configuration: server.configuration)
             let store = try FlagStore(client: admin, environment: "prod")
@@ -158,7 +159,8 @@ struct SyncCommandTests {
             func inspect(previous: Int, new: Int, before: Int64, runsBefore: Int) async throws -> Left {
                 let live = try await store.read()
                 var left = Left(
-                    revision: live.revision, hashMatches: FlagDocument.contentHash(flags: live.definitions, metadata: live.flagSetMetadata) == live.meta["contentHash"],
+                    revision: live.revision,
+                    hashMatches: FlagDocument.contentHash(flags: live.definitions, metadata: live.flagSetMetadata) == live.meta["contentHash"],
                     auditEntries: try await store.auditEntries(limit: 1000).count, scriptRuns: try await scriptRuns() - runsBefore, isWhole: false)
                 for i in 0..<flagCount {
                     switch live.definitions["flag-\(i)"] {
@@ -169,7 +171,8 @@ struct SyncCommandTests {
                 }
                 let onePrevious = left.previous == flagCount && live.revision == before
                 let oneNew = left.new == flagCount && live.revision == before + 1
-                left.isWhole = (onePrevious || oneNew) && live.definitions.count == flagCount && left.hashMatches
+                left.isWhole =
+                    (onePrevious || oneNew) && live.definitions.count == flagCount && left.hashMatches
                     && left.auditEntries == Int(live.revision)
                 return left
             }
@@ -195,7 +198,9 @@ struct SyncCommandTests {
                 // The revision moved exactly when Redis ran the script.
                 if (left.scriptRuns > 0) != (left.revision == before + 1) { timed.inconsistent += 1 }
                 if left.revision == before { timed.previous += 1 } else { timed.new += 1 }
-                log.append("\(delay) ms: revision \(left.revision), \(left.previous)/\(left.new)/\(left.neither) flags of previous/new/neither, script runs \(left.scriptRuns)")
+                log.append(
+                    "\(delay) ms: revision \(left.revision), \(left.previous)/\(left.new)/\(left.neither) flags of previous/new/neither, script runs \(left.scriptRuns)"
+                )
                 if left.revision == before + 1 { live += 1 }
             }
 
@@ -217,7 +222,8 @@ struct SyncCommandTests {
             let heldLeft = try await inspect(previous: live, new: live + 1, before: before, runsBefore: runsBefore)
             if !heldLeft.isWhole { mixes += 1 }
             let heldThenDropped = heldLeft.revision == before && heldLeft.scriptRuns == 0 && heldLeft.previous == flagCount
-            log.append("held: revision \(heldLeft.revision), \(heldLeft.previous)/\(heldLeft.new)/\(heldLeft.neither), script runs \(heldLeft.scriptRuns)")
+            log.append(
+                "held: revision \(heldLeft.revision), \(heldLeft.previous)/\(heldLeft.new)/\(heldLeft.neither), script runs \(heldLeft.scriptRuns)")
             if heldLeft.revision == before + 1 { live += 1 }
 
             // In flight, run: the sync is frozen (SIGSTOP) with its script held, Redis runs the
@@ -235,9 +241,12 @@ struct SyncCommandTests {
             p.waitUntilExit()
             let frozenLeft = try await inspect(previous: live, new: live + 1, before: before, runsBefore: runsBefore)
             if !frozenLeft.isWhole { mixes += 1 }
-            let ranUnacknowledged = frozenLeft.revision == before + 1 && frozenLeft.scriptRuns == 1 && frozenLeft.new == flagCount
+            let ranUnacknowledged =
+                frozenLeft.revision == before + 1 && frozenLeft.scriptRuns == 1 && frozenLeft.new == flagCount
                 && p.terminationReason == .uncaughtSignal && p.terminationStatus == SIGKILL
-            log.append("frozen: revision \(frozenLeft.revision), \(frozenLeft.previous)/\(frozenLeft.new)/\(frozenLeft.neither), script runs \(frozenLeft.scriptRuns)")
+            log.append(
+                "frozen: revision \(frozenLeft.revision), \(frozenLeft.previous)/\(frozenLeft.new)/\(frozenLeft.neither), script runs \(frozenLeft.scriptRuns)"
+            )
 
             #expect(mixes == 0, "\(log)")
             #expect(timed.inconsistent == 0, "\(log)")
@@ -245,10 +254,14 @@ struct SyncCommandTests {
             #expect(ranUnacknowledged, "\(log)")
             let kills = moments.count + 2
             FaultTable.record(
-                fault: "flagctl sync of 5,000 flags killed with kill -9 (\(kills) kills: \(moments.count) at moments, 2 with its write script in flight)",
-                checked: "after each kill every flag's definition is compared with both versions: all of one version, matching revision, content hash and one audit entry a revision; the in-flight kills land while Redis holds the script (CLIENT PAUSE WRITE) or after Redis ran it with flagctl frozen before reading the reply",
+                fault:
+                    "flagctl sync of 5,000 flags killed with kill -9 (\(kills) kills: \(moments.count) at moments, 2 with its write script in flight)",
+                checked:
+                    "after each kill every flag's definition is compared with both versions: all of one version, matching revision, content hash and one audit entry a revision; the in-flight kills land while Redis holds the script (CLIENT PAUSE WRITE) or after Redis ran it with flagctl frozen before reading the reply",
                 passed: mixes == 0 && timed.inconsistent == 0 && heldThenDropped && ranUnacknowledged,
-                figure: "\(mixes) mixes of \(kills); at moments: \(timed.previous) left the previous revision whole, \(timed.new) the new; in flight: held → \(heldThenDropped ? "previous whole, script never ran" : "UNEXPECTED"), run while frozen → \(ranUnacknowledged ? "new whole, never acknowledged" : "UNEXPECTED")")
+                figure:
+                    "\(mixes) mixes of \(kills); at moments: \(timed.previous) left the previous revision whole, \(timed.new) the new; in flight: held → \(heldThenDropped ? "previous whole, script never ran" : "UNEXPECTED"), run while frozen → \(ranUnacknowledged ? "new whole, never acknowledged" : "UNEXPECTED")"
+            )
         }
     }
 }

@@ -56,11 +56,12 @@ struct ValidateCommandTests {
             #expect(report.fileCount == 4)
             #expect(report.flagCount == 3)
             #expect(report.errorCount == 0)
-            #expect(report.diagnostics.map(\.description) == [
-                "\(dir)/flags/flagpole.yaml:1:1: warning: the folder \(dir)/flags/test/ is not listed under environments (hint: add test to environments, or move the folder out of \(dir)/flags/)",
-                "\(dir)/flags/flagpole.yaml:3:3: warning: environment \"staging\" has no folder \(dir)/flags/staging/ (hint: create the folder, or remove the environment)",
-                "\(dir)/flags/stray.yaml:1:1: warning: this file is not inside an environment folder and is ignored (hint: move it to \(dir)/flags/<environment>/)",
-            ])
+            #expect(
+                report.diagnostics.map(\.description) == [
+                    "\(dir)/flags/flagpole.yaml:1:1: warning: the folder \(dir)/flags/test/ is not listed under environments (hint: add test to environments, or move the folder out of \(dir)/flags/)",
+                    "\(dir)/flags/flagpole.yaml:3:3: warning: environment \"staging\" has no folder \(dir)/flags/staging/ (hint: create the folder, or remove the environment)",
+                    "\(dir)/flags/stray.yaml:1:1: warning: this file is not inside an environment folder and is ignored (hint: move it to \(dir)/flags/<environment>/)",
+                ])
             #expect(report.passes(strict: false))
             #expect(!report.passes(strict: true))
             #expect(report.summary(strict: false) == "valid: 2 environments (prod, test), 4 files, 3 flags; 0 errors, 3 warnings")
@@ -73,9 +74,10 @@ struct ValidateCommandTests {
         try withFiles(["prod/a.yaml": Self.flag, "prod/b.yaml": Self.flag]) { dir in
             let report = try FlagDirectory.validate(paths: [dir + "/prod"])
             #expect(report.environments == ["prod"])
-            #expect(report.diagnostics.map(\.description) == [
-                "\(dir)/prod/b.yaml:2:3: f: flag \"f\" is defined twice in this environment: here and at \(dir)/prod/a.yaml:2:3 (hint: a flag key may appear once per environment; remove or rename one of them)"
-            ])
+            #expect(
+                report.diagnostics.map(\.description) == [
+                    "\(dir)/prod/b.yaml:2:3: f: flag \"f\" is defined twice in this environment: here and at \(dir)/prod/a.yaml:2:3 (hint: a flag key may appear once per environment; remove or rename one of them)"
+                ])
             #expect(!report.passes(strict: false))
         }
     }
@@ -84,10 +86,11 @@ struct ValidateCommandTests {
     func files() throws {
         try withFiles(["a.yaml": Self.flag, "b.json": "{\"flags\": 1}", "flagpole.yaml": "fractionalAlgorithm: v9\n"]) { dir in
             let report = try FlagDirectory.validate(paths: [dir + "/a.yaml", dir + "/b.json", dir + "/flagpole.yaml"])
-            #expect(report.diagnostics.map(\.brief) == [
-                "E 1:11 -: flags must be an object keyed by flag key, not number",
-                #"E 1:22 -: fractionalAlgorithm must be "v3" or "v2", not "v9""#,
-            ])
+            #expect(
+                report.diagnostics.map(\.brief) == [
+                    "E 1:11 -: flags must be an object keyed by flag key, not number",
+                    #"E 1:22 -: fractionalAlgorithm must be "v3" or "v2", not "v9""#,
+                ])
             #expect(report.fileCount == 3)
             #expect(report.environments.isEmpty)
         }

@@ -53,11 +53,12 @@ struct AlertDispatcherTests {
             #expect(server.count == 1)
             #expect(request.method == "POST" && request.path == "/hooks/flagpole" && request.contentType == "application/json")
             let body = try JSONParser.parse(request.body)
-            #expect(body == [
-                "severity": "critical", "title": "prod: new-checkout reverted", "text": "error rate 7.5% (treatment) vs 1.0% (control)",
-                "environment": "prod", "flag": "new-checkout", "rolloutID": "r-42",
-                "details": ["treatment": ["failures": 30, "total": 400]], "at": 1_767_225_600,
-            ])
+            #expect(
+                body == [
+                    "severity": "critical", "title": "prod: new-checkout reverted", "text": "error rate 7.5% (treatment) vs 1.0% (control)",
+                    "environment": "prod", "flag": "new-checkout", "rolloutID": "r-42",
+                    "details": ["treatment": ["failures": 30, "total": 400]], "at": 1_767_225_600,
+                ])
             let info = Alert(severity: .info, title: "t", text: "", environment: "prod", at: 1)
             #expect(AlertMessage.webhook(info)["flag"] == .null && AlertMessage.webhook(info)["rolloutID"] == .null)
         }
@@ -97,9 +98,10 @@ struct AlertDispatcherTests {
             }
             let request = try #require(server.requests.first)
             #expect(request.method == "POST" && request.path == "/bot123456:ABC-def/sendMessage" && request.contentType == "application/json")
-            #expect(try JSONParser.parse(request.body) == [
-                "chat_id": "-100200300", "text": "⚠️ prod: new-checkout held\nno data", "disable_web_page_preview": true,
-            ])
+            #expect(
+                try JSONParser.parse(request.body) == [
+                    "chat_id": "-100200300", "text": "⚠️ prod: new-checkout held\nno data", "disable_web_page_preview": true,
+                ])
         }
     }
 
@@ -126,7 +128,8 @@ struct AlertDispatcherTests {
 
     @Test("a failing server is retried with backoff, then given up and logged by target name without the secret")
     func retriesThenGivesUp() async throws {
-        try await StandInServer.with({ _, _ in .init(status: .serviceUnavailable, body: #"{"ok":false,"description":"bot123456:SECRET is down"}"#) }) {
+        try await StandInServer.with({ _, _ in .init(status: .serviceUnavailable, body: #"{"ok":false,"description":"bot123456:SECRET is down"}"#) })
+        {
             server in
             var configuration = fast()
             configuration.telegramAPIBase = server.url
@@ -140,12 +143,14 @@ struct AlertDispatcherTests {
                 try await waitUntil("the alert is given up") { dispatcher.statistics["on-call"]?.failed == 1 }
             }
             #expect(server.count == 3)  // maxAttempts
-            #expect(dispatcher.statistics["on-call"] == {
-                var s = AlertDispatcher.Statistics()
-                s.failed = 1
-                s.retried = 2
-                return s
-            }())
+            #expect(
+                dispatcher.statistics["on-call"]
+                    == {
+                        var s = AlertDispatcher.Statistics()
+                        s.failed = 1
+                        s.retried = 2
+                        return s
+                    }())
             #expect(started.duration(to: .now) >= .milliseconds(10))  // at least the jittered backoffs: ≥ 5 ms + 10 ms
             let warnings = logs.warnings()
             #expect(warnings.count == 1)
@@ -186,7 +191,8 @@ struct AlertDispatcherTests {
                 try await waitUntil("the alert is given up") { dispatcher.statistics["ops"]?.failed == 1 }
             }
             #expect(server.requests.map(\.path) == ["/hook"])
-            #expect(logs.warnings().first?.contains("HTTP 307") == true && logs.warnings().first?.contains("not followed") == true, "\(logs.warnings())")
+            #expect(
+                logs.warnings().first?.contains("HTTP 307") == true && logs.warnings().first?.contains("not followed") == true, "\(logs.warnings())")
         }
     }
 
@@ -274,7 +280,8 @@ struct AlertDispatcherTests {
             let text = e.description
             return e.problems.map(\.target) == ["team", "on-call", "on-call"]
                 && e.problems.map(\.variable) == ["SLACK_URL", "TG_TOKEN", "TG_CHAT"]
-                && text.contains(#"alert target "team": environment variable SLACK_URL (the Slack webhook URL) does not hold an http:// or https:// URL"#)
+                && text.contains(
+                    #"alert target "team": environment variable SLACK_URL (the Slack webhook URL) does not hold an http:// or https:// URL"#)
                 && text.contains(#"alert target "on-call": environment variable TG_TOKEN (the bot token) is not set or empty"#)
                 && !text.contains("secret-ish")
         }

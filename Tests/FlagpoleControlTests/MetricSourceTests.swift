@@ -73,14 +73,17 @@ struct MetricSourceBuiltinTests {
             #expect(try await past.counts(query(.variant("on"), from: m * 60 + 45, to: (m + 1) * 60)) == CohortCounts(successes: 15, failures: 15))
             // Minute m+1 runs: 20 s of it have happened and the window ends now, so all of it counts.
             let running = BuiltinMetricSource(client: client, now: { (m + 1) * 60 + 20 })
-            #expect(try await running.counts(query(.variant("on"), from: m * 60 + 30, to: (m + 1) * 60 + 20)) == CohortCounts(successes: 60, failures: 30))
+            #expect(
+                try await running.counts(query(.variant("on"), from: m * 60 + 30, to: (m + 1) * 60 + 20)) == CohortCounts(successes: 60, failures: 30)
+            )
             // Half of what happened in the running minute (10 of 20 s).
             #expect(try await running.counts(query(.variant("on"), from: (m + 1) * 60 + 10, to: (m + 1) * 60 + 20)) == CohortCounts(successes: 15))
             // Whole minutes when asked.
             var whole = BuiltinMetricSource.Configuration()
             whole.proRatePartialMinutes = false
             let unprorated = BuiltinMetricSource(client: client, configuration: whole, now: { (m + 5) * 60 })
-            #expect(try await unprorated.counts(query(.variant("on"), from: m * 60 + 45, to: (m + 1) * 60)) == CohortCounts(successes: 60, failures: 60))
+            #expect(
+                try await unprorated.counts(query(.variant("on"), from: m * 60 + 45, to: (m + 1) * 60)) == CohortCounts(successes: 60, failures: 60))
         }
     }
 
@@ -150,7 +153,8 @@ private struct FixedSource: RolloutMetricSource {
 
 @Suite("PrometheusMetricSource against a stand-in Prometheus", .timeLimit(.minutes(1)))
 struct MetricSourcePrometheusTests {
-    static let template = #"sum(rate(errors_total{flag="$flag",variant="$variant",cohort="$cohort",env="$env"}[$window])) / sum(rate(requests_total{flag="$flag"}[$window]))"#
+    static let template =
+        #"sum(rate(errors_total{flag="$flag",variant="$variant",cohort="$cohort",env="$env"}[$window])) / sum(rate(requests_total{flag="$flag"}[$window]))"#
 
     static func vector(_ value: String, series: Int = 1) -> String {
         let one = #"{"metric":{},"value":[1767225600.5,"\#(value)"]}"#
@@ -175,10 +179,11 @@ struct MetricSourcePrometheusTests {
             #expect(requests.count == 2)
             #expect(requests.allSatisfy { $0.method == "GET" && $0.path == "/api/v1/query" && $0.query["time"] == "1767225600" })
             let sent = Set(requests.map { $0.query["query"]! })
-            #expect(sent == [
-                #"sum(rate(errors_total{flag="checkout",variant="on",cohort="control",env="prod"}[600s])) / sum(rate(requests_total{flag="checkout"}[600s]))"#,
-                #"sum(increase(requests_total{flag="checkout",cohort="control"}[600s]))"#,
-            ])
+            #expect(
+                sent == [
+                    #"sum(rate(errors_total{flag="checkout",variant="on",cohort="control",env="prod"}[600s])) / sum(rate(requests_total{flag="checkout"}[600s]))"#,
+                    #"sum(increase(requests_total{flag="checkout",cohort="control"}[600s]))"#,
+                ])
         }
     }
 
@@ -207,7 +212,9 @@ struct MetricSourcePrometheusTests {
     func documentedDefaults() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let doc = try String(contentsOf: root.appendingPathComponent("docs/rollouts.md"), encoding: .utf8)
-        for query in [PrometheusMetricSource.defaultErrorRatioQuery, PrometheusMetricSource.defaultRequestsQuery, PrometheusMetricSource.defaultLatencyQuery] {
+        for query in [
+            PrometheusMetricSource.defaultErrorRatioQuery, PrometheusMetricSource.defaultRequestsQuery, PrometheusMetricSource.defaultLatencyQuery,
+        ] {
             #expect(doc.contains("`" + query + "`"), "docs/rollouts.md lacks \(query)")
         }
     }
@@ -216,8 +223,9 @@ struct MetricSourcePrometheusTests {
     func expansion() {
         var q = CohortQuery(environment: "prod", flag: #"we"ird\flag"#, cohort: .all, role: "control", from: 100, to: 400)
         q.targetVariant = "on"
-        #expect(PrometheusMetricSource.expand(#"x{f="$flag",v="$variant",c="$cohort"}[$window] $other $"#, for: q)
-            == #"x{f="we\"ird\\flag",v="on",c="control"}[300s] $other $"#)
+        #expect(
+            PrometheusMetricSource.expand(#"x{f="$flag",v="$variant",c="$cohort"}[$window] $other $"#, for: q)
+                == #"x{f="we\"ird\\flag",v="on",c="control"}[300s] $other $"#)
         let template = #"x{f="$flag",$variant_matcher}"#
         #expect(PrometheusMetricSource.expand(template, for: q) == #"x{f="we\"ird\\flag",variant=~".*"}"#)
         #expect(PrometheusMetricSource.expand(template, for: query(.variant(#"o"n"#), from: 0, to: 60)) == #"x{f="checkout",variant="o\"n"}"#)
@@ -228,8 +236,14 @@ struct MetricSourcePrometheusTests {
         "failures throw an error naming the URL and the query (the watcher holds)",
         arguments: [
             ("HTTP 500", StandInServer.Reply(status: .internalServerError, body: #"{"status":"error","error":"boom"}"#), "answered HTTP 500: boom"),
-            ("error status", StandInServer.Reply(body: #"{"status":"error","errorType":"bad_data","error":"parse error at char 3"}"#), "failed: parse error at char 3"),
-            ("empty", StandInServer.Reply(body: #"{"status":"success","data":{"resultType":"vector","result":[]}}"#), "gave no sample (empty result)"),
+            (
+                "error status", StandInServer.Reply(body: #"{"status":"error","errorType":"bad_data","error":"parse error at char 3"}"#),
+                "failed: parse error at char 3"
+            ),
+            (
+                "empty", StandInServer.Reply(body: #"{"status":"success","data":{"resultType":"vector","result":[]}}"#),
+                "gave no sample (empty result)"
+            ),
             ("NaN", StandInServer.Reply(body: MetricSourcePrometheusTests.vector("NaN")), "gave NaN"),
             ("several series", StandInServer.Reply(body: MetricSourcePrometheusTests.vector("0.1", series: 3)), "gave 3 series"),
             ("a percentage", StandInServer.Reply(body: MetricSourcePrometheusTests.vector("2.5")), "gave 2.5; it must give the cohort's error ratio"),
@@ -272,7 +286,9 @@ struct MetricSourcePrometheusTests {
         }
     }
 
-    @Test("makeMetricSource: builtin by default; prometheus needs a URL, said clearly, and takes the default queries without one of its own; bad queries are refused")
+    @Test(
+        "makeMetricSource: builtin by default; prometheus needs a URL, said clearly, and takes the default queries without one of its own; bad queries are refused"
+    )
     func factory() async throws {
         try await RedisServer.withServer { server in
             let client = RedisClient(configuration: server.configuration)
@@ -289,11 +305,10 @@ struct MetricSourcePrometheusTests {
             #expect(defaults.configuration.errorRatioQuery == PrometheusMetricSource.defaultErrorRatioQuery)
             #expect(defaults.configuration.requestsQuery == PrometheusMetricSource.defaultRequestsQuery)
             #expect(defaults.configuration.latencyQuery == PrometheusMetricSource.defaultLatencyQuery)
-            #expect { try makeMetricSource(policy: GuardPolicy(metric: .prometheus), environment: "prod", client: client) }
-                throws: { error in
-                    (error as? MetricSourceError)?.code == .configuration && "\(error)".contains("prometheusUrl")
-                        && "\(error)".contains("rollout.prometheusUrl")
-                }
+            #expect { try makeMetricSource(policy: GuardPolicy(metric: .prometheus), environment: "prod", client: client) } throws: { error in
+                (error as? MetricSourceError)?.code == .configuration && "\(error)".contains("prometheusUrl")
+                    && "\(error)".contains("rollout.prometheusUrl")
+            }
             #expect { try makeMetricSource(policy: .builtIn, environment: "pr/od", client: client) } throws: { _ in true }
             #expect {
                 try PrometheusMetricSource(configuration: .init(url: "http://p:9090", errorRatioQuery: "x{a=\"$flg\"}"), counters: nil)

@@ -42,7 +42,9 @@ struct OutcomeBucketWriter {
         for (b, c) in counts.sorted(by: { $0.key < $1.key }) where c.ok != 0 || c.err != 0 {
             let key = layout.outcomes(flag: b.flag, minute: b.minute)
             for (metric, n) in [(OutcomeMetric.ok, c.ok), (.err, c.err)] where n != 0 {
-                commands.append(["HINCRBY", RedisArgument(key), RedisArgument(StoreLayout.outcomeField(variant: b.variant, metric)), RedisArgument(n)])
+                commands.append([
+                    "HINCRBY", RedisArgument(key), RedisArgument(StoreLayout.outcomeField(variant: b.variant, metric)), RedisArgument(n),
+                ])
             }
             keys.insert(key)
             summary[b.minute, default: [:]][b.flag, default: 0] += c.ok + c.err

@@ -30,7 +30,8 @@ struct RolloutReconcileTests {
 
     @Test("a running rollout says what the files should say once it completes")
     func running() {
-        let hint = row(file: Self.off, override: .rollout(RolloutSplit(rolloutID: "r", targetVariant: "on", percent: 25)), pinned: false).reconcileHint
+        let hint = row(file: Self.off, override: .rollout(RolloutSplit(rolloutID: "r", targetVariant: "on", percent: 25)), pinned: false)
+            .reconcileHint
         #expect(hint?.contains("rollout is in progress (25% → on)") == true && hint?.contains("set defaultVariant: on") == true)
     }
 }

@@ -104,7 +104,9 @@ struct SentinelRolloutFaultTests {
             // `get-master-addr-by-name` names the promoted replica before the Sentinel publishes +switch-master, and the
             // old primary stays a writable primary until the Sentinel reconfigures it (~10 s here): the watcher confirms
             // the primary with the Sentinels before it acts (RedisClient.confirmPrimary), so the revert is on the new one.
-            #expect(decidedOnPort == "\(newPrimary.port)", "the watcher wrote its decision through port \(decidedOnPort), not the new primary \(newPrimary.port)")
+            #expect(
+                decidedOnPort == "\(newPrimary.port)",
+                "the watcher wrote its decision through port \(decidedOnPort), not the new primary \(newPrimary.port)")
             #expect(reverts.count == 1, "the revert is not on the new primary exactly once (the watcher wrote it through port \(decidedOnPort))")
             #expect(record.status == .reverted)
             #expect(newPrimaryRevision == reverts.first?.revision)
@@ -130,11 +132,15 @@ struct SentinelRolloutFaultTests {
 
             FaultTable.record(
                 fault: "Sentinel failover during a rollout (SENTINEL FAILOVER, replica promoted)",
-                checked: "the watcher's next decision (a revert) is on the new primary, audited exactly once, one alert; redis-sentinel:// readers follow",
+                checked:
+                    "the watcher's next decision (a revert) is on the new primary, audited exactly once, one alert; redis-sentinel:// readers follow",
                 passed: decisionKept && revertsAfter == 1 && criticalAlerts == 1,
-                figure: "failover \(FaultTable.ms(failoverStarted.duration(to: failedOver))); revert decided \(FaultTable.ms(failedOver.duration(to: decided))) after it "
+                figure:
+                    "failover \(FaultTable.ms(failoverStarted.duration(to: failedOver))); revert decided \(FaultTable.ms(failedOver.duration(to: decided))) after it "
                     + "through port \(decidedOnPort) (new primary \(newPrimary.port), old \(oldPrimary.port); \(tickErrors) failed ticks, \(failedPasses) passes not acting while the primary was unconfirmed); "
-                    + (decisionKept ? "kept on the new primary" : "LOST: not on the new primary after the old one was demoted (\(FaultTable.ms(failedOver.duration(to: demoted))) after the failover)")
+                    + (decisionKept
+                        ? "kept on the new primary"
+                        : "LOST: not on the new primary after the old one was demoted (\(FaultTable.ms(failedOver.duration(to: demoted))) after the failover)")
                     + "; reader at revision \(readerRevision) \(FaultTable.ms(failedOver.duration(to: followed))) after the failover; "
                     + "after 3 more ticks \(revertsAfter) revert(s) audited, \(criticalAlerts) critical alert(s)")
         }

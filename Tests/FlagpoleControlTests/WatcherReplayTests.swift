@@ -99,7 +99,8 @@ struct WatcherReplayTests {
         var detectionWindow: Duration { holdback > 0 ? .seconds(600) : .seconds(300) }
         var title: String {
             switch (percent, holdback > 0) {
-            case (100, true): "step 100% with a \(RolloutSplit.percentText(holdback)) holdback (control: the holdback, req/s its rate; the treatment gets 49x)"
+            case (100, true):
+                "step 100% with a \(RolloutSplit.percentText(holdback)) holdback (control: the holdback, req/s its rate; the treatment gets 49x)"
             case (100, false): "step 100% without a holdback (control: the window before the rollout; req/s the treatment's)"
             default: "step \(percent)% (control: the other \(100 - percent)%, \((100 - percent) / percent)x the treatment's traffic)"
             }
@@ -125,7 +126,8 @@ struct WatcherReplayTests {
         }
         /// Requests a second: the flag's, and each cohort's during the step.
         var flagRate: Double {
-            step.percent < 100 ? scenario.requestsPerSecond * 100 / Double(step.percent)
+            step.percent < 100
+                ? scenario.requestsPerSecond * 100 / Double(step.percent)
                 : step.holdback > 0 ? scenario.requestsPerSecond * 100 / step.holdback : scenario.requestsPerSecond
         }
         var treatmentRate: Double { flagRate * step.treatmentShare }
@@ -176,7 +178,9 @@ struct WatcherReplayTests {
 
     /// Draws the requests of seconds `[from, to)` of `run` (the flag's before its start, the step's
     /// split after), and adds the outcomes recorded before `to` to `counts`.
-    static func traffic(_ run: inout Run, cell: Cell, from: Int64, to: Int64, into counts: inout [OutcomeBucketWriter.Bucket: OutcomeBucketWriter.Counts]) {
+    static func traffic(
+        _ run: inout Run, cell: Cell, from: Int64, to: Int64, into counts: inout [OutcomeBucketWriter.Bucket: OutcomeBucketWriter.Counts]
+    ) {
         let s = cell.scenario
         func piece(_ a: Int64, _ b: Int64, step: Bool) {
             guard b > a else { return }
@@ -279,7 +283,8 @@ struct WatcherReplayTests {
                 for i in ended {
                     if runs[i].ending == nil {
                         let evidence = observations[runs[i].flag]?.evidence
-                        runs[i].ending = evidence?["notEnoughData"] == .bool(true) ? .notEnoughData : .holding(check: evidence?["check"]?.stringValue ?? "?")
+                        runs[i].ending =
+                            evidence?["notEnoughData"] == .bool(true) ? .notEnoughData : .holding(check: evidence?["check"]?.stringValue ?? "?")
                     }
                     // The run is over: end its rollout so that the watcher stops looking at it.
                     if try await control.store.rollout(flag: runs[i].flag)?.status.isActive == true {
@@ -322,7 +327,9 @@ struct WatcherReplayTests {
 
     // MARK: - The test
 
-    static let steps = [Step(percent: 5, holdback: 0), Step(percent: 25, holdback: 0), Step(percent: 100, holdback: 0), Step(percent: 100, holdback: 2)]
+    static let steps = [
+        Step(percent: 5, holdback: 0), Step(percent: 25, holdback: 0), Step(percent: 100, holdback: 0), Step(percent: 100, holdback: 2),
+    ]
 
     static func cells(_ plan: Plan) -> [Cell] {
         var cells: [Cell] = []
@@ -333,9 +340,14 @@ struct WatcherReplayTests {
             func scenario(_ rps: Double, _ treatment: Double, _ traffic: RolloutTraffic) -> RolloutSimulator.Scenario {
                 .init(requestsPerSecond: rps, baselineErrorRate: 0.01, treatmentErrorRate: treatment, traffic: traffic)
             }
-            cells.append(Cell(
-                step: step, kind: .regression, scenario: scenario(20, 0.03, .real), runs: step.concurrent ? plan.regressionRuns : plan.reportedRegressionRuns))
-            cells.append(Cell(step: step, kind: .incident, scenario: scenario(20, 0.01, incident), runs: step.concurrent ? plan.incidentRuns : max(1, plan.incidentRuns / 5)))
+            cells.append(
+                Cell(
+                    step: step, kind: .regression, scenario: scenario(20, 0.03, .real),
+                    runs: step.concurrent ? plan.regressionRuns : plan.reportedRegressionRuns))
+            cells.append(
+                Cell(
+                    step: step, kind: .incident, scenario: scenario(20, 0.01, incident),
+                    runs: step.concurrent ? plan.incidentRuns : max(1, plan.incidentRuns / 5)))
             cells.append(Cell(step: step, kind: .healthy, scenario: scenario(20, 0.01, healthy), runs: plan.healthyRuns))
             cells.append(Cell(step: step, kind: .trickle, scenario: scenario(0.1, 0.01, healthy), runs: plan.trickleRuns))
         }
@@ -349,37 +361,46 @@ struct WatcherReplayTests {
         var goals: [RolloutSimulator.Goal] = []
         if let r = cell(.regression)?.result {
             let window = DurationText.format(step.detectionWindow)
-            goals.append(.init(
-                name: "1% -> 3% with incidents, drift, heavy users and late outcomes: reverted within \(window) in >= 95% of runs",
-                passed: step.concurrent ? r.detectionRate >= 0.95 : nil,
-                detail: "\(String(format: "%.1f", r.detectionRate * 100))% of \(r.runs) runs, median \(r.medianDetection.map(DurationText.format) ?? "never")"
-                    + (step.concurrent ? "" : " (reported: no goal for 100% without a holdback)")))
+            goals.append(
+                .init(
+                    name: "1% -> 3% with incidents, drift, heavy users and late outcomes: reverted within \(window) in >= 95% of runs",
+                    passed: step.concurrent ? r.detectionRate >= 0.95 : nil,
+                    detail:
+                        "\(String(format: "%.1f", r.detectionRate * 100))% of \(r.runs) runs, median \(r.medianDetection.map(DurationText.format) ?? "never")"
+                        + (step.concurrent ? "" : " (reported: no goal for 100% without a holdback)")))
         }
         if let r = cell(.incident)?.result {
-            goals.append(.init(
-                name: "a shared incident in the step: no revert caused by it",
-                passed: step.concurrent ? r.reverts == 0 : nil,
-                detail: "\(r.reverts) reverts in \(r.runs) runs" + (step.concurrent ? "" : " (by design: no concurrent control, the ceiling reverts)")))
+            goals.append(
+                .init(
+                    name: "a shared incident in the step: no revert caused by it",
+                    passed: step.concurrent ? r.reverts == 0 : nil,
+                    detail: "\(r.reverts) reverts in \(r.runs) runs"
+                        + (step.concurrent ? "" : " (by design: no concurrent control, the ceiling reverts)")))
         }
         if let r = cell(.healthy)?.result {
-            goals.append(.init(
-                name: "no regression: false reverts in <= 1% of watched hours", passed: r.revertsPerHour <= 0.01,
-                detail: "\(r.reverts) in \(String(format: "%.0f", r.simulatedHours)) hours"))
+            goals.append(
+                .init(
+                    name: "no regression: false reverts in <= 1% of watched hours", passed: r.revertsPerHour <= 0.01,
+                    detail: "\(r.reverts) in \(String(format: "%.0f", r.simulatedHours)) hours"))
             // Not the issue's goal, but a watcher that only holds would meet the others.
-            goals.append(.init(
-                name: "no regression: >= 95% of steps pass within twice the watch", passed: step.concurrent ? r.passShare >= 0.95 : nil,
-                detail: "\(String(format: "%.1f", r.passShare * 100))% passed"
-                    + (step.concurrent ? "" : " (reported: before/after, the baseline's drift makes some steps hold)")))
+            goals.append(
+                .init(
+                    name: "no regression: >= 95% of steps pass within twice the watch", passed: step.concurrent ? r.passShare >= 0.95 : nil,
+                    detail: "\(String(format: "%.1f", r.passShare * 100))% passed"
+                        + (step.concurrent ? "" : " (reported: before/after, the baseline's drift makes some steps hold)")))
         }
         if let r = cell(.trickle)?.result {
-            goals.append(.init(
-                name: "0.1 req/s: never passes", passed: r.passes == 0,
-                detail: "\(r.runs) runs: \(r.notEnoughDataHolds) not enough data, \(r.reverts) reverted, \(r.passes) passed"))
+            goals.append(
+                .init(
+                    name: "0.1 req/s: never passes", passed: r.passes == 0,
+                    detail: "\(r.runs) runs: \(r.notEnoughDataHolds) not enough data, \(r.reverts) reverted, \(r.passes) passed"))
         }
         return goals
     }
 
-    @Test("steps of 5 %, 25 %, 100 % and 100 % with a 2 % holdback, real traffic: regressions reverted in time, no revert for a shared incident, false reverts in ≤ 1 % of hours, a trickle never passes")
+    @Test(
+        "steps of 5 %, 25 %, 100 % and 100 % with a 2 % holdback, real traffic: regressions reverted in time, no revert for a shared incident, false reverts in ≤ 1 % of hours, a trickle never passes"
+    )
     func replayGrid() async throws {
         let plan = Plan.fromEnvironment
         let cells = Self.cells(plan)
@@ -398,7 +419,7 @@ struct WatcherReplayTests {
 
         var lines = [
             "replay: the real RolloutWatcher (RolloutJudgeDecider) + BuiltinMetricSource + Redis; a look every 10s; seed \(plan.seed); "
-                + "\(replays.reduce(0) { $0 + $1.looks }) looks in \(DurationText.format(.seconds(wall.components.seconds)))",
+                + "\(replays.reduce(0) { $0 + $1.looks }) looks in \(DurationText.format(.seconds(wall.components.seconds)))"
         ]
         for step in Self.steps {
             let step_ = replays.filter { $0.cell.step == step }.sorted { $0.cell.kind.rawValue < $1.cell.kind.rawValue }
@@ -409,7 +430,9 @@ struct WatcherReplayTests {
             lines += RolloutSimulator.goalLines(goals).map { $0.replacingOccurrences(of: "SKIP  ", with: "INFO  ") }
             for r in step_ {
                 let checks = r.revertChecks.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
-                lines.append("  \(r.cell.name): \(checks.isEmpty ? "no reverts" : "reverts by check " + checks); \(r.warningAlerts) incident warnings; \(r.looks) looks in \(DurationText.format(.seconds(r.wall.components.seconds)))")
+                lines.append(
+                    "  \(r.cell.name): \(checks.isEmpty ? "no reverts" : "reverts by check " + checks); \(r.warningAlerts) incident warnings; \(r.looks) looks in \(DurationText.format(.seconds(r.wall.components.seconds)))"
+                )
             }
             for goal in goals where goal.passed != nil {
                 #expect(goal.passed == true, "step \(step.name): \(goal.name): \(goal.detail)")

@@ -105,7 +105,8 @@ struct WatcherTests {
             #expect(try await status(f)?.status == .running)
             let observation = try await f.control.store.readRollouts().observations["new-checkout"]
             #expect(observation?.evidence["check"] == "incident")
-            #expect(observation?.reason.hasPrefix("both cohorts are failing at 21.0% and 20.0%: an incident not caused by this flag; holding") == true)
+            #expect(
+                observation?.reason.hasPrefix("both cohorts are failing at 21.0% and 20.0%: an incident not caused by this flag; holding") == true)
             #expect(alerts.all.map(\.severity) == [.warning])
             #expect(alerts.all.first?.title == "prod: new-checkout rollout holding through an incident")
             // The control recovers, the treatment does not: the ceiling reverts.
@@ -244,7 +245,9 @@ struct WatcherTests {
         }
     }
 
-    @Test("a watcher killed mid-rollout and restarted resumes where it was; a regression is reverted exactly once, even after it dies right after the revert")
+    @Test(
+        "a watcher killed mid-rollout and restarted resumes where it was; a regression is reverted exactly once, even after it dies right after the revert"
+    )
     func killedAndRestarted() async throws {
         try await RolloutFixture.with { f in
             let clock = ManualRolloutClock(startMilliseconds: Self.start * 1000)
@@ -293,7 +296,9 @@ struct WatcherTests {
                 fault: "a watcher killed mid-rollout (step 2 of 3) and restarted",
                 checked: "it resumes at the same step; after a revert and another restart (plus a second watcher) the audit has exactly one revert",
                 passed: resumed.stepIndex == 1 && reverts == 1 && advances == 1,
-                figure: "resumed at step \(resumed.stepIndex + 1); reverted \((reverted - restartedAt) / 1000) s of manual time after the restart; \(reverts) revert, \(advances) advance audited after 80 more ticks")
+                figure:
+                    "resumed at step \(resumed.stepIndex + 1); reverted \((reverted - restartedAt) / 1000) s of manual time after the restart; \(reverts) revert, \(advances) advance audited after 80 more ticks"
+            )
         }
     }
 
@@ -308,7 +313,11 @@ struct WatcherTests {
         init(person: @escaping @Sendable () async throws -> Int64?) { self.person = person }
 
         func counts(_ query: CohortQuery) async throws -> CohortCounts {
-            if query.role == "control", !ran.withLock({ let r = $0; $0 = true; return r }) {
+            if query.role == "control",
+                !ran.withLock({
+                    let r = $0; $0 = true; return r
+                })
+            {
                 let revision = try await person()
                 raced.withLock { $0 = revision }
             }
@@ -351,7 +360,9 @@ struct WatcherTests {
                 fault: "a revert racing a person's flagctl set (the set lands while the watcher judges)",
                 checked: "the person's value stays, no revert or pin is written, the rollout stops, a warning alert names the person",
                 passed: live.overrides["new-checkout"]?.override == .variant("off") && !actions.contains("rollout-revert") && warnings.count == 1,
-                figure: "person's set at revision \(personRevision); watcher stopped at revision \(live.revision) in one tick (\(FaultTable.ms(elapsed))); 0 reverts, \(warnings.count) warning")
+                figure:
+                    "person's set at revision \(personRevision); watcher stopped at revision \(live.revision) in one tick (\(FaultTable.ms(elapsed))); 0 reverts, \(warnings.count) warning"
+            )
         }
     }
 
@@ -450,7 +461,9 @@ struct WatcherTests {
         }
     }
 
-    @Test("the cohorts' windows are aligned to the counters' minutes: the step's first minute counts whole, and at 100 % the control ends before the minute the rollout began in")
+    @Test(
+        "the cohorts' windows are aligned to the counters' minutes: the step's first minute counts whole, and at 100 % the control ends before the minute the rollout began in"
+    )
     func minuteAlignedWindows() async throws {
         try await RolloutFixture.with { f in
             // The rollout goes straight to 100 % 40 s into minute m. Before it, `off` failed 1 % of
@@ -485,4 +498,3 @@ struct WatcherTests {
         }
     }
 }
-

@@ -6,7 +6,8 @@ import Testing
 /// `prometheusRequestsQuery`) in flag metadata and in the project config, and the resolution helpers.
 @Suite("Guard policy: metric source fields")
 struct GuardPolicyMetricTests {
-    static let query = #"sum(rate(errors_total{flag="$flag",cohort="$cohort"}[$window])) / sum(rate(requests_total{flag="$flag",cohort="$cohort"}[$window]))"#
+    static let query =
+        #"sum(rate(errors_total{flag="$flag",cohort="$cohort"}[$window])) / sum(rate(requests_total{flag="$flag",cohort="$cohort"}[$window]))"#
 
     @Test("flag metadata sets the metric fields, and they override the project's, which override the built-in")
     func metadataAndLayers() throws {
@@ -21,7 +22,8 @@ struct GuardPolicyMetricTests {
         #expect(own.prometheusRequestsQuery == nil)
 
         let project = ProjectConfig(
-            guardPolicy: GuardPolicy(maxErrorRate: 0.1, prometheusURL: "http://other:9090", prometheusRequestsQuery: "sum(increase(requests_total[$window]))"))
+            guardPolicy: GuardPolicy(
+                maxErrorRate: 0.1, prometheusURL: "http://other:9090", prometheusRequestsQuery: "sum(increase(requests_total[$window]))"))
         let resolved = project.guardPolicy(forFlagMetadata: metadata)
         #expect(resolved.metric == .prometheus)
         #expect(resolved.prometheusURL == "http://prometheus:9090")  // the flag's wins
@@ -59,7 +61,10 @@ struct GuardPolicyMetricTests {
             (.metric, .int(1), #"metric must be "builtin" or "prometheus", not 1"#),
             (.prometheusUrl, .string("prometheus:9090"), #"prometheusUrl must be an http:// or https:// URL, not "prometheus:9090""#),
             (.prometheusUrl, .string("http://"), "prometheusUrl must be an http:// or https:// URL, and \"http://\" names no host"),
-            (.prometheusUrl, .string("http://p:9090/api/v1/query?query=x"), "prometheusUrl must be an http:// or https:// URL, without spaces, query or fragment"),
+            (
+                .prometheusUrl, .string("http://p:9090/api/v1/query?query=x"),
+                "prometheusUrl must be an http:// or https:// URL, without spaces, query or fragment"
+            ),
             (.prometheusQuery, .string("  "), "prometheusQuery must be a PromQL query (a non-empty string)"),
             (.prometheusQuery, .string(#"rate(x{flag="$flg"}[$window])"#), #"prometheusQuery uses the unknown placeholder "$flg""#),
             (.prometheusRequestsQuery, .bool(true), "prometheusRequestsQuery must be a PromQL query (a non-empty string), not true"),
@@ -124,10 +129,11 @@ struct GuardPolicyMetricTests {
         #expect(good.config.guardPolicy.prometheusRequestsQuery == #"sum(increase(r{cohort="$cohort"}[$window]))"#)
 
         let bad = ProjectConfigLoader.load(path: "flags/flagpole.yaml", text: "guard:\n  metric: prometheus\n  prometheusUrl: 9090\n")
-        #expect(bad.diagnostics.map(\.brief) == [
-            "W 2:11 -: metric is prometheus but guard sets no prometheusUrl",
-            "E 3:18 -: prometheusUrl must be an http:// or https:// URL, not 9090",
-        ])
+        #expect(
+            bad.diagnostics.map(\.brief) == [
+                "W 2:11 -: metric is prometheus but guard sets no prometheusUrl",
+                "E 3:18 -: prometheusUrl must be an http:// or https:// URL, not 9090",
+            ])
         #expect(bad.diagnostics.allSatisfy { $0.file == "flags/flagpole.yaml" && $0.hint != nil })
 
         let typo = ProjectConfigLoader.load(path: "flags/flagpole.yaml", text: "guard:\n  metrics: builtin\n")

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import FlagpoleCore
 
 @Suite("JSON parser")
@@ -12,11 +13,13 @@ struct JSONParserTests {
         #expect(v["d"] == .array([.bool(true), .null, .string("xé\n")]))
     }
 
-    @Test("reports line and column of the error", arguments: [
-        ("{\n  \"a\": 1,\n  \"b\" 2\n}", 3, 7),
-        ("[1, 2,", 1, 7),
-        ("{\"a\": tru}", 1, 7),
-    ])
+    @Test(
+        "reports line and column of the error",
+        arguments: [
+            ("{\n  \"a\": 1,\n  \"b\" 2\n}", 3, 7),
+            ("[1, 2,", 1, 7),
+            ("{\"a\": tru}", 1, 7),
+        ])
     func errors(text: String, line: Int, column: Int) {
         #expect {
             _ = try JSONParser.parse(text)

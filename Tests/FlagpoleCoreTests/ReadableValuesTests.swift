@@ -23,7 +23,9 @@ struct ReadableValuesTests {
 
     @Test("JSONValue round-trips through JSONEncoder and JSONDecoder, keeping integers apart from floats")
     func codable() throws {
-        let value: JSONValue = ["int": 3, "float": 1.5, "whole float": .double(2), "s": "x", "b": false, "n": nil, "a": [1, "two", [3]], "o": ["k": 1]]
+        let value: JSONValue = [
+            "int": 3, "float": 1.5, "whole float": .double(2), "s": "x", "b": false, "n": nil, "a": [1, "two", [3]], "o": ["k": 1],
+        ]
         let data = try JSONEncoder().encode(value)
         let back = try JSONDecoder().decode(JSONValue.self, from: data)
         #expect(back["int"] == .int(3))

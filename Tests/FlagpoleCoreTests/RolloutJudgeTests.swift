@@ -116,8 +116,9 @@ struct RolloutJudgeTests {
         let j = look(Self.counts(6000, failing: 180), Self.counts(6000, failing: 60))
         #expect(j.verdict == .revert)
         #expect(Self.check(j) == "sequential")
-        #expect(j.reason.hasPrefix(
-            "treatment error rate 3.0% vs control 1.0% (+2.0 pp > 1 pp allowed); sequential test z=7.8 ≥ 3.6, over the allowance z="))
+        #expect(
+            j.reason.hasPrefix(
+                "treatment error rate 3.0% vs control 1.0% (+2.0 pp > 1 pp allowed); sequential test z=7.8 ≥ 3.6, over the allowance z="))
         let e = j.evidence
         #expect(e["treatment"]?["failures"] == .int(180))
         #expect(e["control"]?["total"] == .int(6000))
@@ -221,8 +222,11 @@ struct RolloutJudgeTests {
         // The treatment alone is above the ceiling: the old rule, and still the rule without a concurrent control.
         #expect((m.0.errorRate ?? 0) > 0.05)
         #expect(look(m, at: .seconds(120), window: .beforeRollout(baseline: [])).verdict == .revert)
-        #expect(judge.judge(treatment: m.0, control: m.1, stepElapsed: .seconds(120), stepWatch: .seconds(3600), isFinalStep: false,
-            controlWindow: .beforeRollout(baseline: [])).verdict == .revert)
+        #expect(
+            judge.judge(
+                treatment: m.0, control: m.1, stepElapsed: .seconds(120), stepWatch: .seconds(3600), isFinalStep: false,
+                controlWindow: .beforeRollout(baseline: [])
+            ).verdict == .revert)
         // Without minutes (a Prometheus source) the window is one block: the control is failing too, so hold.
         #expect(judge.judge(treatment: m.0, control: m.1, stepElapsed: .seconds(120), stepWatch: .seconds(3600), isFinalStep: false).verdict == .hold)
     }
@@ -269,7 +273,8 @@ struct RolloutJudgeTests {
         rates[5] = (0.2, 0.01)
         let m = Self.minutes(rates)
         // Judged as independent outcomes, it is a clear regression…
-        #expect(judge.judge(treatment: m.0, control: m.1, stepElapsed: .seconds(600), stepWatch: .seconds(3600), isFinalStep: false).verdict == .revert)
+        #expect(
+            judge.judge(treatment: m.0, control: m.1, stepElapsed: .seconds(600), stepWatch: .seconds(3600), isFinalStep: false).verdict == .revert)
         // …minute by minute, one bad minute is not.
         let j = look(m, at: .seconds(600))
         #expect(j.verdict == .hold)

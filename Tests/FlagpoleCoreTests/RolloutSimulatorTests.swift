@@ -121,7 +121,8 @@ struct RolloutSimulatorTests {
         #expect(total > 1000 && total < 1400)  // Poisson, mean 1200
         #expect(run.arrived(before: 10_000).isEmpty)
 
-        let incident = RolloutTraffic(incidents: .init(perHour: 0, shortest: 120, longest: 120, lowestErrorRate: 0.5, highestErrorRate: 0.5, oneWithin: 1))
+        let incident = RolloutTraffic(
+            incidents: .init(perHour: 0, shortest: 120, longest: 120, lowestErrorRate: 0.5, highestErrorRate: 0.5, oneWithin: 1))
         var i = RolloutTraffic.Run(traffic: incident, stepStart: 60, from: 0, to: 600, treatmentShare: 0.2, seed: 4)
         #expect(i.incidentSpans.count == 1 && i.incidentSpans[0].from == 60 && i.incidentSpans[0].to == 180)
         i.requests(from: 60, to: 180, treatmentRate: 20, controlRate: 80, treatmentErrorRate: 0.01, controlErrorRate: 0.01, baselineErrorRate: 0.01)

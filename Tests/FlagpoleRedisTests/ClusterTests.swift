@@ -1,7 +1,7 @@
-import Foundation
-import Testing
 import FlagpoleRedis
 import FlagpoleTesting
+import Foundation
+import Testing
 
 @Suite("Redis Cluster", .timeLimit(.minutes(2)))
 struct ClusterTests {
@@ -64,8 +64,9 @@ struct ClusterTests {
             #expect(try cluster.owner(ofSlot: slot) === target)
             // The client still thinks the slot is on the source: it gets MOVED and follows it.
             #expect(try await client.send("INCR", key).integer == 2)
-            #expect(try await client.transaction([["GET", "{moving}:revision"], ["HGET", "{moving}:flags", "a"]])
-                == [.bulkString(Array("2".utf8)), .bulkString(Array("1".utf8))])
+            #expect(
+                try await client.transaction([["GET", "{moving}:revision"], ["HGET", "{moving}:flags", "a"]])
+                    == [.bulkString(Array("2".utf8)), .bulkString(Array("1".utf8))])
             let direct = try RedisConnection(configuration: target.configuration)
             #expect(try direct.send(["GET", RedisArgument(key)]).string == "2")
         }
@@ -93,7 +94,8 @@ struct ClusterTests {
             #expect(try onTarget.send(["GET", RedisArgument(fresh)]).string == "f")
             try cluster.migrate(keys: [stays], slot: slot, to: target)
             try await cluster.finishMigration(slot: slot, to: target)
-            #expect(try await client.pipeline([["GET", "{mig}:moved"], ["GET", "{mig}:stays"], ["GET", "{mig}:fresh"]]).map(\.string) == ["m", "s", "f"])
+            #expect(
+                try await client.pipeline([["GET", "{mig}:moved"], ["GET", "{mig}:stays"], ["GET", "{mig}:fresh"]]).map(\.string) == ["m", "s", "f"])
         }
     }
 
@@ -109,7 +111,8 @@ struct ClusterTests {
                 #expect(try await client.evaluate(script, keys: keys, arguments: ["y"]).integer == 2)
                 let owner = try cluster.owner(of: "flagpole:{\(env)}:revision")
                 nodes.insert(owner.port)
-                #expect(try RedisConnection(configuration: owner.configuration).send(["GET", RedisArgument("flagpole:{\(env)}:revision")]).string == "2")
+                #expect(
+                    try RedisConnection(configuration: owner.configuration).send(["GET", RedisArgument("flagpole:{\(env)}:revision")]).string == "2")
             }
             #expect(nodes.count > 1)
         }

@@ -1,7 +1,7 @@
-import Foundation
-import Testing
 import FlagpoleRedis
 import FlagpoleTesting
+import Foundation
+import Testing
 
 /// Every call has one deadline (connect timeout + command timeout) from the moment it is made.
 @Suite("Redis call deadlines and cancellation", .timeLimit(.minutes(1)))
@@ -108,9 +108,11 @@ struct DeadlineTests {
         }
     }
 
-    @Test("invalid timeouts are refused at configuration, before anything is sent", arguments: [
-        Duration.zero, .milliseconds(-5), .seconds(7200),
-    ])
+    @Test(
+        "invalid timeouts are refused at configuration, before anything is sent",
+        arguments: [
+            Duration.zero, .milliseconds(-5), .seconds(7200),
+        ])
     func invalidTimeouts(value: Duration) async throws {
         try await RedisServer.withServer { server async throws in
             for setting in ["connectTimeout", "commandTimeout"] {

@@ -1,7 +1,7 @@
-import Foundation
-import Testing
 import FlagpoleRedis
 import FlagpoleTesting
+import Foundation
+import Testing
 
 @Suite("Redis client against a real server", .timeLimit(.minutes(2)))
 struct RedisClientTests {
@@ -234,7 +234,9 @@ final class BlackHoleListener {
             let c = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
             _ = fcntl(c, F_SETFL, fcntl(c, F_GETFL) | O_NONBLOCK)
             var target = addr
-            _ = withUnsafePointer(to: &target) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(c, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            _ = withUnsafePointer(to: &target) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(c, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
             fillers.append(c)
         }
     }

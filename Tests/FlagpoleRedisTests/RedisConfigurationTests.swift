@@ -1,4 +1,5 @@
 import Testing
+
 @testable import FlagpoleRedis
 
 @Suite("Redis URLs")
@@ -35,10 +36,12 @@ struct RedisConfigurationTests {
         #expect(c.address == "unix:/run/redis/redis.sock")
     }
 
-    @Test("rejects bad URLs without echoing the password", arguments: [
-        "http://127.0.0.1:6379", "redis://u:hunter2@host:99999", "redis://u:hunter2@host/x", "unix://relative.sock",
-        "unix:///tmp/r.sock?bogus=1",
-    ])
+    @Test(
+        "rejects bad URLs without echoing the password",
+        arguments: [
+            "http://127.0.0.1:6379", "redis://u:hunter2@host:99999", "redis://u:hunter2@host/x", "unix://relative.sock",
+            "unix:///tmp/r.sock?bogus=1",
+        ])
     func invalid(url: String) {
         #expect {
             _ = try RedisConfiguration(url: url)
@@ -52,9 +55,13 @@ struct RedisConfigurationTests {
     func sentinel() throws {
         let c = try RedisConfiguration(
             url: "redis-sentinel://app:s3cr%40t@10.0.0.1:26379,[::1]:26380,sentinel-c/flagpole-primary?db=2&sentinelPassword=sp&sentinelUser=watch")
-        #expect(c.topology == .sentinel(masterName: "flagpole-primary", sentinels: [
-            .tcp(host: "10.0.0.1", port: 26379), .tcp(host: "::1", port: 26380), .tcp(host: "sentinel-c", port: 26379),
-        ]))
+        #expect(
+            c.topology
+                == .sentinel(
+                    masterName: "flagpole-primary",
+                    sentinels: [
+                        .tcp(host: "10.0.0.1", port: 26379), .tcp(host: "::1", port: 26380), .tcp(host: "sentinel-c", port: 26379),
+                    ]))
         #expect(c.endpoint == .tcp(host: "10.0.0.1", port: 26379))
         #expect(c.username == "app")
         #expect(c.password == "s3cr@t")
@@ -62,14 +69,19 @@ struct RedisConfigurationTests {
         #expect(c.sentinelPassword == "sp")
         #expect(c.sentinelUsername == "watch")
         #expect(c.address == "flagpole-primary via sentinels 10.0.0.1:26379,[::1]:26380,sentinel-c:26379")
-        #expect(c.redactedURL == "redis-sentinel://app:***@10.0.0.1:26379,[::1]:26380,sentinel-c:26379/flagpole-primary?db=2&sentinelPassword=***&sentinelUser=watch")
+        #expect(
+            c.redactedURL
+                == "redis-sentinel://app:***@10.0.0.1:26379,[::1]:26380,sentinel-c:26379/flagpole-primary?db=2&sentinelPassword=***&sentinelUser=watch"
+        )
         #expect(try RedisConfiguration(url: c.redactedURL).topology == c.topology)
     }
 
     @Test("parses redis-cluster:// URLs")
     func cluster() throws {
         let c = try RedisConfiguration(url: "redis-cluster://:pw@10.0.0.1:7000,10.0.0.2,10.0.0.3:7002?maxRedirects=3")
-        #expect(c.topology == .cluster(seeds: [.tcp(host: "10.0.0.1", port: 7000), .tcp(host: "10.0.0.2", port: 6379), .tcp(host: "10.0.0.3", port: 7002)]))
+        #expect(
+            c.topology
+                == .cluster(seeds: [.tcp(host: "10.0.0.1", port: 7000), .tcp(host: "10.0.0.2", port: 6379), .tcp(host: "10.0.0.3", port: 7002)]))
         #expect(c.password == "pw")
         #expect(c.maxRedirects == 3)
         #expect(c.address == "cluster 10.0.0.1:7000,10.0.0.2:6379,10.0.0.3:7002")
@@ -77,18 +89,20 @@ struct RedisConfigurationTests {
         #expect(try RedisConfiguration(url: "redis://h:1").topology == .standalone)
     }
 
-    @Test("rejects bad Sentinel and Cluster URLs with a reason, without echoing passwords", arguments: [
-        ("redis-sentinel://h1:26379,h2:26379", "name the monitored primary"),
-        ("redis-sentinel://h1:26379/", "name the monitored primary"),
-        ("redis-sentinel:///m", "name at least one Sentinel"),
-        ("redis-sentinel://h1,,h2/m", "empty host"),
-        ("redis-sentinel://u:hunter2@h1:99999/m", "port must be"),
-        ("redis-sentinel://h1/m?sentinelPassword=hunter2&bogus=1", "unknown query parameter 'bogus'"),
-        ("redis-sentinel://h1/m?db=x", "db must be"),
-        ("redis-cluster://", "name at least one seed node"),
-        ("redis-cluster://u:hunter2@h1:7000/3", "only database 0"),
-        ("redis-cluster://h1?db=1", "unknown query parameter 'db'"),
-    ])
+    @Test(
+        "rejects bad Sentinel and Cluster URLs with a reason, without echoing passwords",
+        arguments: [
+            ("redis-sentinel://h1:26379,h2:26379", "name the monitored primary"),
+            ("redis-sentinel://h1:26379/", "name the monitored primary"),
+            ("redis-sentinel:///m", "name at least one Sentinel"),
+            ("redis-sentinel://h1,,h2/m", "empty host"),
+            ("redis-sentinel://u:hunter2@h1:99999/m", "port must be"),
+            ("redis-sentinel://h1/m?sentinelPassword=hunter2&bogus=1", "unknown query parameter 'bogus'"),
+            ("redis-sentinel://h1/m?db=x", "db must be"),
+            ("redis-cluster://", "name at least one seed node"),
+            ("redis-cluster://u:hunter2@h1:7000/3", "only database 0"),
+            ("redis-cluster://h1?db=1", "unknown query parameter 'db'"),
+        ])
     func invalidMultiNode(url: String, reason: String) {
         #expect {
             _ = try RedisConfiguration(url: url)
@@ -137,7 +151,8 @@ struct RedisConfigurationTests {
 
     @Test("+switch-master messages name the new primary")
     func switchMaster() {
-        #expect(SentinelResolver.switchedPrimary(Array("m 127.0.0.1 6379 127.0.0.1 6380".utf8), masterName: "m") == .tcp(host: "127.0.0.1", port: 6380))
+        #expect(
+            SentinelResolver.switchedPrimary(Array("m 127.0.0.1 6379 127.0.0.1 6380".utf8), masterName: "m") == .tcp(host: "127.0.0.1", port: 6380))
         #expect(SentinelResolver.switchedPrimary(Array("other 127.0.0.1 6379 127.0.0.1 6380".utf8), masterName: "m") == nil)
     }
 
@@ -163,13 +178,15 @@ struct RedisConfigurationTests {
         #expect(RedisConnection.encode([["GET", "k"]]) == Array("*2\r\n$3\r\nGET\r\n$1\r\nk\r\n".utf8))
         let big = [UInt8](repeating: 0, count: 1234)
         let args: [RedisArgument] = ["SET", "", .bytes(big)] + (0..<9).map { RedisArgument($0) }
-        #expect(RedisConnection.encode([RedisCommand(args), ["PING"]])
-            == Array("*12\r\n$3\r\nSET\r\n$0\r\n\r\n$1234\r\n".utf8) + big + Array("\r\n".utf8)
+        #expect(
+            RedisConnection.encode([RedisCommand(args), ["PING"]])
+                == Array("*12\r\n$3\r\nSET\r\n$0\r\n\r\n$1234\r\n".utf8) + big + Array("\r\n".utf8)
                 + (0..<9).flatMap { Array("$1\r\n\($0)\r\n".utf8) } + Array("*1\r\n$4\r\nPING\r\n".utf8))
         #expect(RedisConnection.encode([]) == [])
         let ten = [UInt8](repeating: 7, count: 10), hundred = [UInt8](repeating: 8, count: 100)
-        #expect(RedisConnection.encode([RedisCommand((0..<10).map { _ in RedisArgument.bytes(ten) }), [.bytes(hundred)]])
-            == Array("*10\r\n".utf8) + (0..<10).flatMap { _ in Array("$10\r\n".utf8) + ten + Array("\r\n".utf8) }
+        #expect(
+            RedisConnection.encode([RedisCommand((0..<10).map { _ in RedisArgument.bytes(ten) }), [.bytes(hundred)]])
+                == Array("*10\r\n".utf8) + (0..<10).flatMap { _ in Array("$10\r\n".utf8) + ten + Array("\r\n".utf8) }
                 + Array("*1\r\n$100\r\n".utf8) + hundred + Array("\r\n".utf8))
     }
 

@@ -1,7 +1,8 @@
+import FlagpoleTesting
 import Foundation
 import Testing
+
 @testable import FlagpoleRedis
-import FlagpoleTesting
 
 @Suite("Redis layer hardening", .timeLimit(.minutes(1)))
 struct RedisHardeningTests {

@@ -1,7 +1,7 @@
-import Foundation
-import Testing
 import FlagpoleRedis
 import FlagpoleTesting
+import Foundation
+import Testing
 
 @Suite("Redis pub/sub and recovery", .timeLimit(.minutes(2)))
 struct RedisSubscriberTests {

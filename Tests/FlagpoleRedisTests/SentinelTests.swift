@@ -1,7 +1,7 @@
-import Foundation
-import Testing
 import FlagpoleRedis
 import FlagpoleTesting
+import Foundation
+import Testing
 
 @Suite("Redis Sentinel", .timeLimit(.minutes(2)))
 struct SentinelTests {

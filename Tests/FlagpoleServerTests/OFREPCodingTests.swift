@@ -1,6 +1,7 @@
 import Flagpole
-@testable import FlagpoleServer
 import Testing
+
+@testable import FlagpoleServer
 
 @Suite("OFREP coding and access tokens (no I/O)")
 struct OFREPCodingTests {

@@ -21,10 +21,11 @@ struct OFREPEndpointTests {
             let on = try await client.post("/ofrep/v1/evaluate/flags/new-checkout", Self.staff)
             #expect(on.status == .ok)
             #expect(on.headers[.contentType] == "application/json")
-            #expect(on.json == [
-                "key": "new-checkout", "value": true, "variant": "on", "reason": "TARGETING_MATCH",
-                "metadata": ["owner": "checkout-team", "rollout.maxErrorRate": 0.02, "version": "9", "flagSetId": "shop/prod"],
-            ])
+            #expect(
+                on.json == [
+                    "key": "new-checkout", "value": true, "variant": "on", "reason": "TARGETING_MATCH",
+                    "metadata": ["owner": "checkout-team", "rollout.maxErrorRate": 0.02, "version": "9", "flagSetId": "shop/prod"],
+                ])
             let off = try await client.post("/ofrep/v1/evaluate/flags/new-checkout", Self.guest)
             #expect(off.json["value"] == false && off.json["variant"] == "off" && off.json["reason"] == "DEFAULT")
 
@@ -144,9 +145,11 @@ struct OFREPEndpointTests {
             #expect(missing.status == .unauthorized)
             #expect(missing.headers[.wwwAuthenticate]?.hasPrefix("Bearer") == true)
             #expect(missing.json["errorDetails"]?.stringValue?.contains("missing token") == true)
-            let wrong = try await client.post("/ofrep/v1/evaluate/flags/color", Self.guest, headers: [.authorization: "Bearer reader-token-0123456780"])
+            let wrong = try await client.post(
+                "/ofrep/v1/evaluate/flags/color", Self.guest, headers: [.authorization: "Bearer reader-token-0123456780"])
             #expect(wrong.status == .unauthorized && wrong.json["errorDetails"]?.stringValue?.contains("unknown token") == true)
-            #expect(try await client.post("/ofrep/v1/evaluate/flags/color", Self.guest, headers: [.authorization: "Basic abc"]).status == .unauthorized)
+            #expect(
+                try await client.post("/ofrep/v1/evaluate/flags/color", Self.guest, headers: [.authorization: "Basic abc"]).status == .unauthorized)
             #expect(try await client.post("/ofrep/v1/evaluate/flags", Self.guest).status == .unauthorized)
 
             let reader: HTTPFields = [.authorization: "Bearer reader-token-0123456789"]
@@ -158,7 +161,9 @@ struct OFREPEndpointTests {
 
             let apiKey = HTTPFields([HTTPField(name: HTTPField.Name("X-API-Key")!, value: "full-token-abcdefghijkl")])
             #expect(try await client.post("/ofrep/v1/evaluate/flags/color", Self.guest, headers: apiKey).status == .ok)
-            #expect(try await client.post("/flagpole/v1/outcomes", report, headers: [.authorization: "bearer full-token-abcdefghijkl"]).status == .accepted)
+            #expect(
+                try await client.post("/flagpole/v1/outcomes", report, headers: [.authorization: "bearer full-token-abcdefghijkl"]).status
+                    == .accepted)
             // Health, readiness and metrics need no token.
             #expect(try await client.get("/healthz").status == .ok)
             #expect(try await client.get("/readyz").status == .ok)
@@ -174,7 +179,10 @@ struct OFREPEndpointTests {
             let tag = try #require(response.headers[.eTag])
             #expect(tag.hasPrefix("\"") && tag.hasSuffix("\"") && tag.count == 18)
             let flags = try #require(response.json["flags"]?.arrayValue)
-            #expect(flags.compactMap { $0["key"]?.stringValue } == ["broken", "by-tier", "color", "legacy", "limit", "new-checkout", "no-default", "ratio", "theme"])
+            #expect(
+                flags.compactMap { $0["key"]?.stringValue } == [
+                    "broken", "by-tier", "color", "legacy", "limit", "new-checkout", "no-default", "ratio", "theme",
+                ])
             let byKey = Dictionary(uniqueKeysWithValues: flags.map { ($0["key"]!.stringValue!, $0) })
             #expect(byKey["new-checkout"]?["value"] == true && byKey["new-checkout"]?["reason"] == "TARGETING_MATCH")
             #expect(byKey["broken"]?["errorCode"] == "PARSE_ERROR" && byKey["broken"]?["value"] == nil)
@@ -202,7 +210,9 @@ struct OFREPEndpointTests {
             #expect(again.body.readableBytes == 0)
             #expect(again.headers[.eTag] == tag)
             // Weak and listed forms match too; a stale tag does not.
-            #expect(try await client.post("/ofrep/v1/evaluate/flags", Self.staff, headers: [.ifNoneMatch: "\"0000000000000000\", W/\(tag)"]).status == .notModified)
+            #expect(
+                try await client.post("/ofrep/v1/evaluate/flags", Self.staff, headers: [.ifNoneMatch: "\"0000000000000000\", W/\(tag)"]).status
+                    == .notModified)
             #expect(try await client.post("/ofrep/v1/evaluate/flags", Self.staff, headers: [.ifNoneMatch: "\"0000000000000000\""]).status == .ok)
 
             // Another context: another tag, and the old one does not match.
@@ -270,11 +280,15 @@ struct OFREPEndpointTests {
         }
     }
 
-    @Test("/healthz, /readyz with extra checks, /metrics from one registry: the client's swift-metrics, requests, latencies, outcomes and what others registered")
+    @Test(
+        "/healthz, /readyz with extra checks, /metrics from one registry: the client's swift-metrics, requests, latencies, outcomes and what others registered"
+    )
     func health() async throws {
         let watcherReady = ManagedFlag(false)
         let registry = PrometheusCollectorRegistry()
-        let rollouts = registry.makeGauge(descriptor: MetricNameDescriptor(namespace: nil, subsystem: nil, metricName: "flagpole_watcher_rollouts", unitName: "", helpText: "A series someone else keeps."))
+        let rollouts = registry.makeGauge(
+            descriptor: MetricNameDescriptor(
+                namespace: nil, subsystem: nil, metricName: "flagpole_watcher_rollouts", unitName: "", helpText: "A series someone else keeps."))
         try await ServerFixture.with(
             registry: registry, metricsRefresh: [{ rollouts.set(to: 2) }],
             readinessChecks: [ReadinessCheck(name: "watcher") { watcherReady.value ? nil : "no lease yet" }]

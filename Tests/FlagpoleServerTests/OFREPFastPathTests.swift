@@ -1,11 +1,12 @@
 import FlagpoleCore
-@testable import FlagpoleServer
 import Foundation
 import HTTPTypes
 import NIOCore
 import NIOEmbedded
 import NIOHTTPTypes
 import Testing
+
+@testable import FlagpoleServer
 
 @Suite("OFREPFastPath: single evaluations on the event loop, everything else to the router, in order", .timeLimit(.minutes(2)))
 struct OFREPFastPathTests {
@@ -328,11 +329,12 @@ enum RawHTTPConnection {
         let head = String(decoding: bytes[..<end], as: UTF8.self)
         let lines = head.components(separatedBy: "\r\n")
         guard let status = lines.first?.split(separator: " ").dropFirst().first.flatMap({ Int($0) }) else { return nil }
-        let length = lines.dropFirst().compactMap { line -> Int? in
-            let parts = line.split(separator: ":", maxSplits: 1)
-            guard parts.count == 2, parts[0].lowercased() == "content-length" else { return nil }
-            return Int(parts[1].trimmingCharacters(in: .whitespaces))
-        }.first ?? 0
+        let length =
+            lines.dropFirst().compactMap { line -> Int? in
+                let parts = line.split(separator: ":", maxSplits: 1)
+                guard parts.count == 2, parts[0].lowercased() == "content-length" else { return nil }
+                return Int(parts[1].trimmingCharacters(in: .whitespaces))
+            }.first ?? 0
         guard bytes.count >= end + 4 + length else { return nil }
         return (Response(status: status, body: String(decoding: bytes[(end + 4)..<(end + 4 + length)], as: UTF8.self)), end + 4 + length)
     }

@@ -55,7 +55,9 @@ struct OutcomeIngestionTests {
         }
     }
 
-    @Test("without 'Content-Type: application/json' an outcome report is 415 (a page in a browser cannot post one); an evaluation naming another type too")
+    @Test(
+        "without 'Content-Type: application/json' an outcome report is 415 (a page in a browser cannot post one); an evaluation naming another type too"
+    )
     func contentType() async throws {
         try await ServerFixture.with(.live) { fixture, client in
             let valid = #"{"outcomes": [{"flag": "new-checkout", "variant": "on", "success": false}]}"#
@@ -82,10 +84,14 @@ struct OutcomeIngestionTests {
     @Test(
         "outcomes of flags the daemon does not serve, or of variants they lack: 400 naming the entry, nothing of the request recorded",
         arguments: [
-            (#"{"flag": "new-checkout", "variant": "on", "success": true}, {"flag": "no-such-flag", "variant": "on", "success": false}"#,
-             "outcomes[1].flag: 'no-such-flag' is not a flag of environment 'prod'"),
-            (#"{"flag": "new-checkout", "variant": "purple", "success": false}"#,
-             "outcomes[0].variant: 'purple' is not a variant of 'new-checkout' (its variants: off, on)"),
+            (
+                #"{"flag": "new-checkout", "variant": "on", "success": true}, {"flag": "no-such-flag", "variant": "on", "success": false}"#,
+                "outcomes[1].flag: 'no-such-flag' is not a flag of environment 'prod'"
+            ),
+            (
+                #"{"flag": "new-checkout", "variant": "purple", "success": false}"#,
+                "outcomes[0].variant: 'purple' is not a variant of 'new-checkout' (its variants: off, on)"
+            ),
         ])
     func unknownNames(entries: String, message: String) async throws {
         try await ServerFixture.with { fixture, client in
@@ -100,7 +106,8 @@ struct OutcomeIngestionTests {
     @Test("count is added in one step, exactly; the longest duration is accepted and summed without overflow")
     func countInOneStep() async throws {
         try await ServerFixture.with { fixture, client in
-            let report = #"{"outcomes": [{"flag": "new-checkout", "variant": "on", "success": false, "count": 10000, "durationMs": 3600000}, {"flag": "new-checkout", "variant": null, "success": true, "count": 7}]}"#
+            let report =
+                #"{"outcomes": [{"flag": "new-checkout", "variant": "on", "success": false, "count": 10000, "durationMs": 3600000}, {"flag": "new-checkout", "variant": null, "success": true, "count": 7}]}"#
             let r = try await client.post("/flagpole/v1/outcomes", report)
             #expect(r.status == .accepted && r.json == ["recorded": 10007])
             let minute = Int64(Date().timeIntervalSince1970) / 60
@@ -155,15 +162,18 @@ struct OutcomeIngestionTests {
 
     @Test("no tokens on an address other machines reach: run() refuses; loopback and tokens are fine; --allow-unauthenticated says so in /readyz")
     func unauthenticatedBind() async throws {
-        for (host, loopback) in [("127.0.0.1", true), ("127.8.9.10", true), ("localhost", true), ("::1", true), ("[::1]", true),
-                                 ("0.0.0.0", false), ("::", false), ("192.0.2.7", false), ("flagpole.internal", false), ("127.0.0.1.evil", false)] {
+        for (host, loopback) in [
+            ("127.0.0.1", true), ("127.8.9.10", true), ("localhost", true), ("::1", true), ("[::1]", true),
+            ("0.0.0.0", false), ("::", false), ("192.0.2.7", false), ("flagpole.internal", false), ("127.0.0.1.evil", false),
+        ] {
             #expect(DaemonServer.isLoopback(host: host) == loopback, "\(host)")
         }
         var configuration = DaemonServer.Configuration()
         configuration.host = "0.0.0.0"
         configuration.port = 0
         #expect(DaemonServer.refusal(configuration)?.contains("--allow-unauthenticated") == true)
-        let client = FlagpoleClient(configuration: .init(redis: try RedisConfiguration(url: "redis://127.0.0.1:1"), environment: "prod", application: "t"))
+        let client = FlagpoleClient(
+            configuration: .init(redis: try RedisConfiguration(url: "redis://127.0.0.1:1"), environment: "prod", application: "t"))
         let server = DaemonServer(client: client, configuration: configuration, logger: Logger(label: "t"))
         await #expect(throws: DaemonServerError.self) { try await server.run() }
         var withTokens = configuration

@@ -20,16 +20,18 @@ struct FlagStoreTests {
         try await RedisServer.withServer { server in
             let store = try FlagStore(client: RedisClient(configuration: server.configuration), environment: "prod")
             #expect(try await store.revision() == 0)
-            let r1 = try await store.apply(change("sync") {
-                $0.setDefinitions = ["a": Self.boolFlag, "b": ["state": "ENABLED", "variants": ["x": 1.5], "defaultVariant": "x"]]
-                $0.meta = ["flagSetMetadata": #"{"version":"7"}"#]
-                $0.historySnapshot = ["flags": ["a": Self.boolFlag]]
-            }, expectedRevision: 0)
+            let r1 = try await store.apply(
+                change("sync") {
+                    $0.setDefinitions = ["a": Self.boolFlag, "b": ["state": "ENABLED", "variants": ["x": 1.5], "defaultVariant": "x"]]
+                    $0.meta = ["flagSetMetadata": #"{"version":"7"}"#]
+                    $0.historySnapshot = ["flags": ["a": Self.boolFlag]]
+                }, expectedRevision: 0)
             #expect(r1 == 1)
-            let r2 = try await store.apply(change("set") {
-                $0.setOverrides = ["a": OverrideRecord(override: .variant("on"), actor: "ann@host", reason: "launch", at: 1, revision: 0)]
-                $0.requireFlags = ["a"]
-            }, expectedRevision: 1)
+            let r2 = try await store.apply(
+                change("set") {
+                    $0.setOverrides = ["a": OverrideRecord(override: .variant("on"), actor: "ann@host", reason: "launch", at: 1, revision: 0)]
+                    $0.requireFlags = ["a"]
+                }, expectedRevision: 1)
             #expect(r2 == 2)
             let snapshot = try await store.read()
             #expect(snapshot.revision == 2)
@@ -56,10 +58,11 @@ struct FlagStoreTests {
             let first = try #require(try await store.environmentID())
             #expect(first.count == 32 && first.allSatisfy { $0.isHexDigit && !$0.isUppercase })
             // A change's own meta fields cannot replace it.
-            try await store.apply(change("set") {
-                $0.setOverrides = ["a": OverrideRecord(override: .variant("on"), actor: "ann@host", reason: nil, at: 1, revision: 0)]
-                $0.meta = [StoreLayout.environmentIDField: "forged"]
-            }, expectedRevision: 1)
+            try await store.apply(
+                change("set") {
+                    $0.setOverrides = ["a": OverrideRecord(override: .variant("on"), actor: "ann@host", reason: nil, at: 1, revision: 0)]
+                    $0.meta = [StoreLayout.environmentIDField: "forged"]
+                }, expectedRevision: 1)
             try await store.setMeta(["sourceHash": "x", StoreLayout.environmentIDField: "forged"])
             #expect(try await store.environmentID() == first)
             #expect(try await store.read().meta[StoreLayout.environmentIDField] == first)
@@ -78,10 +81,13 @@ struct FlagStoreTests {
         }
     }
 
-    @Test("a change event whose revisions are not whole numbers from 0 is refused, never a trap", arguments: [
-        #"{"revision":1e300,"previousRevision":1}"#, #"{"revision":2,"previousRevision":-1e300}"#, #"{"revision":1.5,"previousRevision":0}"#,
-        #"{"revision":-2,"previousRevision":-3}"#, #"{"revision":"2","previousRevision":1}"#, #"{"revision":99999999999999999999,"previousRevision":1}"#,
-    ])
+    @Test(
+        "a change event whose revisions are not whole numbers from 0 is refused, never a trap",
+        arguments: [
+            #"{"revision":1e300,"previousRevision":1}"#, #"{"revision":2,"previousRevision":-1e300}"#, #"{"revision":1.5,"previousRevision":0}"#,
+            #"{"revision":-2,"previousRevision":-3}"#, #"{"revision":"2","previousRevision":1}"#,
+            #"{"revision":99999999999999999999,"previousRevision":1}"#,
+        ])
     func changeEventRevisions(_ message: String) throws {
         #expect(throws: StoreError.self) { try ChangeEvent(message: Array(message.utf8)) }
         #expect(try ChangeEvent(message: Array(#"{"revision":2,"previousRevision":1}"#.utf8)).revision == 2)
@@ -183,10 +189,11 @@ struct FlagStoreTests {
         try await RedisServer.withServer { server in
             let store = try FlagStore(client: RedisClient(configuration: server.configuration), environment: "prod")
             await #expect {
-                try await store.apply(change("set") {
-                    $0.setOverrides = ["nope": OverrideRecord(override: .enabled(false), actor: "a", reason: nil, at: 0, revision: 0)]
-                    $0.requireFlags = ["nope"]
-                }, expectedRevision: 0)
+                try await store.apply(
+                    change("set") {
+                        $0.setOverrides = ["nope": OverrideRecord(override: .enabled(false), actor: "a", reason: nil, at: 0, revision: 0)]
+                        $0.requireFlags = ["nope"]
+                    }, expectedRevision: 0)
             } throws: { ($0 as! StoreError).code == .flagNotFound }
             #expect(try await store.revision() == 0)
         }
@@ -199,9 +206,10 @@ struct FlagStoreTests {
             var events = RedisSubscriber(configuration: server.configuration).subscribe(to: [store.layout.changes]).makeAsyncIterator()
             guard case .subscribed = await events.next() else { Issue.record("no subscription"); return }
             try await store.apply(change("sync") { $0.setDefinitions = ["a": Self.boolFlag, "b": Self.boolFlag] }, expectedRevision: 0)
-            try await store.apply(change("disable") {
-                $0.setOverrides = ["a": OverrideRecord(override: .enabled(false), actor: "x", reason: nil, at: 0, revision: 0)]
-            }, expectedRevision: 1)
+            try await store.apply(
+                change("disable") {
+                    $0.setOverrides = ["a": OverrideRecord(override: .enabled(false), actor: "x", reason: nil, at: 0, revision: 0)]
+                }, expectedRevision: 1)
             try await store.apply(change("sync") { $0.removeDefinitions = ["b"] }, expectedRevision: 2)
             var received: [ChangeEvent] = []
             while received.count < 3, let event = await events.next() {
@@ -222,11 +230,12 @@ struct FlagStoreTests {
         try await RedisServer.withServer { server in
             let store = try FlagStore(client: RedisClient(configuration: server.configuration), environment: "test")
             for i in 0..<5 {
-                try await store.apply(change("sync") {
-                    $0.setDefinitions = ["f\(i)": Self.boolFlag]
-                    $0.historySnapshot = ["flags": ["f\(i)": Self.boolFlag]]
-                    $0.historyLimit = 3
-                }, expectedRevision: Int64(i))
+                try await store.apply(
+                    change("sync") {
+                        $0.setDefinitions = ["f\(i)": Self.boolFlag]
+                        $0.historySnapshot = ["flags": ["f\(i)": Self.boolFlag]]
+                        $0.historyLimit = 3
+                    }, expectedRevision: Int64(i))
             }
             #expect(try await store.historyRevisions() == [5, 4, 3])
             #expect(try await store.historySnapshot(revision: 4)["flags"]?["f3"] != nil)

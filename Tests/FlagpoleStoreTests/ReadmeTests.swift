@@ -1,5 +1,5 @@
-import Foundation
 import FlagpoleStore
+import Foundation
 import Testing
 
 @Suite("The docs stay true")
@@ -16,10 +16,12 @@ struct ReadmeTests {
         let security = try Self.document("docs/security.md")
         for role in AccessRules.Role.allCases {
             let line = AccessRules.setUserCommand(
-                user: AccessRules.defaultUser(role, environment: "prod"), password: "PASSWORD", rules: AccessRules.rules(for: role, environment: "prod")!)
+                user: AccessRules.defaultUser(role, environment: "prod"), password: "PASSWORD",
+                rules: AccessRules.rules(for: role, environment: "prod")!)
             #expect(security.contains(line), "docs/security.md lacks the \(role) line: \(line)")
         }
-        let allWriter = AccessRules.setUserCommand(user: AccessRules.defaultUser(.writer, environment: nil), password: "PASSWORD", rules: AccessRules.writer)
+        let allWriter = AccessRules.setUserCommand(
+            user: AccessRules.defaultUser(.writer, environment: nil), password: "PASSWORD", rules: AccessRules.writer)
         #expect(security.contains(allWriter), "docs/security.md lacks the all-environment writer line: \(allWriter)")
     }
 
@@ -31,7 +33,9 @@ struct ReadmeTests {
             "Examples/TrafficGenerator/MetricsEndpoint.swift",
         ] {
             let source = try Self.document(path)
-            #expect(doc.contains("```swift\n" + source.trimmingCharacters(in: .whitespacesAndNewlines) + "\n```"), "docs/client.md does not quote \(path)")
+            #expect(
+                doc.contains("```swift\n" + source.trimmingCharacters(in: .whitespacesAndNewlines) + "\n```"), "docs/client.md does not quote \(path)"
+            )
         }
     }
 

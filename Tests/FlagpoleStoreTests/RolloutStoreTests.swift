@@ -87,7 +87,8 @@ struct RolloutStoreTests {
         var r = RolloutRecord(
             id: "f-1", flag: "f", targetVariant: "on", steps: [5, 50, 100], stepIndex: 1, stepStartedAt: 100, watchSeconds: 60,
             limits: GuardLimits(maxErrorRate: 0.05, maxErrorIncrease: 0.01, minSamples: 10, maxP95LatencyMicros: 800_000),
-            before: .init(override: OverrideRecord(override: .enabled(true), actor: "a", reason: "r", at: 1, revision: 3), pin: nil, definition: Self.flag),
+            before: .init(
+                override: OverrideRecord(override: .enabled(true), actor: "a", reason: "r", at: 1, revision: 3), pin: nil, definition: Self.flag),
             startedBy: "ann", startedAt: 90, reason: "launch")
         r.wouldRevert = "would revert at 00:02Z: x"
         r.decisions = ["advance": 1]
@@ -151,9 +152,11 @@ struct RolloutStoreTests {
             stale.fence = new.token
             #expect(try await store.apply(stale, expectedRevision: 1) == 2)
             // Observations are fenced too.
-            let obs = RolloutObservation(rolloutID: "r", at: 1, verdict: .hold, reason: "x", treatment: nil, control: nil, source: "builtin", holds: 1, watcher: "A")
+            let obs = RolloutObservation(
+                rolloutID: "r", at: 1, verdict: .hold, reason: "x", treatment: nil, control: nil, source: "builtin", holds: 1, watcher: "A")
             await #expect(throws: StoreError.self) { try await store.recordObservation(obs, flag: "f", token: old.token, audit: nil) }
-            try await store.recordObservation(obs, flag: "f", token: new.token, audit: AuditEntry(action: "rollout-hold", actor: "watcher", at: 3, flags: ["f"]))
+            try await store.recordObservation(
+                obs, flag: "f", token: new.token, audit: AuditEntry(action: "rollout-hold", actor: "watcher", at: 3, flags: ["f"]))
             #expect(try await store.readRollouts().observations["f"]?.reason == "x")
             let audit = try await store.auditEntries(flag: "f")
             #expect(audit.first?.action == "rollout-hold" && audit.first?.revision == 2)

@@ -1,5 +1,5 @@
-import Testing
 import FlagpoleStore
+import Testing
 
 @Suite("Store layout")
 struct StoreLayoutTests {

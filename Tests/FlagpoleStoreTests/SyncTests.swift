@@ -76,7 +76,8 @@ struct SyncTests {
             _ = try await control.sync(.init())
             // A definition edited by hand in Redis (out of contract): the fast path trusts the last sync…
             let client = RedisClient(configuration: server.configuration)
-            _ = try await client.send("HSET", "flagpole:{prod}:flags", "banner", ##"{"state":"DISABLED","variants":{"red":"#f00"},"defaultVariant":"red"}"##)
+            _ = try await client.send(
+                "HSET", "flagpole:{prod}:flags", "banner", ##"{"state":"DISABLED","variants":{"red":"#f00"},"defaultVariant":"red"}"##)
             guard case .noChange = try await control.sync(.init()) else { Issue.record("expected the fast path"); return }
             // …diff finds the edit…
             let rows = LiveDiff.compare(load: try folder.directory.loadEnvironment("prod"), live: try await control.store.read())
@@ -109,8 +110,10 @@ struct SyncTests {
             let control = try control(server, folder)
             _ = try await control.sync(.init())
             _ = try await control.apply(.enable(false), flag: "banner", actor: "ann", reason: "broken")
-            try folder.write("flags.yaml", twoFlags.replacingOccurrences(of: "defaultVariant: red", with: "defaultVariant: blue")
-                .replacingOccurrences(of: "  checkout:", with: "  checkout2:"))
+            try folder.write(
+                "flags.yaml",
+                twoFlags.replacingOccurrences(of: "defaultVariant: red", with: "defaultVariant: blue")
+                    .replacingOccurrences(of: "  checkout:", with: "  checkout2:"))
             var dry = EnvironmentControl.SyncOptions()
             dry.dryRun = true
             guard case .planned(let plan) = try await control.sync(dry) else { Issue.record("expected a plan"); return }
@@ -144,10 +147,12 @@ struct SyncTests {
             try b.write("flags.yaml", twoFlags.replacingOccurrences(of: "defaultVariant: red", with: "defaultVariant: blue"))
             let ca = try control(server, a), cb = try control(server, b)
             let live = try await ca.store.read()
-            let planA = try SyncPlan.make(environment: "prod", load: try a.directory.loadEnvironment("prod"), fractionalAlgorithm: .v3, live: live,
-                                          prune: false, unpin: [], actor: "a", reason: nil, git: nil, now: 1)
-            let planB = try SyncPlan.make(environment: "prod", load: try b.directory.loadEnvironment("prod"), fractionalAlgorithm: .v3, live: live,
-                                          prune: false, unpin: [], actor: "b", reason: nil, git: nil, now: 1)
+            let planA = try SyncPlan.make(
+                environment: "prod", load: try a.directory.loadEnvironment("prod"), fractionalAlgorithm: .v3, live: live,
+                prune: false, unpin: [], actor: "a", reason: nil, git: nil, now: 1)
+            let planB = try SyncPlan.make(
+                environment: "prod", load: try b.directory.loadEnvironment("prod"), fractionalAlgorithm: .v3, live: live,
+                prune: false, unpin: [], actor: "b", reason: nil, git: nil, now: 1)
             let started = ContinuousClock.now
             async let ra: Int64 = ca.store.apply(planA.change, expectedRevision: live.revision)
             async let rb: Int64 = cb.store.apply(planB.change, expectedRevision: live.revision)
@@ -171,7 +176,9 @@ struct SyncTests {
                 fault: "two concurrent syncs planned against the same revision",
                 checked: "one applies, the other is refused as a conflict and writes nothing; the live set is the winner's whole",
                 passed: winners == 1 && conflicts.count == 1 && conflicts[0].code == .conflict && revision == 1 && audited == 1,
-                figure: "\(winners) applied, \(conflicts.count) conflict; revision \(revision), \(audited) audit entry; both answered in \(FaultTable.ms(both))")
+                figure:
+                    "\(winners) applied, \(conflicts.count) conflict; revision \(revision), \(audited) audit entry; both answered in \(FaultTable.ms(both))"
+            )
         }
     }
 
@@ -197,9 +204,11 @@ struct SyncTests {
             let timing = try TCPProxy(upstreamPort: server.port)
             defer { timing.stop() }
             let first = ContinuousClock.now
-            guard case .applied = try await EnvironmentControl(
-                environment: "prod", client: RedisClient(configuration: try RedisConfiguration(url: timing.url)), directory: folder.directory
-            ).sync(.init()) else { Issue.record("the timed sync was not applied"); return }
+            guard
+                case .applied = try await EnvironmentControl(
+                    environment: "prod", client: RedisClient(configuration: try RedisConfiguration(url: timing.url)), directory: folder.directory
+                ).sync(.init())
+            else { Issue.record("the timed sync was not applied"); return }
             let whole = first.duration(to: .now)
             var previous = 0, next = 0, mixes = 0
             var cutAfter: [String] = []
@@ -233,7 +242,9 @@ struct SyncTests {
                 fault: "a sync cut halfway (its Redis connection closed under it, as when the process is killed)",
                 checked: "the live set is one whole revision (content hash, one version of 5,000 flags, one audit entry per revision)",
                 passed: mixes == 0,
-                figure: "\(cutAfter.count) cuts over a \(FaultTable.ms(whole)) sync (at \(cutAfter.joined(separator: ", "))): \(previous) left the previous revision whole, \(next) the new one; \(mixes) mixes")
+                figure:
+                    "\(cutAfter.count) cuts over a \(FaultTable.ms(whole)) sync (at \(cutAfter.joined(separator: ", "))): \(previous) left the previous revision whole, \(next) the new one; \(mixes) mixes"
+            )
         }
     }
 
@@ -305,7 +316,8 @@ struct SyncTests {
             _ = try await control.sync(.init())
             try folder.write("flags.yaml", twoFlags.replacingOccurrences(of: "defaultVariant: red", with: "defaultVariant: blue"))
             _ = try await control.sync(.init())
-            guard case .applied(let plan, let revision) = try await control.restore(revision: 1, actor: "ann", reason: "bad release", dryRun: false) else {
+            guard case .applied(let plan, let revision) = try await control.restore(revision: 1, actor: "ann", reason: "bad release", dryRun: false)
+            else {
                 Issue.record("not applied"); return
             }
             #expect(plan.changed == ["banner"] && revision == 3)
@@ -344,7 +356,8 @@ struct SyncTests {
                 (e as! StoreError).message.contains("NOPERM")
             }
             // The reader may subscribe to the change channel.
-            var events = RedisSubscriber(configuration: try client("app").configuration).subscribe(to: [reader.store.layout.changes]).makeAsyncIterator()
+            var events = RedisSubscriber(configuration: try client("app").configuration).subscribe(to: [reader.store.layout.changes])
+                .makeAsyncIterator()
             guard case .subscribed = await events.next() else { Issue.record("reader could not subscribe"); return }
             // And nothing outside flagpole:*.
             await #expect(throws: RedisError.self) { _ = try await client("app").send("GET", "other") }

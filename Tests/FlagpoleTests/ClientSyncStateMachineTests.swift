@@ -1,6 +1,7 @@
-@testable import Flagpole
 import Synchronization
 import Testing
+
+@testable import Flagpole
 
 /// A clock that moves only when told: instants are durations from its start.
 struct ManualClock: Clock {

@@ -1,8 +1,9 @@
-@testable import Flagpole
 import FlagpoleRedis
 import FlagpoleTesting
 import Foundation
 import Testing
+
+@testable import Flagpole
 
 @Suite("The client's sync loop against a real Redis", .timeLimit(.minutes(1)))
 struct ClientSyncTests {
@@ -21,7 +22,10 @@ struct ClientSyncTests {
                 // paused server (the event is published just before the pause).
                 let start = ContinuousClock.now
                 _ = try await fx.admin.pipeline([
-                    ["PUBLISH", RedisArgument(fx.layout.changes), RedisArgument(#"{"revision":\#(revision + 5),"previousRevision":\#(revision + 4),"changed":[],"removed":[]}"#)],
+                    [
+                        "PUBLISH", RedisArgument(fx.layout.changes),
+                        RedisArgument(#"{"revision":\#(revision + 5),"previousRevision":\#(revision + 4),"changed":[],"removed":[]}"#),
+                    ],
                     ["CLIENT", "PAUSE", "1500", "ALL"],
                 ])
                 try await waitUntil("STALE while the read waits", timeout: .seconds(1.2), interval: .milliseconds(10)) {

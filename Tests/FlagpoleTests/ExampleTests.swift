@@ -2,10 +2,11 @@ import Flagpole
 import FlagpoleStore
 import FlagpoleTesting
 import Foundation
+import Testing
+
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
-import Testing
 
 @Suite("The README example (Examples/HelloFlags), built and run", .timeLimit(.minutes(2)))
 struct ExampleTests {

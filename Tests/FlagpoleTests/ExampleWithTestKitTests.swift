@@ -1,7 +1,8 @@
 import Flagpole
 import FlagpoleTestKit
-@testable import HelloFlags
 import Testing
+
+@testable import HelloFlags
 
 /// The example's request logic tested the way an app tests its own: in-memory flags from
 /// FlagpoleTestKit, the production engine, no Redis.
@@ -30,9 +31,10 @@ struct ExampleWithTestKitTests {
         #expect(throws: CheckoutError.self) { try checkoutPage(user: "", flags: flags) }
         try flags.disable("new-checkout")
         #expect(try checkoutPage(user: "ann", flags: flags) == "classic checkout for ann\n")
-        #expect(flags.outcomes.map { [$0.variant ?? "-", $0.success ? "ok" : "err"] } == [
-            ["off", "ok"], ["on", "ok"], ["on", "ok"], ["on", "err"], ["-", "ok"],
-        ])
+        #expect(
+            flags.outcomes.map { [$0.variant ?? "-", $0.success ? "ok" : "err"] } == [
+                ["off", "ok"], ["on", "ok"], ["on", "ok"], ["on", "err"], ["-", "ok"],
+            ])
     }
 
     @Test("changes that name no flag or no variant are clear errors; a removed flag gives FLAG_NOT_FOUND; an update is served")

@@ -92,7 +92,8 @@ struct FlagpoleClientTests {
                     // state is not what Redis holds, so only a full read gives 100.
                     try await fx.publish(
                         #"{"revision":\#(revision + 1),"previousRevision":\#(revision),"changed":["limit"],"removed":[],"#
-                            + #""flags":{"limit":{"definition":{"state":"ENABLED","variants":{"low":10,"high":100},"defaultVariant":"low"},"override":null}}}"#)
+                            + #""flags":{"limit":{"definition":{"state":"ENABLED","variants":{"low":10,"high":100},"defaultVariant":"low"},"override":null}}}"#
+                    )
                     try await waitUntil("the gap makes the client read everything") { a.integer("limit", default: 0) == 100 }
                     #expect(a.freshness.revision == revision)
                 }
@@ -208,7 +209,8 @@ struct FlagpoleClientTests {
                 try await fx.writeRaw(flag: "ratio", #"{"state":"ON","variants":{"a":0.5}}"#)
                 try await fx.writeRaw(flag: "banner", #"{"state":"ENABLED","variants":{"short":"Hi","long":"Hello there"},"defaultVariant":"long"}"#)
                 let revision = try await fx.bumpRevision()
-                try await fx.publish(#"{"revision":\#(revision),"previousRevision":\#(revision - 1),"changed":["banner","limit","ratio"],"removed":[]}"#)
+                try await fx.publish(
+                    #"{"revision":\#(revision),"previousRevision":\#(revision - 1),"changed":["banner","limit","ratio"],"removed":[]}"#)
                 try await waitUntil("the good flag updates") { client.string("banner", default: "") == "Hello there" }
                 #expect(client.integer("limit", default: 0) == 10)
                 #expect(client.double("ratio", default: 0) == 0.25)

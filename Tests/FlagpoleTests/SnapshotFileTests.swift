@@ -1,4 +1,3 @@
-@testable import Flagpole
 import FlagpoleCore
 import FlagpoleRedis
 import FlagpoleStore
@@ -7,6 +6,8 @@ import Foundation
 import Logging
 import Synchronization
 import Testing
+
+@testable import Flagpole
 
 /// A folder for one test: flag files in `flags/prod/`, snapshots wherever the test puts them.
 private struct Scratch {
@@ -84,7 +85,9 @@ private func makeClient(_ redis: RedisConfiguration, snapshot path: String?, fil
 
 /// With Redis down: runs a client on `path` and the flag files until it serves a fallback, and
 /// returns where that came from, new-checkout's value, and the log.
-private func coldStart(_ server: RedisServer, snapshot path: String, files: FlagpoleClient.FlagFiles) async throws -> (
+private func coldStart(
+    _ server: RedisServer, snapshot path: String, files: FlagpoleClient.FlagFiles
+) async throws -> (
     source: FlagpoleClient.Source, value: Bool, freshness: FlagpoleClient.Freshness, log: LogCapture
 ) {
     let log = LogCapture()
@@ -221,7 +224,9 @@ struct SnapshotFileTests {
             let otherPath = (other == "/" ? "" : other) + "/prod.json"
 
             // Writing: refused, with the reason, and nothing is created there.
-            for (folder, reason) in zip(open + [other], modes.map { "mode 0\(String($0, radix: 8)), writable by its group or others" } + ["belongs to uid"]) {
+            for (folder, reason) in zip(
+                open + [other], modes.map { "mode 0\(String($0, radix: 8)), writable by its group or others" } + ["belongs to uid"])
+            {
                 let log = LogCapture()
                 let path = (folder == "/" ? "" : folder) + "/prod.json"
                 let client = makeClient(server.configuration, snapshot: path, files: nil, log: log)

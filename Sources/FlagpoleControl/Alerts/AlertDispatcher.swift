@@ -90,13 +90,14 @@ public final class AlertDispatcher: AlertSink, Service {
             self.secrets = secrets.filter { !$0.isEmpty }
             (stream, continuation) = AsyncStream.makeStream(of: Alert.self, bufferingPolicy: .bufferingNewest(max(1, capacity)))
             let labels = [("target", target.name), ("type", Self.kind(target))]
-            counters = registry.map { registry in
-                Self.families.map {
-                    registry.makeCounter(
-                        descriptor: MetricNameDescriptor(namespace: nil, subsystem: nil, metricName: $0.name, unitName: "", helpText: $0.help),
-                        labels: labels)
-                }
-            } ?? []
+            counters =
+                registry.map { registry in
+                    Self.families.map {
+                        registry.makeCounter(
+                            descriptor: MetricNameDescriptor(namespace: nil, subsystem: nil, metricName: $0.name, unitName: "", helpText: $0.help),
+                            labels: labels)
+                    }
+                } ?? []
         }
 
         static let families: [(name: String, help: String, path: WritableKeyPath<Statistics, Int> & Sendable)] = [
@@ -396,4 +397,3 @@ public final class AlertDispatcher: AlertSink, Service {
         return out
     }
 }
-

@@ -113,7 +113,8 @@ public struct BuiltinMetricSource: RolloutMetricSource {
         for (i, reply) in replies.enumerated() {
             if let message = reply.errorMessage {
                 throw MetricSourceError(
-                    code: .redis, message: "builtin metric source: \(keys[i]) is not an outcome hash (\(message)); it is not Flagpole's or was written by hand")
+                    code: .redis,
+                    message: "builtin metric source: \(keys[i]) is not an outcome hash (\(message)); it is not Flagpole's or was written by hand")
             }
             guard let fields = reply.dictionary, !fields.isEmpty else { continue }
             var byVariant: [String?: Parsed] = [:]

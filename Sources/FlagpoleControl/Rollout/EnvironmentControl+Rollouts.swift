@@ -54,7 +54,11 @@ extension EnvironmentControl {
         let configLoad = directory.loadConfig()
         if configLoad.hasErrors {
             let first = configLoad.diagnostics.first { $0.severity == .error }.map { $0.description } ?? ""
-            throw StoreError(code: .invalidInput, message: "the project config \(configLoad.path ?? "") is invalid, so the rollout's defaults are unknown: \(first); fix it (flagctl validate)")
+            throw StoreError(
+                code: .invalidInput,
+                message:
+                    "the project config \(configLoad.path ?? "") is invalid, so the rollout's defaults are unknown: \(first); fix it (flagctl validate)"
+            )
         }
         let config = configLoad.config
         for attempt in 1...5 {
@@ -63,41 +67,56 @@ extension EnvironmentControl {
                 let known = try await store.flagKeys().sorted()
                 throw StoreError(
                     code: .flagNotFound,
-                    message: "flag '\(request.flag)' is not in \(environment)" + (known.isEmpty ? " (nothing synced yet: run flagctl sync --env \(environment))" : " (flagctl list --env \(environment) shows its flags)"),
+                    message: "flag '\(request.flag)' is not in \(environment)"
+                        + (known.isEmpty
+                            ? " (nothing synced yet: run flagctl sync --env \(environment))"
+                            : " (flagctl list --env \(environment) shows its flags)"),
                     key: store.layout.flags)
             }
             let variants = definition["variants"]?.objectValue ?? [:]
             guard variants[request.target] != nil else {
                 throw StoreError(
                     code: .invalidInput,
-                    message: "flag '\(request.flag)' has no variant '\(request.target)' (variants: \(variants.keys.sorted().joined(separator: ", "))); pass one of them to --to")
+                    message:
+                        "flag '\(request.flag)' has no variant '\(request.target)' (variants: \(variants.keys.sorted().joined(separator: ", "))); pass one of them to --to"
+                )
             }
             if let pin = live.pin {
                 throw StoreError(
                     code: .pinned,
-                    message: "flag '\(request.flag)' is pinned by an automatic revert (\(pin.by): \(pin.reason)); reconcile the files and release it with flagctl sync --unpin \(request.flag) first",
+                    message:
+                        "flag '\(request.flag)' is pinned by an automatic revert (\(pin.by): \(pin.reason)); reconcile the files and release it with flagctl sync --unpin \(request.flag) first",
                     key: store.layout.pins)
             }
             if let existing = try await store.rollout(flag: request.flag), existing.status.isActive {
                 throw StoreError(
                     code: .rolloutState,
-                    message: "flag '\(request.flag)' already has rollout \(existing.id) \(existing.status.rawValue) (\(existing.percent)% → \(existing.targetVariant)); flagctl rollout abort \(request.flag) ends it",
+                    message:
+                        "flag '\(request.flag)' already has rollout \(existing.id) \(existing.status.rawValue) (\(existing.percent)% → \(existing.targetVariant)); flagctl rollout abort \(request.flag) ends it",
                     key: store.layout.rollouts)
             }
             if case .rollout(let leftover)? = live.override?.override {
                 throw StoreError(
                     code: .rolloutState,
-                    message: "flag '\(request.flag)' still carries the split of rollout \(leftover.rolloutID), which no longer runs; clear it first with flagctl override clear \(request.flag)",
+                    message:
+                        "flag '\(request.flag)' still carries the split of rollout \(leftover.rolloutID), which no longer runs; clear it first with flagctl override clear \(request.flag)",
                     key: store.layout.overrides)
             }
             let policy = config.guardPolicy(forFlagMetadata: definition["metadata"])
             let steps = request.steps ?? policy.steps ?? [100]
-            guard !steps.isEmpty, steps.allSatisfy({ $0 >= 1 && $0 <= 100 }), zip(steps, steps.dropFirst()).allSatisfy({ $0 < $1 }), steps.last == 100 else {
-                throw StoreError(code: .invalidInput, message: "steps \(steps.map(String.init).joined(separator: ",")) must be increasing percentages between 1 and 100 ending at 100, e.g. --steps 5,25,50,100")
+            guard !steps.isEmpty, steps.allSatisfy({ $0 >= 1 && $0 <= 100 }), zip(steps, steps.dropFirst()).allSatisfy({ $0 < $1 }), steps.last == 100
+            else {
+                throw StoreError(
+                    code: .invalidInput,
+                    message:
+                        "steps \(steps.map(String.init).joined(separator: ",")) must be increasing percentages between 1 and 100 ending at 100, e.g. --steps 5,25,50,100"
+                )
             }
             let holdback = request.holdback ?? policy.holdback ?? 0
             guard holdback.isFinite, holdback >= 0, holdback <= 50 else {
-                throw StoreError(code: .invalidInput, message: "--holdback \(RolloutSplit.percentText(holdback)) must be a percentage between 0 and 50, e.g. --holdback 2%")
+                throw StoreError(
+                    code: .invalidInput,
+                    message: "--holdback \(RolloutSplit.percentText(holdback)) must be a percentage between 0 and 50, e.g. --holdback 2%")
             }
             let watch = request.watch ?? policy.watch ?? .seconds(3600)
             guard watch > .zero else { throw StoreError(code: .invalidInput, message: "--watch must be a positive duration, e.g. 1h or 30m") }
@@ -105,7 +124,9 @@ extension EnvironmentControl {
                 maxErrorRate: request.maxErrorRate ?? policy.maxErrorRate ?? 0.05,
                 maxErrorIncrease: request.maxErrorIncrease ?? policy.maxErrorIncrease ?? 0.01,
                 minSamples: request.minSamples ?? policy.minSamples ?? 200,
-                maxP95LatencyMicros: (request.maxP95Latency ?? policy.maxP95Latency).map { Double($0.components.seconds) * 1e6 + Double($0.components.attoseconds) / 1e12 })
+                maxP95LatencyMicros: (request.maxP95Latency ?? policy.maxP95Latency).map {
+                    Double($0.components.seconds) * 1e6 + Double($0.components.attoseconds) / 1e12
+                })
             var metricPolicy = policy
             if let m = request.metric {
                 guard let parsed = GuardPolicy.Metric(rawValue: m) else {
@@ -116,7 +137,11 @@ extension EnvironmentControl {
             if let u = request.prometheusURL { metricPolicy.prometheusURL = u }
             if let q = request.prometheusQuery { metricPolicy.prometheusQuery = q }
             if let problem = metricPolicy.metricProblem {
-                throw StoreError(code: .invalidInput, message: "flag '\(request.flag)': \(problem.message); \(problem.hint) (--prometheus-url/--prometheus-query, or rollout.prometheusUrl/rollout.prometheusQuery in its metadata)")
+                throw StoreError(
+                    code: .invalidInput,
+                    message:
+                        "flag '\(request.flag)': \(problem.message); \(problem.hint) (--prometheus-url/--prometheus-query, or rollout.prometheusUrl/rollout.prometheusQuery in its metadata)"
+                )
             }
             let metric = RolloutRecord.MetricSettings(
                 source: (metricPolicy.metric ?? .builtin).rawValue, prometheusURL: metricPolicy.prometheusURL,
@@ -126,21 +151,27 @@ extension EnvironmentControl {
                 let names = windows.map { w in "'\(w.name)'" + (w.reason.map { " (\($0))" } ?? "") }.joined(separator: ", ")
                 throw StoreError(
                     code: .frozen,
-                    message: "\(environment) is inside freeze window \(names): rollouts may not start now; wait for the window to end, or pass --force (recorded in the audit)")
+                    message:
+                        "\(environment) is inside freeze window \(names): rollouts may not start now; wait for the window to end, or pass --force (recorded in the audit)"
+                )
             }
             let id = "\(request.flag)-\(now)"
             var record = RolloutRecord(
                 id: id, flag: request.flag, targetVariant: request.target, steps: steps, stepStartedAt: now,
                 watchSeconds: max(1, watch.components.seconds), dryRun: request.dryRun, limits: limits, metric: metric, holdback: holdback,
-                before: .init(override: live.override, pin: live.pin, definition: live.override.map { $0.override.apply(to: definition) } ?? definition),
+                before: .init(
+                    override: live.override, pin: live.pin, definition: live.override.map { $0.override.apply(to: definition) } ?? definition),
                 startedBy: request.actor, startedAt: now, reason: request.reason)
             record.forcedWindows = windows.map(\.name)
-            var change = RolloutTransitions.change(.start, record: record, actor: request.actor, reason: request.reason, at: now, details: [
-                "watchSeconds": .int(record.watchSeconds), "forcedWindows": .array(windows.map { .string($0.name) }),
-                "before": live.override?.json ?? .null, "metric": record.metric.json, "holdback": .double(holdback),
-            ])
+            var change = RolloutTransitions.change(
+                .start, record: record, actor: request.actor, reason: request.reason, at: now,
+                details: [
+                    "watchSeconds": .int(record.watchSeconds), "forcedWindows": .array(windows.map { .string($0.name) }),
+                    "before": live.override?.json ?? .null, "metric": record.metric.json, "holdback": .double(holdback),
+                ])
             change.setOverrides[request.flag] = OverrideRecord(
-                override: .rollout(record.split), actor: request.actor, reason: "rollout \(id): step 1 of \(steps.count), \(record.percent)%", at: now, revision: 0)
+                override: .rollout(record.split), actor: request.actor, reason: "rollout \(id): step 1 of \(steps.count), \(record.percent)%",
+                at: now, revision: 0)
             do {
                 let revision = try await store.apply(change, expectedRevision: live.revision)
                 record.revision = revision
@@ -161,24 +192,31 @@ extension EnvironmentControl {
     /// Pauses, resumes, aborts or promotes the flag's rollout, in one atomic write; returns the
     /// record as stored. Abort puts the flag back exactly as it was before the rollout (unless
     /// someone changed it meanwhile: then their change stays and only the record ends).
-    public func driveRollout(_ command: RolloutCommand, flag: String, actor: String, reason: String?, now: Int64? = nil) async throws -> RolloutRecord {
+    public func driveRollout(_ command: RolloutCommand, flag: String, actor: String, reason: String?, now: Int64? = nil) async throws -> RolloutRecord
+    {
         for attempt in 1...5 {
             let at = now ?? Provenance.now
             let live = try await store.read(flag: flag)
             guard let record = try await store.rollout(flag: flag) else {
-                throw StoreError(code: .rolloutState, message: "flag '\(flag)' has no rollout in \(environment) (flagctl rollout list --env \(environment))", key: store.layout.rollouts)
+                throw StoreError(
+                    code: .rolloutState, message: "flag '\(flag)' has no rollout in \(environment) (flagctl rollout list --env \(environment))",
+                    key: store.layout.rollouts)
             }
             guard record.status.isActive else {
                 throw StoreError(
                     code: .rolloutState,
-                    message: "rollout \(record.id) of '\(flag)' already ended (\(record.status.rawValue)\(record.statusReason.map { ": \($0)" } ?? "")); nothing to \(command.rawValue)",
+                    message:
+                        "rollout \(record.id) of '\(flag)' already ended (\(record.status.rawValue)\(record.statusReason.map { ": \($0)" } ?? "")); nothing to \(command.rawValue)",
                     key: store.layout.rollouts)
             }
             let foreign = RolloutTransitions.foreignChange(record: record, live: live)
             let change: StoreChange
             switch command {
             case .pause:
-                guard record.status == .running else { throw StoreError(code: .rolloutState, message: "rollout \(record.id) is already paused; flagctl rollout resume \(flag) continues it") }
+                guard record.status == .running else {
+                    throw StoreError(
+                        code: .rolloutState, message: "rollout \(record.id) is already paused; flagctl rollout resume \(flag) continues it")
+                }
                 change = RolloutTransitions.pause(record, actor: actor, reason: reason, at: at)
             case .resume:
                 guard record.status == .paused else { throw StoreError(code: .rolloutState, message: "rollout \(record.id) is running, not paused") }
@@ -189,13 +227,17 @@ extension EnvironmentControl {
                 if let foreign {
                     throw StoreError(
                         code: .rolloutState,
-                        message: "flag '\(flag)' was changed by \(foreign.actor ?? "someone") at revision \(foreign.revision.map(String.init) ?? "?") since the rollout wrote it; not promoting over their change (flagctl rollout abort \(flag) ends the rollout)")
+                        message:
+                            "flag '\(flag)' was changed by \(foreign.actor ?? "someone") at revision \(foreign.revision.map(String.init) ?? "?") since the rollout wrote it; not promoting over their change (flagctl rollout abort \(flag) ends the rollout)"
+                    )
                 }
                 change = RolloutTransitions.complete(record, actor: actor, at: at, decision: nil, promoted: true)
             }
             do {
                 _ = try await store.apply(change, expectedRevision: live.revision)
-                guard let stored = try await store.rollout(flag: flag) else { throw StoreError(code: .redis, message: "the rollout of '\(flag)' vanished") }
+                guard let stored = try await store.rollout(flag: flag) else {
+                    throw StoreError(code: .redis, message: "the rollout of '\(flag)' vanished")
+                }
                 return stored
             } catch let error as StoreError where error.code == .conflict && attempt < 5 {
                 continue

@@ -171,7 +171,8 @@ public struct PrometheusMetricSource: RolloutMetricSource {
             }
             throw error(
                 .configuration, ratioQuery,
-                "has no way to count the cohort's requests; set prometheusRequestsQuery (--prometheus-requests-query) or record outcomes with the client library")
+                "has no way to count the cohort's requests; set prometheusRequestsQuery (--prometheus-requests-query) or record outcomes with the client library"
+            )
         }
         async let latency = Self.attempt { () async throws -> Double?? in
             guard let latency = configuration.latencyQuery else { return .none }
@@ -187,7 +188,8 @@ public struct PrometheusMetricSource: RolloutMetricSource {
         let (total, counterP95) = try countResult.get()
         let p95: Double? = try latencyResult.get() ?? counterP95
         guard r >= 0, r <= 1 else {
-            throw error(.badResponse, ratioQuery, "gave \(r); it must give the cohort's error ratio, between 0 and 1 (errors / requests, not a percentage)")
+            throw error(
+                .badResponse, ratioQuery, "gave \(r); it must give the cohort's error ratio, between 0 and 1 (errors / requests, not a percentage)")
         }
         let failures = r * total
         return CohortCounts(successes: total - failures, failures: failures, p95LatencyMicros: p95)

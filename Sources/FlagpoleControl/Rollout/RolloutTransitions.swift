@@ -20,7 +20,9 @@ public enum RolloutTransitions {
         case hold = "rollout-hold"
     }
 
-    static func change(_ action: Action, record: RolloutRecord, actor: String, reason: String?, at: Int64, details: [String: JSONValue]) -> StoreChange {
+    static func change(
+        _ action: Action, record: RolloutRecord, actor: String, reason: String?, at: Int64, details: [String: JSONValue]
+    ) -> StoreChange {
         var d = details
         d["rollout"] = .string(record.id)
         d["target"] = .string(record.targetVariant)
@@ -28,7 +30,8 @@ public enum RolloutTransitions {
         d["percent"] = .int(Int64(record.percent))
         d["steps"] = .array(record.steps.map { .int(Int64($0)) })
         if record.dryRun { d["dryRun"] = true }
-        var change = StoreChange(audit: AuditEntry(action: action.rawValue, actor: actor, reason: reason, at: at, flags: [record.flag], details: .object(d)))
+        var change = StoreChange(
+            audit: AuditEntry(action: action.rawValue, actor: actor, reason: reason, at: at, flags: [record.flag], details: .object(d)))
         change.requireFlags = [record.flag]
         change.setRollouts[record.flag] = record
         return change
@@ -50,10 +53,14 @@ public enum RolloutTransitions {
         r.stepIndex = min(r.stepIndex + 1, r.steps.count - 1)
         r.stepStartedAt = at
         r.decisions["advance", default: 0] += 1
-        var c = change(.advance, record: r, actor: actor, reason: decision?.reason, at: at, details: [
-            "fromPercent": .int(Int64(record.percent)), "toPercent": .int(Int64(r.percent)), "evidence": decision?.evidence ?? .null,
-        ])
-        c.setOverrides[r.flag] = OverrideRecord(override: .rollout(r.split), actor: actor, reason: "rollout \(r.id): step \(r.stepIndex + 1) of \(r.steps.count), \(r.percent)%", at: at, revision: 0)
+        var c = change(
+            .advance, record: r, actor: actor, reason: decision?.reason, at: at,
+            details: [
+                "fromPercent": .int(Int64(record.percent)), "toPercent": .int(Int64(r.percent)), "evidence": decision?.evidence ?? .null,
+            ])
+        c.setOverrides[r.flag] = OverrideRecord(
+            override: .rollout(r.split), actor: actor, reason: "rollout \(r.id): step \(r.stepIndex + 1) of \(r.steps.count), \(r.percent)%", at: at,
+            revision: 0)
         return c
     }
 
@@ -67,10 +74,13 @@ public enum RolloutTransitions {
         r.statusReason = promoted ? "promoted by \(actor)" : decision?.reason
         r.evidence = decision?.evidence
         if !promoted { r.decisions["complete", default: 0] += 1 }
-        var c = change(promoted ? .promote : .complete, record: r, actor: actor, reason: decision?.reason ?? r.statusReason, at: at, details: [
-            "evidence": decision?.evidence ?? .null,
-        ])
-        c.setOverrides[r.flag] = OverrideRecord(override: .variant(r.targetVariant), actor: actor, reason: "rollout \(r.id) completed", at: at, revision: 0)
+        var c = change(
+            promoted ? .promote : .complete, record: r, actor: actor, reason: decision?.reason ?? r.statusReason, at: at,
+            details: [
+                "evidence": decision?.evidence ?? .null
+            ])
+        c.setOverrides[r.flag] = OverrideRecord(
+            override: .variant(r.targetVariant), actor: actor, reason: "rollout \(r.id) completed", at: at, revision: 0)
         return c
     }
 
@@ -83,10 +93,13 @@ public enum RolloutTransitions {
         r.statusReason = decision.reason
         r.evidence = decision.evidence
         r.decisions["revert", default: 0] += 1
-        var c = change(.revert, record: r, actor: actor, reason: decision.reason, at: at, details: [
-            "evidence": decision.evidence, "restored": r.before.definition,
-        ])
-        c.setOverrides[r.flag] = OverrideRecord(override: .definition(r.before.definition), actor: actor, reason: "rollout \(r.id) reverted: \(decision.reason)", at: at, revision: 0)
+        var c = change(
+            .revert, record: r, actor: actor, reason: decision.reason, at: at,
+            details: [
+                "evidence": decision.evidence, "restored": r.before.definition,
+            ])
+        c.setOverrides[r.flag] = OverrideRecord(
+            override: .definition(r.before.definition), actor: actor, reason: "rollout \(r.id) reverted: \(decision.reason)", at: at, revision: 0)
         c.setPins[r.flag] = PinRecord(by: actor, reason: "rollout \(r.id) reverted: \(decision.reason)", at: at, revision: 0, rollout: r.id)
         return c
     }
@@ -99,7 +112,9 @@ public enum RolloutTransitions {
         r.endedAt = at
         r.pausedAt = nil
         r.statusReason = "aborted by \(actor)" + (reason.map { ": \($0)" } ?? "")
-        var c = change(.abort, record: r, actor: actor, reason: reason, at: at, details: ["restored": touchFlag ? (r.before.override?.json ?? .null) : "untouched"])
+        var c = change(
+            .abort, record: r, actor: actor, reason: reason, at: at,
+            details: ["restored": touchFlag ? (r.before.override?.json ?? .null) : "untouched"])
         if touchFlag {
             if let o = r.before.override { c.setOverrides[r.flag] = o } else { c.removeOverrides = [r.flag] }
         }

@@ -46,7 +46,10 @@ extension RolloutWatcher {
                 ($0.rawValue, gauge("flagpole_rollouts", "Rollouts by state at the watcher's last tick.", [("state", $0.rawValue)]))
             }
             decisions = RolloutVerdict.allCases.map {
-                ($0.rawValue, counter("flagpole_rollout_decisions_total", "Decisions by verdict since the watcher started.", [("verdict", $0.rawValue)]))
+                (
+                    $0.rawValue,
+                    counter("flagpole_rollout_decisions_total", "Decisions by verdict since the watcher started.", [("verdict", $0.rawValue)])
+                )
             }
             reverts = counter("flagpole_rollout_reverts_total", "Rollouts the watcher reverted since it started.")
             lastDecision = gauge("flagpole_rollout_last_decision_timestamp_seconds", "Unix time of the watcher's last decision (0: none yet).")

@@ -155,7 +155,8 @@ public final class RolloutWatcher: Service, Sendable {
         let now = clock.nowMilliseconds()
         let lease: LeaseResult
         do {
-            lease = try await store.acquireLease(holder: configuration.holderID, nowMilliseconds: now, ttlMilliseconds: Self.milliseconds(configuration.leaseTTL))
+            lease = try await store.acquireLease(
+                holder: configuration.holderID, nowMilliseconds: now, ttlMilliseconds: Self.milliseconds(configuration.leaseTTL))
         } catch {
             state.withLock { $0.snapshot.tickErrors += 1 }
             throw error
@@ -245,12 +246,14 @@ public final class RolloutWatcher: Service, Sendable {
                 if record.dryRun && (decision.verdict == .advance || decision.verdict == .complete) {
                     // A dry run of the guards: report, never act.
                     observation.reason = "dry run: would \(decision.verdict.rawValue): \(decision.reason)"
-                    try await store.recordObservation(observation, flag: flag, token: token, audit: sampledHoldAudit(record, decision: decision, nowMS: nowMS))
+                    try await store.recordObservation(
+                        observation, flag: flag, token: token, audit: sampledHoldAudit(record, decision: decision, nowMS: nowMS))
                     return "would-\(decision.verdict.rawValue)"
                 }
                 switch decision.verdict {
                 case .hold:
-                    try await store.recordObservation(observation, flag: flag, token: token, audit: sampledHoldAudit(record, decision: decision, nowMS: nowMS))
+                    try await store.recordObservation(
+                        observation, flag: flag, token: token, audit: sampledHoldAudit(record, decision: decision, nowMS: nowMS))
                     return "hold"
                 case .advance:
                     var change = RolloutTransitions.advance(record, actor: configuration.actor, at: now, decision: decision)
@@ -266,10 +269,11 @@ public final class RolloutWatcher: Service, Sendable {
                     try await confirmPrimary()
                     try await store.apply(change, expectedRevision: live.revision)
                     try? await store.recordObservation(observation, flag: flag, token: token, audit: nil)  // the decision stands either way
-                    alerts.send(Alert(
-                        severity: .info, title: "\(configuration.environment): \(flag) rollout completed",
-                        text: "Rollout \(record.id) of \(flag) → \(record.targetVariant) passed every step. \(decision.reason)",
-                        environment: configuration.environment, flag: flag, rolloutID: record.id, details: decision.evidence, at: now))
+                    alerts.send(
+                        Alert(
+                            severity: .info, title: "\(configuration.environment): \(flag) rollout completed",
+                            text: "Rollout \(record.id) of \(flag) → \(record.targetVariant) passed every step. \(decision.reason)",
+                            environment: configuration.environment, flag: flag, rolloutID: record.id, details: decision.evidence, at: now))
                     return "complete"
                 case .revert:
                     if record.dryRun {
@@ -280,10 +284,12 @@ public final class RolloutWatcher: Service, Sendable {
                         change.fence = token
                         try await confirmPrimary()
                         try await store.apply(change, expectedRevision: live.revision)
-                        alerts.send(Alert(
-                            severity: .warning, title: "\(configuration.environment): \(flag) dry run would revert",
-                            text: "Dry-run rollout \(record.id) of \(flag): \(note). The watcher changed nothing: the flag stays at \(record.percent)% until someone runs flagctl rollout abort or promote.",
-                            environment: configuration.environment, flag: flag, rolloutID: record.id, details: decision.evidence, at: now))
+                        alerts.send(
+                            Alert(
+                                severity: .warning, title: "\(configuration.environment): \(flag) dry run would revert",
+                                text:
+                                    "Dry-run rollout \(record.id) of \(flag): \(note). The watcher changed nothing: the flag stays at \(record.percent)% until someone runs flagctl rollout abort or promote.",
+                                environment: configuration.environment, flag: flag, rolloutID: record.id, details: decision.evidence, at: now))
                         return "would-revert"
                     }
                     var change = RolloutTransitions.revert(record, actor: configuration.actor, at: now, decision: decision)
@@ -292,14 +298,17 @@ public final class RolloutWatcher: Service, Sendable {
                     let revision = try await store.apply(change, expectedRevision: live.revision)
                     try? await store.recordObservation(observation, flag: flag, token: token, audit: nil)  // the decision stands either way
                     state.withLock { $0.snapshot.reverts += 1 }
-                    logger.warning("rollout reverted", metadata: ["flagpole.flag": "\(flag)", "flagpole.rollout": "\(record.id)", "flagpole.reason": "\(decision.reason)"])
-                    alerts.send(Alert(
-                        severity: .critical, title: "\(configuration.environment): \(flag) reverted",
-                        text: """
-                            Rollout \(record.id) of \(flag) → \(record.targetVariant) was reverted at \(record.percent)% (revision \(revision)): \(decision.reason).
-                            The flag serves what it served before the rollout and is pinned; reconcile the files, then flagctl sync --env \(configuration.environment) --unpin \(flag).
-                            """,
-                        environment: configuration.environment, flag: flag, rolloutID: record.id, details: decision.evidence, at: now))
+                    logger.warning(
+                        "rollout reverted",
+                        metadata: ["flagpole.flag": "\(flag)", "flagpole.rollout": "\(record.id)", "flagpole.reason": "\(decision.reason)"])
+                    alerts.send(
+                        Alert(
+                            severity: .critical, title: "\(configuration.environment): \(flag) reverted",
+                            text: """
+                                Rollout \(record.id) of \(flag) → \(record.targetVariant) was reverted at \(record.percent)% (revision \(revision)): \(decision.reason).
+                                The flag serves what it served before the rollout and is pinned; reconcile the files, then flagctl sync --env \(configuration.environment) --unpin \(flag).
+                                """,
+                            environment: configuration.environment, flag: flag, rolloutID: record.id, details: decision.evidence, at: now))
                     return "revert"
                 }
             } catch let error as StoreError where error.code == .conflict && attempt < 3 {
@@ -333,11 +342,15 @@ public final class RolloutWatcher: Service, Sendable {
             return isIncident && !was
         }
         guard began else { return }
-        logger.warning("incident during a rollout: holding", metadata: ["flagpole.flag": "\(record.flag)", "flagpole.rollout": "\(record.id)", "flagpole.reason": "\(decision.reason)"])
-        alerts.send(Alert(
-            severity: .warning, title: "\(configuration.environment): \(record.flag) rollout holding through an incident",
-            text: "Rollout \(record.id) of \(record.flag) → \(record.targetVariant) at \(record.percent)%: \(decision.reason). Not reverted; the step's clock waits until the incident is over.",
-            environment: configuration.environment, flag: record.flag, rolloutID: record.id, details: decision.evidence, at: now))
+        logger.warning(
+            "incident during a rollout: holding",
+            metadata: ["flagpole.flag": "\(record.flag)", "flagpole.rollout": "\(record.id)", "flagpole.reason": "\(decision.reason)"])
+        alerts.send(
+            Alert(
+                severity: .warning, title: "\(configuration.environment): \(record.flag) rollout holding through an incident",
+                text:
+                    "Rollout \(record.id) of \(record.flag) → \(record.targetVariant) at \(record.percent)%: \(decision.reason). Not reverted; the step's clock waits until the incident is over.",
+                environment: configuration.environment, flag: record.flag, rolloutID: record.id, details: decision.evidence, at: now))
     }
 
     /// How many minutes before the rollout the watcher reads, at 100 % without a holdback, to
@@ -360,7 +373,8 @@ public final class RolloutWatcher: Service, Sendable {
 
     private func judge(_ record: RolloutRecord, now: Int64) async -> (RolloutDecision, CohortCounts?, CohortCounts?, String) {
         let concurrent = record.hasConcurrentControl
-        let (from, controlFrom, controlTo) = Self.windows(stepStartedAt: record.stepStartedAt, startedAt: record.startedAt, concurrent: concurrent, now: now)
+        let (from, controlFrom, controlTo) = Self.windows(
+            stepStartedAt: record.stepStartedAt, startedAt: record.startedAt, concurrent: concurrent, now: now)
         let elapsed = max(0, now - record.stepStartedAt)
         let treatmentQuery = CohortQuery(
             environment: configuration.environment, flag: record.flag, cohort: .variant(record.targetVariant), role: "treatment",
@@ -390,7 +404,8 @@ public final class RolloutWatcher: Service, Sendable {
                     Double(max(0, min(now, m.minute * 60 + 60) - max(record.stepStartedAt, m.minute * 60)))
                 }
                 let share = record.percent < 100 ? Double(record.percent) / 100 : (100 - record.activeHoldback) / 100
-                minutes = StepMinutes(treatment: tm.map(\.counts), control: controlMinutes, stepSeconds: seconds, treatmentShare: concurrent ? share : nil)
+                minutes = StepMinutes(
+                    treatment: tm.map(\.counts), control: controlMinutes, stepSeconds: seconds, treatmentShare: concurrent ? share : nil)
             }
             if !concurrent {
                 controlWindow = .beforeRollout(baseline: try await baseline(record, source: source, now: now))
@@ -404,8 +419,13 @@ public final class RolloutWatcher: Service, Sendable {
             minutes: minutes, controlWindow: controlWindow)
         var decision = decider.decide(look)
         if case .object(var e) = decision.evidence {
-            let controlCohort = record.percent < 100 ? "all but \(record.targetVariant)" : concurrent ? "the \(RolloutSplit.percentText(record.activeHoldback)) holdback" : "all, before the rollout"
-            e["treatmentWindow"] = ["from": .int(treatmentQuery.from), "to": .int(treatmentQuery.to), "cohort": .string("variant \(record.targetVariant)")]
+            let controlCohort =
+                record.percent < 100
+                ? "all but \(record.targetVariant)"
+                : concurrent ? "the \(RolloutSplit.percentText(record.activeHoldback)) holdback" : "all, before the rollout"
+            e["treatmentWindow"] = [
+                "from": .int(treatmentQuery.from), "to": .int(treatmentQuery.to), "cohort": .string("variant \(record.targetVariant)"),
+            ]
             e["controlWindow"] = ["from": .int(controlQuery.from), "to": .int(controlQuery.to), "cohort": .string(controlCohort)]
             e["source"] = .string(name)
             e["percent"] = .int(Int64(record.percent))
@@ -456,11 +476,14 @@ public final class RolloutWatcher: Service, Sendable {
         }
         guard due else { return nil }
         return AuditEntry(
-            action: RolloutTransitions.Action.hold.rawValue, actor: configuration.actor, reason: decision.reason, at: nowMS / 1000, flags: [record.flag],
+            action: RolloutTransitions.Action.hold.rawValue, actor: configuration.actor, reason: decision.reason, at: nowMS / 1000,
+            flags: [record.flag],
             details: ["rollout": .string(record.id), "percent": .int(Int64(record.percent)), "evidence": decision.evidence, "sampled": true])
     }
 
-    private func stop(_ record: RolloutRecord, live: FlagStore.FlagRead, foreign: (actor: String?, revision: Int64?), token: Int64, now: Int64) async throws -> String {
+    private func stop(
+        _ record: RolloutRecord, live: FlagStore.FlagRead, foreign: (actor: String?, revision: Int64?), token: Int64, now: Int64
+    ) async throws -> String {
         var actor = foreign.actor, revision = foreign.revision
         if live.definition != nil, actor == nil || revision == nil {
             // The override was removed: the audit says by whom.
@@ -478,11 +501,13 @@ public final class RolloutWatcher: Service, Sendable {
         if live.definition == nil { change.requireFlags = [] }
         try await confirmPrimary()
         try await store.apply(change, expectedRevision: live.revision)
-        logger.warning("rollout stopped", metadata: ["flagpole.flag": "\(record.flag)", "flagpole.rollout": "\(record.id)", "flagpole.reason": "\(why)"])
-        alerts.send(Alert(
-            severity: .warning, title: "\(configuration.environment): \(record.flag) rollout stopped",
-            text: "Rollout \(record.id) of \(record.flag) stopped: \(why). Nothing was reverted; check the flag and start again if needed.",
-            environment: configuration.environment, flag: record.flag, rolloutID: record.id, at: now))
+        logger.warning(
+            "rollout stopped", metadata: ["flagpole.flag": "\(record.flag)", "flagpole.rollout": "\(record.id)", "flagpole.reason": "\(why)"])
+        alerts.send(
+            Alert(
+                severity: .warning, title: "\(configuration.environment): \(record.flag) rollout stopped",
+                text: "Rollout \(record.id) of \(record.flag) stopped: \(why). Nothing was reverted; check the flag and start again if needed.",
+                environment: configuration.environment, flag: record.flag, rolloutID: record.id, at: now))
         return "stop"
     }
 

@@ -146,7 +146,9 @@ public struct GuardPolicy: Sendable, Hashable {
         guard (metric ?? .builtin) == .prometheus, prometheusURL == nil else { return nil }
         return Problem(
             message: "metric prometheus needs prometheusUrl, which neither the flag's metadata nor the project config's guard section sets",
-            hint: "set rollout.prometheusUrl in the flag's metadata or prometheusUrl in the guard section of flags/flagpole.yaml (or pass --prometheus-url)")
+            hint:
+                "set rollout.prometheusUrl in the flag's metadata or prometheusUrl in the guard section of flags/flagpole.yaml (or pass --prometheus-url)"
+        )
     }
 
     /// What is wrong with a value, and how to write it.
@@ -203,7 +205,8 @@ public struct GuardPolicy: Sendable, Hashable {
             default:
                 break
             }
-            let valid = !numbers.isEmpty && numbers.allSatisfy { $0 == $0.rounded() && $0 >= 1 && $0 <= 100 }
+            let valid =
+                !numbers.isEmpty && numbers.allSatisfy { $0 == $0.rounded() && $0 >= 1 && $0 <= 100 }
                 && zip(numbers, numbers.dropFirst()).allSatisfy { $0 < $1 }
             guard valid else {
                 return Problem(

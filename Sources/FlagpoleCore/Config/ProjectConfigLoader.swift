@@ -30,7 +30,10 @@ public enum ProjectConfigLoader {
     /// Whether a name can be an environment: letters, digits, `_`, `-`, `.` (it becomes a folder
     /// name and a Redis hash tag, so no `{`, `}` or `/`).
     public static func isValidEnvironmentName(_ name: String) -> Bool {
-        !name.isEmpty && name.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || "_-.".unicodeScalars.contains($0)) }
+        !name.isEmpty
+            && name.unicodeScalars.allSatisfy {
+                $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || "_-.".unicodeScalars.contains($0))
+            }
             && name != "." && name != ".."
     }
 
@@ -157,7 +160,8 @@ public enum ProjectConfigLoader {
             case .array(let items):
                 for (i, item) in items.enumerated() {
                     guard case .string(let s) = item else {
-                        sink.error(at: JSONPointer.child(pointer, i), flag: nil, "an environment name must be a string, not \(MessageText.literal(item))")
+                        sink.error(
+                            at: JSONPointer.child(pointer, i), flag: nil, "an environment name must be a string, not \(MessageText.literal(item))")
                         continue
                     }
                     names.append(s)
@@ -216,7 +220,9 @@ public enum ProjectConfigLoader {
                 let environments = environmentList(o["environments"], at: JSONPointer.child(p, "environments"), known: known)
                 var reason: String?
                 if let r = o["reason"] {
-                    if case .string(let s) = r { reason = s } else {
+                    if case .string(let s) = r {
+                        reason = s
+                    } else {
                         sink.error(at: JSONPointer.child(p, "reason"), flag: nil, "reason must be a string")
                     }
                 }
@@ -237,7 +243,8 @@ public enum ProjectConfigLoader {
             func weekly(_ s: String) -> Int? {
                 let parts = s.split(separator: " ", omittingEmptySubsequences: true)
                 guard parts.count == 2, let day = CivilTime.weekday(String(parts[0])),
-                    let minute = CivilTime.parseClock(String(parts[1])) else { return nil }
+                    let minute = CivilTime.parseClock(String(parts[1]))
+                else { return nil }
                 return day * 1_440 + minute
             }
             if let a = weekly(from), let b = weekly(to) {

@@ -30,7 +30,8 @@ extension JSONValue: Codable {
         } else if let s = try? container.decode(String.self) {
             self = .string(s)
         } else {
-            throw DecodingError.dataCorruptedError(in: container, debugDescription: "not a JSON value (null, boolean, number, string, array or object)")
+            throw DecodingError.dataCorruptedError(
+                in: container, debugDescription: "not a JSON value (null, boolean, number, string, array or object)")
         }
     }
 

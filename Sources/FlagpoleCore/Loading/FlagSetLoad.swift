@@ -144,7 +144,8 @@ public enum FlagSetLoader {
                         parts[i].sink.diagnostics.append(
                             Diagnostic(
                                 .error, at: here,
-                                message: "flag-set metadata \"\(key)\" is \(MessageText.literal(value)) here but \(MessageText.literal(existing)) at \(metadataOrigin[key]!)",
+                                message:
+                                    "flag-set metadata \"\(key)\" is \(MessageText.literal(value)) here but \(MessageText.literal(existing)) at \(metadataOrigin[key]!)",
                                 hint: "set it in one file only"))
                     } else if metadata[key] == nil {
                         metadata[key] = value

@@ -106,7 +106,9 @@ struct LocationLog: Sendable {
     func location(of pointer: String, key: Bool) -> SourceLocation? {
         guard pointer.isEmpty || pointer.utf8.first == UInt8(ascii: "/") else { return nil }
         // The pointer's reference tokens as they are spelt in it (escaped), and as array indices.
-        let tokens = pointer.isEmpty ? [] : pointer.utf8.dropFirst().split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).map { Substring($0) }
+        let tokens =
+            pointer.isEmpty
+            ? [] : pointer.utf8.dropFirst().split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).map { Substring($0) }
         let indices = tokens.map { token -> Int32? in
             guard let i = Int32(token), String(i) == token else { return nil }
             return i

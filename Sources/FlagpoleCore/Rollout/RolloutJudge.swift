@@ -369,7 +369,8 @@ public struct RolloutJudge: Sendable {
         a.marginZThreshold = test.marginZThreshold
         a.marginLogLR = test.marginLogLR
         a.sequentialDifference = all.difference
-        let enoughMinutes = minutes == nil
+        let enoughMinutes =
+            minutes == nil
             || (all.minutes >= Self.sequentialMinMinutes && stepElapsed >= Self.sequentialMinElapsed)
         if test.reverts && enoughMinutes {
             a.verdict = .revert
@@ -378,7 +379,8 @@ public struct RolloutJudge: Sendable {
         }
 
         // 9 needs the comparison over the minutes that were not an incident's.
-        let clear = a.incidentMinutes == 0
+        let clear =
+            a.incidentMinutes == 0
             ? all
             : comparison(treatment: clearT, control: clearC, tm: tm, cm: cm, minutes: clearMinutes, concurrent: a.concurrent, baseline: baseline)
 
@@ -416,7 +418,8 @@ public struct RolloutJudge: Sendable {
             let m = Double(max(2, clear.minutes))
             return max(1, phi - 2 * (2 / (m - 1)).squareRoot())
         }
-        let se = (beyondNoise(clear.controlDispersion) * rateCv * (1 - rateCv) / ncc
+        let se =
+            (beyondNoise(clear.controlDispersion) * rateCv * (1 - rateCv) / ncc
             + beyondNoise(clear.treatmentDispersion) * p1 * (1 - p1) / ntc).squareRoot()
         a.powerStandardError = se
         let growth = (powerZ * se / detectableIncrease) * (powerZ * se / detectableIncrease)
@@ -457,7 +460,9 @@ public struct RolloutJudge: Sendable {
     static let comparableIncidentOdds = 1.25
 
     /// One comparison's mSPRT: "worse at all" at `threshold`, and "beyond the allowance".
-    func sequential(_ c: Comparison, increase: Double, threshold: Double) -> (
+    func sequential(
+        _ c: Comparison, increase: Double, threshold: Double
+    ) -> (
         z: Double, zThreshold: Double?, logLR: Double?, marginZ: Double?, marginZThreshold: Double?, marginLogLR: Double?, reverts: Bool
     ) {
         let d = c.difference
@@ -522,7 +527,8 @@ public struct RolloutJudge: Sendable {
             var tail = 0.0
             var k = f
             while k <= n {
-                let logTerm = RolloutMath.logFactorial(n) - RolloutMath.logFactorial(k) - RolloutMath.logFactorial(n - k)
+                let logTerm =
+                    RolloutMath.logFactorial(n) - RolloutMath.logFactorial(k) - RolloutMath.logFactorial(n - k)
                     + k * RolloutMath.log(rate) + (n - k) * RolloutMath.log(1 - rate)
                 tail += RolloutMath.exp(logTerm)
                 k += 1
@@ -808,7 +814,8 @@ public struct RolloutJudge: Sendable {
         if let failure = a.sourceFailure { o["sourceFailure"] = .string(failure) }
         if a.z != nil {
             o["sequential"] = .object([
-                "method": "mSPRT, normal mixture over the difference of error rates paired by minute; H0: treatment <= control at alpha, and H0: difference <= maxErrorIncrease at likelihood ratio 1",
+                "method":
+                    "mSPRT, normal mixture over the difference of error rates paired by minute; H0: treatment <= control at alpha, and H0: difference <= maxErrorIncrease at likelihood ratio 1",
                 "z": number(a.z), "threshold": number(a.zThreshold),
                 "logLikelihoodRatio": number(a.sequentialLogLR), "logThreshold": number(a.testThreshold),
                 "tau": number(tauSquared.squareRoot()),

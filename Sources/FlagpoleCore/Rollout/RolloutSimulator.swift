@@ -204,7 +204,9 @@ public struct RolloutSimulator: Sendable {
 
     /// Simulates every combination of traffic level and treatment error rate, in that order
     /// (traffic levels outer).
-    public func runGrid(requestsPerSecond: [Double], baselineErrorRate: Double, treatmentErrorRates: [Double])
+    public func runGrid(
+        requestsPerSecond: [Double], baselineErrorRate: Double, treatmentErrorRates: [Double]
+    )
         -> [CellResult]
     {
         requestsPerSecond.flatMap { rps in
@@ -346,11 +348,12 @@ extension RolloutSimulator {
         }
         let name1 = "20 req/s, 1% -> 3%: reverted within 5 min in >= 95% of runs"
         if let worst = detection.min(by: { $0.detectionRate < $1.detectionRate }) {
-            goals.append(Goal(
-                name: name1, passed: detection.allSatisfy { $0.detectionRate >= 0.95 },
-                detail: (detection.count > 1 ? "worst of \(detection.count) cells (\(worst.scenario.trafficName)): " : "")
-                    + "\(RolloutText.fixed(worst.detectionRate * 100, 1))% of \(worst.runs) runs, median "
-                    + (worst.medianDetection.map(RolloutText.duration) ?? "never")))
+            goals.append(
+                Goal(
+                    name: name1, passed: detection.allSatisfy { $0.detectionRate >= 0.95 },
+                    detail: (detection.count > 1 ? "worst of \(detection.count) cells (\(worst.scenario.trafficName)): " : "")
+                        + "\(RolloutText.fixed(worst.detectionRate * 100, 1))% of \(worst.runs) runs, median "
+                        + (worst.medianDetection.map(RolloutText.duration) ?? "never")))
         } else {
             goals.append(Goal(name: name1, passed: nil, detail: "the grid has no such cell"))
         }
@@ -363,21 +366,25 @@ extension RolloutSimulator {
             let worst = healthy.max { $0.revertsPerHour < $1.revertsPerHour }!
             let reverts = healthy.reduce(0) { $0 + $1.reverts }
             let hours = healthy.reduce(0.0) { $0 + $1.simulatedHours }
-            goals.append(Goal(
-                name: name2, passed: healthy.allSatisfy { $0.revertsPerHour <= 0.01 },
-                detail: "\(reverts) in \(RolloutText.short(hours, 1)) hours; worst "
-                    + "\(RolloutText.fixed(worst.revertsPerHour * 100, 2))% at "
-                    + "\(RolloutText.short(worst.scenario.requestsPerSecond, 3)) req/s"
-                    + (worst.scenario.trafficName == "plain" ? "" : " (\(worst.scenario.trafficName))")))
+            goals.append(
+                Goal(
+                    name: name2, passed: healthy.allSatisfy { $0.revertsPerHour <= 0.01 },
+                    detail: "\(reverts) in \(RolloutText.short(hours, 1)) hours; worst "
+                        + "\(RolloutText.fixed(worst.revertsPerHour * 100, 2))% at "
+                        + "\(RolloutText.short(worst.scenario.requestsPerSecond, 3)) req/s"
+                        + (worst.scenario.trafficName == "plain" ? "" : " (\(worst.scenario.trafficName))")))
         }
 
         let incident = cells.filter { $0.scenario.hasIncidentInStep && !$0.scenario.isRegression }
         if !incident.isEmpty {
             let runs = incident.reduce(0) { $0 + $1.runs }
             let reverts = incident.reduce(0) { $0 + $1.reverts }
-            goals.append(Goal(
-                name: "a shared incident during the step: no revert", passed: reverts == 0,
-                detail: "\(reverts) reverts in \(runs) runs with an incident (10-50% errors in both cohorts for 1-5 min) in the step's first minutes"))
+            goals.append(
+                Goal(
+                    name: "a shared incident during the step: no revert", passed: reverts == 0,
+                    detail:
+                        "\(reverts) reverts in \(runs) runs with an incident (10-50% errors in both cohorts for 1-5 min) in the step's first minutes")
+            )
         }
 
         let slow = cells.filter { same($0.scenario.requestsPerSecond, 0.1) }
@@ -390,10 +397,11 @@ extension RolloutSimulator {
             let other = slow.reduce(0) { $0 + $1.otherHolds }
             let notEnough = slow.reduce(0) { $0 + $1.notEnoughDataHolds }
             let reverts = slow.reduce(0) { $0 + $1.reverts }
-            goals.append(Goal(
-                name: name3, passed: passes == 0 && other == 0,
-                detail: "\(runs) runs: \(notEnough) not enough data, \(reverts) reverted, \(passes) passed, "
-                    + "\(other) held for another reason"))
+            goals.append(
+                Goal(
+                    name: name3, passed: passes == 0 && other == 0,
+                    detail: "\(runs) runs: \(notEnough) not enough data, \(reverts) reverted, \(passes) passed, "
+                        + "\(other) held for another reason"))
         }
         return goals
     }

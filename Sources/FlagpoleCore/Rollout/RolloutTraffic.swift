@@ -63,7 +63,10 @@ public struct RolloutTraffic: Sendable, Hashable {
         public var failingShare: Double
 
         /// Creates heavy users.
-        public init(count: Int = 3, share: Double = 0.005, spellsPerHour: Double = 0.5, shortestSpell: Int64 = 60, longestSpell: Int64 = 180, failingShare: Double = 1) {
+        public init(
+            count: Int = 3, share: Double = 0.005, spellsPerHour: Double = 0.5, shortestSpell: Int64 = 60, longestSpell: Int64 = 180,
+            failingShare: Double = 1
+        ) {
             self.count = count
             self.share = share
             self.spellsPerHour = spellsPerHour

@@ -140,7 +140,9 @@ struct FlagDefinitionValidator {
         return false
     }
 
-    private func checkDefaultVariant<P: PointerPath>(_ value: JSONValue?, variants: Set<String>?, flag: String, at pointer: P, into sink: inout DiagnosticSink) {
+    private func checkDefaultVariant<P: PointerPath>(
+        _ value: JSONValue?, variants: Set<String>?, flag: String, at pointer: P, into sink: inout DiagnosticSink
+    ) {
         let p = pointer.child("defaultVariant")
         switch value {
         case nil, .null?, .string("")?:
@@ -165,7 +167,9 @@ struct FlagDefinitionValidator {
         }
     }
 
-    private func checkTargeting<P: PointerPath>(_ targeting: JSONValue, variants: Set<String>?, flag: String, at pointer: P, into sink: inout DiagnosticSink) {
+    private func checkTargeting<P: PointerPath>(
+        _ targeting: JSONValue, variants: Set<String>?, flag: String, at pointer: P, into sink: inout DiagnosticSink
+    ) {
         switch targeting {
         case .null:
             return

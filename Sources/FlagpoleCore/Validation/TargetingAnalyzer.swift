@@ -118,7 +118,8 @@ struct TargetingAnalyzer {
         guard case .string(let name) = args else {
             sink.warning(
                 at: pointer, flag: flagKey,
-                "\(subject)$ref needs the name of an evaluator (a string), not \(MessageText.literal(args)); flagd fails the evaluation with PARSE_ERROR")
+                "\(subject)$ref needs the name of an evaluator (a string), not \(MessageText.literal(args)); flagd fails the evaluation with PARSE_ERROR"
+            )
             return
         }
         if evaluatorName != nil {
@@ -205,8 +206,9 @@ struct TargetingAnalyzer {
             checkBucketingValue(first, at: p, into: &sink)
         }
         if buckets.isEmpty {
-            sink.warning(at: pointer, flag: flagKey, "\(subject)fractional has no buckets: it returns null",
-                         hint: "add buckets: [\"variant\", weight], …")
+            sink.warning(
+                at: pointer, flag: flagKey, "\(subject)fractional has no buckets: it returns null",
+                hint: "add buckets: [\"variant\", weight], …")
             return
         }
         var total: Int64 = 0
@@ -221,7 +223,8 @@ struct TargetingAnalyzer {
                     anyInvalid = true
                     sink.warning(
                         at: p, flag: flagKey,
-                        "\(subject)a fractional bucket is [variant, weight] or [variant], not \(MessageText.literal(bucket)): fractional returns null")
+                        "\(subject)a fractional bucket is [variant, weight] or [variant], not \(MessageText.literal(bucket)): fractional returns null"
+                    )
                 }
                 continue
             }
@@ -304,10 +307,12 @@ struct TargetingAnalyzer {
     }
 
     private func checkBucketingValue<P: PointerPath>(_ value: JSONValue, at pointer: P, into sink: inout DiagnosticSink) {
-        let hint = "bucket by a context value, e.g. {\"cat\": [{\"var\": \"$flagd.flagKey\"}, {\"var\": \"email\"}]}, or leave it out to use the targeting key"
+        let hint =
+            "bucket by a context value, e.g. {\"cat\": [{\"var\": \"$flagd.flagKey\"}, {\"var\": \"email\"}]}, or leave it out to use the targeting key"
         switch value {
         case .null:
-            let effect = algorithm == .v3
+            let effect =
+                algorithm == .v3
                 ? "fractional returns null (fractional v3)"
                 : "it is skipped and the targeting key is used (fractional v2)"
             sink.warning(at: pointer, flag: flagKey, "\(subject)the bucketing value is null: \(effect)", hint: hint)
@@ -319,7 +324,8 @@ struct TargetingAnalyzer {
         case _ where Self.isOperation(value):
             return
         default:
-            let effect = algorithm == .v3
+            let effect =
+                algorithm == .v3
                 ? "every user lands in the same bucket"
                 : "fractional returns null (fractional v2 buckets strings only)"
             sink.warning(
@@ -405,7 +411,8 @@ struct TargetingAnalyzer {
             case .booleanOperation(let op):
                 let missing = ["true", "false"].filter { !variants.contains($0) }
                 if !missing.isEmpty {
-                    message = "\(source) returns the result of \(op) (true or false), which selects the variant named \"true\" or \"false\"; this flag has no \(MessageText.quotedList(missing))"
+                    message =
+                        "\(source) returns the result of \(op) (true or false), which selects the variant named \"true\" or \"false\"; this flag has no \(MessageText.quotedList(missing))"
                     hint = "wrap it in if: {\"if\": [rule, \"on-variant\", \"off-variant\"]}"
                 }
             case .number(let n) where !variants.contains(n):

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import FlagpoleCore
 
 @Suite("flag sets")
@@ -97,11 +98,14 @@ struct CompiledFlagSetTests {
         #expect(dangling.value == "x")
     }
 
-    @Test("$ref substitution does not depend on whitespace in the file", arguments: [
-        #"{"$ref":"r"}"#, #"{"$ref": "r"}"#, #"{ "$ref" : "r" }"#, "{\n\t\"$ref\"\n:\n\"r\"\n}",
-    ])
+    @Test(
+        "$ref substitution does not depend on whitespace in the file",
+        arguments: [
+            #"{"$ref":"r"}"#, #"{"$ref": "r"}"#, #"{ "$ref" : "r" }"#, "{\n\t\"$ref\"\n:\n\"r\"\n}",
+        ])
     func referenceWhitespace(reference: String) throws {
-        let text = #"{"$evaluators": {"r": {"==": [{"var": "k"}, 1]}}, "flags": {"f": {"state": "ENABLED", "variants": {"a": "a", "b": "b"}, "defaultVariant": "b", "targeting": {"if": ["#
+        let text =
+            #"{"$evaluators": {"r": {"==": [{"var": "k"}, 1]}}, "flags": {"f": {"state": "ENABLED", "variants": {"a": "a", "b": "b"}, "defaultVariant": "b", "targeting": {"if": ["#
             + reference + #", "a", "b"]}}}}"#
         let flags = try Self.set(text)
         let d = flags.string("f", default: "x", context: .init(attributes: ["k": 1]))
@@ -111,7 +115,8 @@ struct CompiledFlagSetTests {
 
     @Test("a cycle of evaluators is a PARSE_ERROR, not a hang")
     func referenceCycle() throws {
-        let flags = try Self.set(#"""
+        let flags = try Self.set(
+            #"""
             {"$evaluators": {"a": {"!": {"$ref": "b"}}, "b": {"!": {"$ref": "a"}}},
              "flags": {"f": {"state": "ENABLED", "variants": {"true": 1}, "defaultVariant": "true", "targeting": {"$ref": "a"}}}}
             """#)
@@ -133,14 +138,16 @@ struct CompiledFlagSetTests {
         #expect(try Self.set(Self.document, now: 1_699_999_999).string("time", default: "x").value == "old")
     }
 
-    @Test("unusable definitions evaluate to errors with the caller's default", arguments: [
-        ("broken-state", EvaluationErrorCode.parseError),
-        ("broken-variants", .parseError),
-        ("broken-targeting", .parseError),
-        ("not-an-object", .parseError),
-        ("missing-default", .general),
-        ("null-variant", .general),
-    ])
+    @Test(
+        "unusable definitions evaluate to errors with the caller's default",
+        arguments: [
+            ("broken-state", EvaluationErrorCode.parseError),
+            ("broken-variants", .parseError),
+            ("broken-targeting", .parseError),
+            ("not-an-object", .parseError),
+            ("missing-default", .general),
+            ("null-variant", .general),
+        ])
     func brokenDefinitions(key: String, code: EvaluationErrorCode) throws {
         let flags = try Self.set(Self.document)
         let d = flags.integer(key, default: -1)

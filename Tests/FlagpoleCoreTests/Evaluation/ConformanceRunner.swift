@@ -102,7 +102,9 @@ struct ConformanceRunner {
         if let m = t.wholeMatch(of: /the resolved details value should be "(.*)"/) {
             let expected = try typed(String(m.1), as: s.type, step)
             guard s.value.map({ sameValue($0, expected) }) == true else {
-                throw fail("value: expected \(expected.jsonString), got \(s.value?.jsonString ?? "nil") (reason \(s.reason?.rawValue ?? "-"), error \(s.errorCode?.rawValue ?? "-"))")
+                throw fail(
+                    "value: expected \(expected.jsonString), got \(s.value?.jsonString ?? "nil") (reason \(s.reason?.rawValue ?? "-"), error \(s.errorCode?.rawValue ?? "-"))"
+                )
             }
             return
         }

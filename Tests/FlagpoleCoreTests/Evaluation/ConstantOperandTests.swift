@@ -1,4 +1,5 @@
 import Testing
+
 @testable import FlagpoleCore
 
 /// `in` over a constant string array and `starts_with` / `ends_with` with a constant affix compile
@@ -30,7 +31,10 @@ struct ConstantOperandTests {
         (#"{"if": [{"ends_with": [{"var": "x"}, "m"]}, "yes", "no"]}"#, #"{"if": [{"ends_with": [{"var": "x"}, {"cat": ["m"]}]}, "yes", "no"]}"#),
         (#"{"if": [{"in": [{"var": "x"}, ["DE"]]}, "yes", "no"]}"#, #"{"if": [{"in": [{"var": "x"}, {"merge": [["DE"]]}]}, "yes", "no"]}"#),
         (#"{"map": [["DE", "US", 1], {"in": [{"var": ""}, ["DE"]]}]}"#, #"{"map": [["DE", "US", 1], {"in": [{"var": ""}, {"merge": [["DE"]]}]}]}"#),
-        (#"{"map": [["ab", "ba", 1], {"ends_with": [{"var": ""}, "a"]}]}"#, #"{"map": [["ab", "ba", 1], {"ends_with": [{"var": ""}, {"cat": ["a"]}]}]}"#),
+        (
+            #"{"map": [["ab", "ba", 1], {"ends_with": [{"var": ""}, "a"]}]}"#,
+            #"{"map": [["ab", "ba", 1], {"ends_with": [{"var": ""}, {"cat": ["a"]}]}]}"#
+        ),
     ]
 
     @Test("they compile to the dedicated instructions")

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import FlagpoleCore
 
 @Suite("fractional properties")

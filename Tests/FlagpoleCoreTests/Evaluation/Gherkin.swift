@@ -185,7 +185,8 @@ enum Gherkin {
         for s in feature.scenarios {
             let baseTags = Set(feature.tags + s.tags)
             if !s.isOutline {
-                out.append(Case(file: feature.file, scenario: s.name, line: s.line, rowLine: nil, tags: baseTags, steps: feature.background + s.steps))
+                out.append(
+                    Case(file: feature.file, scenario: s.name, line: s.line, rowLine: nil, tags: baseTags, steps: feature.background + s.steps))
                 continue
             }
             for e in s.examples {
@@ -200,7 +201,8 @@ enum Gherkin {
                     let steps = (feature.background + s.steps).map { step in
                         Step(text: fill(step.text), table: step.table.map { $0.map(fill) }, line: step.line)
                     }
-                    out.append(Case(file: feature.file, scenario: s.name, line: s.line, rowLine: row.line, tags: baseTags.union(e.tags), steps: steps))
+                    out.append(
+                        Case(file: feature.file, scenario: s.name, line: s.line, rowLine: row.line, tags: baseTags.union(e.tags), steps: steps))
                 }
             }
         }

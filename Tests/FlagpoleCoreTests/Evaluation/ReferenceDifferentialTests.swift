@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import FlagpoleCore
 
 /// Differential test against the reference evaluator, `openfeature-flagd-core` 2.0.0 (Python,

@@ -1,5 +1,5 @@
-import Foundation
 import FlagpoleCore
+import Foundation
 
 /// The flagd conformance material in `../shared/flagd-testbed` (relative to the package root).
 struct Testbed {

@@ -30,7 +30,9 @@ struct FlagSetMergeTests {
                 """)
         let b = FlagSource(
             path: "flags/prod/b.json",
-            text: #"{"flags": {"limit": {"state": "DISABLED", "variants": {"low": 1, "high": 9}, "defaultVariant": "low"}}, "metadata": {"flagSetId": "shop/prod"}}"#)
+            text:
+                #"{"flags": {"limit": {"state": "DISABLED", "variants": {"low": 1, "high": 9}, "defaultVariant": "low"}}, "metadata": {"flagSetId": "shop/prod"}}"#
+        )
         let load = FlagSetLoader.load([a, b, Self.shared])
         #expect(load.diagnostics.isEmpty)
         #expect(load.files == ["flags/prod/a.yaml", "flags/prod/b.json", "flags/prod/shared.yaml"])
@@ -54,11 +56,14 @@ struct FlagSetMergeTests {
     @Test("a flag key in two files is an error naming both places")
     func duplicateAcrossFiles() {
         let a = FlagSource(path: "flags/prod/a.yaml", text: "flags:\n  f:\n    state: ENABLED\n    variants: {a: 1}\n")
-        let b = FlagSource(path: "flags/prod/b.yaml", text: "flags:\n  g:\n    state: ENABLED\n    variants: {a: 1}\n  f:\n    state: DISABLED\n    variants: {a: 1}\n")
+        let b = FlagSource(
+            path: "flags/prod/b.yaml",
+            text: "flags:\n  g:\n    state: ENABLED\n    variants: {a: 1}\n  f:\n    state: DISABLED\n    variants: {a: 1}\n")
         let load = FlagSetLoader.load([a, b])
-        #expect(load.diagnostics.map(\.description) == [
-            #"flags/prod/b.yaml:5:3: f: flag "f" is defined twice in this environment: here and at flags/prod/a.yaml:2:3 (hint: a flag key may appear once per environment; remove or rename one of them)"#
-        ])
+        #expect(
+            load.diagnostics.map(\.description) == [
+                #"flags/prod/b.yaml:5:3: f: flag "f" is defined twice in this environment: here and at flags/prod/a.yaml:2:3 (hint: a flag key may appear once per environment; remove or rename one of them)"#
+            ])
         #expect(load.flags["f"]?["state"] == "ENABLED")
         #expect(load.hasErrors)
     }
@@ -70,10 +75,12 @@ struct FlagSetMergeTests {
             text: "flags: {}\n$evaluators:\n  staff: {==: [1, 1]}\nmetadata:\n  flagSetId: shop/test\n")
         let same = FlagSource(path: "flags/prod/y.yaml", text: "flags: {}\nmetadata:\n  flagSetId: shop/prod\n")
         let load = FlagSetLoader.load([Self.shared, same, other])
-        expectDiagnostics(load, [
-            #"E 3:3 -: evaluator "staff" is defined twice in this environment: here and at flags/prod/shared.yaml:2:3"#,
-            #"E 5:14 -: flag-set metadata "flagSetId" is "shop/test" here but "shop/prod" at flags/prod/shared.yaml:5:14"#,
-        ])
+        expectDiagnostics(
+            load,
+            [
+                #"E 3:3 -: evaluator "staff" is defined twice in this environment: here and at flags/prod/shared.yaml:2:3"#,
+                #"E 5:14 -: flag-set metadata "flagSetId" is "shop/test" here but "shop/prod" at flags/prod/shared.yaml:5:14"#,
+            ])
     }
 
     @Test("evaluators of one file serve the flags of another")
@@ -95,11 +102,13 @@ struct FlagSetMergeTests {
             """
         let load = FlagSetLoader.load(path: "flags/prod/list.json", text: text)
         #expect(load.flags["a"] == ["state": "ENABLED", "variants": ["x": 1], "defaultVariant": "y"])
-        expectDiagnostics(load, [
-            "W 1:11 -: flags is a list (flagd's import form)",
-            #"E 2:76 a: defaultVariant "y" is not one of the variants ("x")"#,
-            #"E 3:3 -: each flag in the flags list needs a "key""#,
-        ])
+        expectDiagnostics(
+            load,
+            [
+                "W 1:11 -: flags is a list (flagd's import form)",
+                #"E 2:76 a: defaultVariant "y" is not one of the variants ("x")"#,
+                #"E 3:3 -: each flag in the flags list needs a "key""#,
+            ])
     }
 
     @Test("a malformed file is reported and the others still load")

@@ -67,7 +67,8 @@ struct FlagValidationTests {
             expected: ["E 5:21 f: defaultVariant must be a variant name (a string), not the boolean true"]),
         ValidationCase(
             name: "defaultVariant null or empty is no default",
-            text: "flags:\n  f:\n    state: ENABLED\n    variants: {a: 1}\n    defaultVariant: \"\"\n  g:\n    state: ENABLED\n    variants: {a: 1}\n    defaultVariant: ~\n",
+            text:
+                "flags:\n  f:\n    state: ENABLED\n    variants: {a: 1}\n    defaultVariant: \"\"\n  g:\n    state: ENABLED\n    variants: {a: 1}\n    defaultVariant: ~\n",
             expected: []),
         ValidationCase(
             name: "mixed variant types",
@@ -175,7 +176,9 @@ struct FlagValidationTests {
         ValidationCase(
             name: "a boolean result needs variants named true and false",
             text: targeting("{ends_with: [{var: email}, \"@x.com\"]}", variants: "{\"true\": 1, b: 2}"),
-            expected: [#"W 5:16 f: targeting returns the result of ends_with (true or false), which selects the variant named "true" or "false"; this flag has no "false""#]),
+            expected: [
+                #"W 5:16 f: targeting returns the result of ends_with (true or false), which selects the variant named "true" or "false"; this flag has no "false""#
+            ]),
         ValidationCase(
             name: "boolean literals select the variants named true and false",
             text: targeting("{if: [{var: x}, true, false]}", variants: "{\"true\": 1, \"false\": 0}"),
@@ -270,12 +273,13 @@ struct FlagValidationTests {
             }
             """
         let load = LoadingTestSupport.load(text, path: "flags/prod/x.json")
-        #expect(load.diagnostics.map(\.description) == [
-            #"flags/prod/x.json:6:25: f: defaultVariant "c" is not one of the variants ("a", "b") (hint: flagd refuses to load a flag set whose defaultVariant names no variant)"#,
-            #"flags/prod/x.json:7:40: f: warning: unknown operator "invalid": flagd fails the evaluation with PARSE_ERROR and the caller gets its default (hint: flagd's operators are JsonLogic's plus fractional, sem_ver, starts_with and ends_with)"#,
-            #"flags/prod/x.json:7:49: f: warning: targeting can return "d", which is not a variant ("a", "b"): flagd answers GENERAL and the caller gets its default"#,
-            #"flags/prod/x.json:10:5: g: flag "g" is defined twice in this file (first at flags/prod/x.json:9:5) (hint: a flag key may appear once per environment; remove or rename one of them)"#,
-        ])
+        #expect(
+            load.diagnostics.map(\.description) == [
+                #"flags/prod/x.json:6:25: f: defaultVariant "c" is not one of the variants ("a", "b") (hint: flagd refuses to load a flag set whose defaultVariant names no variant)"#,
+                #"flags/prod/x.json:7:40: f: warning: unknown operator "invalid": flagd fails the evaluation with PARSE_ERROR and the caller gets its default (hint: flagd's operators are JsonLogic's plus fractional, sem_ver, starts_with and ends_with)"#,
+                #"flags/prod/x.json:7:49: f: warning: targeting can return "d", which is not a variant ("a", "b"): flagd answers GENERAL and the caller gets its default"#,
+                #"flags/prod/x.json:10:5: g: flag "g" is defined twice in this file (first at flags/prod/x.json:9:5) (hint: a flag key may appear once per environment; remove or rename one of them)"#,
+            ])
     }
 
     @Test("a diagnostic prints as file:line:column: flag-key: message and as JSON")

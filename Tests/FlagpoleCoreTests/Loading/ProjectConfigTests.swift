@@ -48,11 +48,12 @@ struct ProjectConfigTests {
         #expect(config.freezeWindows[0].reason == "nobody watches")
         #expect(config.freezeWindows[1].schedule == .daily(start: 1320, end: 360, utcOffset: 0))
         #expect(config.freezeWindows[2].schedule == .between(start: 1_798_070_400, end: 1_798_326_000))
-        #expect(config.alertTargets == [
-            AlertTarget(name: "hook", destination: .webhook(url: .literal("https://hooks.example.com/x"))),
-            AlertTarget(name: "chat", destination: .slack(url: .environmentVariable("SLACK_URL")), environments: ["prod"]),
-            AlertTarget(name: "bot", destination: .telegram(botToken: .environmentVariable("TG_TOKEN"), chatID: .environmentVariable("TG_CHAT"))),
-        ])
+        #expect(
+            config.alertTargets == [
+                AlertTarget(name: "hook", destination: .webhook(url: .literal("https://hooks.example.com/x"))),
+                AlertTarget(name: "chat", destination: .slack(url: .environmentVariable("SLACK_URL")), environments: ["prod"]),
+                AlertTarget(name: "bot", destination: .telegram(botToken: .environmentVariable("TG_TOKEN"), chatID: .environmentVariable("TG_CHAT"))),
+            ])
         #expect(config.alertTargets[1].description == #"slack alert target "chat" (URL from $SLACK_URL)"#)
         #expect(!config.alertTargets[0].description.contains("hooks.example.com"))
         #expect(config.alertTargets(forEnvironment: "test").map(\.name) == ["hook", "bot"])
@@ -90,18 +91,27 @@ struct ProjectConfigTests {
             ("environments:\n  \"pr{od}\": {}\n", [#"E 2:3 -: "pr{od}" cannot be an environment name"#]),
             ("environments:\n  prod: {redisUrlEnv: \"redis://x\"}\n", [#"E 2:23 -: "redis://x" is not an environment variable name"#]),
             ("freezeWindows:\n  - {name: a, from: \"fri 16:00\", to: \"2026-01-01T00:00:00Z\"}\n", ["E 2:38 -: from and to must have the same form"]),
-            ("freezeWindows:\n  - {name: a, from: \"16:00\", to: \"18:00\", timezone: Europe/Berlin}\n", ["E 2:53 -: timezone \"Europe/Berlin\" is not a UTC offset"]),
+            (
+                "freezeWindows:\n  - {name: a, from: \"16:00\", to: \"18:00\", timezone: Europe/Berlin}\n",
+                ["E 2:53 -: timezone \"Europe/Berlin\" is not a UTC offset"]
+            ),
             ("freezeWindows:\n  - {name: a, from: \"frid 16:00\", to: \"sat 10:00\"}\n", [#"E 2:21 -: from "frid 16:00" is not a weekday and time"#]),
             ("freezeWindows:\n  - {from: \"16:00\", to: \"16:00\"}\n", [#"E 2:5 -: a freeze window needs "name""#]),
-            ("freezeWindows:\n  - {name: a, from: \"2026-01-02T00:00:00Z\", to: \"2026-01-01T00:00:00Z\"}\n", ["E 2:49 -: to must be later than from"]),
+            (
+                "freezeWindows:\n  - {name: a, from: \"2026-01-02T00:00:00Z\", to: \"2026-01-01T00:00:00Z\"}\n",
+                ["E 2:49 -: to must be later than from"]
+            ),
             ("alerts:\n  - {name: t, type: telegram, botTokenEnv: TOKEN}\n", [#"E 2:5 -: a telegram target needs "chatIdEnv""#]),
             ("alerts:\n  - {name: s, type: slack, url: \"https://hooks.slack.com/T/B/x\"}\n", ["W 2:33 -: a Slack webhook URL is a secret"]),
             ("alerts:\n  - {name: w, type: webhook, url: ftp://x}\n", ["E 2:35 -: url must be an http:// or https:// URL"]),
             ("alerts:\n  - {name: w, type: email, url: \"https://x.example\"}\n", [#"E 2:21 -: unknown alert type "email""#]),
-            ("guard:\n  watch: 60\n  minSample: 5\n", [
-                #"W 3:3 -: unknown guard key "minSample" is ignored"#,
-                #"E 2:10 -: watch must be a duration like "1h" or "30m", not 60"#,
-            ]),
+            (
+                "guard:\n  watch: 60\n  minSample: 5\n",
+                [
+                    #"W 3:3 -: unknown guard key "minSample" is ignored"#,
+                    #"E 2:10 -: watch must be a duration like "1h" or "30m", not 60"#,
+                ]
+            ),
             ("enviroments: {}\n", [#"W 1:1 -: unknown project config key "enviroments" is ignored"#]),
         ])
     func problems(text: String, expected: [String]) {
@@ -114,7 +124,8 @@ struct ProjectConfigTests {
     }
 
     @Test(
-        "durations", arguments: [
+        "durations",
+        arguments: [
             ("1h", Duration.seconds(3600)), ("30m", .seconds(1800)), ("1h30m", .seconds(5400)), ("90s", .seconds(90)),
             ("250ms", .milliseconds(250)), ("1.5s", .milliseconds(1500)), ("2d", .seconds(172_800)), (" 1m ", .seconds(60)),
         ])

@@ -13,17 +13,23 @@ struct TestbedValidationTests {
     @Test(
         "the conformance flag files load with no errors; only the deliberately odd flags warn",
         arguments: [
-            ("flags-combined/allFlags.json", 71, [
-                "ends-with-wrong-args-flag", "equal-greater-lesser-version-flag", "error-targeting-flag",
-                "fractional-negative-weight-flag", "fractional-zero-weights-flag", "missing-variant-targeting-flag",
-                "ref-to-nonexistent-evaluator-flag", "semver-invalid-operator-flag", "semver-wrong-args-flag",
-                "starts-ends-flag", "starts-with-wrong-args-flag", "targeting-null-flag",
-            ]),
-            ("evaluator/flags/testkit-flags.json", 60, [
-                "ends-with-wrong-args-flag", "fractional-negative-weight-flag", "fractional-zero-weights-flag",
-                "ref-to-nonexistent-evaluator-flag", "semver-invalid-operator-flag", "semver-wrong-args-flag",
-                "starts-with-wrong-args-flag",
-            ]),
+            (
+                "flags-combined/allFlags.json", 71,
+                [
+                    "ends-with-wrong-args-flag", "equal-greater-lesser-version-flag", "error-targeting-flag",
+                    "fractional-negative-weight-flag", "fractional-zero-weights-flag", "missing-variant-targeting-flag",
+                    "ref-to-nonexistent-evaluator-flag", "semver-invalid-operator-flag", "semver-wrong-args-flag",
+                    "starts-ends-flag", "starts-with-wrong-args-flag", "targeting-null-flag",
+                ]
+            ),
+            (
+                "evaluator/flags/testkit-flags.json", 60,
+                [
+                    "ends-with-wrong-args-flag", "fractional-negative-weight-flag", "fractional-zero-weights-flag",
+                    "ref-to-nonexistent-evaluator-flag", "semver-invalid-operator-flag", "semver-wrong-args-flag",
+                    "starts-with-wrong-args-flag",
+                ]
+            ),
         ])
     func conformanceFiles(path: String, flagCount: Int, warned: [String]) throws {
         let load = try Self.load(path)
@@ -48,14 +54,20 @@ struct TestbedValidationTests {
     func listForm() throws {
         let list = try Self.load("schemas/test/flags/positive/example.flagdimport.array.json")
         let map = try Self.load("schemas/test/flags/positive/example.flagdimport.map.json")
-        #expect(list.diagnostics.map(\.brief) == ["W 3:12 -: flags is a list (flagd's import form); Flagpole reads it as an object keyed by each flag's \"key\""])
+        #expect(
+            list.diagnostics.map(\.brief) == [
+                "W 3:12 -: flags is a list (flagd's import form); Flagpole reads it as an object keyed by each flag's \"key\""
+            ])
         #expect(list.document == map.document)
     }
 
     @Test(
         "the schema's negative flag fixtures are each reported",
         arguments: [
-            ("empty-variants.json", [#"W 6:19 myBoolFlag: the flag has no variants"#, #"E 7:25 myBoolFlag: defaultVariant "on" is not one of the variants"#]),
+            (
+                "empty-variants.json",
+                [#"W 6:19 myBoolFlag: the flag has no variants"#, #"E 7:25 myBoolFlag: defaultVariant "on" is not one of the variants"#]
+            ),
             ("malformed-flag.json", [#"E 12:19 not-a-flag: missing "state""#, #"E 12:19 not-a-flag: missing "variants""#]),
             ("missing-variants.json", [#"E 4:19 myBoolFlag: missing "variants""#]),
             ("mixed-variant-types.ffconfig.json", [#"W 6:19 myBoolFlag: variants mix value types: boolean ("on"), string ("off")"#]),
@@ -110,4 +122,3 @@ struct TestbedValidationTests {
         #expect(diagnostics.first?.brief.hasPrefix(expected) == true, "\(diagnostics.map(\.brief))")
     }
 }
-

@@ -192,10 +192,11 @@ struct YAMLLoadingTests {
                 variants: {x: 1}
             """
         let load = LoadingTestSupport.load(text)
-        #expect(load.diagnostics.map(\.description) == [
-            "flags/test/a.yaml:6:12: b: state must be ENABLED or DISABLED, not \"enabled\" (hint: write it in capitals: ENABLED)",
-            "flags/test/a.yaml:8:3: a: flag \"a\" is defined twice in this file (first at flags/test/a.yaml:2:3) (hint: a flag key may appear once per environment; remove or rename one of them)",
-        ])
+        #expect(
+            load.diagnostics.map(\.description) == [
+                "flags/test/a.yaml:6:12: b: state must be ENABLED or DISABLED, not \"enabled\" (hint: write it in capitals: ENABLED)",
+                "flags/test/a.yaml:8:3: a: flag \"a\" is defined twice in this file (first at flags/test/a.yaml:2:3) (hint: a flag key may appear once per environment; remove or rename one of them)",
+            ])
         #expect(load.flags["a"]?["state"] == "ENABLED")
     }
 
