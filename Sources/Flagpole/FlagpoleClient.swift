@@ -287,7 +287,8 @@ public final class FlagpoleClient: Sendable, Service {
     static func outcomeMicros(_ duration: Duration) -> Int64 {
         let (seconds, attoseconds) = duration.components
         guard seconds >= 0, attoseconds >= 0 else { return 0 }
-        guard seconds < 3600 else { return 3_600_000_000 }
+        let limit = maximumOutcomeDuration.components.seconds
+        guard seconds < limit else { return limit * 1_000_000 }
         return seconds &* 1_000_000 &+ attoseconds / 1_000_000_000_000
     }
 

@@ -30,21 +30,27 @@ struct RolloutEndToEndTests {
     /// ceiling waits for the next minute: a regression is reverted within about 70 s.
     static let revertWindow: Duration = .seconds(90)
 
+    /// A temporary flag folder with environment `e2e` holding one boolean flag, off by default.
+    static func flagFolder(flag: String) throws -> URL {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("flagpole-e2e-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: root.appendingPathComponent("e2e"), withIntermediateDirectories: true)
+        try """
+        flags:
+          \(flag):
+            state: ENABLED
+            variants: {"on": true, "off": false}
+            defaultVariant: "off"
+        """.write(to: root.appendingPathComponent("e2e/flags.yaml"), atomically: true, encoding: .utf8)
+        return root
+    }
+
     @Test(
         "a regression in the new variant is reverted by the daemon within 90 s (the step's 20 s watch has not passed it), and the revert reaches the clients"
     )
     func regressionIsReverted() async throws {
         try await RedisServer.withServer { server in
-            let root = FileManager.default.temporaryDirectory.appendingPathComponent("flagpole-e2e-\(UUID().uuidString.prefix(8))")
+            let root = try Self.flagFolder(flag: "new-checkout")
             defer { try? FileManager.default.removeItem(at: root) }
-            try FileManager.default.createDirectory(at: root.appendingPathComponent("e2e"), withIntermediateDirectories: true)
-            try """
-            flags:
-              new-checkout:
-                state: ENABLED
-                variants: {"on": true, "off": false}
-                defaultVariant: "off"
-            """.write(to: root.appendingPathComponent("e2e/flags.yaml"), atomically: true, encoding: .utf8)
             let common = ["--env", "e2e", "--redis", server.url, "--flags", root.path]
             let sync = try FlagctlProcess.run(["sync"] + common)
             #expect(sync.status == 0, "\(sync.stderr)")
@@ -110,16 +116,8 @@ struct RolloutEndToEndTests {
     )
     func sharedIncidentHolds() async throws {
         try await RedisServer.withServer { server in
-            let root = FileManager.default.temporaryDirectory.appendingPathComponent("flagpole-e2e-\(UUID().uuidString.prefix(8))")
+            let root = try Self.flagFolder(flag: "pay-v2")
             defer { try? FileManager.default.removeItem(at: root) }
-            try FileManager.default.createDirectory(at: root.appendingPathComponent("e2e"), withIntermediateDirectories: true)
-            try """
-            flags:
-              pay-v2:
-                state: ENABLED
-                variants: {"on": true, "off": false}
-                defaultVariant: "off"
-            """.write(to: root.appendingPathComponent("e2e/flags.yaml"), atomically: true, encoding: .utf8)
             let incident = root.appendingPathComponent("incident")
             let common = ["--env", "e2e", "--redis", server.url, "--flags", root.path]
             #expect(try FlagctlProcess.run(["sync"] + common).status == 0)
