@@ -35,7 +35,10 @@ struct DeadlineTests {
             }
             #expect(outcomes.count == 8)
             for (elapsed, code) in outcomes {
-                #expect(code == .timeout)
+                // The first caller times out on the open connection; a later one reconnects. When that
+                // connect's handshake times out too (a loaded machine), the client backs off and the
+                // callers still queued fail at once with `.reconnecting`, as documented on RedisClient.
+                #expect(code == .timeout || code == .reconnecting, "a call ended with \(String(describing: code))")
                 #expect(elapsed <= config.callTimeout + Self.slack, "a call waited \(elapsed), past its deadline of \(config.callTimeout)")
             }
         }
