@@ -7,14 +7,10 @@ import PackageDescription
 let package = Package(
     name: "Flagpole",
     products: [
+        // What apps use: the client library, and its in-memory test double for their test targets.
+        // The other modules are the package's own (flagctl, the daemon, the tests): not products, and
+        // what they share is `package`, not `public`. docs/client.md lists the public API.
         .library(name: "Flagpole", targets: ["Flagpole"]),
-        .library(name: "FlagpoleCore", targets: ["FlagpoleCore"]),
-        .library(name: "FlagpoleRedis", targets: ["FlagpoleRedis"]),
-        .library(name: "FlagpoleStore", targets: ["FlagpoleStore"]),
-        .library(name: "FlagpoleControl", targets: ["FlagpoleControl"]),
-        .library(name: "FlagpoleServer", targets: ["FlagpoleServer"]),
-        .library(name: "FlagpoleTesting", targets: ["FlagpoleTesting"]),
-        // For an app's test targets: in-memory flags evaluated by the real engine.
         .library(name: "FlagpoleTestKit", targets: ["FlagpoleTestKit"]),
         .executable(name: "flagctl", targets: ["flagctl"]),
         .executable(name: "flagpole-traffic", targets: ["flagpole-traffic"]),
@@ -58,11 +54,18 @@ let package = Package(
                 .product(name: "Yams", package: "Yams")
             ]
         ),
+        // The project's rollout policy, pure: the project config (guard policy, freeze windows, alert
+        // targets), the judge's statistics, the simulator. No I/O.
+        .target(
+            name: "FlagpoleRollout",
+            dependencies: ["FlagpoleCore"]
+        ),
         // Flagpole's data in Redis: the key layout, atomic revisioned writes, snapshot reads.
         .target(
             name: "FlagpoleStore",
             dependencies: [
                 "FlagpoleCore",
+                "FlagpoleRollout",
                 "FlagpoleRedis",
             ]
         ),
@@ -71,6 +74,7 @@ let package = Package(
             name: "Flagpole",
             dependencies: [
                 "FlagpoleCore",
+                "FlagpoleRollout",
                 "FlagpoleRedis",
                 "FlagpoleStore",
                 .product(name: "Logging", package: "swift-log"),
@@ -83,6 +87,7 @@ let package = Package(
             name: "FlagpoleControl",
             dependencies: [
                 "FlagpoleCore",
+                "FlagpoleRollout",
                 "FlagpoleRedis",
                 "FlagpoleStore",
                 .product(name: "Logging", package: "swift-log"),
@@ -126,6 +131,7 @@ let package = Package(
             name: "flagctl",
             dependencies: [
                 "FlagpoleCore",
+                "FlagpoleRollout",
                 "FlagpoleRedis",
                 "FlagpoleControl",
                 "FlagpoleStore",
@@ -165,8 +171,12 @@ let package = Package(
             dependencies: ["FlagpoleRedis", "FlagpoleTesting"]
         ),
         .testTarget(
+            name: "FlagpoleRolloutTests",
+            dependencies: ["FlagpoleRollout", "FlagpoleCore"]
+        ),
+        .testTarget(
             name: "FlagpoleCoreTests",
-            dependencies: ["FlagpoleCore"],
+            dependencies: ["FlagpoleCore", "FlagpoleRollout"],  // FlagpoleRollout: loading with the guard-policy rules
             exclude: ["Fuzz"]  // the fuzzers' regression inputs, read by FuzzRegressionTests
         ),
         .testTarget(

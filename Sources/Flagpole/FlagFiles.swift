@@ -1,4 +1,5 @@
 import FlagpoleCore
+import FlagpoleRollout
 import Foundation
 
 extension FlagpoleClient {

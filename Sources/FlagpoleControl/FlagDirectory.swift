@@ -1,4 +1,5 @@
 import FlagpoleCore
+import FlagpoleRollout
 import Foundation
 
 /// A problem with the paths themselves (not their contents): a path that does not exist.
@@ -92,7 +93,7 @@ public struct FlagDirectory: Sendable {
 
     /// Reads, merges and validates one environment, with the project config's fractional algorithm.
     public func loadEnvironment(_ name: String) throws(FlagDirectoryError) -> FlagSetLoad {
-        try loadEnvironment(name, options: FlagSetLoader.Options(fractionalAlgorithm: loadConfig().config.fractionalAlgorithm))
+        try loadEnvironment(name, options: FlagSetLoader.Options.checkingGuardPolicy(fractionalAlgorithm: loadConfig().config.fractionalAlgorithm))
     }
 
     /// Reads, merges and validates one environment.
@@ -123,7 +124,7 @@ public struct FlagDirectory: Sendable {
                 if try isFlagsRoot(path) {
                     try validateRoot(FlagDirectory(root: path), into: &report)
                 } else {
-                    let options = FlagSetLoader.Options(fractionalAlgorithm: algorithm(near: path))
+                    let options = FlagSetLoader.Options.checkingGuardPolicy(fractionalAlgorithm: algorithm(near: path))
                     report.add(load(files: try flagFiles(under: path), options: options), environment: lastComponent(path))
                 }
             } else if ProjectConfig.fileNames.contains(lastComponent(path)) {
@@ -132,7 +133,7 @@ public struct FlagDirectory: Sendable {
                 case .failure(let problem): report.add([problem])
                 }
             } else {
-                let options = FlagSetLoader.Options(fractionalAlgorithm: algorithm(near: parent(path)))
+                let options = FlagSetLoader.Options.checkingGuardPolicy(fractionalAlgorithm: algorithm(near: parent(path)))
                 report.add(load(files: [path], options: options))
             }
         }
@@ -142,7 +143,7 @@ public struct FlagDirectory: Sendable {
     private static func validateRoot(_ directory: FlagDirectory, into report: inout ValidationReport) throws(FlagDirectoryError) {
         let config = directory.loadConfig()
         report.add(config)
-        let options = FlagSetLoader.Options(fractionalAlgorithm: config.config.fractionalAlgorithm)
+        let options = FlagSetLoader.Options.checkingGuardPolicy(fractionalAlgorithm: config.config.fractionalAlgorithm)
         let folders = try directory.environmentNames()
         for name in folders {
             report.add(load(files: try directory.flagFiles(inEnvironment: name), options: options), environment: name)
@@ -202,7 +203,7 @@ public struct FlagDirectory: Sendable {
     // MARK: Files
 
     /// Reads flag files and loads them as one flag set; unreadable files become diagnostics.
-    public static func load(files: [String], options: FlagSetLoader.Options = FlagSetLoader.Options()) -> FlagSetLoad {
+    package static func load(files: [String], options: FlagSetLoader.Options = .checkingGuardPolicy()) -> FlagSetLoad {
         var sources: [FlagSource] = []
         var problems: [Diagnostic] = []
         for file in files {

@@ -1,4 +1,5 @@
 import FlagpoleCore
+import FlagpoleRollout
 import Foundation
 
 /// Evaluating flags straight from files, with no Redis: `flagctl eval`.

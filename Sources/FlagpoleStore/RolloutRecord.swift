@@ -1,4 +1,5 @@
 import FlagpoleCore
+import FlagpoleRollout
 
 /// A guarded rollout as stored in the rollouts hash (`flagpole:{ENV}:rollouts`, flag key → JSON).
 ///

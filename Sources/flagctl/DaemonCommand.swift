@@ -3,6 +3,7 @@ import Flagpole
 import FlagpoleControl
 import FlagpoleCore
 import FlagpoleRedis
+import FlagpoleRollout
 import FlagpoleServer
 import Foundation
 import Logging

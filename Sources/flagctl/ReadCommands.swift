@@ -1,6 +1,7 @@
 import ArgumentParser
 import FlagpoleControl
 import FlagpoleCore
+import FlagpoleRollout
 import FlagpoleStore
 import Foundation
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import FlagpoleCore
+import FlagpoleRollout
 
 /// `flagctl rollout simulate`: replays synthetic traffic through the watcher's decision code.
 struct RolloutSimulateCommand: ParsableCommand {

@@ -1,6 +1,7 @@
 import FlagpoleControl
 import FlagpoleCore
 import FlagpoleRedis
+import FlagpoleRollout
 import FlagpoleStore
 import FlagpoleTesting
 import Foundation

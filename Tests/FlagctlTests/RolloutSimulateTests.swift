@@ -1,5 +1,6 @@
 import ArgumentParser
 import FlagpoleCore
+import FlagpoleRollout
 import Foundation
 import Testing
 

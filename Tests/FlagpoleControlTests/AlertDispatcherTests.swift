@@ -1,5 +1,6 @@
 import FlagpoleControl
 import FlagpoleCore
+import FlagpoleRollout
 import FlagpoleTesting
 import Foundation
 import Logging

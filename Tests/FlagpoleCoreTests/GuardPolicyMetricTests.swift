@@ -1,6 +1,7 @@
 import Testing
 
 @testable import FlagpoleCore
+@testable import FlagpoleRollout
 
 /// The guard policy's metric-source fields (`metric`, `prometheusUrl`, `prometheusQuery`,
 /// `prometheusRequestsQuery`) in flag metadata and in the project config, and the resolution helpers.
@@ -85,6 +86,18 @@ struct GuardPolicyMetricTests {
         let problem = try #require(found)
         #expect(problem.hint == #"did you mean "$env"?"# || problem.hint.contains("placeholders are $flag"))
         #expect(GuardPolicy.unknownPlaceholders(in: #"a{f="$flag", v="$variant", c="$cohort", e="$env"}[$window] $x $"#) == ["x"])
+    }
+
+    @Test("the engine alone knows no rollout.* vocabulary; flagctl's loading options bring the guard-policy rules")
+    func rulesAreInjected() {
+        let text = "flags:\n  f:\n    state: ENABLED\n    variants: {a: 1}\n    metadata: {rollout.watch: soon, rollout.wach: 1h}\n"
+        #expect(FlagSetLoader.load(path: "a.yaml", text: text).diagnostics.isEmpty)
+        let checked = FlagSetLoader.load(path: "a.yaml", text: text, options: .checkingGuardPolicy())
+        #expect(
+            checked.diagnostics.map(\.message) == [
+                #"rollout.watch "soon" is not a positive duration"#, #"unknown guard-policy key "rollout.wach" is ignored"#,
+            ])
+        #expect(checked.diagnostics.last?.hint == #"did you mean "rollout.watch"?"#)
     }
 
     @Test("the validator reports bad metric fields in flag metadata at their file:line:column")

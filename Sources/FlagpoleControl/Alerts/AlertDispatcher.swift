@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import FlagpoleCore
+import FlagpoleRollout
 import Foundation
 import Logging
 import Prometheus

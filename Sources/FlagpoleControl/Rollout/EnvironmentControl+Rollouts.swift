@@ -1,4 +1,5 @@
 import FlagpoleCore
+import FlagpoleRollout
 import FlagpoleStore
 import Foundation
 

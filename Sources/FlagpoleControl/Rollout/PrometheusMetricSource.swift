@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import FlagpoleCore
 import FlagpoleRedis
+import FlagpoleRollout
 import Foundation
 
 /// Cohort counts from a Prometheus server: the team's own PromQL query gives a cohort's **error

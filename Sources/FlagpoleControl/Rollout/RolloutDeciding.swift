@@ -1,4 +1,5 @@
 import FlagpoleCore
+import FlagpoleRollout
 
 /// One decision about a rollout step: the verdict, why in words, and the evidence for the audit.
 public struct RolloutDecision: Sendable, Hashable {

@@ -1,5 +1,6 @@
 import FlagpoleCore
 import FlagpoleRedis
+import FlagpoleRollout
 import FlagpoleStore
 
 extension RolloutRecord.MetricSettings {

@@ -48,24 +48,24 @@ public struct FileSourceMap: Sendable, Hashable {
 }
 
 /// Helpers for JSON Pointers (RFC 6901).
-enum JSONPointer {
+package enum JSONPointer {
     /// `parent/escaped(token)`.
-    static func child(_ parent: String, _ token: String) -> String {
+    package static func child(_ parent: String, _ token: String) -> String {
         parent + "/" + JSONSourceMap.escape(token)
     }
 
     /// `parent/index`.
-    static func child(_ parent: String, _ index: Int) -> String {
+    package static func child(_ parent: String, _ index: Int) -> String {
         parent + "/" + String(index)
     }
 
     /// How many reference tokens a pointer has.
-    static func depth(_ pointer: String) -> Int {
+    package static func depth(_ pointer: String) -> Int {
         pointer.utf8.count { $0 == UInt8(ascii: "/") }
     }
 
     /// The reference tokens of a pointer, unescaped.
-    static func tokens(_ pointer: String) -> [String] {
+    package static func tokens(_ pointer: String) -> [String] {
         guard !pointer.isEmpty else { return [] }
         return pointer.dropFirst().split(separator: "/", omittingEmptySubsequences: false).map { token in
             guard token.contains("~") else { return String(token) }
@@ -74,7 +74,7 @@ enum JSONPointer {
     }
 
     /// The flag key a pointer lies under (`/flags/<key>/…`), if any.
-    static func flagKey(of pointer: String) -> String? {
+    package static func flagKey(of pointer: String) -> String? {
         let t = tokens(pointer)
         guard t.count >= 2, t[0] == "flags" else { return nil }
         return t[1]

@@ -53,13 +53,6 @@ public struct FlagSetLoad: Sendable {
     public var warningCount: Int { diagnostics.count { $0.severity == .warning } }
     /// Whether any diagnostic is an error: the flag set must not be synced.
     public var hasErrors: Bool { diagnostics.contains { $0.severity == .error } }
-
-    /// The guard policy a flag's `rollout.*` metadata sets (unset fields inherit; see
-    /// ``GuardPolicy/overriding(_:)``), or nil when there is no such flag.
-    public func guardPolicy(forFlag key: String) -> GuardPolicy? {
-        guard let flag = flags[key] else { return nil }
-        return GuardPolicy(flagMetadata: flag["metadata"])
-    }
 }
 
 /// Reads, merges and validates the flag files of one environment.
@@ -68,13 +61,22 @@ public struct FlagSetLoad: Sendable {
 /// Every problem of every file is reported in one run.
 public enum FlagSetLoader {
     /// How to validate.
-    public struct Options: Sendable, Hashable {
+    public struct Options: Sendable {
         /// The algorithm `fractional` uses in this flag set; some warnings depend on it. Default `.v3`.
         public var fractionalAlgorithm: FractionalAlgorithm
+        /// Metadata vocabularies to validate, such as the watcher's `rollout.*` keys; none by default.
+        package var metadataRules: [FlagMetadataRules]
 
         /// Creates options.
         public init(fractionalAlgorithm: FractionalAlgorithm = .v3) {
             self.fractionalAlgorithm = fractionalAlgorithm
+            self.metadataRules = []
+        }
+
+        /// Creates options that also validate the given metadata vocabularies.
+        package init(fractionalAlgorithm: FractionalAlgorithm = .v3, metadataRules: [FlagMetadataRules]) {
+            self.fractionalAlgorithm = fractionalAlgorithm
+            self.metadataRules = metadataRules
         }
     }
 
@@ -110,7 +112,8 @@ public enum FlagSetLoader {
             }
         }
 
-        let validator = FlagDefinitionValidator(evaluators: evaluators, algorithm: options.fractionalAlgorithm)
+        let validator = FlagDefinitionValidator(
+            evaluators: evaluators, algorithm: options.fractionalAlgorithm, metadataRules: options.metadataRules)
         let flagCount = parts.reduce(0) { $0 + $1.flags.count }
         var flags: [String: JSONValue] = [:]
         flags.reserveCapacity(flagCount)

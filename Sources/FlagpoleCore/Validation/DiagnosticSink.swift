@@ -1,14 +1,14 @@
 /// Collects diagnostics about one parsed document, turning JSON Pointers into file locations.
-struct DiagnosticSink {
-    let document: SourceDocument
-    var diagnostics: [Diagnostic] = []
+package struct DiagnosticSink {
+    package let document: SourceDocument
+    package var diagnostics: [Diagnostic] = []
 
-    init(document: SourceDocument) {
+    package init(document: SourceDocument) {
         self.document = document
     }
 
     /// Adds a diagnostic about the value at `pointer` (or, with `atKey`, about the member as a whole).
-    mutating func add(
+    package mutating func add(
         _ severity: Diagnostic.Severity, at pointer: String, atKey: Bool = false, flag: String?,
         _ message: String, hint: String? = nil
     ) {
@@ -16,11 +16,11 @@ struct DiagnosticSink {
         diagnostics.append(Diagnostic(severity, at: location, flagKey: flag, message: message, hint: hint))
     }
 
-    mutating func error(at pointer: String, atKey: Bool = false, flag: String?, _ message: String, hint: String? = nil) {
+    package mutating func error(at pointer: String, atKey: Bool = false, flag: String?, _ message: String, hint: String? = nil) {
         add(.error, at: pointer, atKey: atKey, flag: flag, message, hint: hint)
     }
 
-    mutating func warning(at pointer: String, atKey: Bool = false, flag: String?, _ message: String, hint: String? = nil) {
+    package mutating func warning(at pointer: String, atKey: Bool = false, flag: String?, _ message: String, hint: String? = nil) {
         add(.warning, at: pointer, atKey: atKey, flag: flag, message, hint: hint)
     }
 
@@ -42,22 +42,22 @@ struct DiagnosticSink {
 }
 
 /// Small text helpers for messages.
-enum MessageText {
+package enum MessageText {
     /// `"a", "b" and "c"`, for lists in messages (at most `limit` names, then "…").
-    static func quotedList(_ names: [String], limit: Int = 8) -> String {
+    package static func quotedList(_ names: [String], limit: Int = 8) -> String {
         let quoted = names.prefix(limit).map { "\"\($0)\"" }
         let more = names.count > limit ? ", …" : ""
         return quoted.joined(separator: ", ") + more
     }
 
     /// A short, single-line rendering of a JSON value for messages.
-    static func literal(_ value: JSONValue) -> String {
+    package static func literal(_ value: JSONValue) -> String {
         let text = value.jsonString
         return text.count > 40 ? String(text.prefix(37)) + "…" : text
     }
 
     /// The candidate closest to `name` when it differs only in case, `_`/`-`, or by one edit.
-    static func suggestion(for name: String, among candidates: some Sequence<String>) -> String? {
+    package static func suggestion(for name: String, among candidates: some Sequence<String>) -> String? {
         func normalized(_ s: String) -> String {
             String(s.lowercased().filter { $0 != "_" && $0 != "-" && $0 != " " })
         }

@@ -4,11 +4,13 @@
 /// decode, a missing required field, a `defaultVariant` that names no variant — is an error; what
 /// flagd loads in spite of its schema is a warning, so validation agrees with evaluation. Two of
 /// Flagpole's own rules are errors too: a `state` other than `ENABLED`/`DISABLED` (flagd would
-/// silently treat a misspelt `DISABLED` as enabled) and invalid guard-policy metadata (the watcher
-/// could not honour it).
+/// silently treat a misspelt `DISABLED` as enabled) and, when the loader is given its rules,
+/// invalid guard-policy metadata (the watcher could not honour it).
 struct FlagDefinitionValidator {
     let evaluators: [String: JSONValue]
     let algorithm: FractionalAlgorithm
+    /// Metadata vocabularies to check (see ``FlagMetadataRules``); none by default.
+    var metadataRules: [FlagMetadataRules] = []
 
     static let flagProperties: Set<String> = ["state", "variants", "defaultVariant", "targeting", "metadata"]
 
@@ -221,19 +223,18 @@ struct FlagDefinitionValidator {
                     hint: "flatten it into scalar keys, e.g. \"\(key).name\": \"…\"")
                 continue
             }
-            guard let flag, key.hasPrefix(GuardPolicy.metadataPrefix) else { continue }
-            let name = String(key.dropFirst(GuardPolicy.metadataPrefix.count))
-            guard let field = GuardPolicy.Field(rawValue: name) else {
-                var hint = "guard-policy keys are " + GuardPolicy.Field.allCases.map { "rollout.\($0.rawValue)" }.joined(separator: ", ")
-                if let s = MessageText.suggestion(for: name, among: GuardPolicy.Field.allCases.map(\.rawValue)) {
-                    hint = "did you mean \"rollout.\(s)\"?"
+            guard let flag, let rules = metadataRules.first(where: { key.hasPrefix($0.prefix) }) else { continue }
+            let name = String(key.dropFirst(rules.prefix.count))
+            guard rules.names.contains(name) else {
+                var hint = "\(rules.name) keys are " + rules.names.map { rules.prefix + $0 }.joined(separator: ", ")
+                if let s = MessageText.suggestion(for: name, among: rules.names) {
+                    hint = "did you mean \"\(rules.prefix)\(s)\"?"
                 }
-                sink.warning(at: p, atKey: true, flag: flag, "unknown guard-policy key \"\(key)\" is ignored", hint: hint)
+                sink.warning(at: p, atKey: true, flag: flag, "unknown \(rules.name) key \"\(key)\" is ignored", hint: hint)
                 continue
             }
-            var policy = GuardPolicy()
-            if let problem = policy.set(field, from: value) {
-                sink.error(at: p, flag: flag, "rollout." + problem.message, hint: problem.hint)
+            if let problem = rules.check(name, value) {
+                sink.error(at: p, flag: flag, rules.prefix + problem.message, hint: problem.hint)
             }
         }
     }

@@ -26,12 +26,6 @@ public struct ValidationReport: Sendable {
         flagCount += load.flags.count
     }
 
-    /// Adds a project config load.
-    public mutating func add(_ config: ProjectConfigLoad) {
-        diagnostics += config.diagnostics
-        if config.path != nil { fileCount += 1 }
-    }
-
     /// Adds diagnostics found outside any file's content (a missing folder, say).
     public mutating func add(_ extra: [Diagnostic]) {
         diagnostics += extra

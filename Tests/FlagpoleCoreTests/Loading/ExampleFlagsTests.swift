@@ -1,3 +1,4 @@
+import FlagpoleRollout
 import Foundation
 import Testing
 

@@ -1,3 +1,4 @@
+import FlagpoleRollout
 import Testing
 
 @testable import FlagpoleCore

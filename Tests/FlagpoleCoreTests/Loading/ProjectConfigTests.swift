@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import FlagpoleCore
+@testable import FlagpoleRollout
 
 @Suite("The project config")
 struct ProjectConfigTests {

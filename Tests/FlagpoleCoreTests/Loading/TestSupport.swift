@@ -1,3 +1,4 @@
+import FlagpoleRollout
 import Foundation
 import Testing
 
@@ -22,9 +23,9 @@ enum LoadingTestSupport {
         try String(contentsOf: url, encoding: .utf8)
     }
 
-    /// Loads one file of inline text as a flag set.
+    /// Loads one file of inline text as a flag set, as `flagctl validate` does (with the guard-policy rules).
     static func load(_ text: String, path: String = "flags/test/a.yaml", algorithm: FractionalAlgorithm = .v3) -> FlagSetLoad {
-        FlagSetLoader.load(path: path, text: text, options: .init(fractionalAlgorithm: algorithm))
+        FlagSetLoader.load(path: path, text: text, options: .checkingGuardPolicy(fractionalAlgorithm: algorithm))
     }
 
     /// `file:line:column: flag: …` prefixes of a load's diagnostics, for compact expectations.

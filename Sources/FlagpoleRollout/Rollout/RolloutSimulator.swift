@@ -1,3 +1,5 @@
+import FlagpoleCore
+
 /// Replays synthetic traffic through the watcher's real decision code (``RolloutJudge``) and
 /// measures how it behaves: how fast it reverts a regression, how often it reverts a healthy
 /// rollout, and how often it holds for lack of data.

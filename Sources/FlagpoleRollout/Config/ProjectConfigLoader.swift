@@ -1,3 +1,5 @@
+import FlagpoleCore
+
 /// Reads the project config (`flags/flagpole.yaml`) from its text.
 public enum ProjectConfigLoader {
     static let topLevelKeys: Set<String> = ["version", "fractionalAlgorithm", "environments", "freezeWindows", "alerts", "guard"]

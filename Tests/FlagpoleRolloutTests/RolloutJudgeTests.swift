@@ -1,6 +1,7 @@
 import Testing
 
 @testable import FlagpoleCore
+@testable import FlagpoleRollout
 
 @Suite("Rollout judge")
 struct RolloutJudgeTests {

@@ -1,3 +1,5 @@
+import FlagpoleCore
+
 /// Where the watcher sends alerts (a rollout reverted, completed, held for lack of data).
 ///
 /// Secrets (webhook URLs, bot tokens) are best named by environment variable rather than written

@@ -1,3 +1,5 @@
+import FlagpoleCore
+
 /// The few numeric functions the rollout judge and simulator need, written with the standard
 /// library alone (FlagpoleCore imports neither Foundation nor the C library), so a decision is
 /// the same number on every platform.

@@ -1,3 +1,5 @@
+import FlagpoleCore
+
 extension RolloutSimulator.CellResult {
     /// The smallest time by which at least `q` of all runs were reverted (a run never reverted
     /// counts as never); nil when fewer than that reverted. `revertTimes` must be sorted.

@@ -1,3 +1,5 @@
+import FlagpoleCore
+
 /// A time when rollouts must not start unless forced ("never on Friday evening").
 ///
 /// Written in the project config as a `from`/`to` pair whose form picks the kind:

@@ -1,3 +1,5 @@
+import FlagpoleCore
+
 /// A small, fast, seeded pseudo-random generator (xoshiro256**, seeded through SplitMix64), so a
 /// simulation with the same seed gives the same numbers on every platform and Swift version —
 /// which `SystemRandomNumberGenerator` does not promise. Not for anything secret.

@@ -1,3 +1,5 @@
+import FlagpoleCore
+
 /// Durations written the way people write them in config files: `1h`, `30m`, `1h30m`, `90s`,
 /// `250ms`, `1.5s`, `2d` (units `ms`, `s`, `m`, `h`, `d`; parts in any order, decimals allowed).
 public enum DurationText {

@@ -1,3 +1,5 @@
+import FlagpoleCore
+
 /// Calendar arithmetic on the proleptic Gregorian calendar in UTC with fixed offsets, without
 /// Foundation: enough for freeze windows.
 enum CivilTime {

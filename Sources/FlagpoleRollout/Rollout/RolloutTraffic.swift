@@ -1,3 +1,5 @@
+import FlagpoleCore
+
 /// Synthetic outcome traffic of a flag during a rollout step, as `flagctl rollout simulate` and the
 /// watcher's replay test generate it: Poisson arrivals in each cohort, each request failing at its
 /// cohort's error rate — and, as real traffic does, shared incidents, a drifting baseline, heavy

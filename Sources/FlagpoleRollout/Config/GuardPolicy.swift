@@ -1,3 +1,5 @@
+import FlagpoleCore
+
 /// When the watcher reverts a rollout: how long it watches each step and which limits it enforces.
 ///
 /// Set per flag with flat scalar metadata keys (so the file stays a valid flagd file):

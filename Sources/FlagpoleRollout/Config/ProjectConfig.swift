@@ -1,3 +1,5 @@
+import FlagpoleCore
+
 /// One environment of the project (a folder `flags/<name>/`).
 public struct EnvironmentConfig: Sendable, Hashable {
     /// The environment's name, which is also its folder's name and its Redis hash tag.

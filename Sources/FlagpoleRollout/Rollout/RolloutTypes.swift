@@ -1,3 +1,5 @@
+import FlagpoleCore
+
 /// What the watcher measured for one cohort of a rollout step: outcomes that succeeded and failed,
 /// and, when the source knows it, the 95th-percentile latency.
 ///

@@ -1,3 +1,5 @@
+import FlagpoleCore
+
 /// What the judge decided about a rollout step after one look, why, and on what evidence.
 public struct RolloutJudgement: Sendable, Hashable {
     /// Hold, advance, complete or revert.
