@@ -3,17 +3,17 @@ import FlagpoleCore
 extension FlagpoleClient {
     /// Every flag evaluated against one context, from one snapshot: what an OFREP bulk request
     /// answers.
-    public struct BulkEvaluation: Sendable {
+    package struct BulkEvaluation: Sendable {
         /// One result per flag, in key order. A result whose `value` is nil means "use your code
         /// default" (DISABLED, DEFAULT without a default variant, or an error).
-        public var results: [EvaluationResult]
+        package var results: [EvaluationResult]
         /// The flag-set metadata (`metadata` of the flag files), without null values.
-        public var flagSetMetadata: [String: JSONValue]
+        package var flagSetMetadata: [String: JSONValue]
         /// Which data the results come from (see ``DataVersion``).
-        public var version: DataVersion
+        package var version: DataVersion
 
         /// A bulk evaluation from its parts.
-        public init(results: [EvaluationResult], flagSetMetadata: [String: JSONValue], version: DataVersion) {
+        package init(results: [EvaluationResult], flagSetMetadata: [String: JSONValue], version: DataVersion) {
             self.results = results
             self.flagSetMetadata = flagSetMetadata
             self.version = version
@@ -22,20 +22,20 @@ extension FlagpoleClient {
 
     /// Names the data an evaluation read: equal versions give equal answers to equal contexts
     /// (rules reading `$flagd.timestamp` aside). For cache validators such as OFREP's `ETag`.
-    public struct DataVersion: Sendable, Hashable, CustomStringConvertible {
+    package struct DataVersion: Sendable, Hashable, CustomStringConvertible {
         /// The environment served.
-        public var environment: String
+        package var environment: String
         /// The store revision; nil when the data does not come from Redis (flag files or code defaults).
-        public var revision: Int64?
+        package var revision: Int64?
         /// Where the data comes from.
-        public var source: Source
+        package var source: Source
         /// When the data was loaded, in Unix seconds: tells two loads of flag files apart.
-        public var loadedAt: Double
+        package var loadedAt: Double
         /// Whether evaluations report STALE (which changes their reasons, not their values).
-        public var isStale: Bool
+        package var isStale: Bool
 
         /// A version from its parts.
-        public init(environment: String, revision: Int64?, source: Source, loadedAt: Double, isStale: Bool) {
+        package init(environment: String, revision: Int64?, source: Source, loadedAt: Double, isStale: Bool) {
             self.environment = environment
             self.revision = revision
             self.source = source
@@ -45,7 +45,7 @@ extension FlagpoleClient {
 
         /// `prod@r42` for Redis data (`prod@r42-stale` when stale), `prod@files-1767225600.5`
         /// for the others: stable text to hash.
-        public var description: String {
+        package var description: String {
             let base: String
             if let revision {
                 base = "\(environment)@r\(revision)"
@@ -65,7 +65,7 @@ extension FlagpoleClient {
     /// - Parameters:
     ///   - key: The flag key.
     ///   - context: The targeting key and attributes rules read. Default: empty.
-    public func evaluate(_ key: String, context: EvaluationContext = .empty) -> EvaluationResult {
+    package func evaluate(_ key: String, context: EvaluationContext = .empty) -> EvaluationResult {
         let flags = snapshot.flags
         var result = flags.evaluate(key, context: context)
         finishRemote(&result)
@@ -76,7 +76,7 @@ extension FlagpoleClient {
     /// answer, with the flag-set metadata and the version of the data it read.
     ///
     /// - Parameter context: The targeting key and attributes rules read. Default: empty.
-    public func evaluateAll(context: EvaluationContext = .empty) -> BulkEvaluation {
+    package func evaluateAll(context: EvaluationContext = .empty) -> BulkEvaluation {
         let current = snapshot
         var results = current.flags.evaluateAll(context: context)
         for index in results.indices { finishRemote(&results[index]) }
@@ -84,11 +84,11 @@ extension FlagpoleClient {
     }
 
     /// The version of the data evaluations read right now (see ``DataVersion``).
-    public var dataVersion: DataVersion { version(of: snapshot) }
+    package var dataVersion: DataVersion { version(of: snapshot) }
 
     /// How many evaluations this client has made since it started, by reason (every reason is
     /// present, zero included).
-    public func evaluationTotals() -> [EvaluationReason: Int] {
+    package func evaluationTotals() -> [EvaluationReason: Int] {
         var totals: [EvaluationReason: Int] = [:]
         for reason in EvaluationReason.allCases { totals[reason] = evaluationCounts.total(ClientMetrics.index(reason)) }
         return totals

@@ -3,15 +3,15 @@ import FlagpoleStore
 import Foundation
 
 /// The checks `flagctl doctor` runs: what a person needs before anything else works.
-public struct Doctor: Sendable {
+package struct Doctor: Sendable {
     /// One check's outcome.
-    public struct Check: Sendable, Codable, Equatable {
-        public enum Status: String, Sendable, Codable { case ok, warning, failed }
-        public var name: String
-        public var status: Status
-        public var detail: String
+    package struct Check: Sendable, Codable, Equatable {
+        package enum Status: String, Sendable, Codable { case ok, warning, failed }
+        package var name: String
+        package var status: Status
+        package var detail: String
 
-        public init(_ name: String, _ status: Status, _ detail: String) {
+        package init(_ name: String, _ status: Status, _ detail: String) {
             self.name = name
             self.status = status
             self.detail = detail
@@ -19,11 +19,11 @@ public struct Doctor: Sendable {
     }
 
     /// Everything `doctor` found.
-    public struct Report: Sendable, Codable {
-        public var redis: String
-        public var checks: [Check]
+    package struct Report: Sendable, Codable {
+        package var redis: String
+        package var checks: [Check]
         /// True when no check failed.
-        public var healthy: Bool { !checks.contains { $0.status == .failed } }
+        package var healthy: Bool { !checks.contains { $0.status == .failed } }
     }
 
     /// The commands Flagpole runs, by role, with a representative key of `environment`, for the
@@ -43,11 +43,11 @@ public struct Doctor: Sendable {
         ]
     }
 
-    public var redis: RedisConfiguration
-    public var flagsDirectory: String
+    package var redis: RedisConfiguration
+    package var flagsDirectory: String
     /// The environment whose keys the permission check names (users of `flagctl acl` are limited
     /// to one); `doctor` when none is given.
-    public var environment: String
+    package var environment: String
 
     /// - Parameters:
     ///   - redis: the server to check. Its connect timeout is capped at 2 s so that an unreachable
@@ -55,7 +55,7 @@ public struct Doctor: Sendable {
     ///   - flagsDirectory: the flag folder to look for.
     ///   - environment: the environment whose keys the permission check uses (default: `doctor`).
     ///   - checkEnvironment: also check that the environment holds data (it was synced).
-    public init(redis: RedisConfiguration, flagsDirectory: String, environment: String? = nil, checkEnvironment: Bool = false) {
+    package init(redis: RedisConfiguration, flagsDirectory: String, environment: String? = nil, checkEnvironment: Bool = false) {
         var redis = redis
         redis.connectTimeout = min(redis.connectTimeout, .seconds(2))
         redis.commandTimeout = min(redis.commandTimeout, .seconds(2))
@@ -69,7 +69,7 @@ public struct Doctor: Sendable {
     let checksEnvironment: Bool
 
     /// Runs every check.
-    public func run() async -> Report {
+    package func run() async -> Report {
         var checks: [Check] = []
         checks.append(Check("hiredis", .ok, "hiredis \(RedisConnection.hiredisVersion)"))
         checks += await redisChecks()

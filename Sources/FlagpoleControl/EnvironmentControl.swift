@@ -4,12 +4,12 @@ import FlagpoleStore
 import Foundation
 
 /// What `flagctl` does to one environment: sync, runtime changes, restore, reads.
-public struct EnvironmentControl: Sendable {
-    public let environment: String
-    public let store: FlagStore
-    public let directory: FlagDirectory
+package struct EnvironmentControl: Sendable {
+    package let environment: String
+    package let store: FlagStore
+    package let directory: FlagDirectory
 
-    public init(environment: String, client: RedisClient, directory: FlagDirectory) throws(StoreError) {
+    package init(environment: String, client: RedisClient, directory: FlagDirectory) throws(StoreError) {
         self.environment = environment
         self.store = try FlagStore(client: client, environment: environment)
         self.directory = directory
@@ -17,22 +17,22 @@ public struct EnvironmentControl: Sendable {
 
     // MARK: - Sync
 
-    public struct SyncOptions: Sendable {
+    package struct SyncOptions: Sendable {
         /// Delete flags that are gone from the files. Default: keep them and say so.
-        public var prune = false
+        package var prune = false
         /// Release these pinned flags (their revert override goes too).
-        public var unpin: [String] = []
+        package var unpin: [String] = []
         /// Plan only; write nothing.
-        public var dryRun = false
-        public var actor = Provenance.defaultActor
-        public var reason: String?
+        package var dryRun = false
+        package var actor = Provenance.defaultActor
+        package var reason: String?
         /// Synced flag sets kept for `restore`. Default: 20.
-        public var historyLimit = 20
+        package var historyLimit = 20
 
-        public init() {}
+        package init() {}
     }
 
-    public enum SyncOutcome: Sendable {
+    package enum SyncOutcome: Sendable {
         /// The files are invalid: nothing was written.
         case invalid([Diagnostic])
         /// Redis already matches the files.
@@ -45,7 +45,7 @@ public struct EnvironmentControl: Sendable {
 
     /// Validates the environment's files, computes the change against Redis, and writes it in one
     /// atomic step guarded by the revision it was computed against.
-    public func sync(_ options: SyncOptions) async throws -> SyncOutcome {
+    package func sync(_ options: SyncOptions) async throws -> SyncOutcome {
         // Fast path: the files are byte for byte those the last sync wrote (same Flagpole, same
         // config), so they were valid then and Redis already holds what they say.
         let sourceHash = try self.sourceHash()
@@ -102,7 +102,7 @@ public struct EnvironmentControl: Sendable {
     }
 
     /// Brings back the flag set an earlier sync wrote (flags not in it are removed), audited as `restore`.
-    public func restore(revision: Int64, actor: String, reason: String?, dryRun: Bool) async throws -> SyncOutcome {
+    package func restore(revision: Int64, actor: String, reason: String?, dryRun: Bool) async throws -> SyncOutcome {
         let snapshot = try await store.historySnapshot(revision: revision)
         let live = try await store.read(parseDefinitions: false)
         let algorithm = snapshot["fractionalAlgorithm"]?.stringValue.flatMap(FractionalAlgorithm.init(rawValue:)) ?? .v3
@@ -127,7 +127,7 @@ public struct EnvironmentControl: Sendable {
     // MARK: - Runtime changes
 
     /// A change a person makes at runtime.
-    public enum RuntimeChange: Sendable, Hashable {
+    package enum RuntimeChange: Sendable, Hashable {
         /// Serve `variant` to everyone.
         case set(variant: String)
         /// Force the flag on (`true`) or off (`false`, the kill switch).
@@ -145,16 +145,16 @@ public struct EnvironmentControl: Sendable {
     }
 
     /// The result of a runtime change.
-    public struct RuntimeOutcome: Sendable {
+    package struct RuntimeOutcome: Sendable {
         /// The new revision; nil when the flag already was that way (nothing written).
-        public var revision: Int64?
-        public var before: OverrideRecord?
-        public var after: OverrideRecord?
+        package var revision: Int64?
+        package var before: OverrideRecord?
+        package var after: OverrideRecord?
     }
 
     /// Applies a runtime change atomically (bumping the revision, auditing, publishing), retrying
     /// when another writer got in between.
-    public func apply(_ runtimeChange: RuntimeChange, flag: String, actor: String, reason: String?) async throws -> RuntimeOutcome {
+    package func apply(_ runtimeChange: RuntimeChange, flag: String, actor: String, reason: String?) async throws -> RuntimeOutcome {
         for attempt in 1...5 {
             let live = try await store.read(flag: flag)
             guard let definition = live.definition else {

@@ -3,36 +3,36 @@ import FlagpoleRollout
 import Foundation
 
 /// A problem with the paths themselves (not their contents): a path that does not exist.
-public struct FlagDirectoryError: Error, Sendable, CustomStringConvertible {
+package struct FlagDirectoryError: Error, Sendable, CustomStringConvertible {
     /// What kind of problem.
-    public struct Code: Hashable, Sendable, CustomStringConvertible {
+    package struct Code: Hashable, Sendable, CustomStringConvertible {
         private let name: String
         /// The path does not exist.
-        public static let notFound = Code(name: "notFound")
+        package static let notFound = Code(name: "notFound")
         /// The path exists but cannot be listed or read.
-        public static let unreadable = Code(name: "unreadable")
+        package static let unreadable = Code(name: "unreadable")
         /// An environment that has no folder.
-        public static let unknownEnvironment = Code(name: "unknownEnvironment")
+        package static let unknownEnvironment = Code(name: "unknownEnvironment")
         /// The code's name.
-        public var description: String { name }
+        package var description: String { name }
     }
 
     /// What kind of problem.
-    public var code: Code
+    package var code: Code
     /// The path concerned.
-    public var path: String
+    package var path: String
     /// What went wrong, for people.
-    public var message: String
+    package var message: String
 
     /// Creates an error.
-    public init(code: Code, path: String, message: String) {
+    package init(code: Code, path: String, message: String) {
         self.code = code
         self.path = path
         self.message = message
     }
 
     /// `path: message`.
-    public var description: String { "\(path): \(message)" }
+    package var description: String { "\(path): \(message)" }
 }
 
 /// The `flags/` folder of a project: one folder per environment (`flags/<env>/`, any number of
@@ -40,41 +40,41 @@ public struct FlagDirectoryError: Error, Sendable, CustomStringConvertible {
 /// project config (`flags/flagpole.yaml`, see ``ProjectConfig/fileNames``).
 ///
 /// This type does the file I/O; ``FlagSetLoader`` and ``ProjectConfigLoader`` (pure) do the reading.
-public struct FlagDirectory: Sendable {
+package struct FlagDirectory: Sendable {
     /// The folder's path, as given (relative paths stay relative, so diagnostics read `flags/prod/a.yaml`).
-    public var root: String
+    package var root: String
 
     /// Creates a handle on a flags folder. Default: `flags` in the current directory.
-    public init(root: String = "flags") {
+    package init(root: String = "flags") {
         self.root = root
     }
 
     /// The extensions of flag files.
-    public static let flagFileExtensions = ["yaml", "yml", "json"]
+    package static let flagFileExtensions = ["yaml", "yml", "json"]
 
     /// Whether a path names a flag file by its extension.
-    public static func isFlagFile(_ path: String) -> Bool {
+    package static func isFlagFile(_ path: String) -> Bool {
         let ext = path.split(separator: ".").last.map { $0.lowercased() } ?? ""
         return path.contains(".") && flagFileExtensions.contains(ext)
     }
 
     /// The project config's path, if the folder holds one.
-    public var configPath: String? {
+    package var configPath: String? {
         ProjectConfig.fileNames.map { Self.join(root, $0) }.first { Self.isRegularFile($0) }
     }
 
     /// The environment folders: the non-hidden subfolders, sorted by name.
-    public func environmentNames() throws(FlagDirectoryError) -> [String] {
+    package func environmentNames() throws(FlagDirectoryError) -> [String] {
         try Self.contents(of: root).filter { Self.isDirectory(Self.join(root, $0)) }
     }
 
     /// The folder of an environment.
-    public func environmentPath(_ name: String) -> String {
+    package func environmentPath(_ name: String) -> String {
         Self.join(root, name)
     }
 
     /// The flag files of an environment, searched recursively, sorted by path.
-    public func flagFiles(inEnvironment name: String) throws(FlagDirectoryError) -> [String] {
+    package func flagFiles(inEnvironment name: String) throws(FlagDirectoryError) -> [String] {
         let path = environmentPath(name)
         guard Self.isDirectory(path) else {
             throw FlagDirectoryError(code: .unknownEnvironment, path: path, message: "no environment folder \"\(name)\"")
@@ -83,7 +83,7 @@ public struct FlagDirectory: Sendable {
     }
 
     /// Reads the project config; the default config (and no diagnostics) when there is no file.
-    public func loadConfig() -> ProjectConfigLoad {
+    package func loadConfig() -> ProjectConfigLoad {
         guard let path = configPath else { return ProjectConfigLoad(path: nil, config: ProjectConfig(), diagnostics: []) }
         switch Self.readText(path) {
         case .success(let text): return ProjectConfigLoader.load(path: path, text: text)
@@ -92,12 +92,12 @@ public struct FlagDirectory: Sendable {
     }
 
     /// Reads, merges and validates one environment, with the project config's fractional algorithm.
-    public func loadEnvironment(_ name: String) throws(FlagDirectoryError) -> FlagSetLoad {
+    package func loadEnvironment(_ name: String) throws(FlagDirectoryError) -> FlagSetLoad {
         try loadEnvironment(name, options: FlagSetLoader.Options.checkingGuardPolicy(fractionalAlgorithm: loadConfig().config.fractionalAlgorithm))
     }
 
     /// Reads, merges and validates one environment.
-    public func loadEnvironment(_ name: String, options: FlagSetLoader.Options) throws(FlagDirectoryError) -> FlagSetLoad {
+    package func loadEnvironment(_ name: String, options: FlagSetLoader.Options) throws(FlagDirectoryError) -> FlagSetLoad {
         Self.load(files: try flagFiles(inEnvironment: name), options: options)
     }
 
@@ -112,7 +112,7 @@ public struct FlagDirectory: Sendable {
     /// - a single file: the project config if it is named like one, else a flag set of its own.
     ///
     /// Unreadable files become diagnostics; only a path that does not exist throws.
-    public static func validate(paths: [String]) throws(FlagDirectoryError) -> ValidationReport {
+    package static func validate(paths: [String]) throws(FlagDirectoryError) -> ValidationReport {
         var report = ValidationReport()
         for given in paths {
             var path = given
@@ -219,7 +219,7 @@ public struct FlagDirectory: Sendable {
     }
 
     /// The flag files under a folder, recursively, skipping hidden files and folders, sorted by path.
-    public static func flagFiles(under directory: String) throws(FlagDirectoryError) -> [String] {
+    package static func flagFiles(under directory: String) throws(FlagDirectoryError) -> [String] {
         let subpaths: [String]
         do {
             subpaths = try FileManager.default.subpathsOfDirectory(atPath: directory)

@@ -2,8 +2,8 @@ import FlagpoleCore
 import FlagpoleStore
 
 /// How one flag in the files compares with the same flag in Redis.
-public struct FlagDiff: Sendable {
-    public enum Status: String, Sendable {
+package struct FlagDiff: Sendable {
+    package enum Status: String, Sendable {
         case same
         case onlyInFiles = "only in files"
         case onlyInRedis = "only in Redis"
@@ -12,17 +12,17 @@ public struct FlagDiff: Sendable {
         case pinned
     }
 
-    public var flag: String
-    public var status: Status
+    package var flag: String
+    package var status: Status
     /// Where the flag is defined in the files.
-    public var location: FileLocation?
-    public var fileDefinition: JSONValue?
-    public var liveDefinition: JSONValue?
-    public var override: OverrideRecord?
-    public var pin: PinRecord?
+    package var location: FileLocation?
+    package var fileDefinition: JSONValue?
+    package var liveDefinition: JSONValue?
+    package var override: OverrideRecord?
+    package var pin: PinRecord?
 
     /// Creates a row.
-    public init(
+    package init(
         flag: String, status: Status, location: FileLocation? = nil, fileDefinition: JSONValue? = nil, liveDefinition: JSONValue? = nil,
         override: OverrideRecord? = nil, pin: PinRecord? = nil
     ) {
@@ -36,7 +36,7 @@ public struct FlagDiff: Sendable {
     }
 
     /// The change to the flag's file that would make the files say what Redis serves.
-    public var reconcileHint: String? {
+    package var reconcileHint: String? {
         guard let override else { return nil }
         let place = location.map { " in \($0.file)" } ?? ""
         let unpin = pin != nil ? ", then `flagctl sync --unpin \(flag)`" : ""
@@ -70,7 +70,7 @@ public struct FlagDiff: Sendable {
         return out
     }
 
-    public var json: JSONValue {
+    package var json: JSONValue {
         var o: [String: JSONValue] = ["flag": .string(flag), "status": .string(status.rawValue)]
         if let location { o["location"] = .string(location.description) }
         if let override { o["override"] = override.json }
@@ -84,9 +84,9 @@ public struct FlagDiff: Sendable {
     }
 }
 
-public enum LiveDiff {
+package enum LiveDiff {
     /// Compares the files (`load`) with the live state, overrides and pins included, flag by flag.
-    public static func compare(load: FlagSetLoad, live: StoreSnapshot) -> [FlagDiff] {
+    package static func compare(load: FlagSetLoad, live: StoreSnapshot) -> [FlagDiff] {
         let files = FlagDocument.resolvedFlags(load.document)
         var rows: [FlagDiff] = []
         for key in Set(files.keys).union(live.definitions.keys).sorted() {

@@ -3,14 +3,14 @@ import FlagpoleRollout
 import Foundation
 
 /// Evaluating flags straight from files, with no Redis: `flagctl eval`.
-public struct OfflineEvaluation: Sendable {
-    public let load: FlagSetLoad
-    public let flagSet: CompiledFlagSet
+package struct OfflineEvaluation: Sendable {
+    package let load: FlagSetLoad
+    package let flagSet: CompiledFlagSet
 
     /// Loads flags from `path`: a single flag file, an environment folder, or a flags folder (then
     /// `environment` picks the folder). The fractional algorithm comes from `algorithm`, else the
     /// project config, else v3.
-    public init(path: String, environment: String?, algorithm: FractionalAlgorithm?) throws(FlagDirectoryError) {
+    package init(path: String, environment: String?, algorithm: FractionalAlgorithm?) throws(FlagDirectoryError) {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw FlagDirectoryError(code: .notFound, path: path, message: "no such file or folder")
@@ -49,7 +49,7 @@ public struct OfflineEvaluation: Sendable {
     }
 
     /// The type a flag's variants have: all booleans, all strings, all integers, all numbers, else object.
-    public func inferredType(of flag: String) -> FlagValueType {
+    package func inferredType(of flag: String) -> FlagValueType {
         let values = Array((load.flags[flag]?["variants"]?.objectValue ?? [:]).values)
         if values.isEmpty { return .boolean }
         if values.allSatisfy({ if case .bool = $0 { true } else { false } }) { return .boolean }
@@ -60,7 +60,7 @@ public struct OfflineEvaluation: Sendable {
     }
 
     /// The zero value a type's default falls back to when the caller gives none.
-    public static func zeroValue(_ type: FlagValueType) -> JSONValue {
+    package static func zeroValue(_ type: FlagValueType) -> JSONValue {
         switch type {
         case .boolean: return false
         case .string: return ""
@@ -71,7 +71,7 @@ public struct OfflineEvaluation: Sendable {
     }
 
     /// Evaluates one flag: the value (the default when the flag gives none), variant, reason, error.
-    public func evaluate(_ flag: String, context: EvaluationContext, type: FlagValueType?, default defaultValue: JSONValue?) -> EvaluationResult {
+    package func evaluate(_ flag: String, context: EvaluationContext, type: FlagValueType?, default defaultValue: JSONValue?) -> EvaluationResult {
         let type = type ?? inferredType(of: flag)
         var result = flagSet.evaluate(flag, type: type, context: context)
         if result.value == nil || result.errorCode != nil { result.value = defaultValue ?? Self.zeroValue(type) }
@@ -82,7 +82,7 @@ public struct OfflineEvaluation: Sendable {
     /// One JSON line in, one JSON line out: `{"flag","context","type","default"}` →
     /// `{"flag","value","variant","reason","errorCode"}`. A line that is not such an object gives
     /// `reason: ERROR, errorCode: INVALID_CONTEXT` (or PARSE_ERROR) with the line number in `errorMessage`.
-    public func evaluateJSONLines(_ input: [UInt8]) -> [UInt8] {
+    package func evaluateJSONLines(_ input: [UInt8]) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(input.count)
         var lineNumber = 0

@@ -1,9 +1,9 @@
 import Foundation
 
 /// Who is acting and from which tree: recorded with every change.
-public enum Provenance {
+package enum Provenance {
     /// `user@host`: the default actor of every change.
-    public static var defaultActor: String {
+    package static var defaultActor: String {
         let env = ProcessInfo.processInfo.environment
         let user = env["USER"] ?? env["LOGNAME"] ?? NSUserName()
         let host = ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "localhost"
@@ -12,12 +12,12 @@ public enum Provenance {
 
     /// The git commit of the tree holding `path`, and whether that tree has uncommitted changes
     /// under `path`; `nil` outside a git work tree (or without git).
-    public struct Git: Sendable, Hashable {
-        public var commit: String
-        public var dirty: Bool
+    package struct Git: Sendable, Hashable {
+        package var commit: String
+        package var dirty: Bool
     }
 
-    public static func git(at path: String) -> Git? {
+    package static func git(at path: String) -> Git? {
         guard let commit = run(["git", "-C", path, "rev-parse", "HEAD"])?.trimmingCharacters(in: .whitespacesAndNewlines),
             commit.count >= 40
         else { return nil }
@@ -39,5 +39,5 @@ public enum Provenance {
     }
 
     /// Now, in unix seconds.
-    public static var now: Int64 { Int64(Date().timeIntervalSince1970) }
+    package static var now: Int64 { Int64(Date().timeIntervalSince1970) }
 }

@@ -2,40 +2,40 @@ import FlagpoleCore
 import FlagpoleStore
 
 /// What a sync would change in one environment, and the store change that does it.
-public struct SyncPlan: Sendable {
-    public var environment: String
+package struct SyncPlan: Sendable {
+    package var environment: String
     /// The revision the plan was made against.
-    public var baseRevision: Int64
+    package var baseRevision: Int64
     /// Flags in the files but not in Redis.
-    public var added: [String]
+    package var added: [String]
     /// Flags whose definition differs.
-    public var changed: [String]
+    package var changed: [String]
     /// Flags gone from the files that this sync deletes (`--prune`).
-    public var removed: [String]
+    package var removed: [String]
     /// Flags gone from the files that stay in Redis (no `--prune`).
-    public var kept: [String]
+    package var kept: [String]
     /// Overrides dropped because their flag is removed.
-    public var droppedOverrides: [String]
+    package var droppedOverrides: [String]
     /// Pinned flags (an automatic revert holds them); the files' definition is stored but the
     /// revert stays in force.
-    public var pinned: [String: PinRecord]
+    package var pinned: [String: PinRecord]
     /// Pins released with `--unpin` (their override goes too).
-    public var unpinned: [String]
+    package var unpinned: [String]
     /// Overridden flags whose override stays (sync never clobbers an override).
-    public var overridden: [String]
-    public var metadataChanged: Bool
-    public var contentHash: String
+    package var overridden: [String]
+    package var metadataChanged: Bool
+    package var contentHash: String
     /// The atomic write; empty when there is nothing to do.
-    public var change: StoreChange
+    package var change: StoreChange
 
     /// True when the sync would write nothing.
-    public var isEmpty: Bool { change.isEmpty }
+    package var isEmpty: Bool { change.isEmpty }
 
     /// The audit entry keeps before/after definitions for at most this many flags of each kind.
-    public static let auditDetailLimit = 100
+    package static let auditDetailLimit = 100
 
     /// Computes the change from `load` (the files) to `live` (Redis).
-    public static func make(
+    package static func make(
         environment: String, load: FlagSetLoad, fractionalAlgorithm: FractionalAlgorithm, live: StoreSnapshot,
         prune: Bool, unpin: [String], actor: String, reason: String?, git: Provenance.Git?, now: Int64, historyLimit: Int = 20
     ) throws(StoreError) -> SyncPlan {

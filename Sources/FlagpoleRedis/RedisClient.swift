@@ -24,9 +24,9 @@ import Logging
 /// caller at once with ``RedisError/Code/cancelled`` (a call already sent loses its connection,
 /// whose reply is then unread). A configuration that fails ``RedisConfiguration/validate()`` is
 /// refused: every call throws ``RedisError/Code/invalidConfiguration`` and nothing is sent.
-public final class RedisClient: Sendable {
+package final class RedisClient: Sendable {
     /// The server and its settings.
-    public let configuration: RedisConfiguration
+    package let configuration: RedisConfiguration
     private let thread: DedicatedThread
     private let watchdog: DeadlineWatchdog
     private let wake = WakePipe()
@@ -34,7 +34,7 @@ public final class RedisClient: Sendable {
     private let invalid: RedisError?
 
     /// Makes a client; it connects on first use. An invalid configuration is reported by every call.
-    public init(configuration: RedisConfiguration, logger: Logger = Logger(label: "flagpole.redis")) {
+    package init(configuration: RedisConfiguration, logger: Logger = Logger(label: "flagpole.redis")) {
         self.configuration = configuration
         do {
             try configuration.validate()
@@ -55,7 +55,7 @@ public final class RedisClient: Sendable {
     }
 
     /// Closes the connection; later commands fail with ``RedisError/Code/clientClosed``.
-    public func close() async {
+    package func close() async {
         let slot = self.slot
         await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
             if !thread.submit({
@@ -67,27 +67,27 @@ public final class RedisClient: Sendable {
     }
 
     /// Sends one command and returns its reply. An error reply is thrown.
-    public func send(_ command: RedisCommand) async throws -> RedisReply {
+    package func send(_ command: RedisCommand) async throws -> RedisReply {
         try await onThread { slot in try slot.send(command) }
     }
 
     /// Sends one command given as words: `try await client.send("GET", key)`.
-    public func send(_ words: String...) async throws -> RedisReply {
+    package func send(_ words: String...) async throws -> RedisReply {
         try await send(RedisCommand(words.map { RedisArgument($0) }))
     }
 
     /// Sends every command, then reads every reply, in one round trip. Error replies are values.
-    public func pipeline(_ commands: [RedisCommand]) async throws -> [RedisReply] {
+    package func pipeline(_ commands: [RedisCommand]) async throws -> [RedisReply] {
         try await onThread { slot in try slot.pipeline(commands) }
     }
 
     /// `MULTI` … `EXEC` in one round trip; `nil` when a `WATCH`ed key changed.
-    public func transaction(_ commands: [RedisCommand]) async throws -> [RedisReply]? {
+    package func transaction(_ commands: [RedisCommand]) async throws -> [RedisReply]? {
         try await onThread { slot in try slot.transaction(commands) }
     }
 
     /// Runs a Lua script with `EVALSHA`, falling back to `EVAL` on `NOSCRIPT`.
-    public func evaluate(_ script: RedisScript, keys: [RedisArgument] = [], arguments: [RedisArgument] = []) async throws -> RedisReply {
+    package func evaluate(_ script: RedisScript, keys: [RedisArgument] = [], arguments: [RedisArgument] = []) async throws -> RedisReply {
         try await onThread { slot in try slot.evaluate(script, keys: keys, arguments: arguments) }
     }
 
@@ -97,7 +97,7 @@ public final class RedisClient: Sendable {
     /// and `+switch-master` the old primary still answers writes with OK, then discards them when
     /// it is made a replica. Throws when the Sentinels disagree or the named node is not a primary
     /// yet (a failover in progress): try again later. Does nothing on a standalone server or a cluster.
-    public func confirmPrimary() async throws {
+    package func confirmPrimary() async throws {
         guard case .sentinel = configuration.topology else { return }
         try await onThread { slot in try slot.confirmPrimary() }
     }
@@ -107,13 +107,13 @@ public final class RedisClient: Sendable {
     ///
     /// On a cluster this is a connection to any node; use ``withConnection(forKey:_:)`` to get the
     /// node that owns a key (redirects are not followed inside `body`).
-    public func withConnection<T: Sendable>(_ body: @escaping @Sendable (RedisConnection) throws -> T) async throws -> T {
+    package func withConnection<T: Sendable>(_ body: @escaping @Sendable (RedisConnection) throws -> T) async throws -> T {
         try await onThread { slot in try slot.use(slot: nil, body) }
     }
 
     /// Runs `body` with the connection to the node that owns `key`'s hash slot (on a cluster; the
     /// one connection otherwise), on the client's thread, with no other command in between.
-    public func withConnection<T: Sendable>(
+    package func withConnection<T: Sendable>(
         forKey key: RedisArgument, _ body: @escaping @Sendable (RedisConnection) throws -> T
     ) async throws -> T {
         try await onThread { slot in try slot.use(slot: RedisHashSlot.slot(of: key.bytes), body) }

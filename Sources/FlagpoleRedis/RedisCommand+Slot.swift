@@ -1,11 +1,11 @@
 /// Redis Cluster hash slots: which of the 16,384 slots a key (and so a command) belongs to.
-public enum RedisHashSlot {
+package enum RedisHashSlot {
     /// The number of slots in a Redis Cluster.
-    public static let count = 16_384
+    package static let count = 16_384
 
     /// CRC16-CCITT (XMODEM: polynomial 0x1021, initial value 0), as the Redis Cluster
     /// specification defines it: `crc16("123456789") == 0x31C3`.
-    public static func crc16<C: Collection>(_ bytes: C) -> UInt16 where C.Element == UInt8 {
+    package static func crc16<C: Collection>(_ bytes: C) -> UInt16 where C.Element == UInt8 {
         var crc: UInt16 = 0
         for byte in bytes {
             crc = (crc << 8) ^ table[Int(UInt8(truncatingIfNeeded: crc >> 8) ^ byte)]
@@ -15,7 +15,7 @@ public enum RedisHashSlot {
 
     /// The slot of a key: the CRC16 of its hash tag (the text between the first `{` and the next
     /// `}`, when not empty) or of the whole key, modulo 16,384.
-    public static func slot<C: BidirectionalCollection>(of key: C) -> Int where C.Element == UInt8 {
+    package static func slot<C: BidirectionalCollection>(of key: C) -> Int where C.Element == UInt8 {
         if let open = key.firstIndex(of: UInt8(ascii: "{")) {
             let afterOpen = key.index(after: open)
             if let close = key[afterOpen...].firstIndex(of: UInt8(ascii: "}")), close != afterOpen {
@@ -26,7 +26,7 @@ public enum RedisHashSlot {
     }
 
     /// The slot of a key given as text.
-    public static func slot(of key: String) -> Int { slot(of: Array(key.utf8)) }
+    package static func slot(of key: String) -> Int { slot(of: Array(key.utf8)) }
 
     private static let table: [UInt16] = (0..<256).map { i in
         var crc = UInt16(i) << 8
@@ -39,7 +39,7 @@ extension RedisCommand {
     /// The command's first key, by the command's key layout: the first argument for most commands,
     /// the first of `numkeys` keys for `EVAL`/`EVALSHA`/`FCALL`, nothing for commands without keys
     /// (`PING`, `INFO`, `PUBLISH`, …). Used to route the command on a cluster.
-    public var firstKey: [UInt8]? {
+    package var firstKey: [UInt8]? {
         guard arguments.count > 1 else { return nil }
         switch name {
         case "EVAL", "EVALSHA", "EVAL_RO", "EVALSHA_RO", "FCALL", "FCALL_RO":
@@ -55,7 +55,7 @@ extension RedisCommand {
     }
 
     /// The hash slot of ``firstKey``, or nil for a command without keys.
-    public var hashSlot: Int? { firstKey.map { RedisHashSlot.slot(of: $0) } }
+    package var hashSlot: Int? { firstKey.map { RedisHashSlot.slot(of: $0) } }
 
     private static let keyless: Set<String> = [
         "PING", "ECHO", "INFO", "TIME", "ACL", "AUTH", "HELLO", "SELECT", "CLIENT", "CLUSTER", "CONFIG", "COMMAND",

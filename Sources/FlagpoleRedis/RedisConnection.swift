@@ -15,13 +15,13 @@ import Darwin
 /// reading every reply, however many reads that takes) at most
 /// ``RedisConfiguration/commandTimeout``; inside a ``RedisClient`` call, never past the call's
 /// deadline either. After any connection error the connection is ``isBroken`` and must be replaced.
-public final class RedisConnection {
-    public let configuration: RedisConfiguration
+package final class RedisConnection {
+    package let configuration: RedisConfiguration
     private let context: UnsafeMutablePointer<redisContext>
     /// Where replies are read into before hiredis parses them.
     private let readBuffer: UnsafeMutableRawBufferPointer
     /// True once the connection failed (closed, timed out, unreadable reply); it cannot be used again.
-    public private(set) var isBroken = false
+    package private(set) var isBroken = false
     /// The current ``RedisClient`` call's deadline and stop signal (nil outside one: then only the
     /// command timeout bounds an exchange).
     var callLimit: IOLimit?
@@ -29,7 +29,7 @@ public final class RedisConnection {
     private(set) var hasSessionState = false
 
     /// The hiredis version linked in, e.g. `0.14.1`.
-    public static var hiredisVersion: String {
+    package static var hiredisVersion: String {
         "\(flagpole_hiredis_major()).\(flagpole_hiredis_minor()).\(flagpole_hiredis_patch())"
     }
 
@@ -42,7 +42,7 @@ public final class RedisConnection {
     ///
     /// - Throws: ``RedisError/Code/invalidConfiguration`` when `configuration` fails
     ///   ``RedisConfiguration/validate()``; connection errors otherwise.
-    public convenience init(configuration: RedisConfiguration) throws(RedisError) {
+    package convenience init(configuration: RedisConfiguration) throws(RedisError) {
         try configuration.validate()
         try self.init(configuration: configuration, until: .now + configuration.connectTimeout, signal: nil)
     }
@@ -154,18 +154,18 @@ public final class RedisConnection {
     }
 
     /// Sends one command and waits for its reply. An error reply is thrown as a ``RedisError``.
-    public func send(_ command: RedisCommand) throws(RedisError) -> RedisReply {
+    package func send(_ command: RedisCommand) throws(RedisError) -> RedisReply {
         try check(sendRaw(command), command: command.name)
     }
 
     /// Sends one command and returns its reply, error replies included.
-    public func sendRaw(_ command: RedisCommand) throws(RedisError) -> RedisReply {
+    package func sendRaw(_ command: RedisCommand) throws(RedisError) -> RedisReply {
         try exchange([command], until: exchangeEnd())[0]
     }
 
     /// Writes every command, then reads every reply: one round trip. Error replies are values in the
     /// result; a connection failure throws.
-    public func pipeline(_ commands: [RedisCommand]) throws(RedisError) -> [RedisReply] {
+    package func pipeline(_ commands: [RedisCommand]) throws(RedisError) -> [RedisReply] {
         guard !commands.isEmpty else { return [] }
         return try exchange(commands, until: exchangeEnd())
     }
@@ -201,7 +201,7 @@ public final class RedisConnection {
 
     /// Runs the commands inside `MULTI`/`EXEC` in one round trip and returns their replies, or `nil`
     /// when a `WATCH`ed key changed and the transaction did nothing.
-    public func transaction(_ commands: [RedisCommand]) throws(RedisError) -> [RedisReply]? {
+    package func transaction(_ commands: [RedisCommand]) throws(RedisError) -> [RedisReply]? {
         try Self.transactionResult(pipeline([["MULTI"]] + commands + [["EXEC"]]), commands: commands, address: configuration.address)
     }
 
@@ -222,7 +222,7 @@ public final class RedisConnection {
     }
 
     /// Runs a Lua script by its SHA-1, and by its source when the server does not know it yet.
-    public func evaluate(_ script: RedisScript, keys: [RedisArgument] = [], arguments: [RedisArgument] = []) throws(RedisError) -> RedisReply {
+    package func evaluate(_ script: RedisScript, keys: [RedisArgument] = [], arguments: [RedisArgument] = []) throws(RedisError) -> RedisReply {
         let tail = [RedisArgument(keys.count)] + keys + arguments
         let reply = try sendRaw(RedisCommand(["EVALSHA", RedisArgument(script.sha1)] + tail))
         if case .error(let e) = reply, e.hasPrefix("NOSCRIPT") {

@@ -1,5 +1,5 @@
 /// One reply from Redis (RESP2), decoded into Swift values.
-public enum RedisReply: Sendable, Hashable {
+package enum RedisReply: Sendable, Hashable {
     /// A simple string such as `OK` or `QUEUED`.
     case status(String)
     /// An error reply such as `ERR unknown command`; inside a pipeline or transaction it is a value,
@@ -15,7 +15,7 @@ public enum RedisReply: Sendable, Hashable {
 
 extension RedisReply {
     /// A bulk string or status as UTF-8 text.
-    public var string: String? {
+    package var string: String? {
         switch self {
         case .bulkString(let b): return String(decoding: b, as: UTF8.self)
         case .status(let s): return s
@@ -24,13 +24,13 @@ extension RedisReply {
     }
 
     /// A bulk string's bytes.
-    public var bytes: [UInt8]? {
+    package var bytes: [UInt8]? {
         if case .bulkString(let b) = self { return b }
         return nil
     }
 
     /// An integer reply, or a bulk string holding a decimal integer.
-    public var integer: Int64? {
+    package var integer: Int64? {
         switch self {
         case .integer(let i): return i
         case .bulkString(let b): return Int64(String(decoding: b, as: UTF8.self))
@@ -38,24 +38,24 @@ extension RedisReply {
         }
     }
 
-    public var array: [RedisReply]? {
+    package var array: [RedisReply]? {
         if case .array(let a) = self { return a }
         return nil
     }
 
-    public var isNull: Bool {
+    package var isNull: Bool {
         if case .null = self { return true }
         return false
     }
 
     /// The error text when this is an error reply.
-    public var errorMessage: String? {
+    package var errorMessage: String? {
         if case .error(let e) = self { return e }
         return nil
     }
 
     /// A flat array of bulk strings as a dictionary (`HGETALL`, `CONFIG GET`, …).
-    public var dictionary: [String: RedisReply]? {
+    package var dictionary: [String: RedisReply]? {
         guard case .array(let a) = self, a.count % 2 == 0 else { return nil }
         var d: [String: RedisReply] = [:]
         d.reserveCapacity(a.count / 2)

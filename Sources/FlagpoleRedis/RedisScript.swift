@@ -1,12 +1,12 @@
 /// A Lua script run with `EVALSHA`, falling back to `EVAL` by itself when the server answers
 /// `NOSCRIPT` (after a restart or `SCRIPT FLUSH`).
-public struct RedisScript: Sendable, Hashable {
+package struct RedisScript: Sendable, Hashable {
     /// The Lua source.
-    public let source: String
+    package let source: String
     /// The SHA-1 of the source, as `SCRIPT LOAD` would return it (lower-case hex).
-    public let sha1: String
+    package let sha1: String
 
-    public init(_ source: String) {
+    package init(_ source: String) {
         self.source = source
         self.sha1 = SHA1.hex(Array(source.utf8))
     }

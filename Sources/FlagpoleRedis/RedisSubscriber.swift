@@ -3,15 +3,15 @@ import Logging
 import Synchronization
 
 /// One message delivered to a subscriber.
-public struct RedisPubSubMessage: Sendable, Hashable {
+package struct RedisPubSubMessage: Sendable, Hashable {
     /// The channel it was published to.
-    public var channel: String
+    package var channel: String
     /// The pattern that matched, for `PSUBSCRIBE` subscriptions.
-    public var pattern: String?
+    package var pattern: String?
     /// The message, binary safe.
-    public var payload: [UInt8]
+    package var payload: [UInt8]
 
-    public init(channel: String, pattern: String? = nil, payload: [UInt8]) {
+    package init(channel: String, pattern: String? = nil, payload: [UInt8]) {
         self.channel = channel
         self.pattern = pattern
         self.payload = payload
@@ -19,7 +19,7 @@ public struct RedisPubSubMessage: Sendable, Hashable {
 }
 
 /// What a subscription reports, in order.
-public enum RedisSubscriberEvent: Sendable {
+package enum RedisSubscriberEvent: Sendable {
     /// Every channel and pattern is subscribed: after the first connect and after every reconnect.
     /// Messages published while disconnected are lost (pub/sub does not keep them): a consumer that
     /// must not miss a change re-reads its state here.
@@ -32,11 +32,11 @@ public enum RedisSubscriberEvent: Sendable {
 /// Subscribes to channels and patterns on a connection of its own, read on a dedicated thread,
 /// and delivers messages as an `AsyncSequence`. Reconnects and resubscribes with backoff and
 /// jitter; a silent dead connection is found with `PING` every `pingInterval`.
-public final class RedisSubscriber: Sendable {
-    public let configuration: RedisConfiguration
+package final class RedisSubscriber: Sendable {
+    package let configuration: RedisConfiguration
     private let logger: Logger
 
-    public init(configuration: RedisConfiguration, logger: Logger = Logger(label: "flagpole.redis.subscriber")) {
+    package init(configuration: RedisConfiguration, logger: Logger = Logger(label: "flagpole.redis.subscriber")) {
         self.configuration = configuration
         self.logger = logger
     }
@@ -58,7 +58,7 @@ public final class RedisSubscriber: Sendable {
     ///
     /// A configuration that fails ``RedisConfiguration/validate()`` gives one `.disconnected`
     /// event with ``RedisError/Code/invalidConfiguration``, then the sequence ends.
-    public func subscribe(
+    package func subscribe(
         to channels: [String], patterns: [String] = [], pingInterval: Duration = .seconds(5), bufferLimit: Int = 10_000
     ) -> AsyncStream<RedisSubscriberEvent> {
         let buffer = SubscriptionBuffer(limit: bufferLimit)

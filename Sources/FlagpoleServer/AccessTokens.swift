@@ -14,21 +14,21 @@ import Foundation
 /// 3f9c0e7a1b2d4c6e8f0a1b2c3d4e5f60   evaluate          # the Python bots: read flags only
 /// 9a8b7c6d5e4f30211f2e3d4c5b6a7988   evaluate,report   # the checkout service
 /// ```
-public struct AccessTokens: Sendable {
+package struct AccessTokens: Sendable {
     /// What a token allows.
-    public struct Scope: OptionSet, Sendable, Hashable {
-        public let rawValue: UInt8
-        public init(rawValue: UInt8) { self.rawValue = rawValue }
+    package struct Scope: OptionSet, Sendable, Hashable {
+        package let rawValue: UInt8
+        package init(rawValue: UInt8) { self.rawValue = rawValue }
 
         /// Evaluate flags over OFREP.
-        public static let evaluate = Scope(rawValue: 1)
+        package static let evaluate = Scope(rawValue: 1)
         /// Report outcomes (`POST /flagpole/v1/outcomes`).
-        public static let report = Scope(rawValue: 2)
+        package static let report = Scope(rawValue: 2)
         /// Everything.
-        public static let all: Scope = [.evaluate, .report]
+        package static let all: Scope = [.evaluate, .report]
 
         /// The scope named `name` (`evaluate` or `report`), if any.
-        public init?(name: String) {
+        package init?(name: String) {
             switch name {
             case "evaluate": self = .evaluate
             case "report": self = .report
@@ -38,7 +38,7 @@ public struct AccessTokens: Sendable {
     }
 
     /// What a request's credentials amount to.
-    public enum Decision: Sendable, Hashable {
+    package enum Decision: Sendable, Hashable {
         /// No token configured: everyone may do everything.
         case open
         /// A known token, with its scopes.
@@ -50,7 +50,7 @@ public struct AccessTokens: Sendable {
     }
 
     /// The shortest token accepted, in characters.
-    public static let minimumLength = 16
+    package static let minimumLength = 16
 
     struct Entry: Sendable {
         var token: [UInt8]
@@ -60,17 +60,17 @@ public struct AccessTokens: Sendable {
     let entries: [Entry]
 
     /// No tokens: authentication off.
-    public static let none = AccessTokens(entries: [])
+    package static let none = AccessTokens(entries: [])
 
     init(entries: [Entry]) {
         self.entries = entries
     }
 
     /// Whether any token is configured (authentication on).
-    public var isEnabled: Bool { !entries.isEmpty }
+    package var isEnabled: Bool { !entries.isEmpty }
 
     /// How many tokens are configured.
-    public var count: Int { entries.count }
+    package var count: Int { entries.count }
 
     /// Tokens with every scope (e.g. from an environment variable).
     ///
@@ -79,7 +79,7 @@ public struct AccessTokens: Sendable {
     ///   - origin: Where they came from, for error messages (e.g. `$FLAGPOLE_DAEMON_TOKENS`).
     /// - Throws: ``AccessTokensError`` for a token that is too short or holds characters other
     ///   than visible ASCII.
-    public init(tokens: [String], origin: String) throws(AccessTokensError) {
+    package init(tokens: [String], origin: String) throws(AccessTokensError) {
         var entries: [Entry] = []
         for (index, token) in tokens.enumerated() {
             try Self.check(token, at: "\(origin), token \(index + 1)")
@@ -90,7 +90,7 @@ public struct AccessTokens: Sendable {
 
     /// Tokens from a comma- or whitespace-separated list, each with every scope: the format of
     /// `FLAGPOLE_DAEMON_TOKENS`.
-    public init(list: String, origin: String) throws(AccessTokensError) {
+    package init(list: String, origin: String) throws(AccessTokensError) {
         let tokens = list.split(whereSeparator: { $0 == "," || $0.isWhitespace }).map(String.init)
         try self.init(tokens: tokens, origin: origin)
     }
@@ -102,7 +102,7 @@ public struct AccessTokens: Sendable {
     ///   - path: The file's path, for error messages.
     /// - Throws: ``AccessTokensError`` naming the line of a bad token or an unknown scope, or when
     ///   the file holds no token at all.
-    public init(fileContents text: String, path: String) throws(AccessTokensError) {
+    package init(fileContents text: String, path: String) throws(AccessTokensError) {
         var entries: [Entry] = []
         for (number, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let line = rawLine.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
@@ -131,7 +131,7 @@ public struct AccessTokens: Sendable {
     /// Tokens from a token file.
     ///
     /// - Throws: ``AccessTokensError`` when the file cannot be read or holds a bad line.
-    public static func load(path: String) throws(AccessTokensError) -> AccessTokens {
+    package static func load(path: String) throws(AccessTokensError) -> AccessTokens {
         let text: String
         do {
             text = try String(contentsOfFile: path, encoding: .utf8)
@@ -142,7 +142,7 @@ public struct AccessTokens: Sendable {
     }
 
     /// These tokens and `other`'s.
-    public func merging(_ other: AccessTokens) -> AccessTokens {
+    package func merging(_ other: AccessTokens) -> AccessTokens {
         AccessTokens(entries: entries + other.entries)
     }
 
@@ -162,7 +162,7 @@ public struct AccessTokens: Sendable {
     ///   - authorization: The `Authorization` header, if any (`Bearer <token>`; the scheme is
     ///     case-insensitive).
     ///   - apiKey: The `X-API-Key` header, if any.
-    public func decide(authorization: String?, apiKey: String?) -> Decision {
+    package func decide(authorization: String?, apiKey: String?) -> Decision {
         guard isEnabled else { return .open }
         guard let candidate = Self.candidate(authorization: authorization, apiKey: apiKey) else { return .missing }
         var scopes: Scope = []
@@ -179,7 +179,7 @@ public struct AccessTokens: Sendable {
     /// Which configured token a request carries (its index), for per-token accounting such as
     /// rate limits; nil when none matches. Compares with every token in full, as
     /// ``decide(authorization:apiKey:)`` does.
-    public func tokenIndex(authorization: String?, apiKey: String?) -> Int? {
+    package func tokenIndex(authorization: String?, apiKey: String?) -> Int? {
         guard isEnabled, let candidate = Self.candidate(authorization: authorization, apiKey: apiKey) else { return nil }
         var found: Int?
         for (index, entry) in entries.enumerated() where Self.constantTimeEquals(candidate.utf8, entry.token) {
@@ -200,7 +200,7 @@ public struct AccessTokens: Sendable {
     }
 
     /// Whether `a` and `b` hold the same bytes, in time that depends on their lengths only.
-    public static func constantTimeEquals(_ a: some Collection<UInt8>, _ b: [UInt8]) -> Bool {
+    package static func constantTimeEquals(_ a: some Collection<UInt8>, _ b: [UInt8]) -> Bool {
         var difference = UInt64(truncatingIfNeeded: a.count ^ b.count)
         var index = 0
         // Walk the full length of `b` (the secret), reading `a` where it has bytes.
@@ -215,11 +215,11 @@ public struct AccessTokens: Sendable {
 }
 
 /// A token file or list could not be used.
-public struct AccessTokensError: Error, Sendable, CustomStringConvertible {
+package struct AccessTokensError: Error, Sendable, CustomStringConvertible {
     /// What is wrong, where, and how to fix it. Never contains a token.
-    public var message: String
+    package var message: String
 
-    public init(_ message: String) { self.message = message }
+    package init(_ message: String) { self.message = message }
 
-    public var description: String { message }
+    package var description: String { message }
 }

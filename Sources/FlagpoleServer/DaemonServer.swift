@@ -33,38 +33,38 @@ import Synchronization
 ///     services: [flags, server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
 /// try await group.run()
 /// ```
-public final class DaemonServer: Sendable, Service {
+package final class DaemonServer: Sendable, Service {
     /// Where the server listens and what it accepts.
-    public struct Configuration: Sendable {
+    package struct Configuration: Sendable {
         /// The address to listen on. Default: `127.0.0.1` (only this machine; `0.0.0.0` for all).
-        public var host = "127.0.0.1"
+        package var host = "127.0.0.1"
         /// The TCP port; 0 picks a free one. Default: 8016 (flagd's OFREP port).
-        public var port = 8016
+        package var port = 8016
         /// The largest request body accepted, in bytes; larger ones get 413. Default: 65,536.
-        public var maxBodySize = 64 * 1024
+        package var maxBodySize = 64 * 1024
         /// The tokens OFREP and outcome requests must carry. Default: none (no authentication),
         /// which ``run()`` allows only on a loopback address (see ``allowUnauthenticated``).
         /// `/healthz`, `/readyz` and `/metrics` never ask for one.
-        public var tokens = AccessTokens.none
+        package var tokens = AccessTokens.none
         /// Serve without tokens on an address other machines can reach. Default: false — the
         /// server refuses to start on such an address without tokens, since anyone who reaches it
         /// could report outcomes (the evidence the watcher reverts on). When true, the log and
         /// `/readyz` say so on every start.
-        public var allowUnauthenticated = false
+        package var allowUnauthenticated = false
         /// How many outcomes each token may report (429 with `Retry-After` past it). Default:
         /// 10,000 a second, bursts of 20,000.
-        public var reportRateLimit = OutcomeRateLimit()
+        package var reportRateLimit = OutcomeRateLimit()
 
         /// The defaults.
-        public init() {}
+        package init() {}
     }
 
     /// The configuration the server was made with.
-    public let configuration: Configuration
+    package let configuration: Configuration
     /// The client whose snapshot the server evaluates.
-    public let client: FlagpoleClient
+    package let client: FlagpoleClient
     /// What `/metrics` serves: the caller's registry, with the server's own series added to it.
-    public let registry: PrometheusCollectorRegistry
+    package let registry: PrometheusCollectorRegistry
     let metricsRefresh: [@Sendable () -> Void]
     let readinessChecks: [ReadinessCheck]
     let logger: Logger
@@ -93,7 +93,7 @@ public final class DaemonServer: Sendable, Service {
     ///   - readinessChecks: Extra conditions for `/readyz`. Default: none.
     ///   - logger: Where the server logs.
     ///   - onListening: Called once the server listens, with the host and the bound port.
-    public init(
+    package init(
         client: FlagpoleClient, configuration: Configuration = Configuration(), registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
         metricsRefresh: [@Sendable () -> Void] = [], readinessChecks: [ReadinessCheck] = [], logger: Logger,
         onListening: @escaping @Sendable (String, Int) async -> Void = { _, _ in }
@@ -114,7 +114,7 @@ public final class DaemonServer: Sendable, Service {
     }
 
     /// Whether `host` names this machine only: `localhost`, `127.0.0.0/8` or `::1`.
-    public static func isLoopback(host: String) -> Bool {
+    package static func isLoopback(host: String) -> Bool {
         let h = host.lowercased().trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
         if h == "localhost" || h == "::1" || h == "0:0:0:0:0:0:0:1" { return true }
         let octets = h.split(separator: ".", omittingEmptySubsequences: false)
@@ -123,7 +123,7 @@ public final class DaemonServer: Sendable, Service {
 
     /// Why the configuration must not serve, or nil: no tokens on an address other machines can
     /// reach, unless ``Configuration/allowUnauthenticated``.
-    public static func refusal(_ configuration: Configuration) -> String? {
+    package static func refusal(_ configuration: Configuration) -> String? {
         guard !configuration.tokens.isEnabled, !isLoopback(host: configuration.host), !configuration.allowUnauthenticated else { return nil }
         return "refusing to listen on \(configuration.host) without tokens: anyone who can reach it could report outcomes "
             + "(the evidence the rollout watcher reverts on) and read every flag. Give tokens (--tokens-file or "
@@ -136,13 +136,13 @@ public final class DaemonServer: Sendable, Service {
     }
 
     /// The port the server listens on, once it does.
-    public var port: Int? { boundPort.withLock { $0 } }
+    package var port: Int? { boundPort.withLock { $0 } }
 
     /// Serves until a graceful shutdown or cancellation.
     ///
     /// - Throws: ``DaemonServerError`` when the address cannot be bound (in use, or not this
     ///   machine's).
-    public func run() async throws {
+    package func run() async throws {
         if let refusal = Self.refusal(configuration) { throw DaemonServerError(refusal) }
         if isOpenBeyondLoopback {
             logger.warning(
@@ -165,7 +165,7 @@ public final class DaemonServer: Sendable, Service {
     }
 
     /// The Hummingbird application (for `HummingbirdTesting`; ``run()`` runs it).
-    public func makeApplication() -> some ApplicationProtocol {
+    package func makeApplication() -> some ApplicationProtocol {
         Application(
             router: makeRouter(),
             // A new handler for every connection: the closure is called per channel.
@@ -461,7 +461,7 @@ public final class DaemonServer: Sendable, Service {
 
     /// `/metrics`: the registry's text (the Prometheus text format 0.0.4), after the refresh
     /// closures ran and `flagpole_ready` was set.
-    public func prometheusText() -> String {
+    package func prometheusText() -> String {
         for refresh in metricsRefresh { refresh() }
         ready.set(to: client.isReady && readinessChecks.allSatisfy { $0.check() == nil } ? 1.0 : 0.0)
         return registry.emitToString()
@@ -547,11 +547,11 @@ public final class DaemonServer: Sendable, Service {
 }
 
 /// The daemon's HTTP server could not start.
-public struct DaemonServerError: Error, Sendable, CustomStringConvertible {
+package struct DaemonServerError: Error, Sendable, CustomStringConvertible {
     /// What went wrong, where, and how to fix it.
-    public var message: String
+    package var message: String
 
-    public init(_ message: String) { self.message = message }
+    package init(_ message: String) { self.message = message }
 
-    public var description: String { message }
+    package var description: String { message }
 }

@@ -3,15 +3,15 @@ import FlagpoleCore
 
 /// OFREP's wire format (`ofrep/openapi.yaml` v0.3.0, NOTES.md §5): reading a request's context and
 /// writing evaluation results. Pure functions, no I/O.
-public enum OFREPCoding {
+package enum OFREPCoding {
     /// A request that cannot be evaluated: answered 400 with `errorCode` INVALID_CONTEXT.
-    public struct RequestError: Error, Sendable, Hashable, CustomStringConvertible {
+    package struct RequestError: Error, Sendable, Hashable, CustomStringConvertible {
         /// What is wrong and how to send it right.
-        public var details: String
+        package var details: String
 
-        public init(_ details: String) { self.details = details }
+        package init(_ details: String) { self.details = details }
 
-        public var description: String { details }
+        package var description: String { details }
     }
 
     static let expectedShape = #"send {"context": {"targetingKey": "user-1", …}}"#
@@ -24,7 +24,7 @@ public enum OFREPCoding {
     ///
     /// - Throws: ``RequestError`` when the body is not JSON, not an object, `context` is not an
     ///   object, or `context.targetingKey` is not a string.
-    public static func context(fromBody bytes: [UInt8]) throws(RequestError) -> EvaluationContext {
+    package static func context(fromBody bytes: [UInt8]) throws(RequestError) -> EvaluationContext {
         if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) { return .empty }
         let body: JSONValue
         do {
@@ -62,7 +62,7 @@ public enum OFREPCoding {
     // MARK: - Responses
 
     /// How a single evaluation is answered.
-    public enum Status: Sendable, Hashable {
+    package enum Status: Sendable, Hashable {
         /// 200: `evaluationSuccess` (with a value, or without one for the code default).
         case ok
         /// 400: `evaluationFailure` (PARSE_ERROR, GENERAL, …).
@@ -81,7 +81,7 @@ public enum OFREPCoding {
     ///   - result: The evaluation.
     ///   - metadataJSON: `result.metadata` as ``metadataJSON(_:)`` writes it, when the caller has
     ///     it already (the daemon caches it per flag). Default: written here.
-    public static func single(_ result: EvaluationResult, metadataJSON: String? = nil) -> (Status, String) {
+    package static func single(_ result: EvaluationResult, metadataJSON: String? = nil) -> (Status, String) {
         var out = ""
         out.reserveCapacity(512)
         let status: Status
@@ -96,7 +96,7 @@ public enum OFREPCoding {
     }
 
     /// Metadata as OFREP allows it (booleans, strings and numbers; others left out), keys sorted.
-    public static func metadataJSON(_ metadata: [String: JSONValue]) -> String {
+    package static func metadataJSON(_ metadata: [String: JSONValue]) -> String {
         var out = ""
         writeMetadata(metadata, to: &out)
         return out
@@ -104,7 +104,7 @@ public enum OFREPCoding {
 
     /// The body of a bulk evaluation (`POST /ofrep/v1/evaluate/flags`): every flag, successes and
     /// failures inline, and the flag-set metadata.
-    public static func bulk(_ evaluation: FlagpoleClient.BulkEvaluation) -> String {
+    package static func bulk(_ evaluation: FlagpoleClient.BulkEvaluation) -> String {
         var out = "{\"flags\":["
         out.reserveCapacity(64 + 96 * evaluation.results.count)
         for (index, result) in evaluation.results.enumerated() {
@@ -123,7 +123,7 @@ public enum OFREPCoding {
 
     /// A whole-request failure body: `{"errorCode": …, "errorDetails": …}` (with `key` for a
     /// single evaluation).
-    public static func failure(key: String?, code: EvaluationErrorCode, details: String) -> String {
+    package static func failure(key: String?, code: EvaluationErrorCode, details: String) -> String {
         var out = "{"
         if let key {
             out += "\"key\":"
@@ -202,7 +202,7 @@ public enum OFREPCoding {
     ///
     /// Rules that read `$flagd.timestamp` can answer differently under one tag; a client polling
     /// such a flag should not send `If-None-Match`.
-    public static func entityTag(version: FlagpoleClient.DataVersion, context: EvaluationContext) -> String {
+    package static func entityTag(version: FlagpoleClient.DataVersion, context: EvaluationContext) -> String {
         var hash = FNV1a()
         hash.add(version.description)
         hash.add([0])
@@ -213,7 +213,7 @@ public enum OFREPCoding {
 
     /// Whether an `If-None-Match` header matches `tag`: one of its comma-separated tags equals it
     /// (weak comparison: a `W/` prefix is ignored), or it is `*`.
-    public static func matches(ifNoneMatch header: String, tag: String) -> Bool {
+    package static func matches(ifNoneMatch header: String, tag: String) -> Bool {
         for candidate in header.split(separator: ",") {
             var c = candidate.trimmingSpaces
             if c == "*" { return true }

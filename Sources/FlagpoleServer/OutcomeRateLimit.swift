@@ -6,21 +6,21 @@ import FlagpoleCore
 /// Pure: time comes in as an argument (seconds on any monotonic clock), so tests drive it
 /// without waiting. ``DaemonServer`` keeps one behind a lock and answers 429 with `Retry-After`
 /// when ``take(_:for:now:)`` refuses.
-public struct OutcomeRateLimit: Sendable, Hashable {
+package struct OutcomeRateLimit: Sendable, Hashable {
     /// Outcomes a token may report per second, on average. Default: 10,000.
-    public var perSecond: Int
+    package var perSecond: Int
     /// Outcomes a token may report at once (the bucket's size; also the most one request may
     /// record). Default: 2 × ``perSecond``.
-    public var burst: Int
+    package var burst: Int
 
     /// A limit of `perSecond` outcomes a second, with a burst of `burst` (default: two seconds' worth).
-    public init(perSecond: Int = 10_000, burst: Int? = nil) {
+    package init(perSecond: Int = 10_000, burst: Int? = nil) {
         self.perSecond = max(1, perSecond)
         self.burst = max(1, burst ?? self.perSecond.saturatingMultiplied(by: 2))
     }
 
     /// What ``take(_:for:now:)`` decided.
-    public enum Decision: Sendable, Hashable {
+    package enum Decision: Sendable, Hashable {
         /// Within the limit: record them.
         case allowed
         /// Over it: answer 429 and ask the caller to wait this many whole seconds (at least 1).
@@ -31,17 +31,17 @@ public struct OutcomeRateLimit: Sendable, Hashable {
 
     /// The buckets, per token index (nil: the daemon runs without tokens). Bounded by the number
     /// of configured tokens plus one.
-    public struct Buckets: Sendable {
+    package struct Buckets: Sendable {
         private var levels: [Int?: (tokens: Double, at: Double)] = [:]
-        public let limit: OutcomeRateLimit
+        package let limit: OutcomeRateLimit
 
-        public init(limit: OutcomeRateLimit) {
+        package init(limit: OutcomeRateLimit) {
             self.limit = limit
         }
 
         /// Takes `count` outcomes from `token`'s bucket at time `now` (seconds), or says how long
         /// to wait. A refused request takes nothing.
-        public mutating func take(_ count: Int, for token: Int?, now: Double) -> Decision {
+        package mutating func take(_ count: Int, for token: Int?, now: Double) -> Decision {
             guard count <= limit.burst else { return .tooMany(limit: limit.burst) }
             let rate = Double(limit.perSecond)
             let capacity = Double(limit.burst)

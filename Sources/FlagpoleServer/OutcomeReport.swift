@@ -16,22 +16,22 @@ import FlagpoleCore
 /// how long the work took; `count` (optional, 1 to ``maximumCount``, default 1) records the same
 /// outcome that many times, added in one step. The daemon also checks that each flag is one it
 /// serves and each variant one of the flag's (``DaemonServer``), and limits outcomes per token.
-public struct OutcomeReport: Sendable, Hashable {
+package struct OutcomeReport: Sendable, Hashable {
     /// One reported outcome.
-    public struct Outcome: Sendable, Hashable {
+    package struct Outcome: Sendable, Hashable {
         /// The flag key.
-        public var flag: String
+        package var flag: String
         /// The variant served; nil for the code default.
-        public var variant: String?
+        package var variant: String?
         /// Whether the work succeeded.
-        public var success: Bool
+        package var success: Bool
         /// How long the work took, if measured.
-        public var duration: Duration?
+        package var duration: Duration?
         /// How many times this outcome happened.
-        public var count: Int
+        package var count: Int
 
         /// An outcome from its parts.
-        public init(flag: String, variant: String?, success: Bool, duration: Duration? = nil, count: Int = 1) {
+        package init(flag: String, variant: String?, success: Bool, duration: Duration? = nil, count: Int = 1) {
             self.flag = flag
             self.variant = variant
             self.success = success
@@ -41,17 +41,17 @@ public struct OutcomeReport: Sendable, Hashable {
     }
 
     /// The most outcomes one request may carry.
-    public static let maximumOutcomes = 1000
+    package static let maximumOutcomes = 1000
     /// The largest `count` of one outcome.
-    public static let maximumCount = 10_000
+    package static let maximumCount = 10_000
     /// The longest `durationMs`: one hour. A longer one is refused (400), never stored.
-    public static let maximumDurationMilliseconds = 3_600_000.0
+    package static let maximumDurationMilliseconds = 3_600_000.0
 
     /// The outcomes, in request order.
-    public var outcomes: [Outcome]
+    package var outcomes: [Outcome]
 
     /// A report from its outcomes.
-    public init(outcomes: [Outcome]) {
+    package init(outcomes: [Outcome]) {
         self.outcomes = outcomes
     }
 
@@ -61,7 +61,7 @@ public struct OutcomeReport: Sendable, Hashable {
     ///
     /// - Throws: ``OFREPCoding/RequestError`` naming the first bad field (`outcomes[2].success: …`)
     ///   and what it should be.
-    public init(body bytes: [UInt8]) throws(OFREPCoding.RequestError) {
+    package init(body bytes: [UInt8]) throws(OFREPCoding.RequestError) {
         let body: JSONValue
         do {
             body = try JSONParser.parse(bytes: bytes)
@@ -117,5 +117,5 @@ public struct OutcomeReport: Sendable, Hashable {
     }
 
     /// How many outcomes the report records (counts summed).
-    public var total: Int { outcomes.reduce(0) { $0.saturatingAdding($1.count) } }
+    package var total: Int { outcomes.reduce(0) { $0.saturatingAdding($1.count) } }
 }

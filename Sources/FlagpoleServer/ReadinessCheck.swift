@@ -1,13 +1,13 @@
 /// One condition `/readyz` checks besides the client's own readiness (the watcher holding its
 /// lease, say).
-public struct ReadinessCheck: Sendable {
+package struct ReadinessCheck: Sendable {
     /// What is checked, shown in `/readyz`'s body (e.g. `watcher`).
-    public var name: String
+    package var name: String
     /// Nil when ready, else why not (one line).
-    public var check: @Sendable () -> String?
+    package var check: @Sendable () -> String?
 
     /// A check named `name`; `check` returns nil when ready, else why not.
-    public init(name: String, check: @escaping @Sendable () -> String?) {
+    package init(name: String, check: @escaping @Sendable () -> String?) {
         self.name = name
         self.check = check
     }

@@ -11,9 +11,9 @@
 /// user, so each list names the commands of the scripts its role runs. An app user of `test`
 /// can neither read nor write any key of `prod` — a compromised test app cannot add errors to
 /// prod's counters and make the watcher revert a prod flag.
-public enum AccessRules {
+package enum AccessRules {
     /// A kind of Redis user.
-    public enum Role: String, Sendable, Hashable, CaseIterable {
+    package enum Role: String, Sendable, Hashable, CaseIterable {
         /// An application's client library.
         case app
         /// `flagctl` run by people and CI.
@@ -22,7 +22,7 @@ public enum AccessRules {
         case daemon
 
         /// What the role is for, in one line.
-        public var summary: String {
+        package var summary: String {
             switch self {
             case .app:
                 "reads the environment's flags and follows its changes; writes only its outcome counters and heartbeats"
@@ -56,7 +56,7 @@ public enum AccessRules {
     ///
     /// - Parameter environment: The environment the user is limited to; nil for every
     ///   environment, which only ``Role/writer`` may be (the others are refused: nil is returned).
-    public static func rules(for role: Role, environment: String?) -> [String]? {
+    package static func rules(for role: Role, environment: String?) -> [String]? {
         switch role {
         case .app:
             guard let environment else { return nil }
@@ -84,22 +84,22 @@ public enum AccessRules {
 
     /// What `flagctl` needs to sync, change flags at runtime and read everything, in every
     /// environment: ``rules(for:environment:)`` of ``Role/writer`` with no environment.
-    public static var writer: [String] { rules(for: .writer, environment: nil)! }
+    package static var writer: [String] { rules(for: .writer, environment: nil)! }
 
     /// The name `flagctl acl` gives a role's user: `flagpole-<role>-<env>` (`flagpole-writer` for
     /// a writer of every environment).
-    public static func defaultUser(_ role: Role, environment: String?) -> String {
+    package static func defaultUser(_ role: Role, environment: String?) -> String {
         "flagpole-\(role.rawValue)" + (environment.map { "-\($0)" } ?? "")
     }
 
     /// The `ACL SETUSER` arguments for a user with these rules, one string each.
-    public static func setUserArguments(user: String, password: String, rules: [String]) -> [String] {
+    package static func setUserArguments(user: String, password: String, rules: [String]) -> [String] {
         ["ACL", "SETUSER", user, "on", ">" + password, "resetkeys", "resetchannels", "-@all"] + rules
     }
 
     /// The `ACL SETUSER` command line for a user with these rules, for redis-cli: a selector
     /// (`(~key +command …)`, which holds spaces) is double-quoted.
-    public static func setUserCommand(user: String, password: String, rules: [String]) -> String {
+    package static func setUserCommand(user: String, password: String, rules: [String]) -> String {
         setUserArguments(user: user, password: password, rules: rules).map { $0.contains(" ") ? "\"" + $0 + "\"" : $0 }
             .joined(separator: " ")
     }

@@ -8,19 +8,19 @@ import FlagpoleCore
 /// `rollout-stop`, `rollout-would-revert` and sampled `rollout-hold`), `actor`, `reason` (optional), `at` (unix seconds),
 /// `flags` (a JSON array of the flag keys it touched) and `details` (JSON: before and after for
 /// each flag, and for automatic decisions the evidence).
-public struct AuditEntry: Sendable, Hashable {
+package struct AuditEntry: Sendable, Hashable {
     /// The stream entry id (`1700000000000-0`); empty before it is written.
-    public var id: String
-    public var revision: Int64
-    public var action: String
-    public var actor: String
-    public var reason: String?
+    package var id: String
+    package var revision: Int64
+    package var action: String
+    package var actor: String
+    package var reason: String?
     /// Unix seconds.
-    public var at: Int64
-    public var flags: [String]
-    public var details: JSONValue
+    package var at: Int64
+    package var flags: [String]
+    package var details: JSONValue
 
-    public init(
+    package init(
         id: String = "", revision: Int64 = 0, action: String, actor: String, reason: String? = nil, at: Int64, flags: [String],
         details: JSONValue = .object([:])
     ) {

@@ -10,33 +10,33 @@ import FlagpoleCore
 /// ``inlineLimit`` bytes in all); without it a client fetches the `changed` keys with one `HMGET`
 /// of the flags and overrides hashes. A `revision` that is not `previousRevision + 1` of the last
 /// one a client applied means it missed something and must read everything again.
-public struct ChangeEvent: Sendable, Hashable {
+package struct ChangeEvent: Sendable, Hashable {
     /// Inline definitions only while the message stays under this size. 64 KiB.
-    public static let inlineLimit = 64 * 1024
+    package static let inlineLimit = 64 * 1024
 
-    public var revision: Int64
-    public var previousRevision: Int64
+    package var revision: Int64
+    package var previousRevision: Int64
     /// Flags added or changed (definition or override).
-    public var changed: [String]
+    package var changed: [String]
     /// Flags removed.
-    public var removed: [String]
+    package var removed: [String]
     /// The changed flags' state, when small enough to carry.
-    public var flags: [String: FlagState]?
+    package var flags: [String: FlagState]?
     /// A change to flag-set metadata or provenance only.
-    public var metadataChanged: Bool
+    package var metadataChanged: Bool
 
     /// One flag's stored state: definition (from the files) and override (from people and the watcher).
-    public struct FlagState: Sendable, Hashable {
-        public var definition: JSONValue
-        public var override: JSONValue?
+    package struct FlagState: Sendable, Hashable {
+        package var definition: JSONValue
+        package var override: JSONValue?
 
-        public init(definition: JSONValue, override: JSONValue?) {
+        package init(definition: JSONValue, override: JSONValue?) {
             self.definition = definition
             self.override = override
         }
     }
 
-    public init(
+    package init(
         revision: Int64, previousRevision: Int64, changed: [String], removed: [String], flags: [String: FlagState]?,
         metadataChanged: Bool = false
     ) {
@@ -66,7 +66,7 @@ public struct ChangeEvent: Sendable, Hashable {
     }
 
     /// Parses a message from the change channel.
-    public init(message: [UInt8]) throws(StoreError) {
+    package init(message: [UInt8]) throws(StoreError) {
         let value: JSONValue
         do { value = try JSONParser.parse(bytes: message) } catch {
             throw StoreError(code: .corruptData, message: "unreadable change event: \(error)")

@@ -2,21 +2,21 @@ import FlagpoleCore
 import FlagpoleRedis
 
 /// Every rollout of an environment with the watcher's latest looks and its lease, read together.
-public struct RolloutsRead: Sendable {
+package struct RolloutsRead: Sendable {
     /// The environment's revision at the read.
-    public var revision: Int64
+    package var revision: Int64
     /// Flag key → its rollout (running, or the last one that ended).
-    public var rollouts: [String: RolloutRecord]
+    package var rollouts: [String: RolloutRecord]
     /// Flag key → the watcher's latest look at its rollout.
-    public var observations: [String: RolloutObservation]
+    package var observations: [String: RolloutObservation]
     /// The watcher lease, if a watcher ever took it.
-    public var lease: WatcherLease?
+    package var lease: WatcherLease?
     /// Entries that could not be read, each naming its key and field.
-    public var problems: [StoreError]
+    package var problems: [StoreError]
 }
 
 /// The result of asking for the watcher lease.
-public enum LeaseResult: Sendable, Hashable {
+package enum LeaseResult: Sendable, Hashable {
     /// This watcher holds the lease; its writes carry this fencing token.
     case acquired(WatcherLease)
     /// Another watcher holds it, until its `expiresAt`.
@@ -27,7 +27,7 @@ extension FlagStore {
     /// Reads the revision, every rollout, the watcher's observations and the lease in one `MULTI`/`EXEC`.
     /// With `includeObservations` false (the watcher's tick, which reads each rollout's own later)
     /// the observations are neither read nor parsed. Default: true.
-    public func readRollouts(includeObservations: Bool = true) async throws -> RolloutsRead {
+    package func readRollouts(includeObservations: Bool = true) async throws -> RolloutsRead {
         let l = layout
         let replies: [RedisReply]?
         do {
@@ -68,7 +68,7 @@ extension FlagStore {
     }
 
     /// One flag's rollout, if it ever had one.
-    public func rollout(flag: String) async throws -> RolloutRecord? {
+    package func rollout(flag: String) async throws -> RolloutRecord? {
         let reply = try await send(["HGET", RedisArgument(layout.rollouts), RedisArgument(flag)])
         if let e = reply.errorMessage { throw Self.wrongType(key: layout.rollouts, serverMessage: e, expected: "hash") }
         guard let bytes = reply.bytes else { return nil }
@@ -82,7 +82,7 @@ extension FlagStore {
     /// Free or expired: the fencing token goes up by one and `holder` takes the lease. Held by
     /// `holder` with the current token: renewed, same token. Held by another live watcher:
     /// ``LeaseResult/heldByOther(_:)``. The lease doubles as the watcher's heartbeat.
-    public func acquireLease(holder: String, nowMilliseconds: Int64, ttlMilliseconds: Int64) async throws -> LeaseResult {
+    package func acquireLease(holder: String, nowMilliseconds: Int64, ttlMilliseconds: Int64) async throws -> LeaseResult {
         let reply = try await script(
             Self.leaseScript, keys: [layout.watcherLease, layout.watcherFence],
             arguments: [holder, String(nowMilliseconds), String(ttlMilliseconds)])
@@ -96,14 +96,14 @@ extension FlagStore {
 
     /// Gives the lease up (it expires at once) if `holder` holds it with `token`: another watcher
     /// may take over without waiting for the expiry.
-    public func releaseLease(holder: String, token: Int64) async throws {
+    package func releaseLease(holder: String, token: Int64) async throws {
         _ = try await script(Self.releaseScript, keys: [layout.watcherLease], arguments: [holder, String(token)])
     }
 
     /// Records the watcher's latest look at a rollout, without bumping the revision, if the fence
     /// still holds `token`; with `audit`, also appends that entry (a sampled hold) to the audit
     /// stream, stamped with the current revision.
-    public func recordObservation(_ observation: RolloutObservation, flag: String, token: Int64, audit: AuditEntry?) async throws {
+    package func recordObservation(_ observation: RolloutObservation, flag: String, token: Int64, audit: AuditEntry?) async throws {
         var auditFields: [JSONValue] = []
         if let audit { auditFields = audit.fields.map { [.string($0.0), .string($0.1)] } }
         _ = try await script(

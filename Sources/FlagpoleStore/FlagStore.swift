@@ -2,33 +2,33 @@ import FlagpoleCore
 import FlagpoleRedis
 
 /// Everything stored for one environment, read in one atomic step.
-public struct StoreSnapshot: Sendable {
-    public var revision: Int64
+package struct StoreSnapshot: Sendable {
+    package var revision: Int64
     /// Flag key → definition (from the files). Empty when read with `parseDefinitions: false`.
-    public var definitions: [String: JSONValue]
+    package var definitions: [String: JSONValue]
     /// Flag key → the definition's JSON text exactly as stored (canonical: sorted keys, compact),
     /// so that a sync can compare without parsing.
-    public var definitionTexts: [String: String]
-    public var overrides: [String: OverrideRecord]
-    public var pins: [String: PinRecord]
+    package var definitionTexts: [String: String]
+    package var overrides: [String: OverrideRecord]
+    package var pins: [String: PinRecord]
     /// The `meta` hash as stored.
-    public var meta: [String: String]
+    package var meta: [String: String]
     /// Entries that could not be read, each naming its key and field; those flags are left out.
-    public var problems: [StoreError]
+    package var problems: [StoreError]
 
     /// Flag-set metadata (`meta` field `flagSetMetadata`).
-    public var flagSetMetadata: [String: JSONValue] {
+    package var flagSetMetadata: [String: JSONValue] {
         meta["flagSetMetadata"].flatMap { try? JSONParser.parse($0) }?.objectValue ?? [:]
     }
 
     /// The definition with its override applied: what clients evaluate.
-    public func effectiveDefinition(of key: String) -> JSONValue? {
+    package func effectiveDefinition(of key: String) -> JSONValue? {
         guard let d = definitions[key] else { return nil }
         return overrides[key].map { $0.override.apply(to: d) } ?? d
     }
 
     /// The stored state as a flagd document (`flags` with overrides applied, and `metadata`).
-    public var effectiveDocument: JSONValue {
+    package var effectiveDocument: JSONValue {
         var flags: [String: JSONValue] = [:]
         for k in definitions.keys { flags[k] = effectiveDefinition(of: k) }
         return .object(["flags": .object(flags), "metadata": .object(flagSetMetadata)])
@@ -36,43 +36,43 @@ public struct StoreSnapshot: Sendable {
 }
 
 /// One atomic change to an environment: what to write, the audit entry, and the change event.
-public struct StoreChange: Sendable {
-    public var setDefinitions: [String: JSONValue] = [:]
-    public var removeDefinitions: [String] = []
-    public var setOverrides: [String: OverrideRecord] = [:]
-    public var removeOverrides: [String] = []
-    public var setPins: [String: PinRecord] = [:]
-    public var removePins: [String] = []
+package struct StoreChange: Sendable {
+    package var setDefinitions: [String: JSONValue] = [:]
+    package var removeDefinitions: [String] = []
+    package var setOverrides: [String: OverrideRecord] = [:]
+    package var removeOverrides: [String] = []
+    package var setPins: [String: PinRecord] = [:]
+    package var removePins: [String] = []
     /// `meta` fields to set.
-    public var meta: [String: String] = [:]
+    package var meta: [String: String] = [:]
     /// Flags that must exist, or nothing is written.
-    public var requireFlags: [String] = []
+    package var requireFlags: [String] = []
     /// The flag set to keep in the history (syncs and restores).
-    public var historySnapshot: JSONValue?
+    package var historySnapshot: JSONValue?
     /// How many synced flag sets the history keeps. Default: 20.
-    public var historyLimit = 20
-    public var audit: AuditEntry
+    package var historyLimit = 20
+    package var audit: AuditEntry
     /// Flag-set metadata or provenance changed (for the event).
-    public var metadataChanged = false
+    package var metadataChanged = false
     /// Rollout records to write (flag key → record). The script stamps each with the new
     /// revision, and, when the same change writes or removes the flag's override, its
     /// ``RolloutRecord/overrideRevision`` too.
-    public var setRollouts: [String: RolloutRecord] = [:]
+    package var setRollouts: [String: RolloutRecord] = [:]
     /// A watcher's fencing token: when set, the script writes nothing unless
     /// `flagpole:{ENV}:watcher:fence` still holds exactly this value (``StoreError/Code/fenced``).
-    public var fence: Int64?
+    package var fence: Int64?
 
-    public init(audit: AuditEntry) {
+    package init(audit: AuditEntry) {
         self.audit = audit
     }
 
     /// The flags whose stored state this change touches.
-    public var changedFlags: [String] {
+    package var changedFlags: [String] {
         Set(setDefinitions.keys).union(setOverrides.keys).union(removeOverrides).union(setPins.keys).union(removePins)
             .subtracting(removeDefinitions).sorted()
     }
 
-    public var isEmpty: Bool {
+    package var isEmpty: Bool {
         setDefinitions.isEmpty && removeDefinitions.isEmpty && setOverrides.isEmpty && removeOverrides.isEmpty
             && setPins.isEmpty && removePins.isEmpty && !metadataChanged && setRollouts.isEmpty
     }
@@ -85,17 +85,17 @@ public struct StoreChange: Sendable {
 /// has none yet: ``StoreLayout/environmentIDField``), the audit entry and the history,
 /// bumps the revision and publishes the change event — all or nothing. Two writers that read the
 /// same revision cannot both write: the second gets ``StoreError/Code/conflict``.
-public struct FlagStore: Sendable {
-    public let client: RedisClient
-    public let layout: StoreLayout
+package struct FlagStore: Sendable {
+    package let client: RedisClient
+    package let layout: StoreLayout
 
-    public init(client: RedisClient, environment: String) throws(StoreError) {
+    package init(client: RedisClient, environment: String) throws(StoreError) {
         self.client = client
         self.layout = try StoreLayout(environment: environment)
     }
 
     /// The current revision (0 when nothing was ever written).
-    public func revision() async throws -> Int64 {
+    package func revision() async throws -> Int64 {
         let reply = try await redis { try await client.send(["GET", RedisArgument(layout.revision)]) }
         return try Self.parseRevision(reply, key: layout.revision)
     }
@@ -104,7 +104,7 @@ public struct FlagStore: Sendable {
     ///
     /// - Parameter parseDefinitions: parse every definition into ``StoreSnapshot/definitions``
     ///   (default). `false` keeps only their text, which is all a sync needs to compare.
-    public func read(parseDefinitions: Bool = true) async throws -> StoreSnapshot {
+    package func read(parseDefinitions: Bool = true) async throws -> StoreSnapshot {
         let l = layout
         let replies = try await redis {
             try await client.transaction([
@@ -173,15 +173,15 @@ public struct FlagStore: Sendable {
     }
 
     /// One flag's stored state and the revision, read together (what a runtime change needs).
-    public struct FlagRead: Sendable {
-        public var revision: Int64
-        public var definition: JSONValue?
-        public var override: OverrideRecord?
-        public var pin: PinRecord?
+    package struct FlagRead: Sendable {
+        package var revision: Int64
+        package var definition: JSONValue?
+        package var override: OverrideRecord?
+        package var pin: PinRecord?
     }
 
     /// Reads the revision and one flag's definition, override and pin in one `MULTI`/`EXEC`.
-    public func read(flag: String) async throws -> FlagRead {
+    package func read(flag: String) async throws -> FlagRead {
         let l = layout
         let f = RedisArgument(flag)
         let replies = try await redis {
@@ -225,7 +225,7 @@ public struct FlagStore: Sendable {
     }
 
     /// Some fields of the `meta` hash (absent fields are left out).
-    public func meta(_ fields: [String]) async throws -> [String: String] {
+    package func meta(_ fields: [String]) async throws -> [String: String] {
         let reply = try await redis { try await client.send(RedisCommand(["HMGET", RedisArgument(layout.meta)] + fields.map { RedisArgument($0) })) }
         if let e = reply.errorMessage { throw Self.wrongType(key: layout.meta, serverMessage: e, expected: "hash") }
         var out: [String: String] = [:]
@@ -238,7 +238,7 @@ public struct FlagStore: Sendable {
     /// Sets bookkeeping fields of the `meta` hash (no revision bump, no event: nothing clients read).
     /// Like every write that may create `meta`, it also stores an
     /// ``StoreLayout/environmentIDField`` when there is none; it never changes one.
-    public func setMeta(_ fields: [String: String]) async throws {
+    package func setMeta(_ fields: [String: String]) async throws {
         let fields = fields.filter { $0.key != StoreLayout.environmentIDField }
         guard !fields.isEmpty else { return }
         var arguments: [RedisArgument] = []
@@ -265,19 +265,19 @@ public struct FlagStore: Sendable {
 
     /// This environment's ``StoreLayout/environmentIDField`` in Redis; nil when it has none (never
     /// written, or last written by a Flagpole older than the field).
-    public func environmentID() async throws -> String? {
+    package func environmentID() async throws -> String? {
         try await meta([StoreLayout.environmentIDField])[StoreLayout.environmentIDField]
     }
 
     /// Every flag key stored (for suggestions).
-    public func flagKeys() async throws -> [String] {
+    package func flagKeys() async throws -> [String] {
         let reply = try await redis { try await client.send(["HKEYS", RedisArgument(layout.flags)]) }
         if let e = reply.errorMessage { throw Self.wrongType(key: layout.flags, serverMessage: e, expected: "hash") }
         return (reply.array ?? []).compactMap(\.string)
     }
 
     /// Reads some flags' definitions and overrides (after a change event without inline state).
-    public func readFlags(_ keys: [String]) async throws -> [String: ChangeEvent.FlagState] {
+    package func readFlags(_ keys: [String]) async throws -> [String: ChangeEvent.FlagState] {
         guard !keys.isEmpty else { return [:] }
         let args = keys.map { RedisArgument($0) }
         let replies = try await redis {
@@ -299,7 +299,7 @@ public struct FlagStore: Sendable {
 
     /// Writes `change` if the revision is still `expectedRevision`; returns the new revision.
     @discardableResult
-    public func apply(_ change: StoreChange, expectedRevision: Int64) async throws -> Int64 {
+    package func apply(_ change: StoreChange, expectedRevision: Int64) async throws -> Int64 {
         let newRevision = expectedRevision + 1
         var payload: [String: JSONValue] = [:]
         payload["setFlags"] = .array(change.setDefinitions.sorted { $0.key < $1.key }.map { [.string($0.key), .string($0.value.jsonString)] })
@@ -377,7 +377,7 @@ public struct FlagStore: Sendable {
 
     /// The newest audit entries first, optionally only those touching `flag` or newer than `since`
     /// (unix seconds); at most `limit`.
-    public func auditEntries(flag: String? = nil, since: Int64? = nil, limit: Int = 100) async throws -> [AuditEntry] {
+    package func auditEntries(flag: String? = nil, since: Int64? = nil, limit: Int = 100) async throws -> [AuditEntry] {
         var entries: [AuditEntry] = []
         var end = "+"
         let start = since.map { "\($0 * 1000)-0" } ?? "-"
@@ -410,14 +410,14 @@ public struct FlagStore: Sendable {
     }
 
     /// The revisions kept in the history, newest first.
-    public func historyRevisions() async throws -> [Int64] {
+    package func historyRevisions() async throws -> [Int64] {
         let reply = try await redis { try await client.send(["LRANGE", RedisArgument(layout.historyOrder), "0", "-1"]) }
         if let e = reply.errorMessage { throw Self.wrongType(key: layout.historyOrder, serverMessage: e, expected: "list") }
         return (reply.array ?? []).compactMap { $0.integer }
     }
 
     /// The flag set a sync wrote at `revision` (`{"flags":…, "metadata":…}`).
-    public func historySnapshot(revision: Int64) async throws -> JSONValue {
+    package func historySnapshot(revision: Int64) async throws -> JSONValue {
         let reply = try await redis { try await client.send(["HGET", RedisArgument(layout.history), RedisArgument(revision)]) }
         guard let bytes = reply.bytes else {
             let kept = try await historyRevisions()

@@ -13,54 +13,54 @@ import FlagpoleRedis
 ///
 /// A chunk holds at most ``maximumIncrements`` field increments, so that one script never keeps
 /// Redis busy for long after an outage that let many minutes of counts pile up.
-public struct OutcomeFlush: Sendable, Hashable {
+package struct OutcomeFlush: Sendable, Hashable {
     /// The instance that recorded the counts (``StoreLayout/outcomeFlushMarker(instanceID:)``).
-    public var instanceID: String
+    package var instanceID: String
     /// The chunk's place in the instance's sequence, from 1.
-    public var sequence: Int64
+    package var sequence: Int64
     /// Hash key → its field increments (each 1 or more), in a stable order.
-    public var hashes: [Hash]
+    package var hashes: [Hash]
     /// How long every hash written (and the marker) lives, in seconds.
-    public var retentionSeconds: Int64
+    package var retentionSeconds: Int64
 
     /// One hash's increments.
-    public struct Hash: Sendable, Hashable {
-        public var key: String
-        public var increments: [Increment]
+    package struct Hash: Sendable, Hashable {
+        package var key: String
+        package var increments: [Increment]
     }
 
     /// One `HINCRBY`, saturating at `Int64.max`.
-    public struct Increment: Sendable, Hashable {
-        public var field: String
-        public var amount: Int64
+    package struct Increment: Sendable, Hashable {
+        package var field: String
+        package var amount: Int64
     }
 
     /// The most field increments one chunk carries: 2,000 (a few milliseconds of Redis time).
-    public static let maximumIncrements = 2000
+    package static let maximumIncrements = 2000
 
     /// How many field increments the chunk carries.
-    public var incrementCount: Int { hashes.reduce(0) { $0 + $1.increments.count } }
+    package var incrementCount: Int { hashes.reduce(0) { $0 + $1.increments.count } }
 }
 
 extension OutcomeFlush {
     /// Collects the counts of one flush and cuts them into chunks.
-    public struct Builder: Sendable {
+    package struct Builder: Sendable {
         private let layout: StoreLayout
         /// Hash key → field → amount, merged (saturating) as entries arrive.
         private var sums: [String: [String: Int64]] = [:]
 
-        public init(layout: StoreLayout) {
+        package init(layout: StoreLayout) {
             self.layout = layout
         }
 
         /// Whether nothing was added.
-        public var isEmpty: Bool { sums.isEmpty }
+        package var isEmpty: Bool { sums.isEmpty }
 
         /// Adds one flag and variant's counts for a minute: the outcome hash's fields and the
         /// minute's flag index (``StoreLayout/outcomeSummaryField(flag:)``).
         ///
         /// - Parameter latency: counts per ``LatencyHistogram`` bucket (empty when none was timed).
-        public mutating func add(minute: Int64, flag: String, variant: String?, counts c: OutcomeCounts, latency: [Int64]) {
+        package mutating func add(minute: Int64, flag: String, variant: String?, counts c: OutcomeCounts, latency: [Int64]) {
             let key = layout.outcomes(flag: flag, minute: minute)
             for (metric, n) in [(OutcomeMetric.ok, c.succeeded), (.err, c.failed), (.micros, c.totalMicroseconds), (.timed, c.timed)] where n > 0 {
                 add(key, StoreLayout.outcomeField(variant: variant, metric), n)
@@ -73,7 +73,7 @@ extension OutcomeFlush {
         }
 
         /// Adds outcomes that were dropped (bounded memory) in a minute.
-        public mutating func addDropped(minute: Int64, _ n: Int64) {
+        package mutating func addDropped(minute: Int64, _ n: Int64) {
             if n > 0 { add(layout.outcomeSummary(minute: minute), StoreLayout.outcomeDroppedField, n) }
         }
 
@@ -83,7 +83,7 @@ extension OutcomeFlush {
 
         /// The chunks, numbered from `firstSequence`, each with at most `maximumIncrements` field
         /// increments; a hash's fields may be split over consecutive chunks.
-        public func chunks(
+        package func chunks(
             instanceID: String, firstSequence: Int64, retention: Duration, maximumIncrements: Int = OutcomeFlush.maximumIncrements
         ) -> [OutcomeFlush] {
             let retentionSeconds = max(1, retention.components.seconds)
@@ -115,19 +115,19 @@ extension OutcomeFlush {
 }
 
 /// What Redis did with one ``OutcomeFlush``.
-public struct OutcomeFlushResult: Sendable, Hashable {
+package struct OutcomeFlushResult: Sendable, Hashable {
     /// False when the chunk had been applied before (a resend after a lost reply): nothing changed.
-    public var applied: Bool
+    package var applied: Bool
     /// Field increments Redis refused (a key of the wrong type, a field that is not an integer):
     /// left as they were, the rest applied.
-    public var skipped: Int
+    package var skipped: Int
     /// The first refusal, naming the key and field.
-    public var firstProblem: String?
+    package var firstProblem: String?
 }
 
 extension StoreLayout {
     /// String: the last ``OutcomeFlush/sequence`` applied for an instance (expires with the counts).
-    public func outcomeFlushMarker(instanceID: String) -> String {
+    package func outcomeFlushMarker(instanceID: String) -> String {
         "flagpole:{\(environment)}:outcomes:flushed:" + instanceID
     }
 }
@@ -139,7 +139,7 @@ extension FlagStore {
     ///
     /// - Throws: `RedisError` when Redis did not answer (send the same chunk again) or refused
     ///   the script (an ACL without `EVALSHA`, say: resending will not help).
-    public func apply(_ flush: OutcomeFlush) async throws -> OutcomeFlushResult {
+    package func apply(_ flush: OutcomeFlush) async throws -> OutcomeFlushResult {
         var keys: [RedisArgument] = [RedisArgument(layout.outcomeFlushMarker(instanceID: flush.instanceID))]
         var arguments: [RedisArgument] = [RedisArgument(flush.sequence), RedisArgument(flush.retentionSeconds)]
         keys.reserveCapacity(flush.hashes.count + 1)

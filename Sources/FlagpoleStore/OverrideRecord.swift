@@ -13,7 +13,7 @@ import FlagpoleCore
 ///
 /// A reader that finds none of these keys refuses the record with a clear
 /// ``StoreError/Code/corruptData`` error (written by a newer Flagpole).
-public indirect enum FlagOverride: Sendable, Hashable {
+package indirect enum FlagOverride: Sendable, Hashable {
     /// Serve this variant to everyone (`flagctl set`): targeting is ignored and the flag is enabled.
     case variant(String)
     /// Force the flag's state: `false` is the kill switch (`flagctl disable`), `true` turns a flag
@@ -27,7 +27,7 @@ public indirect enum FlagOverride: Sendable, Hashable {
     case definition(JSONValue)
 
     /// The flag definition with the override applied.
-    public func apply(to definition: JSONValue) -> JSONValue {
+    package func apply(to definition: JSONValue) -> JSONValue {
         switch self {
         case .definition(let frozen):
             return frozen
@@ -51,7 +51,7 @@ public indirect enum FlagOverride: Sendable, Hashable {
     }
 
     /// Words for people: `variant "on"`, `disabled`, `enabled`, `rollout 25% → "on"`, `frozen definition`.
-    public var summary: String {
+    package var summary: String {
         switch self {
         case .variant(let v): return "variant \"\(v)\""
         case .enabled(let on): return on ? "enabled" : "disabled"
@@ -66,7 +66,7 @@ public indirect enum FlagOverride: Sendable, Hashable {
     }
 
     /// The override's own JSON fields (without actor, reason, at and revision).
-    public var jsonFields: [String: JSONValue] {
+    package var jsonFields: [String: JSONValue] {
         switch self {
         case .variant(let v): return ["variant": .string(v)]
         case .enabled(let on): return ["state": .string(on ? "ENABLED" : "DISABLED")]
@@ -76,7 +76,7 @@ public indirect enum FlagOverride: Sendable, Hashable {
     }
 
     /// Reads the override's own fields from a stored object.
-    public init(fields o: [String: JSONValue]) throws(StoreError) {
+    package init(fields o: [String: JSONValue]) throws(StoreError) {
         if let v = o["variant"]?.stringValue {
             self = .variant(v)
         } else if let s = o["state"]?.stringValue, s == "ENABLED" || s == "DISABLED" {
@@ -107,23 +107,23 @@ public indirect enum FlagOverride: Sendable, Hashable {
 /// definition), or its default variant. The seed stays the same through every step of a rollout,
 /// so a key inside P % stays inside when P grows: users never flip back and forth. At 100 % the
 /// flag simply serves the target variant.
-public struct RolloutSplit: Sendable, Hashable {
+package struct RolloutSplit: Sendable, Hashable {
     /// The rollout this step belongs to.
-    public var rolloutID: String
+    package var rolloutID: String
     /// The variant being rolled out.
-    public var targetVariant: String
+    package var targetVariant: String
     /// The share of targeting keys that get the target, 0…100.
-    public var percent: Int
+    package var percent: Int
     /// The bucketing seed (the rollout's id by default).
-    public var seed: String
+    package var seed: String
     /// The override in force before the rollout began, applied under the split; nil for none.
-    public var base: FlagOverride?
+    package var base: FlagOverride?
     /// At 100 %: the share of targeting keys, in percent (0…50), still served what they had before
     /// (the final step's holdback); 0 for none. Stored as `"holdback"`, absent when 0.
-    public var holdback: Double
+    package var holdback: Double
 
     /// Creates a split; `seed` defaults to the rollout id.
-    public init(rolloutID: String, targetVariant: String, percent: Int, seed: String? = nil, base: FlagOverride? = nil, holdback: Double = 0) {
+    package init(rolloutID: String, targetVariant: String, percent: Int, seed: String? = nil, base: FlagOverride? = nil, holdback: Double = 0) {
         self.rolloutID = rolloutID
         self.targetVariant = targetVariant
         self.percent = percent
@@ -133,10 +133,10 @@ public struct RolloutSplit: Sendable, Hashable {
     }
 
     /// The holdback in force: only at 100 %, clamped into 0…50.
-    public var effectiveHoldback: Double { percent >= 100 ? min(50, max(0, holdback.isFinite ? holdback : 0)) : 0 }
+    package var effectiveHoldback: Double { percent >= 100 ? min(50, max(0, holdback.isFinite ? holdback : 0)) : 0 }
 
     /// The definition served during this step.
-    public func apply(to definition: JSONValue) -> JSONValue {
+    package func apply(to definition: JSONValue) -> JSONValue {
         let original = base.map { $0.apply(to: definition) } ?? definition
         guard case .object(var flag) = original else { return original }
         flag["state"] = "ENABLED"
@@ -168,7 +168,7 @@ public struct RolloutSplit: Sendable, Hashable {
     }
 
     /// `{"id","target","percent","seed","base"}`, and `"holdback"` when there is one.
-    public var json: JSONValue {
+    package var json: JSONValue {
         var o: [String: JSONValue] = [
             "id": .string(rolloutID), "target": .string(targetVariant), "percent": .int(Int64(percent)), "seed": .string(seed),
             "base": base.map { .object($0.jsonFields) } ?? .null,
@@ -178,7 +178,7 @@ public struct RolloutSplit: Sendable, Hashable {
     }
 
     /// Reads a stored split.
-    public init(json: JSONValue) throws(StoreError) {
+    package init(json: JSONValue) throws(StoreError) {
         guard let id = json["id"]?.stringValue, let target = json["target"]?.stringValue,
             let percent = json["percent"]?.numberValue, percent >= 0, percent <= 100
         else {
@@ -203,7 +203,7 @@ public struct RolloutSplit: Sendable, Hashable {
 
 extension RolloutSplit {
     /// `2%`, `0.5%`.
-    public static func percentText(_ x: Double) -> String {
+    package static func percentText(_ x: Double) -> String {
         let r = (x * 100).rounded() / 100
         return (r == r.rounded() ? String(Int(r)) : String(r)) + "%"
     }
@@ -213,16 +213,16 @@ extension RolloutSplit {
 ///
 /// JSON: the override's fields (see ``FlagOverride``) plus
 /// `"actor":"…","reason":"…","at":UNIX_SECONDS,"revision":N`.
-public struct OverrideRecord: Sendable, Hashable {
-    public var override: FlagOverride
-    public var actor: String
-    public var reason: String?
+package struct OverrideRecord: Sendable, Hashable {
+    package var override: FlagOverride
+    package var actor: String
+    package var reason: String?
     /// Unix seconds.
-    public var at: Int64
+    package var at: Int64
     /// The revision that set it.
-    public var revision: Int64
+    package var revision: Int64
 
-    public init(override: FlagOverride, actor: String, reason: String?, at: Int64, revision: Int64) {
+    package init(override: FlagOverride, actor: String, reason: String?, at: Int64, revision: Int64) {
         self.override = override
         self.actor = actor
         self.reason = reason
@@ -230,7 +230,7 @@ public struct OverrideRecord: Sendable, Hashable {
         self.revision = revision
     }
 
-    public var json: JSONValue {
+    package var json: JSONValue {
         var o: [String: JSONValue] = ["actor": .string(actor), "at": .int(at), "revision": .int(revision)]
         if let reason { o["reason"] = .string(reason) }
         for (k, v) in override.jsonFields { o[k] = v }
@@ -238,7 +238,7 @@ public struct OverrideRecord: Sendable, Hashable {
     }
 
     /// Reads a stored override; a clear error names what is wrong with it.
-    public init(json: JSONValue) throws(StoreError) {
+    package init(json: JSONValue) throws(StoreError) {
         guard case .object(let o) = json else {
             throw StoreError(code: .corruptData, message: "an override must be a JSON object, found \(json.typeName)")
         }
@@ -254,15 +254,15 @@ public struct OverrideRecord: Sendable, Hashable {
 ///
 /// JSON: `{"by":"…","reason":"…","at":UNIX_SECONDS,"revision":N,"rollout":"…"}`. The reverted
 /// state itself is the flag's override.
-public struct PinRecord: Sendable, Hashable {
-    public var by: String
-    public var reason: String
-    public var at: Int64
-    public var revision: Int64
+package struct PinRecord: Sendable, Hashable {
+    package var by: String
+    package var reason: String
+    package var at: Int64
+    package var revision: Int64
     /// The rollout whose revert set the pin, if any.
-    public var rollout: String?
+    package var rollout: String?
 
-    public init(by: String, reason: String, at: Int64, revision: Int64, rollout: String? = nil) {
+    package init(by: String, reason: String, at: Int64, revision: Int64, rollout: String? = nil) {
         self.by = by
         self.reason = reason
         self.at = at
@@ -270,13 +270,13 @@ public struct PinRecord: Sendable, Hashable {
         self.rollout = rollout
     }
 
-    public var json: JSONValue {
+    package var json: JSONValue {
         var o: [String: JSONValue] = ["by": .string(by), "reason": .string(reason), "at": .int(at), "revision": .int(revision)]
         if let rollout { o["rollout"] = .string(rollout) }
         return .object(o)
     }
 
-    public init(json: JSONValue) throws(StoreError) {
+    package init(json: JSONValue) throws(StoreError) {
         guard case .object(let o) = json, let by = o["by"]?.stringValue else {
             throw StoreError(code: .corruptData, message: "a pin must be a JSON object with \"by\"")
         }

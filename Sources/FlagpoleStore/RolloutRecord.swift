@@ -19,9 +19,9 @@ import FlagpoleRollout
 ///  "statusReason":null,"endedAt":null,"pausedAt":null,"wouldRevert":null,"forcedWindows":[],
 ///  "decisions":{"advance":1}}
 /// ```
-public struct RolloutRecord: Sendable, Hashable {
+package struct RolloutRecord: Sendable, Hashable {
     /// Where a rollout stands.
-    public enum Status: String, Sendable, Hashable, CaseIterable {
+    package enum Status: String, Sendable, Hashable, CaseIterable {
         /// Watched; the watcher advances, completes or reverts it.
         case running
         /// Held at its current step by a person: the watcher reports but does not act.
@@ -36,22 +36,22 @@ public struct RolloutRecord: Sendable, Hashable {
         case stopped
 
         /// Whether the watcher still looks at it.
-        public var isActive: Bool { self == .running || self == .paused }
+        package var isActive: Bool { self == .running || self == .paused }
     }
 
     /// Where the watcher reads the cohorts from.
-    public struct MetricSettings: Sendable, Hashable {
+    package struct MetricSettings: Sendable, Hashable {
         /// `builtin` (the client library's outcome counters) or `prometheus`.
-        public var source: String
+        package var source: String
         /// The Prometheus server, for `prometheus`.
-        public var prometheusURL: String?
+        package var prometheusURL: String?
         /// The PromQL query for the error rate, for `prometheus`.
-        public var prometheusQuery: String?
+        package var prometheusQuery: String?
         /// The PromQL query for the cohort's request count, for `prometheus` (optional).
-        public var prometheusRequestsQuery: String?
+        package var prometheusRequestsQuery: String?
 
         /// Creates settings; the default is the built-in counters.
-        public init(source: String = "builtin", prometheusURL: String? = nil, prometheusQuery: String? = nil, prometheusRequestsQuery: String? = nil)
+        package init(source: String = "builtin", prometheusURL: String? = nil, prometheusQuery: String? = nil, prometheusRequestsQuery: String? = nil)
         {
             self.source = source
             self.prometheusURL = prometheusURL
@@ -60,7 +60,7 @@ public struct RolloutRecord: Sendable, Hashable {
         }
 
         /// `{"source","prometheusURL","prometheusQuery"}`.
-        public var json: JSONValue {
+        package var json: JSONValue {
             var o: [String: JSONValue] = ["source": .string(source)]
             if let prometheusURL { o["prometheusURL"] = .string(prometheusURL) }
             if let prometheusQuery { o["prometheusQuery"] = .string(prometheusQuery) }
@@ -77,16 +77,16 @@ public struct RolloutRecord: Sendable, Hashable {
     }
 
     /// What the flag was before the rollout: restored exactly by an abort or a revert.
-    public struct Before: Sendable, Hashable {
+    package struct Before: Sendable, Hashable {
         /// The override in force before (nil: none).
-        public var override: OverrideRecord?
+        package var override: OverrideRecord?
         /// The pin in force before (nil: none).
-        public var pin: PinRecord?
+        package var pin: PinRecord?
         /// The flag's effective definition before (its definition with `override` applied).
-        public var definition: JSONValue
+        package var definition: JSONValue
 
         /// Creates a snapshot.
-        public init(override: OverrideRecord?, pin: PinRecord?, definition: JSONValue) {
+        package init(override: OverrideRecord?, pin: PinRecord?, definition: JSONValue) {
             self.override = override
             self.pin = pin
             self.definition = definition
@@ -94,62 +94,62 @@ public struct RolloutRecord: Sendable, Hashable {
     }
 
     /// The rollout's id: `<flag>-<start unix seconds>`; also the split's bucketing seed.
-    public var id: String
+    package var id: String
     /// The flag rolled out.
-    public var flag: String
+    package var flag: String
     /// The variant being rolled out.
-    public var targetVariant: String
+    package var targetVariant: String
     /// The steps in percent, increasing, the last one 100.
-    public var steps: [Int]
+    package var steps: [Int]
     /// The index of the current step in ``steps``.
-    public var stepIndex: Int
+    package var stepIndex: Int
     /// When the current step began (Unix seconds).
-    public var stepStartedAt: Int64
+    package var stepStartedAt: Int64
     /// How long each step is watched, in seconds.
-    public var watchSeconds: Int64
+    package var watchSeconds: Int64
     /// Where the rollout stands.
-    public var status: Status
+    package var status: Status
     /// A dry run of the guards: the first step is live, and the watcher judges it and reports
     /// ("would revert at …") but never writes the flag; people promote or abort it.
-    public var dryRun: Bool
+    package var dryRun: Bool
     /// The guard limits, resolved at start (command line, flag metadata, project config, built in).
-    public var limits: GuardLimits
+    package var limits: GuardLimits
     /// Where the watcher reads the cohorts.
-    public var metric: MetricSettings
+    package var metric: MetricSettings
     /// The final step's holdback in percent (0…50): while the step at 100 % is watched, this share
     /// of users keeps what it had before and is the concurrent control; released on completion.
     /// 0 (also for records written before holdbacks existed): none.
-    public var holdback: Double
+    package var holdback: Double
     /// The flag before the rollout, restored exactly by an abort or a revert.
-    public var before: Before
+    package var before: Before
     /// The revision at which the rollout last wrote the flag's override: if the
     /// override's own `revision` differs, a person changed the flag meanwhile.
-    public var overrideRevision: Int64
+    package var overrideRevision: Int64
     /// The revision of the record's last write.
-    public var revision: Int64
+    package var revision: Int64
     /// Who started it.
-    public var startedBy: String
+    package var startedBy: String
     /// Unix seconds.
-    public var startedAt: Int64
+    package var startedAt: Int64
     /// Why it was started (`--reason`).
-    public var reason: String?
+    package var reason: String?
     /// Why it ended, or was paused (`changed by ann@host at revision 17`, the revert's reason, …).
-    public var statusReason: String?
+    package var statusReason: String?
     /// When it ended (Unix seconds).
-    public var endedAt: Int64?
+    package var endedAt: Int64?
     /// When it was paused (Unix seconds), while paused.
-    public var pausedAt: Int64?
+    package var pausedAt: Int64?
     /// A dry run's "would revert at 14:02Z: …", the first time the watcher would have reverted.
-    public var wouldRevert: String?
+    package var wouldRevert: String?
     /// Freeze windows that a forced start overrode.
-    public var forcedWindows: [String]
+    package var forcedWindows: [String]
     /// How many times each verdict was acted on (holds are counted in the observation).
-    public var decisions: [String: Int]
+    package var decisions: [String: Int]
     /// The evidence of the decision that ended the rollout (revert, complete), if any.
-    public var evidence: JSONValue?
+    package var evidence: JSONValue?
 
     /// Creates a record.
-    public init(
+    package init(
         id: String, flag: String, targetVariant: String, steps: [Int], stepIndex: Int = 0, stepStartedAt: Int64,
         watchSeconds: Int64, status: Status = .running, dryRun: Bool = false, limits: GuardLimits, metric: MetricSettings = .init(),
         holdback: Double = 0, before: Before, overrideRevision: Int64 = 0, revision: Int64 = 0, startedBy: String, startedAt: Int64,
@@ -183,24 +183,24 @@ public struct RolloutRecord: Sendable, Hashable {
     }
 
     /// The current step's percentage.
-    public var percent: Int { steps[min(max(0, stepIndex), steps.count - 1)] }
+    package var percent: Int { steps[min(max(0, stepIndex), steps.count - 1)] }
     /// Whether the current step is the last.
-    public var isFinalStep: Bool { stepIndex >= steps.count - 1 }
+    package var isFinalStep: Bool { stepIndex >= steps.count - 1 }
 
     /// The holdback in force now: the record's at the final step, else 0.
-    public var activeHoldback: Double { isFinalStep && percent >= 100 ? min(50, max(0, holdback)) : 0 }
+    package var activeHoldback: Double { isFinalStep && percent >= 100 ? min(50, max(0, holdback)) : 0 }
 
     /// Whether the control is concurrent: below 100 %, or at 100 % with a holdback.
-    public var hasConcurrentControl: Bool { percent < 100 || activeHoldback > 0 }
+    package var hasConcurrentControl: Bool { percent < 100 || activeHoldback > 0 }
 
     /// The override this rollout's current step writes.
-    public var split: RolloutSplit {
+    package var split: RolloutSplit {
         RolloutSplit(
             rolloutID: id, targetVariant: targetVariant, percent: percent, seed: id, base: before.override?.override, holdback: activeHoldback)
     }
 
     /// The record as stored.
-    public var json: JSONValue {
+    package var json: JSONValue {
         var o: [String: JSONValue] = [
             "id": .string(id), "flag": .string(flag), "target": .string(targetVariant), "steps": .array(steps.map { .int(Int64($0)) }),
             "step": .int(Int64(stepIndex)), "stepStartedAt": .int(stepStartedAt), "watchSeconds": .int(watchSeconds),
@@ -227,7 +227,7 @@ public struct RolloutRecord: Sendable, Hashable {
     }
 
     /// Reads a stored record; a clear error names what is missing.
-    public init(json: JSONValue) throws(StoreError) {
+    package init(json: JSONValue) throws(StoreError) {
         func need<T>(_ name: String, _ value: T?) throws(StoreError) -> T {
             guard let value else {
                 throw StoreError(code: .corruptData, message: "a rollout record needs \"\(name)\"; written by hand or by a newer Flagpole?")
@@ -283,30 +283,30 @@ public struct RolloutRecord: Sendable, Hashable {
 ///
 /// JSON: `{"rollout","at","verdict","reason","evidence","treatment":{"successes","failures"},
 /// "control":{…},"source","holds","watcher"}`.
-public struct RolloutObservation: Sendable, Hashable {
+package struct RolloutObservation: Sendable, Hashable {
     /// The rollout looked at.
-    public var rolloutID: String
+    package var rolloutID: String
     /// Unix seconds.
-    public var at: Int64
+    package var at: Int64
     /// What the watcher decided.
-    public var verdict: RolloutVerdict
+    package var verdict: RolloutVerdict
     /// Why, in words.
-    public var reason: String
+    package var reason: String
     /// The numbers behind the verdict.
-    public var evidence: JSONValue
+    package var evidence: JSONValue
     /// The treatment cohort's counts (nil when the metric source failed).
-    public var treatment: CohortCounts?
+    package var treatment: CohortCounts?
     /// The control cohort's counts (nil when the metric source failed).
-    public var control: CohortCounts?
+    package var control: CohortCounts?
     /// The metric source's name.
-    public var source: String
+    package var source: String
     /// Consecutive holds so far in this step.
-    public var holds: Int
+    package var holds: Int
     /// The watcher that looked.
-    public var watcher: String
+    package var watcher: String
 
     /// Creates an observation.
-    public init(
+    package init(
         rolloutID: String, at: Int64, verdict: RolloutVerdict, reason: String, evidence: JSONValue = .object([:]),
         treatment: CohortCounts?, control: CohortCounts?, source: String, holds: Int, watcher: String
     ) {
@@ -338,7 +338,7 @@ public struct RolloutObservation: Sendable, Hashable {
     }
 
     /// The observation as stored.
-    public var json: JSONValue {
+    package var json: JSONValue {
         [
             "rollout": .string(rolloutID), "at": .int(at), "verdict": .string(verdict.rawValue), "reason": .string(reason),
             "evidence": evidence, "treatment": Self.countsJSON(treatment), "control": Self.countsJSON(control),
@@ -347,7 +347,7 @@ public struct RolloutObservation: Sendable, Hashable {
     }
 
     /// Reads a stored observation.
-    public init(json: JSONValue) throws(StoreError) {
+    package init(json: JSONValue) throws(StoreError) {
         guard let id = json["rollout"]?.stringValue, let v = json["verdict"]?.stringValue, let verdict = RolloutVerdict(rawValue: v) else {
             throw StoreError(code: .corruptData, message: "a rollout observation needs \"rollout\" and \"verdict\"")
         }
@@ -368,18 +368,18 @@ public struct RolloutObservation: Sendable, Hashable {
 /// token, and until when (the holder renews it every tick: it is also the watcher's heartbeat).
 ///
 /// JSON: `{"holder":"host-pid-…","token":7,"renewedAt":UNIX_MS,"expiresAt":UNIX_MS}`.
-public struct WatcherLease: Sendable, Hashable {
+package struct WatcherLease: Sendable, Hashable {
     /// The watcher's identity (`host-pid-random` by default).
-    public var holder: String
+    package var holder: String
     /// The fencing token: the value of `flagpole:{ENV}:watcher:fence` when the lease was taken.
-    public var token: Int64
+    package var token: Int64
     /// Unix milliseconds.
-    public var renewedAt: Int64
+    package var renewedAt: Int64
     /// Unix milliseconds.
-    public var expiresAt: Int64
+    package var expiresAt: Int64
 
     /// Creates a lease.
-    public init(holder: String, token: Int64, renewedAt: Int64, expiresAt: Int64) {
+    package init(holder: String, token: Int64, renewedAt: Int64, expiresAt: Int64) {
         self.holder = holder
         self.token = token
         self.renewedAt = renewedAt
@@ -387,15 +387,15 @@ public struct WatcherLease: Sendable, Hashable {
     }
 
     /// Whether a watcher holds it at `nowMilliseconds`.
-    public func isLive(atMilliseconds now: Int64) -> Bool { now < expiresAt }
+    package func isLive(atMilliseconds now: Int64) -> Bool { now < expiresAt }
 
     /// The lease as stored.
-    public var json: JSONValue {
+    package var json: JSONValue {
         ["holder": .string(holder), "token": .int(token), "renewedAt": .int(renewedAt), "expiresAt": .int(expiresAt)]
     }
 
     /// Reads a stored lease.
-    public init(json: JSONValue) throws(StoreError) {
+    package init(json: JSONValue) throws(StoreError) {
         guard let holder = json["holder"]?.stringValue, let token = json["token"]?.numberValue else {
             throw StoreError(code: .corruptData, message: "the watcher lease needs \"holder\" and \"token\"")
         }

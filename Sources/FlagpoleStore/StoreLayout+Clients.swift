@@ -40,43 +40,43 @@ extension StoreLayout {
 
     /// How long outcome buckets are kept by default: 6 hours, enough to compare an hour-long
     /// rollout step with the hours before it.
-    public static let defaultOutcomeRetention: Duration = .seconds(6 * 3600)
+    package static let defaultOutcomeRetention: Duration = .seconds(6 * 3600)
 
     /// The minute bucket (`floor(unixSeconds / 60)`) a Unix time falls in.
-    public static func unixMinute(_ unixSeconds: Int64) -> Int64 {
+    package static func unixMinute(_ unixSeconds: Int64) -> Int64 {
         unixSeconds >= 0 ? unixSeconds / 60 : (unixSeconds - 59) / 60
     }
 
     /// Hash: one flag's outcome counters for one minute (fields from ``outcomeField(variant:_:)``).
-    public func outcomes(flag: String, minute: Int64) -> String {
+    package func outcomes(flag: String, minute: Int64) -> String {
         keyPrefix + "outcomes:\(minute):" + flag
     }
 
     /// Hash: the minute's flag index (`flag:<flag>` → outcomes) and `dropped` → outcomes dropped.
-    public func outcomeSummary(minute: Int64) -> String {
+    package func outcomeSummary(minute: Int64) -> String {
         keyPrefix + "outcomes:\(minute)"
     }
 
     /// The summary field that indexes a flag: `flag:<flag>`.
-    public static func outcomeSummaryField(flag: String) -> String { "flag:" + flag }
+    package static func outcomeSummaryField(flag: String) -> String { "flag:" + flag }
 
     /// The summary field counting dropped outcomes.
-    public static let outcomeDroppedField = "dropped"
+    package static let outcomeDroppedField = "dropped"
 
     /// The field of an outcome hash: `<variant>|<metric>` (an empty variant when there was none).
-    public static func outcomeField(variant: String?, _ metric: OutcomeMetric) -> String {
+    package static func outcomeField(variant: String?, _ metric: OutcomeMetric) -> String {
         (variant ?? "") + "|" + metric.rawValue
     }
 
     /// The field of an outcome hash counting latency bucket `bucket` (see ``LatencyHistogram``):
     /// `<variant>|h<bucket>`.
-    public static func latencyField(variant: String?, bucket: Int) -> String {
+    package static func latencyField(variant: String?, bucket: Int) -> String {
         (variant ?? "") + "|h" + String(bucket)
     }
 
     /// Splits a latency-bucket field (`<variant>|h<k>`) into variant (nil for the empty name) and
     /// bucket; nil for any other field.
-    public static func parseLatencyField(_ field: String) -> (variant: String?, bucket: Int)? {
+    package static func parseLatencyField(_ field: String) -> (variant: String?, bucket: Int)? {
         guard let bar = field.utf8.lastIndex(of: UInt8(ascii: "|")) else { return nil }
         let metric = field.utf8[field.utf8.index(after: bar)...]
         guard metric.count >= 2, metric.count <= 3, metric.first == UInt8(ascii: "h") else { return nil }
@@ -92,7 +92,7 @@ extension StoreLayout {
 
     /// Splits an outcome hash field into variant (nil for the empty name) and metric; nil for a
     /// field Flagpole does not write (and for latency buckets: ``parseLatencyField(_:)``).
-    public static func parseOutcomeField(_ field: String) -> (variant: String?, metric: OutcomeMetric)? {
+    package static func parseOutcomeField(_ field: String) -> (variant: String?, metric: OutcomeMetric)? {
         guard let bar = field.lastIndex(of: "|"), let metric = OutcomeMetric(rawValue: String(field[field.index(after: bar)...])) else {
             return nil
         }
@@ -101,14 +101,14 @@ extension StoreLayout {
     }
 
     /// Hash: instance ID → the Unix second of its last heartbeat (the registry's index).
-    public var clients: String { keyPrefix + "clients" }
+    package var clients: String { keyPrefix + "clients" }
 
     /// String (JSON ``ClientRecord``, with a TTL): one instance's heartbeat.
-    public func client(_ instanceID: String) -> String { keyPrefix + "clients:" + instanceID }
+    package func client(_ instanceID: String) -> String { keyPrefix + "clients:" + instanceID }
 }
 
 /// One counter of an outcome hash field (see ``StoreLayout/outcomeField(variant:_:)``).
-public enum OutcomeMetric: String, Sendable, Hashable, CaseIterable {
+package enum OutcomeMetric: String, Sendable, Hashable, CaseIterable {
     /// Outcomes that succeeded.
     case ok
     /// Outcomes that failed.
@@ -120,18 +120,18 @@ public enum OutcomeMetric: String, Sendable, Hashable, CaseIterable {
 }
 
 /// The counters of one flag and variant over some span: what the watcher compares.
-public struct OutcomeCounts: Sendable, Hashable {
+package struct OutcomeCounts: Sendable, Hashable {
     /// Work that succeeded.
-    public var succeeded: Int64
+    package var succeeded: Int64
     /// Work that failed.
-    public var failed: Int64
+    package var failed: Int64
     /// The summed duration of the outcomes that had one, in microseconds.
-    public var totalMicroseconds: Int64
+    package var totalMicroseconds: Int64
     /// How many outcomes had a duration.
-    public var timed: Int64
+    package var timed: Int64
 
     /// Counts from their parts; all default to zero.
-    public init(succeeded: Int64 = 0, failed: Int64 = 0, totalMicroseconds: Int64 = 0, timed: Int64 = 0) {
+    package init(succeeded: Int64 = 0, failed: Int64 = 0, totalMicroseconds: Int64 = 0, timed: Int64 = 0) {
         self.succeeded = succeeded
         self.failed = failed
         self.totalMicroseconds = totalMicroseconds
@@ -139,14 +139,14 @@ public struct OutcomeCounts: Sendable, Hashable {
     }
 
     /// All outcomes, succeeded and failed (saturating at `Int64.max`).
-    public var total: Int64 { succeeded.saturatingAdding(failed) }
+    package var total: Int64 { succeeded.saturatingAdding(failed) }
 
     /// Whether every counter is zero.
-    public var isEmpty: Bool { succeeded == 0 && failed == 0 && totalMicroseconds == 0 && timed == 0 }
+    package var isEmpty: Bool { succeeded == 0 && failed == 0 && totalMicroseconds == 0 && timed == 0 }
 
     /// Adds another span's counts. Every sum saturates at `Int64.max` instead of wrapping: the
     /// counts come from other processes, and a wrapped sum would turn into a negative rate.
-    public mutating func add(_ other: OutcomeCounts) {
+    package mutating func add(_ other: OutcomeCounts) {
         succeeded.saturatingAdd(other.succeeded)
         failed.saturatingAdd(other.failed)
         totalMicroseconds.saturatingAdd(other.totalMicroseconds)
@@ -165,20 +165,20 @@ public struct OutcomeCounts: Sendable, Hashable {
 ///
 /// That is 128, 192, 256, 384, 512, 768, 1024, 1536 µs, …, 33.6 s, 50.3 s, 67.1 s. Bucketing costs
 /// a leading-zero count and a shift (``bucket(micros:)``), no division and no table.
-public struct LatencyHistogram: Sendable, Hashable {
+package struct LatencyHistogram: Sendable, Hashable {
     /// How many buckets there are: 40.
-    @inlinable public static var bucketCount: Int { 40 }
+    @inlinable package static var bucketCount: Int { 40 }
 
     /// Counts per bucket; always ``bucketCount`` long.
-    public var counts: [Int64]
+    package var counts: [Int64]
 
     /// An empty histogram.
-    public init() {
+    package init() {
         counts = [Int64](repeating: 0, count: Self.bucketCount)
     }
 
     /// A histogram from ``bucketCount`` (or fewer: the rest are zero) counts.
-    public init(counts: [Int64]) {
+    package init(counts: [Int64]) {
         var c = Array(counts.prefix(Self.bucketCount))
         if c.count < Self.bucketCount { c += [Int64](repeating: 0, count: Self.bucketCount - c.count) }
         self.counts = c
@@ -186,7 +186,7 @@ public struct LatencyHistogram: Sendable, Hashable {
 
     /// The bucket a duration in microseconds falls in (negative durations count as 0).
     @inlinable @inline(__always)
-    public static func bucket(micros: Int64) -> Int {
+    package static func bucket(micros: Int64) -> Int {
         let m = UInt64(bitPattern: micros)
         // Negative (top bit set) and below 128 µs: bucket 0.
         guard m >= 128, m < (1 << 63) else { return 0 }
@@ -196,7 +196,7 @@ public struct LatencyHistogram: Sendable, Hashable {
     }
 
     /// Where bucket `k` starts, in microseconds (0 for bucket 0).
-    public static func lowerBound(_ k: Int) -> Double {
+    package static func lowerBound(_ k: Int) -> Double {
         guard k > 0 else { return 0 }
         let k = Swift.min(k, bucketCount - 1)
         let base = Double(sign: .plus, exponent: 7 + (k - 1) / 2, significand: 1)
@@ -204,36 +204,36 @@ public struct LatencyHistogram: Sendable, Hashable {
     }
 
     /// Where bucket `k` ends, in microseconds (infinity for the last).
-    public static func upperBound(_ k: Int) -> Double {
+    package static func upperBound(_ k: Int) -> Double {
         k >= bucketCount - 1 ? .infinity : lowerBound(k + 1)
     }
 
     /// Adds one duration.
-    public mutating func record(micros: Int64) {
+    package mutating func record(micros: Int64) {
         counts[Self.bucket(micros: micros)].saturatingAdd(1)
     }
 
     /// Adds another histogram's counts (saturating at `Int64.max`).
-    public mutating func add(_ other: LatencyHistogram) {
+    package mutating func add(_ other: LatencyHistogram) {
         for k in 0..<Self.bucketCount { counts[k].saturatingAdd(other.counts[k]) }
     }
 
     /// How many durations it holds (saturating at `Int64.max`).
-    public var total: Int64 { counts.reduce(0) { $0.saturatingAdding($1) } }
+    package var total: Int64 { counts.reduce(0) { $0.saturatingAdding($1) } }
 
     /// Whether it holds none.
-    public var isEmpty: Bool { counts.allSatisfy { $0 == 0 } }
+    package var isEmpty: Bool { counts.allSatisfy { $0 == 0 } }
 
     /// The `q`-quantile (0…1, e.g. 0.95) in microseconds, interpolated linearly inside its bucket;
     /// nil when empty. A quantile in the last, open bucket is that bucket's lower bound (67.1 s),
     /// so an estimate never understates by more than a bucket's width except past 67 s.
-    public func quantile(_ q: Double) -> Double? {
+    package func quantile(_ q: Double) -> Double? {
         Self.quantile(q, of: counts.map { Double($0) })
     }
 
     /// The `q`-quantile of bucket counts that need not be whole (pro-rated counts, say), as
     /// ``quantile(_:)`` computes it; nil when they add up to nothing.
-    public static func quantile(_ q: Double, of counts: [Double]) -> Double? {
+    package static func quantile(_ q: Double, of counts: [Double]) -> Double? {
         let total = counts.reduce(0, +)
         guard total > 0 else { return nil }
         let rank = Swift.min(Swift.max(q, 0), 1) * total
@@ -256,36 +256,36 @@ public struct LatencyHistogram: Sendable, Hashable {
 ///
 /// JSON: `{"id","application","host","pid","version","environment","revision","source","inSync",
 /// "dataAgeSeconds","startedAt","lastSeen","ttlSeconds"}` (times in Unix seconds).
-public struct ClientRecord: Sendable, Hashable {
+package struct ClientRecord: Sendable, Hashable {
     /// The instance ID (unique per process run).
-    public var id: String
+    package var id: String
     /// The application name the client was configured with.
-    public var application: String
+    package var application: String
     /// The host name.
-    public var host: String
+    package var host: String
     /// The process ID.
-    public var pid: Int64
+    package var pid: Int64
     /// The Flagpole library version.
-    public var version: String
+    package var version: String
     /// The environment.
-    public var environment: String
+    package var environment: String
     /// The revision the instance has applied; nil before it has any data from Redis.
-    public var revision: Int64?
+    package var revision: Int64?
     /// Where its flags come from: `redis`, `disk`, `files` or `defaults`.
-    public var source: String
+    package var source: String
     /// Whether it is subscribed and caught up.
-    public var inSync: Bool
+    package var inSync: Bool
     /// How old its data is (0 while in sync); nil without data.
-    public var dataAgeSeconds: Double?
+    package var dataAgeSeconds: Double?
     /// When it started (Unix seconds).
-    public var startedAt: Int64
+    package var startedAt: Int64
     /// Its latest heartbeat (Unix seconds).
-    public var lastSeen: Int64
+    package var lastSeen: Int64
     /// How long the record lives without another heartbeat.
-    public var ttlSeconds: Int64
+    package var ttlSeconds: Int64
 
     /// A record from its parts.
-    public init(
+    package init(
         id: String, application: String, host: String, pid: Int64, version: String, environment: String, revision: Int64?,
         source: String, inSync: Bool, dataAgeSeconds: Double?, startedAt: Int64, lastSeen: Int64, ttlSeconds: Int64
     ) {
@@ -305,7 +305,7 @@ public struct ClientRecord: Sendable, Hashable {
     }
 
     /// The record as stored.
-    public var json: JSONValue {
+    package var json: JSONValue {
         [
             "id": .string(id), "application": .string(application), "host": .string(host), "pid": .int(pid),
             "version": .string(version), "environment": .string(environment), "revision": revision.map { .int($0) } ?? .null,
@@ -315,7 +315,7 @@ public struct ClientRecord: Sendable, Hashable {
     }
 
     /// Reads a stored record.
-    public init(json: JSONValue) throws(StoreError) {
+    package init(json: JSONValue) throws(StoreError) {
         guard case .object(let o) = json, let id = o["id"]?.stringValue else {
             throw StoreError(code: .corruptData, message: "a client record must be a JSON object with \"id\"")
         }
@@ -339,7 +339,7 @@ extension FlagStore {
     /// The live instances (those whose heartbeat has not expired), sorted by application, host and
     /// pid, and how many index entries belong to instances that are gone. Uses `HGETALL` and `GET`
     /// only, so both the writer and the reader ACL users may call it.
-    public func clients() async throws -> (clients: [ClientRecord], gone: Int) {
+    package func clients() async throws -> (clients: [ClientRecord], gone: Int) {
         let index: RedisReply
         do {
             index = try await client.send(["HGETALL", RedisArgument(layout.clients)])
@@ -370,7 +370,7 @@ extension FlagStore {
 
     /// One flag's outcome counters per variant (nil: no variant) over the minutes `minutes`, read
     /// in one pipelined round trip: what the watcher compares between treatment and control.
-    public func outcomes(flag: String, minutes: ClosedRange<Int64>) async throws -> [String?: OutcomeCounts] {
+    package func outcomes(flag: String, minutes: ClosedRange<Int64>) async throws -> [String?: OutcomeCounts] {
         let commands = minutes.map { RedisCommand(["HGETALL", RedisArgument(layout.outcomes(flag: flag, minute: $0))]) }
         let replies: [RedisReply]
         do {

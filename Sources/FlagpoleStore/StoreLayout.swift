@@ -4,15 +4,15 @@ import FlagpoleCore
 ///
 /// Every key of an environment shares the hash tag `{ENV}`, so scripts and transactions work
 /// unchanged on Redis Cluster. See the README's "Data layout in Redis" for each key's contents.
-public struct StoreLayout: Sendable, Hashable {
+package struct StoreLayout: Sendable, Hashable {
     /// The data format this Flagpole writes; data with a larger `format` in `meta` is refused.
-    public static let formatVersion = 1
+    package static let formatVersion = 1
 
     /// The environment, e.g. `prod`.
-    public let environment: String
+    package let environment: String
 
     /// Checks the environment name: letters, digits, `_`, `.`, `-`; at most 64 characters.
-    public init(environment: String) throws(StoreError) {
+    package init(environment: String) throws(StoreError) {
         guard Self.isValidEnvironmentName(environment) else {
             throw StoreError(
                 code: .invalidInput,
@@ -22,7 +22,7 @@ public struct StoreLayout: Sendable, Hashable {
         self.environment = environment
     }
 
-    public static func isValidEnvironmentName(_ name: String) -> Bool {
+    package static func isValidEnvironmentName(_ name: String) -> Bool {
         guard let first = name.unicodeScalars.first, name.unicodeScalars.count <= 64 else { return false }
         func ok(_ s: Unicode.Scalar) -> Bool {
             (s >= "a" && s <= "z") || (s >= "A" && s <= "Z") || (s >= "0" && s <= "9") || s == "_" || s == "." || s == "-"
@@ -33,42 +33,42 @@ public struct StoreLayout: Sendable, Hashable {
     private var prefix: String { "flagpole:{\(environment)}:" }
 
     /// String: the revision, a counter bumped by every change (absent means 0).
-    public var revision: String { prefix + "revision" }
+    package var revision: String { prefix + "revision" }
     /// Hash: flag key → the flag's definition as synced from the files (JSON, `$ref` resolved).
-    public var flags: String { prefix + "flags" }
+    package var flags: String { prefix + "flags" }
     /// Hash: flag key → a runtime override (JSON, see ``OverrideRecord``).
-    public var overrides: String { prefix + "overrides" }
+    package var overrides: String { prefix + "overrides" }
     /// Hash: flag key → a pin written by an automatic revert (JSON, see ``PinRecord``).
-    public var pins: String { prefix + "pins" }
+    package var pins: String { prefix + "pins" }
     /// Hash: data format, flag-set metadata, the last sync's provenance and the
     /// ``environmentIDField`` (see there).
-    public var meta: String { prefix + "meta" }
+    package var meta: String { prefix + "meta" }
     /// Stream: the audit trail, one entry per change.
-    public var audit: String { prefix + "audit" }
+    package var audit: String { prefix + "audit" }
     /// Hash: revision → the flag set a sync wrote (JSON), for `flagctl restore`.
-    public var history: String { prefix + "history" }
+    package var history: String { prefix + "history" }
     /// List: the revisions kept in ``history``, newest first.
-    public var historyOrder: String { prefix + "history:order" }
+    package var historyOrder: String { prefix + "history:order" }
     /// Pub/sub channel: one message per change (see ``ChangeEvent``).
-    public var changes: String { prefix + "changes" }
+    package var changes: String { prefix + "changes" }
     /// Hash: flag key → the flag's guarded rollout, running or the last one that ended (JSON, see ``RolloutRecord``).
-    public var rollouts: String { prefix + "rollouts" }
+    package var rollouts: String { prefix + "rollouts" }
     /// Hash: flag key → the watcher's latest look at the flag's rollout (JSON, see ``RolloutObservation``).
-    public var rolloutObservations: String { prefix + "rollouts:observations" }
+    package var rolloutObservations: String { prefix + "rollouts:observations" }
     /// String: the watcher lease and heartbeat (JSON, see ``WatcherLease``).
-    public var watcherLease: String { prefix + "watcher:lease" }
+    package var watcherLease: String { prefix + "watcher:lease" }
     /// String: the fencing token, an integer bumped each time a watcher takes the lease.
-    public var watcherFence: String { prefix + "watcher:fence" }
+    package var watcherFence: String { prefix + "watcher:fence" }
 
     /// The `meta` field naming this environment's data in this Redis: 32 random hex digits that
     /// the first write into the environment stores (a `meta` without one, from an older
     /// Flagpole, gets one on its next write) and that no write changes afterwards. A client's
     /// disk snapshot records it, so a snapshot of other Redis data (another server, or the
     /// environment deleted and synced again) is never taken for this one.
-    public static let environmentIDField = "environmentId"
+    package static let environmentIDField = "environmentId"
 
     /// A new environment ID: 128 random bits as 32 lower-case hex digits.
-    public static func makeEnvironmentID() -> String {
+    package static func makeEnvironmentID() -> String {
         var rng = SystemRandomNumberGenerator()
         return [rng.next() as UInt64, rng.next() as UInt64].map { word in
             let hex = String(word, radix: 16)
@@ -77,13 +77,13 @@ public struct StoreLayout: Sendable, Hashable {
     }
 
     /// The keys every write script takes, in order.
-    public var scriptKeys: [String] { [revision, flags, overrides, pins, meta, audit, history, historyOrder, rollouts, watcherFence] }
+    package var scriptKeys: [String] { [revision, flags, overrides, pins, meta, audit, history, historyOrder, rollouts, watcherFence] }
 
     /// Every key of the environment (the change channel aside).
-    public var allKeys: [String] { scriptKeys + [rolloutObservations, watcherLease] }
+    package var allKeys: [String] { scriptKeys + [rolloutObservations, watcherLease] }
 
     /// Each key with the Redis type it must hold.
-    public var keyTypes: [(key: String, type: String)] {
+    package var keyTypes: [(key: String, type: String)] {
         [
             (revision, "string"), (flags, "hash"), (overrides, "hash"), (pins, "hash"), (meta, "hash"), (audit, "stream"),
             (history, "hash"), (historyOrder, "list"), (rollouts, "hash"), (watcherFence, "string"),

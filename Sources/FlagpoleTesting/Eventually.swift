@@ -1,7 +1,7 @@
 /// Waits until `condition` holds, checking every `interval`, and fails after `timeout`.
 /// For conditions that something else brings about (a message arriving, a server coming back):
 /// the test proceeds the moment it holds, and a clear error says what never happened.
-public func waitUntil(
+package func waitUntil(
     _ what: @autoclosure () -> String, timeout: Duration = .seconds(10), interval: Duration = .milliseconds(5),
     _ condition: () async throws -> Bool
 ) async throws {
@@ -14,6 +14,6 @@ public func waitUntil(
 }
 
 /// A condition did not hold in time.
-public struct TimedOut: Error, CustomStringConvertible {
-    public var description: String
+package struct TimedOut: Error, CustomStringConvertible {
+    package var description: String
 }

@@ -3,11 +3,11 @@ import Foundation
 /// The fault suite's table: each fault test adds one row — the fault, what was checked, the result,
 /// and a figure — printed as it happens and appended to the file named by `FLAGPOLE_FAULT_TABLE`
 /// (`./run test` prints that file at the end).
-public enum FaultTable {
+package enum FaultTable {
     private static let lock = NSLock()
 
     /// Adds a row. `passed` is what the test asserted; the test still fails by its own `#expect`s.
-    public static func record(fault: String, checked: String, passed: Bool, figure: String) {
+    package static func record(fault: String, checked: String, passed: Bool, figure: String) {
         func cell(_ s: String) -> String { s.replacingOccurrences(of: "|", with: "\\|").replacingOccurrences(of: "\n", with: " ") }
         let row = "| \(cell(fault)) | \(cell(checked)) | \(passed ? "pass" : "FAIL") | \(cell(figure)) |"
         lock.withLock {
@@ -26,7 +26,7 @@ public enum FaultTable {
     }
 
     /// Milliseconds with one decimal, for figures.
-    public static func ms(_ d: Duration) -> String {
+    package static func ms(_ d: Duration) -> String {
         let (s, atto) = d.components
         return String(format: "%.1f ms", Double(s) * 1000 + Double(atto) / 1e15)
     }

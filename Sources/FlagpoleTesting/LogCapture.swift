@@ -2,37 +2,37 @@ import Logging
 import Synchronization
 
 /// Keeps every log entry written through ``logger``, for assertions.
-public final class LogCapture: Sendable {
-    public struct Entry: Sendable {
-        public var level: Logger.Level
-        public var message: String
-        public var metadata: Logger.Metadata
+package final class LogCapture: Sendable {
+    package struct Entry: Sendable {
+        package var level: Logger.Level
+        package var message: String
+        package var metadata: Logger.Metadata
     }
 
-    public let entries = Mutex<[Entry]>([])
+    package let entries = Mutex<[Entry]>([])
 
-    public init() {}
+    package init() {}
 
     /// A logger at `debug` that records into this capture.
-    public var logger: Logger {
+    package var logger: Logger {
         var logger = Logger(label: "flagpole.test") { _ in Handler(capture: self) }
         logger.logLevel = .debug
         return logger
     }
 
     /// Every entry, one a line: level, message, metadata.
-    public var text: String { entries.withLock { $0.map { "\($0.level) \($0.message) \($0.metadata)" }.joined(separator: "\n") } }
+    package var text: String { entries.withLock { $0.map { "\($0.level) \($0.message) \($0.metadata)" }.joined(separator: "\n") } }
 
     /// The messages of the warnings.
-    public func warnings() -> [String] { entries.withLock { $0.filter { $0.level == .warning }.map(\.message) } }
+    package func warnings() -> [String] { entries.withLock { $0.filter { $0.level == .warning }.map(\.message) } }
 
     /// The warnings whose `flagpole.flag` metadata names `flag`.
-    public func warnings(about flag: String) -> [Entry] {
+    package func warnings(about flag: String) -> [Entry] {
         entries.withLock { $0.filter { $0.level == .warning && $0.metadata["flagpole.flag"] == .string(flag) } }
     }
 
     /// Whether an entry at `level` contains `text`.
-    public func contains(_ text: String, level: Logger.Level = .warning) -> Bool {
+    package func contains(_ text: String, level: Logger.Level = .warning) -> Bool {
         entries.withLock { $0.contains { $0.level == level && $0.message.contains(text) } }
     }
 

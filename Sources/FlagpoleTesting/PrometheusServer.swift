@@ -16,17 +16,17 @@ import Synchronization
 ///     …
 /// }
 /// ```
-public final class PrometheusServer: Sendable {
+package final class PrometheusServer: Sendable {
     /// The temporary folder holding the config, the TSDB and the log (removed by ``remove()``).
-    public let directory: URL
+    package let directory: URL
     /// The TCP port on 127.0.0.1.
-    public let port: Int
+    package let port: Int
     /// How often each target is scraped.
-    public let scrapeInterval: Duration
+    package let scrapeInterval: Duration
     private let process: Mutex<Process?>
 
     /// `http://127.0.0.1:PORT`.
-    public var url: String { "http://127.0.0.1:\(port)" }
+    package var url: String { "http://127.0.0.1:\(port)" }
 
     private init(directory: URL, port: Int, scrapeInterval: Duration) {
         self.directory = directory
@@ -37,7 +37,7 @@ public final class PrometheusServer: Sendable {
 
     /// Starts a server scraping `targets` (`host:port`, path `/metrics`), runs `body`, then stops
     /// the server and removes its folder, whether `body` returns or throws.
-    public static func withServer<T>(
+    package static func withServer<T>(
         scrapeInterval: Duration = .seconds(1), targets: [String], _ body: (PrometheusServer) async throws -> T
     ) async throws -> T {
         let server = try await start(scrapeInterval: scrapeInterval, targets: targets)
@@ -55,7 +55,7 @@ public final class PrometheusServer: Sendable {
     ///
     /// - Throws: ``RedisServerError`` (a test-server error) when `prometheus` is not installed or
     ///   does not become ready within 15 s, with the end of its log.
-    public static func start(scrapeInterval: Duration = .seconds(1), targets: [String]) async throws -> PrometheusServer {
+    package static func start(scrapeInterval: Duration = .seconds(1), targets: [String]) async throws -> PrometheusServer {
         guard let executable = RedisServer.findExecutable("prometheus") else {
             throw RedisServerError(
                 "prometheus not found on PATH; the tests with a real Prometheus need it: run scripts/install-deps.sh "
@@ -120,7 +120,7 @@ public final class PrometheusServer: Sendable {
     }
 
     /// Scrapes `targets` (`host:port`) from now on, instead of the ones before.
-    public func setTargets(_ targets: [String]) throws {
+    package func setTargets(_ targets: [String]) throws {
         try Self.writeTargets(targets, in: directory)
     }
 
@@ -132,12 +132,12 @@ public final class PrometheusServer: Sendable {
     private var logPath: String { directory.appendingPathComponent("prometheus.log").path }
 
     /// The last lines of the server's log.
-    public var logTail: String {
+    package var logTail: String {
         String(((try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "").suffix(1500))
     }
 
     /// `GET path` on the server: the status and the body.
-    public func get(_ path: String, timeout: Duration = .seconds(5)) async throws -> (status: Int, body: String) {
+    package func get(_ path: String, timeout: Duration = .seconds(5)) async throws -> (status: Int, body: String) {
         var request = HTTPClientRequest(url: url + path)
         request.method = .GET
         let ms = timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000
@@ -147,7 +147,7 @@ public final class PrometheusServer: Sendable {
     }
 
     /// An instant query's JSON answer (`/api/v1/query?query=…`), as text.
-    public func query(_ promQL: String) async throws -> String {
+    package func query(_ promQL: String) async throws -> String {
         var components = URLComponents()
         components.queryItems = [URLQueryItem(name: "query", value: promQL)]
         let encoded = components.percentEncodedQuery?.replacingOccurrences(of: "+", with: "%2B") ?? ""
@@ -155,16 +155,16 @@ public final class PrometheusServer: Sendable {
     }
 
     /// The server's process id, while it runs.
-    public var pid: Int32? { process.withLock { p in p.flatMap { $0.isRunning ? $0.processIdentifier : nil } } }
+    package var pid: Int32? { process.withLock { p in p.flatMap { $0.isRunning ? $0.processIdentifier : nil } } }
 
     /// Freezes the server (`SIGSTOP`): it keeps accepting connections (the kernel does) but answers
     /// nothing, like an overloaded server.
-    public func pause() {
+    package func pause() {
         if let pid { Foundation.kill(pid, SIGSTOP) }
     }
 
     /// Whether the server is stopped by ``pause()`` (its state in `/proc` is `T`).
-    public var isPaused: Bool {
+    package var isPaused: Bool {
         guard let pid, let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
             let close = stat.lastIndex(of: ")")
         else { return false }
@@ -172,12 +172,12 @@ public final class PrometheusServer: Sendable {
     }
 
     /// Thaws a paused server (`SIGCONT`).
-    public func resume() {
+    package func resume() {
         if let pid { Foundation.kill(pid, SIGCONT) }
     }
 
     /// Stops the server (`SIGTERM`) and waits for it to exit: its port refuses connections.
-    public func stop() {
+    package func stop() {
         resume()
         let p = process.withLock { p -> Process? in
             defer { p = nil }
@@ -200,7 +200,7 @@ public final class PrometheusServer: Sendable {
     }
 
     /// Stops the server and removes its folder.
-    public func remove() {
+    package func remove() {
         stop()
         try? FileManager.default.removeItem(at: directory)
     }

@@ -6,22 +6,22 @@ import Foundation
 /// ``withCluster(primaries:_:)`` even when the test fails. Ready in about a second (the slots
 /// are assigned with `CLUSTER ADDSLOTSRANGE` and `CLUSTER MEET`, faster than
 /// `redis-cli --cluster create`, which waits in whole seconds).
-public final class RedisClusterSetup: Sendable {
+package final class RedisClusterSetup: Sendable {
     /// The nodes, in slot order: node 0 owns the first range of slots.
-    public let nodes: [RedisServer]
+    package let nodes: [RedisServer]
 
     private init(nodes: [RedisServer]) { self.nodes = nodes }
 
     /// `redis-cluster://127.0.0.1:P1,127.0.0.1:P2,…`.
-    public var url: String { "redis-cluster://" + nodes.map { "127.0.0.1:\($0.port)" }.joined(separator: ",") }
+    package var url: String { "redis-cluster://" + nodes.map { "127.0.0.1:\($0.port)" }.joined(separator: ",") }
 
     /// A configuration for ``url`` with short timeouts suited to tests.
-    public var configuration: RedisConfiguration {
+    package var configuration: RedisConfiguration {
         RedisConfiguration.forTests(url: url)
     }
 
     /// Starts a cluster, runs `body`, and stops every node afterwards, whether `body` returns or throws.
-    public static func withCluster<T>(primaries: Int = 3, _ body: (RedisClusterSetup) async throws -> T) async throws -> T {
+    package static func withCluster<T>(primaries: Int = 3, _ body: (RedisClusterSetup) async throws -> T) async throws -> T {
         var started: [RedisServer] = []
         do {
             for _ in 0..<primaries {
@@ -55,7 +55,7 @@ public final class RedisClusterSetup: Sendable {
     }
 
     /// Waits until every node says `cluster_state:ok` and agrees on who owns every slot.
-    public func waitUntilConsistent(timeout: Duration = .seconds(15)) async throws {
+    package func waitUntilConsistent(timeout: Duration = .seconds(15)) async throws {
         try await waitUntil("the cluster to agree on its slots", timeout: timeout, interval: .milliseconds(20)) {
             var maps: Set<[String]> = []
             for node in nodes {
@@ -74,7 +74,7 @@ public final class RedisClusterSetup: Sendable {
     }
 
     /// The node that owns `slot`, by the nodes' own view.
-    public func owner(ofSlot slot: Int) throws -> RedisServer {
+    package func owner(ofSlot slot: Int) throws -> RedisServer {
         for node in nodes {
             let slots = try connection(node).send(["CLUSTER", "SLOTS"]).array ?? []
             for r in slots {
@@ -88,18 +88,18 @@ public final class RedisClusterSetup: Sendable {
     }
 
     /// The node that owns `key`.
-    public func owner(of key: String) throws -> RedisServer { try owner(ofSlot: RedisHashSlot.slot(of: key)) }
+    package func owner(of key: String) throws -> RedisServer { try owner(ofSlot: RedisHashSlot.slot(of: key)) }
 
     /// Starts moving `slot` to `target`: `IMPORTING` on the target, `MIGRATING` on the owner
     /// (keys not yet moved stay on the owner, which answers `ASK` for the missing ones).
-    public func beginMigration(slot: Int, to target: RedisServer) throws {
+    package func beginMigration(slot: Int, to target: RedisServer) throws {
         let source = try owner(ofSlot: slot)
         _ = try connection(target).send(["CLUSTER", "SETSLOT", RedisArgument(slot), "IMPORTING", RedisArgument(nodeID(source))])
         _ = try connection(source).send(["CLUSTER", "SETSLOT", RedisArgument(slot), "MIGRATING", RedisArgument(nodeID(target))])
     }
 
     /// Moves these keys of a migrating slot to the target (`MIGRATE … KEYS`).
-    public func migrate(keys: [String], slot: Int, to target: RedisServer) throws {
+    package func migrate(keys: [String], slot: Int, to target: RedisServer) throws {
         guard !keys.isEmpty else { return }
         let source = try owner(ofSlot: slot)
         _ = try connection(source).send(
@@ -108,7 +108,7 @@ public final class RedisClusterSetup: Sendable {
     }
 
     /// Ends a migration: the slot belongs to `target`, as every node is told (`SETSLOT … NODE`).
-    public func finishMigration(slot: Int, to target: RedisServer) async throws {
+    package func finishMigration(slot: Int, to target: RedisServer) async throws {
         let id = try nodeID(target)
         let source = try owner(ofSlot: slot)
         _ = try connection(target).send(["CLUSTER", "SETSLOT", RedisArgument(slot), "NODE", RedisArgument(id)])
@@ -120,7 +120,7 @@ public final class RedisClusterSetup: Sendable {
     }
 
     /// Moves `slot` and every key in it to `target` (a whole resharding of one slot).
-    public func moveSlot(_ slot: Int, to target: RedisServer) async throws {
+    package func moveSlot(_ slot: Int, to target: RedisServer) async throws {
         let source = try owner(ofSlot: slot)
         guard source !== target else { return }
         try beginMigration(slot: slot, to: target)
@@ -133,13 +133,13 @@ public final class RedisClusterSetup: Sendable {
     }
 
     /// The node's cluster id (`CLUSTER MYID`).
-    public func nodeID(_ node: RedisServer) throws -> String {
+    package func nodeID(_ node: RedisServer) throws -> String {
         guard let id = try connection(node).send(["CLUSTER", "MYID"]).string else { throw RedisServerError("CLUSTER MYID gave no id") }
         return id
     }
 
     /// Stops every node and removes their folders.
-    public func remove() {
+    package func remove() {
         for node in nodes { node.remove() }
     }
 

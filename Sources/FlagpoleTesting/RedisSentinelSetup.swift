@@ -11,16 +11,16 @@ import Foundation
 ///     try await setup.failover()
 /// }
 /// ```
-public final class RedisSentinelSetup: Sendable {
+package final class RedisSentinelSetup: Sendable {
     /// The name the Sentinels monitor the primary under: `flagpole-primary`.
-    public let masterName = "flagpole-primary"
+    package let masterName = "flagpole-primary"
     /// Every data server; the first was the primary at the start.
-    public let servers: [RedisServer]
-    public let sentinels: [RedisServer]
+    package let servers: [RedisServer]
+    package let sentinels: [RedisServer]
     /// `requirepass` of the data servers, if any.
-    public let password: String?
+    package let password: String?
     /// `requirepass` of the Sentinels, if any.
-    public let sentinelPassword: String?
+    package let sentinelPassword: String?
 
     private init(servers: [RedisServer], sentinels: [RedisServer], password: String?, sentinelPassword: String?) {
         self.servers = servers
@@ -30,13 +30,13 @@ public final class RedisSentinelSetup: Sendable {
     }
 
     /// `redis-sentinel://[:PASSWORD@]127.0.0.1:P1,127.0.0.1:P2/flagpole-primary[?sentinelPassword=…]`.
-    public var url: String {
+    package var url: String {
         "redis-sentinel://" + (password.map { ":\($0)@" } ?? "") + sentinels.map { "127.0.0.1:\($0.port)" }.joined(separator: ",")
             + "/\(masterName)" + (sentinelPassword.map { "?sentinelPassword=\($0)" } ?? "")
     }
 
     /// A configuration for ``url`` with short timeouts suited to tests.
-    public var configuration: RedisConfiguration {
+    package var configuration: RedisConfiguration {
         RedisConfiguration.forTests(url: url)
     }
 
@@ -47,7 +47,7 @@ public final class RedisSentinelSetup: Sendable {
     ///   - sentinels: Sentinels, with a quorum of 1. Default: 1.
     ///   - password: `requirepass` (and `masterauth`) of the data servers. Default: none.
     ///   - sentinelPassword: `requirepass` of the Sentinels. Default: none.
-    public static func withSetup<T>(
+    package static func withSetup<T>(
         replicas: Int = 1, sentinels: Int = 1, password: String? = nil, sentinelPassword: String? = nil,
         _ body: (RedisSentinelSetup) async throws -> T
     ) async throws -> T {
@@ -98,7 +98,7 @@ public final class RedisSentinelSetup: Sendable {
     }
 
     /// The port of the server the (first answering) Sentinel names as primary.
-    public func primaryPort() throws -> Int {
+    package func primaryPort() throws -> Int {
         var lastError: (any Error)?
         for sentinel in sentinels {
             do {
@@ -112,7 +112,7 @@ public final class RedisSentinelSetup: Sendable {
     }
 
     /// The server the Sentinels name as primary.
-    public func primary() throws -> RedisServer {
+    package func primary() throws -> RedisServer {
         let port = try primaryPort()
         guard let server = servers.first(where: { $0.port == port }) else { throw RedisServerError("no server on port \(port)") }
         return server
@@ -121,7 +121,7 @@ public final class RedisSentinelSetup: Sendable {
     /// `SENTINEL FAILOVER` (retried while the Sentinel finds no suitable replica yet), then waits
     /// until every Sentinel names the new primary and it answers `ROLE` as a primary. Returns it.
     @discardableResult
-    public func failover(timeout: Duration = .seconds(20)) async throws -> RedisServer {
+    package func failover(timeout: Duration = .seconds(20)) async throws -> RedisServer {
         let old = try primaryPort()
         try await waitUntil("SENTINEL FAILOVER accepted", timeout: timeout, interval: .milliseconds(50)) {
             let reply = try sentinelConnection(sentinels[0]).sendRaw(["SENTINEL", "FAILOVER", RedisArgument(masterName)])
@@ -144,7 +144,7 @@ public final class RedisSentinelSetup: Sendable {
     }
 
     /// Stops every server and removes their folders.
-    public func remove() {
+    package func remove() {
         for server in sentinels + servers { server.remove() }
     }
 

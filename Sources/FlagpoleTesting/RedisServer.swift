@@ -12,22 +12,22 @@ import Synchronization
 ///     …
 /// }
 /// ```
-public final class RedisServer: Sendable {
+package final class RedisServer: Sendable {
     /// How to start the server.
-    public struct Options: Sendable {
+    package struct Options: Sendable {
         /// Append-only-file persistence (`appendonly yes`, `appendfsync always`). Default: off.
-        public var appendOnly = false
+        package var appendOnly = false
         /// `requirepass`. Default: none.
-        public var password: String?
+        package var password: String?
         /// Extra `redis-server` arguments, e.g. `["--maxmemory", "10mb"]`.
-        public var extraArguments: [String] = []
+        package var extraArguments: [String] = []
         /// Lines of a config file written to the server's folder and passed first (Sentinel needs
         /// one it can rewrite). Default: none.
-        public var configLines: [String] = []
+        package var configLines: [String] = []
         /// Run as a Sentinel (`redis-server sentinel.conf --sentinel`). Default: false.
-        public var sentinel = false
+        package var sentinel = false
 
-        public init(
+        package init(
             appendOnly: Bool = false, password: String? = nil, extraArguments: [String] = [], configLines: [String] = [],
             sentinel: Bool = false
         ) {
@@ -40,25 +40,25 @@ public final class RedisServer: Sendable {
     }
 
     /// The temporary folder holding the server's files (removed by ``remove()``).
-    public let directory: URL
+    package let directory: URL
     /// The TCP port on 127.0.0.1.
-    public let port: Int
+    package let port: Int
     /// The unix socket path.
-    public let socketPath: String
-    public let options: Options
+    package let socketPath: String
+    package let options: Options
     private let process: Mutex<Process?>
 
     /// `redis://127.0.0.1:PORT` (with the password, if any).
-    public var url: String {
+    package var url: String {
         if let password = options.password { return "redis://:\(password)@127.0.0.1:\(port)" }
         return "redis://127.0.0.1:\(port)"
     }
 
     /// `unix:///…/redis.sock`.
-    public var unixURL: String { "unix://\(socketPath)" + (options.password.map { "?password=\($0)" } ?? "") }
+    package var unixURL: String { "unix://\(socketPath)" + (options.password.map { "?password=\($0)" } ?? "") }
 
     /// A configuration for the TCP endpoint with short timeouts suited to tests.
-    public var configuration: RedisConfiguration {
+    package var configuration: RedisConfiguration {
         RedisConfiguration.forTests(url: url)
     }
 
@@ -72,7 +72,7 @@ public final class RedisServer: Sendable {
 
     /// Starts a server, runs `body`, and stops the server and removes its folder afterwards,
     /// whether `body` returns or throws.
-    public static func withServer<T>(
+    package static func withServer<T>(
         _ options: Options = Options(), _ body: (RedisServer) async throws -> T
     ) async throws -> T {
         let server = try await start(options)
@@ -87,7 +87,7 @@ public final class RedisServer: Sendable {
     }
 
     /// Starts a server and waits until it answers. Prefer ``withServer(_:_:)``.
-    public static func start(_ options: Options = Options()) async throws -> RedisServer {
+    package static func start(_ options: Options = Options()) async throws -> RedisServer {
         guard let executable = findExecutable("redis-server") else {
             throw RedisServerError("redis-server not found on PATH; install it (Debian: apt-get install redis-server)")
         }
@@ -164,15 +164,15 @@ public final class RedisServer: Sendable {
     }
 
     /// The server's process id, while it runs.
-    public var pid: Int32? { process.withLock { p in p.flatMap { $0.isRunning ? $0.processIdentifier : nil } } }
+    package var pid: Int32? { process.withLock { p in p.flatMap { $0.isRunning ? $0.processIdentifier : nil } } }
 
     /// Kills the server at once (`SIGKILL`), as a crash would, and waits for it to be gone.
-    public func kill() {
+    package func kill() {
         signalAndWait(SIGKILL)
     }
 
     /// Stops the server (`SIGTERM`) and waits for it to exit.
-    public func stop() {
+    package func stop() {
         signalAndWait(SIGTERM)
     }
 
@@ -187,25 +187,25 @@ public final class RedisServer: Sendable {
     }
 
     /// Freezes the server (`SIGSTOP`): it keeps its connections but answers nothing.
-    public func pause() {
+    package func pause() {
         if let pid { Foundation.kill(pid, SIGSTOP) }
     }
 
     /// Thaws a paused server (`SIGCONT`).
-    public func resume() {
+    package func resume() {
         if let pid { Foundation.kill(pid, SIGCONT) }
     }
 
     /// Starts the server again on the same port, socket and folder (after ``kill()`` or ``stop()``);
     /// with append-only persistence it reloads its data.
-    public func restart() async throws {
+    package func restart() async throws {
         stop()
         guard let executable = Self.findExecutable("redis-server") else { throw RedisServerError("redis-server not found") }
         try await launch(executable: executable)
     }
 
     /// Stops the server and removes its folder.
-    public func remove() {
+    package func remove() {
         resume()
         kill()
         try? FileManager.default.removeItem(at: directory)
@@ -229,7 +229,7 @@ public final class RedisServer: Sendable {
     }
 
     /// A TCP port on 127.0.0.1 that is free right now.
-    public static func freePort() throws -> Int {
+    package static func freePort() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw RedisServerError("socket() failed") }
         defer { close(fd) }
@@ -259,7 +259,7 @@ extension RedisConfiguration {
 }
 
 /// A test server could not be started.
-public struct RedisServerError: Error, CustomStringConvertible {
-    public var description: String
-    public init(_ description: String) { self.description = description }
+package struct RedisServerError: Error, CustomStringConvertible {
+    package var description: String
+    package init(_ description: String) { self.description = description }
 }

@@ -9,9 +9,9 @@ import Glibc
 /// silently, as a dead NAT entry or a half-open socket would — and `heal()` resumes.
 ///
 /// Not a stand-in for Redis: every byte goes to and comes from the real server.
-public final class TCPProxy: @unchecked Sendable {
+package final class TCPProxy: @unchecked Sendable {
     /// The proxy's port on 127.0.0.1.
-    public let port: Int
+    package let port: Int
     private let upstreamPort: Int
     private let listener: Int32
     private let lock = NSLock()
@@ -36,7 +36,7 @@ public final class TCPProxy: @unchecked Sendable {
     }
 
     /// Starts relaying 127.0.0.1:`port` → 127.0.0.1:`upstreamPort`.
-    public init(upstreamPort: Int) throws {
+    package init(upstreamPort: Int) throws {
         self.upstreamPort = upstreamPort
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw ProxyError("socket() failed: errno \(errno)") }
@@ -63,11 +63,11 @@ public final class TCPProxy: @unchecked Sendable {
     }
 
     /// `redis://127.0.0.1:<port>` (plus whatever path/query the caller appends).
-    public var url: String { "redis://127.0.0.1:\(port)" }
+    package var url: String { "redis://127.0.0.1:\(port)" }
 
     /// Stops relaying: every connection (or only those that sent SUBSCRIBE/PSUBSCRIBE) stays open
     /// but nothing passes in either direction.
-    public func blackhole(subscribersOnly: Bool) {
+    package func blackhole(subscribersOnly: Bool) {
         lock.withLock {
             if subscribersOnly { blackholeSubscribers = true } else { blackholeAll = true }
         }
@@ -76,12 +76,12 @@ public final class TCPProxy: @unchecked Sendable {
     /// Relays replies (server → client, on connections that are not subscribers) at most
     /// `bytesPerTenMilliseconds` at a time, one chunk every 10 ms: a slow link, on which a large
     /// reply takes many reads that each arrive well within any timeout. 0 lifts the limit.
-    public func throttle(bytesPerTenMilliseconds: Int) {
+    package func throttle(bytesPerTenMilliseconds: Int) {
         lock.withLock { throttleBytes = max(0, bytesPerTenMilliseconds) }
     }
 
     /// Relays again.
-    public func heal() {
+    package func heal() {
         lock.withLock {
             blackholeAll = false
             blackholeSubscribers = false
@@ -92,15 +92,15 @@ public final class TCPProxy: @unchecked Sendable {
     /// vanish: the reply is read and thrown away and that connection is closed at once, so the
     /// server has carried the request out but the client never hears so — the fault that makes
     /// a naive retry count twice.
-    public func loseNextReplies(_ count: Int = 1) {
+    package func loseNextReplies(_ count: Int = 1) {
         lock.withLock { repliesToLose += count }
     }
 
     /// How many replies ``loseNextReplies(_:)`` has thrown away so far.
-    public var lostReplies: Int { lock.withLock { repliesLost } }
+    package var lostReplies: Int { lock.withLock { repliesLost } }
 
     /// Closes every relayed connection that is not a subscriber now, whatever is in flight.
-    public func cutConnections() {
+    package func cutConnections() {
         lock.withLock {
             for c in connections where !c.isSubscriber {
                 shutdown(c.client, Int32(SHUT_RDWR))
@@ -110,12 +110,12 @@ public final class TCPProxy: @unchecked Sendable {
     }
 
     /// How many relayed connections sent SUBSCRIBE or PSUBSCRIBE.
-    public var subscriberConnections: Int { lock.withLock { connections.filter(\.isSubscriber).count } }
+    package var subscriberConnections: Int { lock.withLock { connections.filter(\.isSubscriber).count } }
 
     /// Closes the listener and every relayed connection. Idempotent: file descriptors are
     /// touched only while still open and owned here (a second close could hit a descriptor number
     /// the process has since reused for another socket).
-    public func stop() {
+    package func stop() {
         lock.withLock {
             guard !stopped else { return }
             stopped = true

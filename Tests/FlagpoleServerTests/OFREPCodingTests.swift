@@ -1,4 +1,5 @@
 import Flagpole
+import FlagpoleCore
 import Testing
 
 @testable import FlagpoleServer

@@ -1,5 +1,6 @@
 import Flagpole
 import FlagpoleControl
+import FlagpoleCore
 import FlagpoleRedis
 import FlagpoleServer
 import FlagpoleStore

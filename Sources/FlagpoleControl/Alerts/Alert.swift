@@ -2,25 +2,25 @@ import FlagpoleCore
 
 /// Something a person should hear about: a revert, a rollout that stopped because someone changed
 /// the flag meanwhile, a rollout that completed.
-public struct Alert: Sendable, Hashable {
-    public enum Severity: String, Sendable, Hashable {
+package struct Alert: Sendable, Hashable {
+    package enum Severity: String, Sendable, Hashable {
         case info, warning, critical
     }
 
-    public var severity: Severity
+    package var severity: Severity
     /// One line, e.g. `prod: new-checkout reverted`.
-    public var title: String
+    package var title: String
     /// What happened and why, for people, a few lines at most.
-    public var text: String
-    public var environment: String
-    public var flag: String?
-    public var rolloutID: String?
+    package var text: String
+    package var environment: String
+    package var flag: String?
+    package var rolloutID: String?
     /// The evidence (counts, rates, statistic, threshold), sent as JSON to the generic webhook.
-    public var details: JSONValue
+    package var details: JSONValue
     /// Unix seconds.
-    public var at: Int64
+    package var at: Int64
 
-    public init(
+    package init(
         severity: Severity, title: String, text: String, environment: String, flag: String? = nil,
         rolloutID: String? = nil, details: JSONValue = .object([:]), at: Int64
     ) {
@@ -37,6 +37,6 @@ public struct Alert: Sendable, Hashable {
 
 /// Takes alerts without ever blocking the caller (the watcher's control loop): an implementation
 /// queues them and sends them elsewhere, retrying with backoff.
-public protocol AlertSink: Sendable {
+package protocol AlertSink: Sendable {
     func send(_ alert: Alert)
 }

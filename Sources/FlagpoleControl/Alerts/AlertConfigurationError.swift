@@ -7,23 +7,23 @@ import FlagpoleCore
 ///
 /// The description lists every problem, one a line, naming the target and the variable; never a
 /// variable's value.
-public struct AlertConfigurationError: Error, Sendable, CustomStringConvertible {
+package struct AlertConfigurationError: Error, Sendable, CustomStringConvertible {
     /// One target's problem.
-    public struct Problem: Sendable, Hashable, CustomStringConvertible {
+    package struct Problem: Sendable, Hashable, CustomStringConvertible {
         /// The target's name in the project config.
-        public var target: String
+        package var target: String
         /// The environment variable concerned, if any.
-        public var variable: String?
+        package var variable: String?
         /// What is wrong and how to fix it.
-        public var message: String
+        package var message: String
 
-        public var description: String { "alert target \"\(target)\": \(message)" }
+        package var description: String { "alert target \"\(target)\": \(message)" }
     }
 
     /// Every problem found.
-    public var problems: [Problem]
+    package var problems: [Problem]
 
-    public var description: String {
+    package var description: String {
         if problems.count == 1 { return problems[0].description }
         return "\(problems.count) alert targets cannot send:\n" + problems.map { "  " + $0.description }.joined(separator: "\n")
     }

@@ -34,41 +34,41 @@ import Synchronization
 /// ``init(targets:processEnvironment:configuration:registry:logger:)``
 /// `flagpole_alerts_sent_total`, `flagpole_alerts_failed_total`, `flagpole_alerts_dropped_total`
 /// and `flagpole_alerts_retries_total`, each with `target` and `type` labels.
-public final class AlertDispatcher: AlertSink, Service {
+package final class AlertDispatcher: AlertSink, Service {
     /// How alerts are queued and sent.
-    public struct Configuration: Sendable {
+    package struct Configuration: Sendable {
         /// The most alerts waiting per target; past it the oldest is dropped. Default: 256.
-        public var queueCapacity = 256
+        package var queueCapacity = 256
         /// Attempts per alert and target, the first included. Default: 5.
-        public var maxAttempts = 5
+        package var maxAttempts = 5
         /// The wait before the first retry; it doubles per attempt, jittered to [½, 1] of it.
         /// Default: 1 s.
-        public var initialBackoff: Duration = .seconds(1)
+        package var initialBackoff: Duration = .seconds(1)
         /// The longest wait between attempts (a `Retry-After` is capped to it too). Default: 60 s.
-        public var maxBackoff: Duration = .seconds(60)
+        package var maxBackoff: Duration = .seconds(60)
         /// How long one HTTP request may take, connecting and reading the answer included. Default: 10 s.
-        public var requestTimeout: Duration = .seconds(10)
+        package var requestTimeout: Duration = .seconds(10)
         /// Telegram's Bot API base URL (tests point it at a local server). Default:
         /// `https://api.telegram.org`.
-        public var telegramAPIBase = "https://api.telegram.org"
+        package var telegramAPIBase = "https://api.telegram.org"
 
         /// The defaults.
-        public init() {}
+        package init() {}
     }
 
     /// Counts per target, for `/metrics`.
-    public struct Statistics: Sendable, Hashable {
+    package struct Statistics: Sendable, Hashable {
         /// Alerts a target accepted.
-        public var sent = 0
+        package var sent = 0
         /// Alerts given up on (attempts exhausted, a status that is not retried, shutdown).
-        public var failed = 0
+        package var failed = 0
         /// Alerts dropped from a full queue (or sent after shutdown).
-        public var dropped = 0
+        package var dropped = 0
         /// Attempts that failed and were retried.
-        public var retried = 0
+        package var retried = 0
 
         /// All zero.
-        public init() {}
+        package init() {}
     }
 
     /// One target, resolved: where to POST what, and its queue.
@@ -140,7 +140,7 @@ public final class AlertDispatcher: AlertSink, Service {
     }
 
     /// How alerts are queued and sent.
-    public let configuration: Configuration
+    package let configuration: Configuration
     private let channels: [Channel]
     private let logger: Logger
     private let started = Atomic<Bool>(false)
@@ -160,7 +160,7 @@ public final class AlertDispatcher: AlertSink, Service {
     ///   - logger: where failures are logged.
     /// - Throws: ``AlertConfigurationError`` naming every target whose variable is unset, empty or
     ///   not a URL.
-    public init(
+    package init(
         targets: [AlertTarget], processEnvironment: [String: String] = ProcessInfo.processInfo.environment,
         configuration: Configuration = Configuration(), registry: PrometheusCollectorRegistry? = nil, logger: Logger
     ) throws(AlertConfigurationError) {
@@ -178,7 +178,7 @@ public final class AlertDispatcher: AlertSink, Service {
     ///
     /// - Throws: ``AlertConfigurationError`` listing every problem, e.g. `alert target "on-call":
     ///   environment variable FLAGPOLE_TELEGRAM_BOT_TOKEN (the bot token) is not set; …`.
-    public static func validate(
+    package static func validate(
         targets: [AlertTarget], environments: [String]? = nil,
         processEnvironment: [String: String] = ProcessInfo.processInfo.environment
     ) throws(AlertConfigurationError) {
@@ -254,7 +254,7 @@ public final class AlertDispatcher: AlertSink, Service {
 
     /// Queues `alert` for every target that applies to its environment, without waiting. A full
     /// queue drops its oldest alert (counted in ``Statistics/dropped``).
-    public func send(_ alert: Alert) {
+    package func send(_ alert: Alert) {
         for channel in channels where channel.target.applies(toEnvironment: alert.environment) {
             switch channel.continuation.yield(alert) {
             case .enqueued: break
@@ -267,7 +267,7 @@ public final class AlertDispatcher: AlertSink, Service {
     /// Sends queued alerts until cancelled, or, after a graceful shutdown begins, until the queues
     /// are empty: what is still queued then gets one attempt each, without retries, and alerts sent
     /// after that are dropped. Runs once; a second call logs an error and returns.
-    public func run() async throws {
+    package func run() async throws {
         guard started.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged else {
             logger.error("AlertDispatcher.run() called twice; the second call returns at once")
             return
@@ -392,7 +392,7 @@ public final class AlertDispatcher: AlertSink, Service {
     // MARK: - Counters
 
     /// Counts per target name.
-    public var statistics: [String: Statistics] {
+    package var statistics: [String: Statistics] {
         var out: [String: Statistics] = [:]
         for channel in channels { out[channel.target.name] = channel.stats.withLock { $0 } }
         return out

@@ -1,11 +1,11 @@
 import FlagpoleCore
 
 /// What each kind of alert target receives: the body of its `POST`.
-public enum AlertMessage {
+package enum AlertMessage {
     /// The generic webhook's JSON: the whole alert,
     /// `{"severity","title","text","environment","flag","rolloutID","details","at"}` (`flag` and
     /// `rolloutID` are null when the alert has none; `at` is Unix seconds).
-    public static func webhook(_ alert: Alert) -> JSONValue {
+    package static func webhook(_ alert: Alert) -> JSONValue {
         [
             "severity": .string(alert.severity.rawValue), "title": .string(alert.title), "text": .string(alert.text),
             "environment": .string(alert.environment), "flag": alert.flag.map { .string($0) } ?? .null,
@@ -15,7 +15,7 @@ public enum AlertMessage {
 
     /// The text people read in chat: the title on the first line (marked by severity), then the
     /// text; cut to 4,000 characters (Telegram takes at most 4,096).
-    public static func chatText(_ alert: Alert) -> String {
+    package static func chatText(_ alert: Alert) -> String {
         let mark: String
         switch alert.severity {
         case .info: mark = "ℹ️"
@@ -28,12 +28,12 @@ public enum AlertMessage {
 
     /// A Slack-compatible incoming webhook's JSON: `{"text": …}` (Mattermost, Rocket.Chat and
     /// others accept it too).
-    public static func slack(_ alert: Alert) -> JSONValue {
+    package static func slack(_ alert: Alert) -> JSONValue {
         ["text": .string(chatText(alert))]
     }
 
     /// Telegram's `sendMessage` JSON: `{"chat_id": …, "text": …, "disable_web_page_preview": true}`.
-    public static func telegram(_ alert: Alert, chatID: String) -> JSONValue {
+    package static func telegram(_ alert: Alert, chatID: String) -> JSONValue {
         ["chat_id": .string(chatID), "text": .string(chatText(alert)), "disable_web_page_preview": true]
     }
 }

@@ -20,26 +20,26 @@ import Foundation
 /// start of a rollout step, so the watcher starts its windows at the minute a step began in (see
 /// ``RolloutWatcher``). Set ``Configuration/proRatePartialMinutes`` to false to count every
 /// overlapping minute whole.
-public struct BuiltinMetricSource: RolloutMetricSource {
+package struct BuiltinMetricSource: RolloutMetricSource {
     /// How the source reads the counters.
-    public struct Configuration: Sendable {
+    package struct Configuration: Sendable {
         /// Whether a minute only partly inside the window counts by the share inside it (true), or
         /// whole (false). Default: true.
-        public var proRatePartialMinutes = true
+        package var proRatePartialMinutes = true
         /// The longest window read, in minutes; a longer one is an error (the counters are kept 6
         /// hours by default, see ``StoreLayout/defaultOutcomeRetention``). Default: 10,080 (7 days).
-        public var maxMinutes = 10_080
+        package var maxMinutes = 10_080
 
         /// The defaults.
-        public init() {}
+        package init() {}
     }
 
-    public var name: String { "builtin" }
+    package var name: String { "builtin" }
 
     /// The Redis connection (the reader ACL user is enough: `HGETALL` only).
-    public let client: RedisClient
+    package let client: RedisClient
     /// How the counters are read.
-    public let configuration: Configuration
+    package let configuration: Configuration
     private let now: @Sendable () -> Int64
 
     /// A source reading through `client`.
@@ -48,7 +48,7 @@ public struct BuiltinMetricSource: RolloutMetricSource {
     ///   - client: Redis; needs `HGETALL` on the outcome keys.
     ///   - configuration: see ``Configuration``.
     ///   - now: the current Unix second, for pro-rating the running minute. Default: the wall clock.
-    public init(client: RedisClient, configuration: Configuration = Configuration(), now: @escaping @Sendable () -> Int64 = UnixClock.now) {
+    package init(client: RedisClient, configuration: Configuration = Configuration(), now: @escaping @Sendable () -> Int64 = UnixClock.now) {
         self.client = client
         self.configuration = configuration
         self.now = now
@@ -58,19 +58,19 @@ public struct BuiltinMetricSource: RolloutMetricSource {
     ///
     /// A window with no outcomes gives zero counts (which the watcher treats as "no data": hold).
     /// Throws ``MetricSourceError`` when Redis fails or a key holds something else.
-    public func counts(_ query: CohortQuery) async throws -> CohortCounts {
+    package func counts(_ query: CohortQuery) async throws -> CohortCounts {
         try await reading(query).total
     }
 
     /// The cohort's counts over `[query.from, query.to)` and per minute (each minute's counts times
     /// its share of the window, as for the total), read in the same round trip.
-    public func reading(_ query: CohortQuery) async throws -> CohortReading {
+    package func reading(_ query: CohortQuery) async throws -> CohortReading {
         try await readings([query])[0]
     }
 
     /// Several cohorts of one flag (the watcher's treatment and control): every minute either
     /// window touches is read once, in one pipelined round trip, and parsed once.
-    public func readings(_ queries: [CohortQuery]) async throws -> [CohortReading] {
+    package func readings(_ queries: [CohortQuery]) async throws -> [CohortReading] {
         let live = queries.filter { $0.to > $0.from }
         guard let head = live.first else { return queries.map { _ in CohortReading(total: CohortCounts(), minutes: []) } }
         guard live.allSatisfy({ $0.environment == head.environment && $0.flag == head.flag }) else {
@@ -175,9 +175,9 @@ public struct BuiltinMetricSource: RolloutMetricSource {
 }
 
 /// The wall clock in Unix seconds, for the metric sources and alerts.
-public enum UnixClock {
+package enum UnixClock {
     /// Now, in whole Unix seconds.
-    @Sendable public static func now() -> Int64 {
+    @Sendable package static func now() -> Int64 {
         Int64(Date().timeIntervalSince1970.rounded(.down))
     }
 }

@@ -7,41 +7,41 @@ extension EnvironmentControl {
     /// What `flagctl rollout start` asks for. Unset guard fields default from the flag's guard
     /// policy (its `rollout.*` metadata), then the project config's `guard` section, then
     /// ``GuardPolicy/builtIn``.
-    public struct RolloutStart: Sendable {
-        public var flag: String
+    package struct RolloutStart: Sendable {
+        package var flag: String
         /// The variant to roll out.
-        public var target: String
+        package var target: String
         /// Steps in percent, increasing, ending at 100. Default: the guard policy's (`[100]`).
-        public var steps: [Int]?
+        package var steps: [Int]?
         /// How long each step is watched. Default: the guard policy's (1 hour).
-        public var watch: Duration?
-        public var maxErrorRate: Double?
-        public var maxErrorIncrease: Double?
-        public var minSamples: Int?
-        public var maxP95Latency: Duration?
+        package var watch: Duration?
+        package var maxErrorRate: Double?
+        package var maxErrorIncrease: Double?
+        package var minSamples: Int?
+        package var maxP95Latency: Duration?
         /// Where the watcher reads cohorts: `builtin` or `prometheus`. Default: the guard policy's, else `builtin`.
-        public var metric: String?
+        package var metric: String?
         /// The Prometheus server. Default: the guard policy's.
-        public var prometheusURL: String?
+        package var prometheusURL: String?
         /// The PromQL error-rate query. Default: the guard policy's.
-        public var prometheusQuery: String?
+        package var prometheusQuery: String?
         /// The final step's holdback in percent (0…50): the share of users kept on what they had
         /// before while the step at 100 % is watched, as its concurrent control. Default: the guard
         /// policy's (`rollout.holdback`, `guard.holdback`), else 0 (none).
-        public var holdback: Double?
+        package var holdback: Double?
         /// A dry run of the guards: the first step goes live as usual, and the watcher judges it
         /// but never acts (never advances, completes or reverts; it reports "would revert").
         /// People still promote or abort it. Default: false.
-        public var dryRun = false
+        package var dryRun = false
         /// Start inside a freeze window (audited). Default: false.
-        public var force = false
-        public var actor = Provenance.defaultActor
-        public var reason: String?
+        package var force = false
+        package var actor = Provenance.defaultActor
+        package var reason: String?
         /// Unix seconds; default: now.
-        public var now: Int64?
+        package var now: Int64?
 
         /// Creates a request.
-        public init(flag: String, target: String) {
+        package init(flag: String, target: String) {
             self.flag = flag
             self.target = target
         }
@@ -50,7 +50,7 @@ extension EnvironmentControl {
     /// Starts a guarded rollout: checks the flag, the variant, the steps and the freeze windows,
     /// then in one atomic write sets the first step's split (not in a dry run), the rollout record
     /// and the audit entry. Returns the stored record.
-    public func startRollout(_ request: RolloutStart) async throws -> RolloutRecord {
+    package func startRollout(_ request: RolloutStart) async throws -> RolloutRecord {
         let now = request.now ?? Provenance.now
         let configLoad = directory.loadConfig()
         if configLoad.hasErrors {
@@ -186,15 +186,16 @@ extension EnvironmentControl {
     }
 
     /// What a person can do to a running rollout.
-    public enum RolloutCommand: String, Sendable, CaseIterable {
+    package enum RolloutCommand: String, Sendable, CaseIterable {
         case pause, resume, abort, promote
     }
 
     /// Pauses, resumes, aborts or promotes the flag's rollout, in one atomic write; returns the
     /// record as stored. Abort puts the flag back exactly as it was before the rollout (unless
     /// someone changed it meanwhile: then their change stays and only the record ends).
-    public func driveRollout(_ command: RolloutCommand, flag: String, actor: String, reason: String?, now: Int64? = nil) async throws -> RolloutRecord
-    {
+    package func driveRollout(
+        _ command: RolloutCommand, flag: String, actor: String, reason: String?, now: Int64? = nil
+    ) async throws -> RolloutRecord {
         for attempt in 1...5 {
             let at = now ?? Provenance.now
             let live = try await store.read(flag: flag)

@@ -44,27 +44,27 @@ import Foundation
 /// made of several series — throws a ``MetricSourceError`` naming the URL (without credentials)
 /// and the query, which the watcher turns into a hold. Requests go through AsyncHTTPClient, on
 /// connections reused between queries; a `user:password@` in the URL is sent as Basic auth.
-public struct PrometheusMetricSource: RolloutMetricSource {
+package struct PrometheusMetricSource: RolloutMetricSource {
     /// Where Prometheus is and what to ask it.
-    public struct Configuration: Sendable {
+    package struct Configuration: Sendable {
         /// The server's base URL, e.g. `http://prometheus:9090` (a path prefix such as
         /// `https://host/prometheus` is kept); `/api/v1/query` is added.
-        public var url: String
+        package var url: String
         /// The PromQL template giving a cohort's error ratio (0…1).
-        public var errorRatioQuery: String
+        package var errorRatioQuery: String
         /// The PromQL template giving a cohort's number of requests over the window; nil to take it
         /// from the client library's counters. Default: nil.
-        public var requestsQuery: String?
+        package var requestsQuery: String?
         /// The PromQL template giving a cohort's p95 latency over the window, in seconds; nil to
         /// take it from the client library's counters when they give the sample counts, else to go
         /// without. An empty or NaN answer means "not known" (no timed outcomes), not a failure.
         /// Default: nil.
-        public var latencyQuery: String?
+        package var latencyQuery: String?
         /// How long one query may take, connecting and reading the answer included. Default: 5 s.
-        public var timeout: Duration = .seconds(5)
+        package var timeout: Duration = .seconds(5)
 
         /// A configuration; ``timeout`` defaults to 5 s.
-        public init(
+        package init(
             url: String, errorRatioQuery: String, requestsQuery: String? = nil, latencyQuery: String? = nil, timeout: Duration = .seconds(5)
         ) {
             self.url = url
@@ -76,7 +76,7 @@ public struct PrometheusMetricSource: RolloutMetricSource {
 
         /// The default queries over Flagpole's own outcome series (``defaultErrorRatioQuery``,
         /// ``defaultRequestsQuery``, ``defaultLatencyQuery``) at `url`.
-        public static func flagpoleOutcomes(url: String, timeout: Duration = .seconds(5)) -> Configuration {
+        package static func flagpoleOutcomes(url: String, timeout: Duration = .seconds(5)) -> Configuration {
             Configuration(
                 url: url, errorRatioQuery: defaultErrorRatioQuery, requestsQuery: defaultRequestsQuery, latencyQuery: defaultLatencyQuery,
                 timeout: timeout)
@@ -85,25 +85,25 @@ public struct PrometheusMetricSource: RolloutMetricSource {
 
     /// The cohort's error ratio from the client library's outcome counters: failures over all
     /// outcomes of the flag's cohort variants in the window (no failure series counts as 0).
-    public static let defaultErrorRatioQuery =
+    package static let defaultErrorRatioQuery =
         #"(sum(increase(flagpole_outcomes_total{environment="$env",flag="$flag",$variant_matcher,result="failure"}[$window])) or vector(0))"#
         + #" / sum(increase(flagpole_outcomes_total{environment="$env",flag="$flag",$variant_matcher}[$window]))"#
 
     /// The cohort's number of outcomes in the window, from the client library's outcome counters.
-    public static let defaultRequestsQuery =
+    package static let defaultRequestsQuery =
         #"sum(increase(flagpole_outcomes_total{environment="$env",flag="$flag",$variant_matcher}[$window]))"#
 
     /// The cohort's p95 latency in seconds, from the client library's latency histogram (the
     /// built-in latency buckets, so it is the p95 the built-in counters give).
-    public static let defaultLatencyQuery =
+    package static let defaultLatencyQuery =
         #"histogram_quantile(0.95, sum by (le) (increase(flagpole_outcome_duration_seconds_bucket{environment="$env",flag="$flag",$variant_matcher}[$window])))"#
 
-    public var name: String { "prometheus" }
+    package var name: String { "prometheus" }
 
     /// Where Prometheus is and what to ask it.
-    public let configuration: Configuration
+    package let configuration: Configuration
     /// Where sample counts come from when there is no ``Configuration/requestsQuery``.
-    public let counters: (any RolloutMetricSource)?
+    package let counters: (any RolloutMetricSource)?
     private let endpoint: URL
     /// Basic auth from the URL's `user:password@`, if any.
     private let authorization: String?
@@ -115,7 +115,7 @@ public struct PrometheusMetricSource: RolloutMetricSource {
     ///   - counters: the source of sample counts (and p95) when there is no requests query,
     ///     normally a ``BuiltinMetricSource``; nil makes every query without one an error.
     /// - Throws: ``MetricSourceError`` with code `configuration` when the URL or a query is unusable.
-    public init(configuration: Configuration, counters: (any RolloutMetricSource)?) throws {
+    package init(configuration: Configuration, counters: (any RolloutMetricSource)?) throws {
         if let problem = GuardPolicy.prometheusURLProblem(configuration.url) {
             throw MetricSourceError(
                 code: .configuration,
@@ -150,7 +150,7 @@ public struct PrometheusMetricSource: RolloutMetricSource {
 
     /// The cohort's counts: the error ratio from Prometheus, the total from the requests query or
     /// the counters. See the type's documentation.
-    public func counts(_ query: CohortQuery) async throws -> CohortCounts {
+    package func counts(_ query: CohortQuery) async throws -> CohortCounts {
         // An empty window (a step that began this second, at a minute's start): no outcomes yet,
         // as the built-in counters say; PromQL refuses a `[0s]` range.
         guard query.to > query.from else { return CohortCounts() }
@@ -202,7 +202,7 @@ public struct PrometheusMetricSource: RolloutMetricSource {
     }
 
     /// A query template with the placeholders replaced for `query`.
-    public static func expand(_ template: String, for query: CohortQuery) -> String {
+    package static func expand(_ template: String, for query: CohortQuery) -> String {
         let values: [String: String] = [
             "flag": query.flag, "variant": query.variant ?? "", "cohort": query.role, "env": query.environment,
             "window": "\(max(0, query.to - query.from))s", "variant_matcher": variantMatcher(query.cohort),

@@ -3,7 +3,7 @@ import Synchronization
 
 /// The watcher's clock: the time now, and a way to wait. Injected so that tests drive an hour of
 /// watching in milliseconds (``ManualRolloutClock``).
-public protocol RolloutClock: Sendable {
+package protocol RolloutClock: Sendable {
     /// Unix time in milliseconds.
     func nowMilliseconds() -> Int64
     /// Waits `duration` (throws `CancellationError` when the task is cancelled).
@@ -12,22 +12,22 @@ public protocol RolloutClock: Sendable {
 
 extension RolloutClock {
     /// Unix time in seconds.
-    public func nowSeconds() -> Int64 { nowMilliseconds() / 1000 }
+    package func nowSeconds() -> Int64 { nowMilliseconds() / 1000 }
 }
 
 /// The wall clock and `Task.sleep`.
-public struct SystemRolloutClock: RolloutClock {
+package struct SystemRolloutClock: RolloutClock {
     /// Creates the wall clock.
-    public init() {}
+    package init() {}
 
-    public func nowMilliseconds() -> Int64 { Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)) }
+    package func nowMilliseconds() -> Int64 { Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)) }
 
-    public func sleep(for duration: Duration) async throws { try await Task.sleep(for: duration) }
+    package func sleep(for duration: Duration) async throws { try await Task.sleep(for: duration) }
 }
 
 /// A clock that moves only when told to (``advance(by:)``): sleepers wake when the time they
 /// wait for is reached. For tests.
-public final class ManualRolloutClock: RolloutClock {
+package final class ManualRolloutClock: RolloutClock {
     private struct State {
         var now: Int64
         var sleepers: [(id: Int, until: Int64, continuation: CheckedContinuation<Void, any Error>)] = []
@@ -37,17 +37,17 @@ public final class ManualRolloutClock: RolloutClock {
     private let state: Mutex<State>
 
     /// A clock at `startMilliseconds` (Unix ms). Default: 2026-01-01T00:00:00Z.
-    public init(startMilliseconds: Int64 = 1_767_225_600_000) {
+    package init(startMilliseconds: Int64 = 1_767_225_600_000) {
         state = Mutex(State(now: startMilliseconds))
     }
 
-    public func nowMilliseconds() -> Int64 { state.withLock { $0.now } }
+    package func nowMilliseconds() -> Int64 { state.withLock { $0.now } }
 
     /// How many tasks are sleeping on the clock.
-    public var sleeperCount: Int { state.withLock { $0.sleepers.count } }
+    package var sleeperCount: Int { state.withLock { $0.sleepers.count } }
 
     /// Moves the time forward and wakes every sleeper whose time has come.
-    public func advance(by duration: Duration) {
+    package func advance(by duration: Duration) {
         let ms = duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
         let woken = state.withLock { s -> [CheckedContinuation<Void, any Error>] in
             s.now += ms
@@ -59,7 +59,7 @@ public final class ManualRolloutClock: RolloutClock {
         for c in woken { c.resume() }
     }
 
-    public func sleep(for duration: Duration) async throws {
+    package func sleep(for duration: Duration) async throws {
         let ms = duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
         let id = state.withLock { s -> Int in
             s.nextID += 1

@@ -2,15 +2,15 @@ import FlagpoleCore
 import FlagpoleRollout
 
 /// One decision about a rollout step: the verdict, why in words, and the evidence for the audit.
-public struct RolloutDecision: Sendable, Hashable {
-    public var verdict: RolloutVerdict
+package struct RolloutDecision: Sendable, Hashable {
+    package var verdict: RolloutVerdict
     /// Why, for people (`treatment error rate 7.1% is above the ceiling 5%`).
-    public var reason: String
+    package var reason: String
     /// The numbers behind it (counts, rates, statistic, threshold), for the audit and alerts.
-    public var evidence: JSONValue
+    package var evidence: JSONValue
 
     /// Creates a decision.
-    public init(verdict: RolloutVerdict, reason: String, evidence: JSONValue = .object([:])) {
+    package init(verdict: RolloutVerdict, reason: String, evidence: JSONValue = .object([:])) {
         self.verdict = verdict
         self.reason = reason
         self.evidence = evidence
@@ -18,25 +18,25 @@ public struct RolloutDecision: Sendable, Hashable {
 }
 
 /// What one look at a rollout step is judged on.
-public struct RolloutLook: Sendable, Hashable {
-    public var limits: GuardLimits
-    public var treatment: CohortCounts
-    public var control: CohortCounts
+package struct RolloutLook: Sendable, Hashable {
+    package var limits: GuardLimits
+    package var treatment: CohortCounts
+    package var control: CohortCounts
     /// How long the step has been watched.
-    public var stepElapsed: Duration
+    package var stepElapsed: Duration
     /// How long each step is to be watched.
-    public var stepWatch: Duration
-    public var isFinalStep: Bool
+    package var stepWatch: Duration
+    package var isFinalStep: Bool
     /// Why the metric source failed, if it did (then the verdict is hold).
-    public var sourceFailure: String?
+    package var sourceFailure: String?
     /// The same counts minute by minute, when the source keeps them (the built-in counters do).
-    public var minutes: StepMinutes?
+    package var minutes: StepMinutes?
     /// Whether the control is concurrent (below 100 %, or a holdback) or the window before the
     /// rollout, with the flag's minutes before it. Default: concurrent.
-    public var controlWindow: ControlWindow
+    package var controlWindow: ControlWindow
 
     /// Creates a look.
-    public init(
+    package init(
         limits: GuardLimits, treatment: CohortCounts, control: CohortCounts, stepElapsed: Duration, stepWatch: Duration,
         isFinalStep: Bool, sourceFailure: String? = nil, minutes: StepMinutes? = nil, controlWindow: ControlWindow = .concurrent
     ) {
@@ -55,23 +55,23 @@ public struct RolloutLook: Sendable, Hashable {
 /// Decides hold / advance / complete / revert from one look. The watcher is generic over this so
 /// that the statistics live in one place: ``RolloutJudgeDecider`` (the watcher's default, and the
 /// only decider Flagpole ships) wraps ``RolloutJudge``, which `flagctl rollout simulate` replays.
-public protocol RolloutDeciding: Sendable {
+package protocol RolloutDeciding: Sendable {
     func decide(_ look: RolloutLook) -> RolloutDecision
 }
 
 /// The statistical judge (``RolloutJudge``: an absolute ceiling, a minimum sample, and a
 /// sequential test that stays honest across repeated looks) as the watcher's decider: the default of
 /// ``RolloutWatcher/init(configuration:client:metricSource:decider:alerts:clock:logger:)``.
-public struct RolloutJudgeDecider: RolloutDeciding {
+package struct RolloutJudgeDecider: RolloutDeciding {
     /// The false-revert bound of each sequential test. Default: 0.01.
-    public var alpha: Double
+    package var alpha: Double
 
     /// Creates the decider.
-    public init(alpha: Double = 0.01) {
+    package init(alpha: Double = 0.01) {
         self.alpha = alpha
     }
 
-    public func decide(_ look: RolloutLook) -> RolloutDecision {
+    package func decide(_ look: RolloutLook) -> RolloutDecision {
         let j = RolloutJudge(limits: look.limits, alpha: alpha).judge(
             treatment: look.treatment, control: look.control, stepElapsed: look.stepElapsed, stepWatch: look.stepWatch,
             isFinalStep: look.isFinalStep, sourceFailure: look.sourceFailure, minutes: look.minutes, controlWindow: look.controlWindow)

@@ -5,7 +5,7 @@ import FlagpoleStore
 
 extension RolloutRecord.MetricSettings {
     /// The settings as a guard policy's metric fields (what ``makeMetricSource(policy:environment:client:prometheusTimeout:)`` reads).
-    public var policy: GuardPolicy {
+    package var policy: GuardPolicy {
         var p = GuardPolicy()
         p.metric = GuardPolicy.Metric(rawValue: source) ?? .builtin
         p.prometheusURL = prometheusURL
@@ -20,7 +20,7 @@ extension RolloutWatcher {
     /// Prometheus server a rollout's settings name. `now` is the current Unix second the counters'
     /// running minute is pro-rated by; default: the wall clock (a watcher on a ``ManualRolloutClock``
     /// passes that clock's, so that the counters and the watcher agree on the time).
-    public static func standardMetricSources(
+    package static func standardMetricSources(
         environment: String, client: RedisClient, now: @escaping @Sendable () -> Int64 = UnixClock.now
     ) -> MetricSourceFactory {
         { settings in try makeMetricSource(policy: settings.policy, environment: environment, client: client, now: now) }

@@ -4,7 +4,7 @@ import FlagpoleRollout
 import FlagpoleStore
 
 /// Which outcomes of a flag make up a cohort.
-public enum CohortSelector: Sendable, Hashable {
+package enum CohortSelector: Sendable, Hashable {
     /// Outcomes under this variant (the treatment).
     case variant(String)
     /// Outcomes under any variant but this one, the caller's code default included (the control
@@ -16,19 +16,19 @@ public enum CohortSelector: Sendable, Hashable {
 
 /// One question to a metric source: a flag's cohort over a window of Unix seconds, `from` included,
 /// `to` excluded.
-public struct CohortQuery: Sendable, Hashable {
-    public var environment: String
-    public var flag: String
-    public var cohort: CohortSelector
+package struct CohortQuery: Sendable, Hashable {
+    package var environment: String
+    package var flag: String
+    package var cohort: CohortSelector
     /// `treatment` or `control`, for sources whose queries name the cohort.
-    public var role: String
-    public var from: Int64
-    public var to: Int64
+    package var role: String
+    package var from: Int64
+    package var to: Int64
     /// The rollout's target variant, for sources whose queries name it (`$variant`) when the
     /// cohort itself does not (``CohortSelector/all``). Default: nil (the selector's variant).
-    public var targetVariant: String?
+    package var targetVariant: String?
 
-    public init(environment: String, flag: String, cohort: CohortSelector, role: String, from: Int64, to: Int64) {
+    package init(environment: String, flag: String, cohort: CohortSelector, role: String, from: Int64, to: Int64) {
         self.environment = environment
         self.flag = flag
         self.cohort = cohort
@@ -38,7 +38,7 @@ public struct CohortQuery: Sendable, Hashable {
     }
 
     /// The variant the query is about: the selector's, else ``targetVariant``, else nil.
-    public var variant: String? {
+    package var variant: String? {
         switch cohort {
         case .variant(let v), .allBut(let v): return v
         case .all: return targetVariant
@@ -48,7 +48,7 @@ public struct CohortQuery: Sendable, Hashable {
 
 extension CohortSelector {
     /// Whether outcomes recorded under `variant` (nil: the code default) belong to the cohort.
-    public func contains(variant: String?) -> Bool {
+    package func contains(variant: String?) -> Bool {
         switch self {
         case .variant(let v): return variant == v
         case .allBut(let v): return variant != v
@@ -60,44 +60,44 @@ extension CohortSelector {
 /// A metric source could not answer: Redis or Prometheus failed, answered something unusable, or
 /// the source is misconfigured. The watcher holds (never passes) on it. The description names the
 /// source, the Redis key or the Prometheus URL and query, never a password.
-public struct MetricSourceError: Error, Sendable, CustomStringConvertible {
+package struct MetricSourceError: Error, Sendable, CustomStringConvertible {
     /// What kind of failure, opaque so that kinds can be added.
-    public struct Code: Sendable, Hashable, CustomStringConvertible {
+    package struct Code: Sendable, Hashable, CustomStringConvertible {
         private let name: String
         private init(_ name: String) { self.name = name }
         /// The source is set up wrong (no query, a bad URL, an unknown metric).
-        public static let configuration = Code("configuration")
+        package static let configuration = Code("configuration")
         /// Redis failed or holds something other than outcome counters.
-        public static let redis = Code("redis")
+        package static let redis = Code("redis")
         /// The HTTP request failed, timed out, or answered a non-success status.
-        public static let http = Code("http")
+        package static let http = Code("http")
         /// The answer was not what a cohort's number must be (not JSON, an error status, no
         /// sample, several series, NaN, out of range).
-        public static let badResponse = Code("badResponse")
-        public var description: String { name }
+        package static let badResponse = Code("badResponse")
+        package var description: String { name }
     }
 
     /// The kind of failure.
-    public var code: Code
+    package var code: Code
     /// What went wrong, where, and how to fix it when that is known.
-    public var message: String
+    package var message: String
     /// The error underneath, if any.
-    public var underlying: (any Error)?
+    package var underlying: (any Error)?
 
     /// An error from its parts.
-    public init(code: Code, message: String, underlying: (any Error)? = nil) {
+    package init(code: Code, message: String, underlying: (any Error)? = nil) {
         self.code = code
         self.message = message
         self.underlying = underlying
     }
 
-    public var description: String { message }
+    package var description: String { message }
 }
 
 /// Where the watcher reads a cohort's outcomes from: the client library's counters in Redis, or a
 /// Prometheus query. A thrown error means "the metric source failed", which the watcher turns
 /// into a hold, never a pass.
-public protocol RolloutMetricSource: Sendable {
+package protocol RolloutMetricSource: Sendable {
     /// `builtin` or `prometheus`, for status and the audit.
     var name: String { get }
     func counts(_ query: CohortQuery) async throws -> CohortCounts
@@ -111,11 +111,11 @@ public protocol RolloutMetricSource: Sendable {
 }
 
 extension RolloutMetricSource {
-    public func reading(_ query: CohortQuery) async throws -> CohortReading {
+    package func reading(_ query: CohortQuery) async throws -> CohortReading {
         CohortReading(total: try await counts(query), minutes: nil)
     }
 
-    public func readings(_ queries: [CohortQuery]) async throws -> [CohortReading] {
+    package func readings(_ queries: [CohortQuery]) async throws -> [CohortReading] {
         var out: [CohortReading] = []
         for q in queries { out.append(try await reading(q)) }
         return out
@@ -123,26 +123,26 @@ extension RolloutMetricSource {
 }
 
 /// What a metric source read for one cohort.
-public struct CohortReading: Sendable, Hashable {
+package struct CohortReading: Sendable, Hashable {
     /// One minute's counts.
-    public struct Minute: Sendable, Hashable {
+    package struct Minute: Sendable, Hashable {
         /// The Unix minute.
-        public var minute: Int64
-        public var counts: CohortCounts
+        package var minute: Int64
+        package var counts: CohortCounts
 
-        public init(minute: Int64, counts: CohortCounts) {
+        package init(minute: Int64, counts: CohortCounts) {
             self.minute = minute
             self.counts = counts
         }
     }
 
     /// The window's counts.
-    public var total: CohortCounts
+    package var total: CohortCounts
     /// Every minute the window touches, oldest first, each with its share of the window (see
     /// ``BuiltinMetricSource``); nil when the source has no per-minute counts (Prometheus).
-    public var minutes: [Minute]?
+    package var minutes: [Minute]?
 
-    public init(total: CohortCounts, minutes: [Minute]?) {
+    package init(total: CohortCounts, minutes: [Minute]?) {
         self.total = total
         self.minutes = minutes
     }
@@ -163,7 +163,7 @@ public struct CohortReading: Sendable, Hashable {
 ///     ``BuiltinMetricSource``). Default: the wall clock; a watcher on an injected clock passes its own.
 /// - Throws: ``MetricSourceError`` with code `configuration` naming what is missing and where to
 ///   set it (e.g. `metric prometheus needs prometheusUrl …`).
-public func makeMetricSource(
+package func makeMetricSource(
     policy: GuardPolicy, environment: String, client: RedisClient, prometheusTimeout: Duration = .seconds(5),
     now: @escaping @Sendable () -> Int64 = UnixClock.now
 ) throws -> any RolloutMetricSource {

@@ -4,9 +4,9 @@ import FlagpoleStore
 /// The store changes behind every move of a rollout — start, next step, pause, resume, abort,
 /// promote, complete, revert, stop — shared by `flagctl rollout` and the watcher, so each move is
 /// written one way only: in one atomic write with its override, pin and audit entry.
-public enum RolloutTransitions {
+package enum RolloutTransitions {
     /// The audit actions (`rollout-start`, `rollout-advance`, …).
-    public enum Action: String, Sendable, CaseIterable {
+    package enum Action: String, Sendable, CaseIterable {
         case start = "rollout-start"
         case advance = "rollout-advance"
         case pause = "rollout-pause"
@@ -39,7 +39,7 @@ public enum RolloutTransitions {
 
     /// Why the flag's live override is not the one the rollout last wrote (a person changed the
     /// flag meanwhile), or nil when it still is.
-    public static func foreignChange(record: RolloutRecord, live: FlagStore.FlagRead) -> (actor: String?, revision: Int64?)? {
+    package static func foreignChange(record: RolloutRecord, live: FlagStore.FlagRead) -> (actor: String?, revision: Int64?)? {
         guard live.definition != nil else { return (nil, nil) }
         if let o = live.override, case .rollout(let s) = o.override, s.rolloutID == record.id, o.revision == record.overrideRevision {
             return nil
@@ -48,7 +48,7 @@ public enum RolloutTransitions {
     }
 
     /// The next step: the split grows, the step clock restarts.
-    public static func advance(_ record: RolloutRecord, actor: String, at: Int64, decision: RolloutDecision?) -> StoreChange {
+    package static func advance(_ record: RolloutRecord, actor: String, at: Int64, decision: RolloutDecision?) -> StoreChange {
         var r = record
         r.stepIndex = min(r.stepIndex + 1, r.steps.count - 1)
         r.stepStartedAt = at
@@ -66,7 +66,7 @@ public enum RolloutTransitions {
 
     /// Done (every step passed, or promoted): the flag serves the target to everyone, as an
     /// ordinary `set` override the files can be made to agree with.
-    public static func complete(_ record: RolloutRecord, actor: String, at: Int64, decision: RolloutDecision?, promoted: Bool) -> StoreChange {
+    package static func complete(_ record: RolloutRecord, actor: String, at: Int64, decision: RolloutDecision?, promoted: Bool) -> StoreChange {
         var r = record
         r.status = .completed
         r.endedAt = at
@@ -86,7 +86,7 @@ public enum RolloutTransitions {
 
     /// An automatic revert: the flag serves exactly its pre-rollout definition (frozen), pinned so
     /// a routine sync cannot turn the change back on.
-    public static func revert(_ record: RolloutRecord, actor: String, at: Int64, decision: RolloutDecision) -> StoreChange {
+    package static func revert(_ record: RolloutRecord, actor: String, at: Int64, decision: RolloutDecision) -> StoreChange {
         var r = record
         r.status = .reverted
         r.endedAt = at
@@ -106,7 +106,7 @@ public enum RolloutTransitions {
 
     /// A person aborts: back to exactly the override (or none) in force before the rollout.
     /// When the flag no longer carries the rollout's override (`touchFlag` false), only the record changes.
-    public static func abort(_ record: RolloutRecord, actor: String, reason: String?, at: Int64, touchFlag: Bool) -> StoreChange {
+    package static func abort(_ record: RolloutRecord, actor: String, reason: String?, at: Int64, touchFlag: Bool) -> StoreChange {
         var r = record
         r.status = .aborted
         r.endedAt = at
@@ -122,7 +122,7 @@ public enum RolloutTransitions {
     }
 
     /// Paused: the split stays; the watcher reports but does not act.
-    public static func pause(_ record: RolloutRecord, actor: String, reason: String?, at: Int64) -> StoreChange {
+    package static func pause(_ record: RolloutRecord, actor: String, reason: String?, at: Int64) -> StoreChange {
         var r = record
         r.status = .paused
         r.pausedAt = at
@@ -131,7 +131,7 @@ public enum RolloutTransitions {
     }
 
     /// Resumed: the step clock continues where it stopped.
-    public static func resume(_ record: RolloutRecord, actor: String, reason: String?, at: Int64) -> StoreChange {
+    package static func resume(_ record: RolloutRecord, actor: String, reason: String?, at: Int64) -> StoreChange {
         var r = record
         r.status = .running
         if let p = r.pausedAt { r.stepStartedAt += max(0, at - p) }
@@ -141,7 +141,7 @@ public enum RolloutTransitions {
     }
 
     /// Someone changed the flag meanwhile: the rollout stops and leaves their change alone.
-    public static func stop(_ record: RolloutRecord, actor: String, at: Int64, why: String) -> StoreChange {
+    package static func stop(_ record: RolloutRecord, actor: String, at: Int64, why: String) -> StoreChange {
         var r = record
         r.status = .stopped
         r.endedAt = at
@@ -150,7 +150,7 @@ public enum RolloutTransitions {
     }
 
     /// A dry run would have reverted: said once in the record and the audit; the flag is untouched.
-    public static func wouldRevert(_ record: RolloutRecord, actor: String, at: Int64, decision: RolloutDecision, note: String) -> StoreChange {
+    package static func wouldRevert(_ record: RolloutRecord, actor: String, at: Int64, decision: RolloutDecision, note: String) -> StoreChange {
         var r = record
         r.wouldRevert = note
         r.evidence = decision.evidence

@@ -17,7 +17,7 @@ extension RolloutWatcher {
     /// | `flagpole_watcher_data_age_seconds{environment}` | gauge | seconds since the watcher last read Redis (-1: not yet) |
     /// | `flagpole_watcher_leader{environment}` | gauge | 1 while this watcher holds the lease |
     /// | `flagpole_watcher_tick_errors_total{environment}` | counter | ticks that failed |
-    public final class Metrics: Sendable {
+    package final class Metrics: Sendable {
         private let watcher: RolloutWatcher
         private let rollouts: [(state: String, gauge: Gauge)]
         private let decisions: [(verdict: String, counter: Counter)]
@@ -34,7 +34,7 @@ extension RolloutWatcher {
         }
 
         /// Registers the watcher's series in `registry`.
-        public init(watcher: RolloutWatcher, registry: PrometheusCollectorRegistry) {
+        package init(watcher: RolloutWatcher, registry: PrometheusCollectorRegistry) {
             self.watcher = watcher
             let env = [("environment", watcher.configuration.environment)]
             func gauge(_ name: String, _ help: String, _ labels: [(String, String)] = []) -> Gauge {
@@ -61,7 +61,7 @@ extension RolloutWatcher {
 
         /// Sets the gauges from the watcher's counters and adds to the counters what happened
         /// since the last update.
-        public func update() {
+        package func update() {
             let s = watcher.snapshot
             for (state, gauge) in rollouts { gauge.set(to: Double(s.rolloutsByState[state] ?? 0)) }
             lastDecision.set(to: Double(s.lastDecisionAt) / 1000)

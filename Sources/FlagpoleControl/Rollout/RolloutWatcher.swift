@@ -24,57 +24,57 @@ import Synchronization
 ///
 /// Time comes from an injected ``RolloutClock``; ``tick()`` runs one pass, so tests drive an
 /// hour of watching in milliseconds.
-public final class RolloutWatcher: Service, Sendable {
+package final class RolloutWatcher: Service, Sendable {
     /// How the watcher runs.
-    public struct Configuration: Sendable {
+    package struct Configuration: Sendable {
         /// The environment watched.
-        public var environment: String
+        package var environment: String
         /// This watcher's identity in the lease. Default: `host-pid-random`.
-        public var holderID: String
+        package var holderID: String
         /// Time between ticks. Default: 10 s.
-        public var interval: Duration = .seconds(10)
+        package var interval: Duration = .seconds(10)
         /// How long a lease lasts without renewal (renewed every tick). Default: 30 s.
-        public var leaseTTL: Duration = .seconds(30)
+        package var leaseTTL: Duration = .seconds(30)
         /// At most one audited hold per rollout per this interval. Default: 60 s.
-        public var holdAuditInterval: Duration = .seconds(60)
+        package var holdAuditInterval: Duration = .seconds(60)
         /// The actor named in the audit and pins. Default: `watcher`.
-        public var actor = "watcher"
+        package var actor = "watcher"
 
         /// Creates a configuration for an environment.
-        public init(environment: String, holderID: String? = nil) {
+        package init(environment: String, holderID: String? = nil) {
             self.environment = environment
             self.holderID = holderID ?? "\(ProcessInfo.processInfo.hostName)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         }
     }
 
     /// Makes the metric source a rollout's stored settings name (`builtin`, `prometheus`).
-    public typealias MetricSourceFactory = @Sendable (RolloutRecord.MetricSettings) throws -> any RolloutMetricSource
+    package typealias MetricSourceFactory = @Sendable (RolloutRecord.MetricSettings) throws -> any RolloutMetricSource
 
     /// What one tick did.
-    public struct TickReport: Sendable, Hashable {
+    package struct TickReport: Sendable, Hashable {
         /// Whether this watcher held the lease (and so looked at rollouts).
-        public var isLeader: Bool
+        package var isLeader: Bool
         /// The fencing token held, if leader.
-        public var token: Int64?
+        package var token: Int64?
         /// Flag → what was done (`hold`, `advance`, `complete`, `revert`, `would-revert`, `stop`, `paused`).
-        public var actions: [String: String]
+        package var actions: [String: String]
         /// Who holds the lease when it is not this watcher.
-        public var leaseHolder: String?
+        package var leaseHolder: String?
     }
 
     /// Counters for `/metrics` (see ``Metrics``).
-    public struct Snapshot: Sendable, Hashable {
+    package struct Snapshot: Sendable, Hashable {
         /// Rollouts by status at the last tick.
-        public var rolloutsByState: [String: Int] = [:]
+        package var rolloutsByState: [String: Int] = [:]
         /// Decisions by verdict since start.
-        public var decisionsByVerdict: [String: Int] = [:]
-        public var reverts = 0
+        package var decisionsByVerdict: [String: Int] = [:]
+        package var reverts = 0
         /// Unix ms of the last decision (any verdict); 0 for none yet.
-        public var lastDecisionAt: Int64 = 0
+        package var lastDecisionAt: Int64 = 0
         /// Unix ms of the last tick that read Redis successfully; 0 for none yet.
-        public var lastSuccessfulTickAt: Int64 = 0
-        public var isLeader = false
-        public var tickErrors = 0
+        package var lastSuccessfulTickAt: Int64 = 0
+        package var isLeader = false
+        package var tickErrors = 0
     }
 
     private struct State {
@@ -89,8 +89,8 @@ public final class RolloutWatcher: Service, Sendable {
         var snapshot = Snapshot()
     }
 
-    public let configuration: Configuration
-    public let store: FlagStore
+    package let configuration: Configuration
+    package let store: FlagStore
     private let client: RedisClient
     private let metricSource: MetricSourceFactory
     private let decider: any RolloutDeciding
@@ -100,7 +100,7 @@ public final class RolloutWatcher: Service, Sendable {
     private let state = Mutex(State())
 
     /// Creates a watcher; nothing runs until ``run()`` (or ``tick()``).
-    public init(
+    package init(
         configuration: Configuration, client: RedisClient, metricSource: @escaping MetricSourceFactory,
         decider: any RolloutDeciding = RolloutJudgeDecider(), alerts: any AlertSink, clock: any RolloutClock = SystemRolloutClock(),
         logger: Logger
@@ -118,17 +118,17 @@ public final class RolloutWatcher: Service, Sendable {
     }
 
     /// The counters behind ``Metrics`` (`/metrics`).
-    public var snapshot: Snapshot { state.withLock { $0.snapshot } }
+    package var snapshot: Snapshot { state.withLock { $0.snapshot } }
 
     /// For `/readyz`: the last tick read Redis within three intervals (as leader or standby).
-    public var isHealthy: Bool {
+    package var isHealthy: Bool {
         let last = snapshot.lastSuccessfulTickAt
         return last > 0 && clock.nowMilliseconds() - last <= 3 * Self.milliseconds(configuration.interval)
     }
 
     /// Ticks every ``Configuration/interval`` until cancelled or shut down gracefully; a tick in
     /// progress always finishes (its writes are never cut short). Then gives the lease up.
-    public func run() async throws {
+    package func run() async throws {
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             // The tick runs outside this task's cancellation: a decision is applied whole or not at all.
             let tick = Task { try await self.tick() }
@@ -152,7 +152,7 @@ public final class RolloutWatcher: Service, Sendable {
 
     /// One pass: lease, then every running or paused rollout. Throws when Redis cannot be read.
     @discardableResult
-    public func tick() async throws -> TickReport {
+    package func tick() async throws -> TickReport {
         let now = clock.nowMilliseconds()
         let lease: LeaseResult
         do {
@@ -356,7 +356,7 @@ public final class RolloutWatcher: Service, Sendable {
 
     /// How many minutes before the rollout the watcher reads, at 100 % without a holdback, to
     /// measure how far the baseline drifts (3 hours, within the counters' 6 hours).
-    public static let baselineMinutes: Int64 = 180
+    package static let baselineMinutes: Int64 = 180
 
     /// The flag's minutes before the rollout (oldest first), from the cache or the source; cached
     /// once the rollout has run two minutes (late outcomes have landed by then).

@@ -1,35 +1,35 @@
 /// A place in a source file: 1-based line and column (columns count Unicode scalars).
-public struct SourceLocation: Sendable, Hashable, CustomStringConvertible {
-    public var line: Int
-    public var column: Int
+package struct SourceLocation: Sendable, Hashable, CustomStringConvertible {
+    package var line: Int
+    package var column: Int
 
-    public init(line: Int, column: Int) {
+    package init(line: Int, column: Int) {
         self.line = line
         self.column = column
     }
 
-    public var description: String { "\(line):\(column)" }
+    package var description: String { "\(line):\(column)" }
 }
 
 /// Malformed JSON text, with where it went wrong.
-public struct JSONParseError: Error, Sendable, CustomStringConvertible {
-    public var message: String
-    public var location: SourceLocation
+package struct JSONParseError: Error, Sendable, CustomStringConvertible {
+    package var message: String
+    package var location: SourceLocation
 
-    public var description: String { "\(location): \(message)" }
+    package var description: String { "\(location): \(message)" }
 }
 
 /// Where each value of a parsed document starts, keyed by JSON Pointer (RFC 6901: `/flags/my-flag`).
-public struct JSONSourceMap: Sendable {
+package struct JSONSourceMap: Sendable {
     /// The start of every value, by JSON Pointer. The root is `""`.
-    public var locations: [String: SourceLocation] = [:]
+    package var locations: [String: SourceLocation] = [:]
     /// Object members that appeared more than once: pointer of the member, and every place it stood.
-    public var duplicateKeys: [(pointer: String, locations: [SourceLocation])] = []
+    package var duplicateKeys: [(pointer: String, locations: [SourceLocation])] = []
 
-    public init() {}
+    package init() {}
 
     /// The location of the value at `pointer`, or of its nearest ancestor that has one.
-    public func location(of pointer: String) -> SourceLocation? {
+    package func location(of pointer: String) -> SourceLocation? {
         var p = pointer
         while true {
             if let l = locations[p] { return l }
@@ -39,7 +39,7 @@ public struct JSONSourceMap: Sendable {
     }
 
     /// Escapes one reference token for a JSON Pointer (`~` → `~0`, `/` → `~1`).
-    public static func escape(_ token: String) -> String {
+    package static func escape(_ token: String) -> String {
         guard token.utf8.contains(where: { $0 == UInt8(ascii: "~") || $0 == UInt8(ascii: "/") }) else { return token }
         var out = ""
         for c in token {
@@ -55,7 +55,7 @@ public struct JSONSourceMap: Sendable {
 
 /// A strict RFC 8259 JSON parser that keeps integers apart from floats and can record
 /// where every value starts.
-public struct JSONParser {
+package struct JSONParser {
     private let bytes: [UInt8]
     private var index = 0
     private var line = 1
@@ -72,7 +72,7 @@ public struct JSONParser {
     private var columnValue = 1
 
     /// Nesting deeper than this is refused rather than risking the stack.
-    public static let maximumDepth = 512
+    package static let maximumDepth = 512
 
     private init(bytes: [UInt8], recordLocations: Bool, logLocations: Bool = false) {
         self.bytes = bytes
@@ -85,18 +85,18 @@ public struct JSONParser {
     }
 
     /// Parses a complete JSON document.
-    public static func parse(_ text: String) throws(JSONParseError) -> JSONValue {
+    package static func parse(_ text: String) throws(JSONParseError) -> JSONValue {
         try parse(bytes: Array(text.utf8))
     }
 
     /// Parses a complete JSON document from UTF-8 bytes.
-    public static func parse(bytes: [UInt8]) throws(JSONParseError) -> JSONValue {
+    package static func parse(bytes: [UInt8]) throws(JSONParseError) -> JSONValue {
         var p = JSONParser(bytes: bytes, recordLocations: false)
         return try p.parseDocument()
     }
 
     /// Parses a complete JSON document and records where each value starts.
-    public static func parseWithSourceMap(_ text: String) throws(JSONParseError) -> (JSONValue, JSONSourceMap) {
+    package static func parseWithSourceMap(_ text: String) throws(JSONParseError) -> (JSONValue, JSONSourceMap) {
         var p = JSONParser(bytes: Array(text.utf8), recordLocations: true)
         let v = try p.parseDocument()
         return (v, p.map!)

@@ -1,7 +1,7 @@
 extension JSONValue {
     /// Compact JSON text with object keys sorted, so equal values always serialise to equal bytes
     /// (content hashes, ETags and Redis payloads rely on that).
-    public var jsonString: String {
+    package var jsonString: String {
         var out = ""
         out.reserveCapacity(64)
         write(to: &out, pretty: false, indent: 0)
@@ -9,12 +9,12 @@ extension JSONValue {
     }
 
     /// Appends ``jsonString`` to `out`, without the intermediate string (response writers).
-    public func writeJSON(to out: inout String) {
+    package func writeJSON(to out: inout String) {
         write(to: &out, pretty: false, indent: 0)
     }
 
     /// Indented JSON text with sorted keys, for people.
-    public var prettyJSONString: String {
+    package var prettyJSONString: String {
         var out = ""
         write(to: &out, pretty: true, indent: 0)
         return out
@@ -63,7 +63,7 @@ extension JSONValue {
     }
 
     /// Appends `s` as a JSON string literal.
-    public static func writeString(_ s: String, to out: inout String) {
+    package static func writeString(_ s: String, to out: inout String) {
         // Most strings need no escaping: append them whole.
         var needsEscaping = false
         for b in s.utf8 where b < 0x20 || b == 0x22 || b == 0x5C {

@@ -4,9 +4,9 @@
 /// `file:line:column: flag-key: warning: message`, and the flag-key part is left out when the
 /// problem is not inside a flag. ``jsonValue`` is the machine-readable form `flagctl validate --json`
 /// prints.
-public struct Diagnostic: Sendable, Hashable, CustomStringConvertible {
+package struct Diagnostic: Sendable, Hashable, CustomStringConvertible {
     /// How bad a problem is.
-    public enum Severity: String, Sendable, Hashable, CaseIterable {
+    package enum Severity: String, Sendable, Hashable, CaseIterable {
         /// flagd would reject the file, or it breaks one of Flagpole's own rules: the flag set
         /// must not be synced.
         case error
@@ -16,22 +16,22 @@ public struct Diagnostic: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// Error or warning.
-    public var severity: Severity
+    package var severity: Severity
     /// The file's path, as the caller gave it.
-    public var file: String
+    package var file: String
     /// The 1-based line.
-    public var line: Int
+    package var line: Int
     /// The 1-based column, in Unicode scalars.
-    public var column: Int
+    package var column: Int
     /// The flag the problem belongs to, if it is inside one.
-    public var flagKey: String?
+    package var flagKey: String?
     /// What is wrong, in one sentence without a trailing period.
-    public var message: String
+    package var message: String
     /// How to fix it, when there is something useful to say.
-    public var hint: String?
+    package var hint: String?
 
     /// Creates a diagnostic from its parts.
-    public init(
+    package init(
         severity: Severity, file: String, line: Int, column: Int,
         flagKey: String? = nil, message: String, hint: String? = nil
     ) {
@@ -45,7 +45,7 @@ public struct Diagnostic: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// Creates a diagnostic at a location.
-    public init(
+    package init(
         _ severity: Severity, at location: FileLocation, flagKey: String? = nil,
         message: String, hint: String? = nil
     ) {
@@ -55,13 +55,13 @@ public struct Diagnostic: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// Where the problem is.
-    public var location: FileLocation { FileLocation(file: file, line: line, column: column) }
+    package var location: FileLocation { FileLocation(file: file, line: line, column: column) }
 
     /// Whether this is an ``Severity/error``.
-    public var isError: Bool { severity == .error }
+    package var isError: Bool { severity == .error }
 
     /// `file:line:column: flag-key: message (hint: …)`, with `warning: ` before the message of a warning.
-    public var description: String {
+    package var description: String {
         var out = "\(file):\(line):\(column): "
         if let flagKey { out += "\(flagKey): " }
         if severity == .warning { out += "warning: " }
@@ -71,7 +71,7 @@ public struct Diagnostic: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// `{"severity", "file", "line", "column", "flag"?, "message", "hint"?}`.
-    public var jsonValue: JSONValue {
+    package var jsonValue: JSONValue {
         var o: [String: JSONValue] = [
             "severity": .string(severity.rawValue),
             "file": .string(file),
@@ -85,7 +85,7 @@ public struct Diagnostic: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// Sorts diagnostics by file, line and column, keeping the order of those at the same place.
-    public static func sorted(_ diagnostics: [Diagnostic]) -> [Diagnostic] {
+    package static func sorted(_ diagnostics: [Diagnostic]) -> [Diagnostic] {
         diagnostics.enumerated().sorted { a, b in
             if a.element.location != b.element.location { return a.element.location < b.element.location }
             return a.offset < b.offset

@@ -1,30 +1,30 @@
 /// A place in a named file: the path as the caller gave it, and a 1-based line and column
 /// (columns count Unicode scalars, as ``SourceLocation`` does).
-public struct FileLocation: Sendable, Hashable, Comparable, CustomStringConvertible {
+package struct FileLocation: Sendable, Hashable, Comparable, CustomStringConvertible {
     /// The file's path, exactly as it was handed to the loader.
-    public var file: String
+    package var file: String
     /// The 1-based line.
-    public var line: Int
+    package var line: Int
     /// The 1-based column, in Unicode scalars.
-    public var column: Int
+    package var column: Int
 
     /// Creates a location from its parts.
-    public init(file: String, line: Int, column: Int) {
+    package init(file: String, line: Int, column: Int) {
         self.file = file
         self.line = line
         self.column = column
     }
 
     /// Creates a location from a file path and a place in that file.
-    public init(file: String, _ location: SourceLocation) {
+    package init(file: String, _ location: SourceLocation) {
         self.init(file: file, line: location.line, column: location.column)
     }
 
     /// `file:line:column`, the form editors and terminals recognise.
-    public var description: String { "\(file):\(line):\(column)" }
+    package var description: String { "\(file):\(line):\(column)" }
 
     /// Orders by file path, then line, then column.
-    public static func < (lhs: FileLocation, rhs: FileLocation) -> Bool {
+    package static func < (lhs: FileLocation, rhs: FileLocation) -> Bool {
         if lhs.file != rhs.file { return lhs.file < rhs.file }
         if lhs.line != rhs.line { return lhs.line < rhs.line }
         return lhs.column < rhs.column

@@ -1,21 +1,21 @@
 /// Where the values (and, for YAML, the member keys) of one parsed file stand, by JSON Pointer
 /// (RFC 6901: `/flags/my-flag/variants/on`).
-public struct FileSourceMap: Sendable, Hashable {
+package struct FileSourceMap: Sendable, Hashable {
     /// Where each value starts. The root is `""`.
-    public var values: [String: SourceLocation]
+    package var values: [String: SourceLocation]
     /// Where the key of each object member starts, when the parser records it (YAML does;
     /// the JSON parser records values only).
-    public var keys: [String: SourceLocation]
+    package var keys: [String: SourceLocation]
 
     /// Creates a map.
-    public init(values: [String: SourceLocation] = [:], keys: [String: SourceLocation] = [:]) {
+    package init(values: [String: SourceLocation] = [:], keys: [String: SourceLocation] = [:]) {
         self.values = values
         self.keys = keys
     }
 
     /// The start of the value at `pointer`, or of its nearest ancestor that has one; `1:1` when
     /// nothing is known.
-    public func valueLocation(of pointer: String) -> SourceLocation {
+    package func valueLocation(of pointer: String) -> SourceLocation {
         var p = pointer
         while true {
             if let l = values[p] { return l }
@@ -26,7 +26,7 @@ public struct FileSourceMap: Sendable, Hashable {
 
     /// The start of the member's key at `pointer` when known, else where its value starts.
     /// Diagnostics about a member as a whole (a flag, a property) point here.
-    public func keyLocation(of pointer: String) -> SourceLocation {
+    package func keyLocation(of pointer: String) -> SourceLocation {
         keys[pointer] ?? valueLocation(of: pointer)
     }
 

@@ -1,12 +1,12 @@
 /// The text of one flag file, as read from disk by the caller.
-public struct FlagSource: Sendable, Hashable {
+package struct FlagSource: Sendable, Hashable {
     /// The path to show in diagnostics (as given; relative paths stay relative).
-    public var path: String
+    package var path: String
     /// The file's contents.
-    public var text: String
+    package var text: String
 
     /// Creates a source.
-    public init(path: String, text: String) {
+    package init(path: String, text: String) {
         self.path = path
         self.text = text
     }
@@ -17,20 +17,20 @@ public struct FlagSource: Sendable, Hashable {
 /// ``document`` is a flagd flag-definition document — `{"flags": …, "$evaluators": …, "metadata": …}`
 /// — that the evaluation engine can load as it is (`$ref`s are left for the engine to resolve).
 /// Use it only when ``hasErrors`` is false: with errors it holds whatever could be read.
-public struct FlagSetLoad: Sendable {
+package struct FlagSetLoad: Sendable {
     /// The merged document: `flags` always; `$evaluators` and `metadata` when any file has them.
-    public var document: JSONValue
+    package var document: JSONValue
     /// Where each flag is defined (its first definition, when it is defined twice).
-    public var flagLocations: [String: FileLocation]
+    package var flagLocations: [String: FileLocation]
     /// Where each shared evaluator is defined.
-    public var evaluatorLocations: [String: FileLocation]
+    package var evaluatorLocations: [String: FileLocation]
     /// The files read, in the order given.
-    public var files: [String]
+    package var files: [String]
     /// Every problem found, sorted by file, line and column.
-    public var diagnostics: [Diagnostic]
+    package var diagnostics: [Diagnostic]
 
     /// Creates a load from its parts.
-    public init(
+    package init(
         document: JSONValue, flagLocations: [String: FileLocation], evaluatorLocations: [String: FileLocation],
         files: [String], diagnostics: [Diagnostic]
     ) {
@@ -42,33 +42,33 @@ public struct FlagSetLoad: Sendable {
     }
 
     /// The flag definitions, by key.
-    public var flags: [String: JSONValue] { document["flags"]?.objectValue ?? [:] }
+    package var flags: [String: JSONValue] { document["flags"]?.objectValue ?? [:] }
     /// The shared evaluators, by name.
-    public var evaluators: [String: JSONValue] { document["$evaluators"]?.objectValue ?? [:] }
+    package var evaluators: [String: JSONValue] { document["$evaluators"]?.objectValue ?? [:] }
     /// The flag-set metadata.
-    public var metadata: [String: JSONValue] { document["metadata"]?.objectValue ?? [:] }
+    package var metadata: [String: JSONValue] { document["metadata"]?.objectValue ?? [:] }
     /// How many diagnostics are errors.
-    public var errorCount: Int { diagnostics.count { $0.severity == .error } }
+    package var errorCount: Int { diagnostics.count { $0.severity == .error } }
     /// How many diagnostics are warnings.
-    public var warningCount: Int { diagnostics.count { $0.severity == .warning } }
+    package var warningCount: Int { diagnostics.count { $0.severity == .warning } }
     /// Whether any diagnostic is an error: the flag set must not be synced.
-    public var hasErrors: Bool { diagnostics.contains { $0.severity == .error } }
+    package var hasErrors: Bool { diagnostics.contains { $0.severity == .error } }
 }
 
 /// Reads, merges and validates the flag files of one environment.
 ///
 /// Pure: the caller reads the files (sorted, for stable results) and hands over their text.
 /// Every problem of every file is reported in one run.
-public enum FlagSetLoader {
+package enum FlagSetLoader {
     /// How to validate.
-    public struct Options: Sendable {
+    package struct Options: Sendable {
         /// The algorithm `fractional` uses in this flag set; some warnings depend on it. Default `.v3`.
-        public var fractionalAlgorithm: FractionalAlgorithm
+        package var fractionalAlgorithm: FractionalAlgorithm
         /// Metadata vocabularies to validate, such as the watcher's `rollout.*` keys; none by default.
         package var metadataRules: [FlagMetadataRules]
 
         /// Creates options.
-        public init(fractionalAlgorithm: FractionalAlgorithm = .v3) {
+        package init(fractionalAlgorithm: FractionalAlgorithm = .v3) {
             self.fractionalAlgorithm = fractionalAlgorithm
             self.metadataRules = []
         }
@@ -85,7 +85,7 @@ public enum FlagSetLoader {
     ///
     /// A flag key (or evaluator name) defined in two files is an error naming both places;
     /// flag-set metadata keys may repeat only with equal values.
-    public static func load(_ sources: [FlagSource], options: Options = Options()) -> FlagSetLoad {
+    package static func load(_ sources: [FlagSource], options: Options = Options()) -> FlagSetLoad {
         var diagnostics: [Diagnostic] = []
         var parts: [FileParts] = []
         for source in sources {
@@ -168,7 +168,7 @@ public enum FlagSetLoader {
     }
 
     /// Loads a single file as a flag set of its own.
-    public static func load(path: String, text: String, options: Options = Options()) -> FlagSetLoad {
+    package static func load(path: String, text: String, options: Options = Options()) -> FlagSetLoad {
         load([FlagSource(path: path, text: text)], options: options)
     }
 }

@@ -3,9 +3,9 @@
 ///
 /// JSON is read by the strict ``JSONParser``; YAML the way flagd reads it (yaml.v3, YAML 1.2
 /// core schema, converted to JSON): see ``Format/yaml``.
-public struct SourceDocument: Sendable {
+package struct SourceDocument: Sendable {
     /// The syntax of a file.
-    public enum Format: String, Sendable, Hashable {
+    package enum Format: String, Sendable, Hashable {
         /// RFC 8259 JSON.
         case json
         /// YAML, read with flagd's (yaml.v3's) rules: `true`/`false` (any of `true`, `True`,
@@ -17,7 +17,7 @@ public struct SourceDocument: Sendable {
 
         /// The format a path's extension names: `.json` is JSON, `.yaml` and `.yml` are YAML;
         /// anything else is JSON when the text starts with `{`, YAML otherwise.
-        public init(path: String, text: String) {
+        package init(path: String, text: String) {
             let lower = path.lowercased()
             if lower.hasSuffix(".json") {
                 self = .json
@@ -30,22 +30,22 @@ public struct SourceDocument: Sendable {
     }
 
     /// The path, as given.
-    public var path: String
+    package var path: String
     /// The syntax the text was read as.
-    public var format: Format
+    package var format: Format
     /// The document, or `nil` when the text is malformed (the diagnostics say where).
-    public var value: JSONValue?
+    package var value: JSONValue?
     /// Where each value stands.
-    public var sourceMap: FileSourceMap
+    package var sourceMap: FileSourceMap
     /// Problems found while parsing: malformed text (error), duplicate keys, YAML values that
     /// other YAML readers would read differently (warnings).
-    public var diagnostics: [Diagnostic]
+    package var diagnostics: [Diagnostic]
     /// The locations ``sourceMap`` leaves out, when it holds only the shallow ones (see
     /// ``parseForLoading(path:text:)``).
     var deferred: DeferredLocations?
 
     /// Creates a document from its parts.
-    public init(path: String, format: Format, value: JSONValue?, sourceMap: FileSourceMap, diagnostics: [Diagnostic]) {
+    package init(path: String, format: Format, value: JSONValue?, sourceMap: FileSourceMap, diagnostics: [Diagnostic]) {
         self.path = path
         self.format = format
         self.value = value
@@ -54,12 +54,12 @@ public struct SourceDocument: Sendable {
     }
 
     /// Parses a file's text; the format comes from ``Format/init(path:text:)``.
-    public static func parse(path: String, text: String) -> SourceDocument {
+    package static func parse(path: String, text: String) -> SourceDocument {
         parse(path: path, text: text, format: Format(path: path, text: text))
     }
 
     /// Parses text in the given format.
-    public static func parse(path: String, text: String, format: Format) -> SourceDocument {
+    package static func parse(path: String, text: String, format: Format) -> SourceDocument {
         parse(path: path, text: text, format: format, shallow: false)
     }
 
@@ -128,13 +128,13 @@ public struct SourceDocument: Sendable {
     }
 
     /// Where the value at `pointer` starts (or its nearest ancestor).
-    public func location(of pointer: String) -> FileLocation {
+    package func location(of pointer: String) -> FileLocation {
         if let deferred = deferred(for: pointer) { return FileLocation(file: path, deferred.valueLocation(of: pointer)) }
         return FileLocation(file: path, sourceMap.valueLocation(of: pointer))
     }
 
     /// Where the member at `pointer` is named (its key in YAML; its value in JSON).
-    public func keyLocation(of pointer: String) -> FileLocation {
+    package func keyLocation(of pointer: String) -> FileLocation {
         if let deferred = deferred(for: pointer) { return FileLocation(file: path, deferred.keyLocation(of: pointer)) }
         return FileLocation(file: path, sourceMap.keyLocation(of: pointer))
     }

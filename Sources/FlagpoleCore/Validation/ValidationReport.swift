@@ -1,17 +1,17 @@
 /// The outcome of validating flag files and the project config: every diagnostic, what was
 /// checked, and whether it passes.
-public struct ValidationReport: Sendable {
+package struct ValidationReport: Sendable {
     /// Every problem found, in the order the checked scopes were added (each scope sorted by place).
-    public var diagnostics: [Diagnostic]
+    package var diagnostics: [Diagnostic]
     /// The environments checked, by name, in the order added.
-    public var environments: [String]
+    package var environments: [String]
     /// How many files were read (flag files and the project config).
-    public var fileCount: Int
+    package var fileCount: Int
     /// How many flags were found.
-    public var flagCount: Int
+    package var flagCount: Int
 
     /// Creates an empty report.
-    public init() {
+    package init() {
         diagnostics = []
         environments = []
         fileCount = 0
@@ -19,7 +19,7 @@ public struct ValidationReport: Sendable {
     }
 
     /// Adds one loaded flag set (an environment when `environment` is given, else loose files).
-    public mutating func add(_ load: FlagSetLoad, environment: String? = nil) {
+    package mutating func add(_ load: FlagSetLoad, environment: String? = nil) {
         diagnostics += load.diagnostics
         if let environment { environments.append(environment) }
         fileCount += load.files.count
@@ -27,22 +27,22 @@ public struct ValidationReport: Sendable {
     }
 
     /// Adds diagnostics found outside any file's content (a missing folder, say).
-    public mutating func add(_ extra: [Diagnostic]) {
+    package mutating func add(_ extra: [Diagnostic]) {
         diagnostics += extra
     }
 
     /// How many diagnostics are errors.
-    public var errorCount: Int { diagnostics.count { $0.severity == .error } }
+    package var errorCount: Int { diagnostics.count { $0.severity == .error } }
     /// How many diagnostics are warnings.
-    public var warningCount: Int { diagnostics.count { $0.severity == .warning } }
+    package var warningCount: Int { diagnostics.count { $0.severity == .warning } }
 
     /// Whether the files pass: no errors, and with `strict` no warnings either.
-    public func passes(strict: Bool) -> Bool {
+    package func passes(strict: Bool) -> Bool {
         errorCount == 0 && (!strict || warningCount == 0)
     }
 
     /// One line: `valid: 2 environments (prod, test), 7 files, 12 flags; 0 errors, 1 warning`.
-    public func summary(strict: Bool) -> String {
+    package func summary(strict: Bool) -> String {
         func count(_ n: Int, _ word: String) -> String { "\(n) \(word)\(n == 1 ? "" : "s")" }
         var what: [String] = []
         if !environments.isEmpty {
@@ -55,12 +55,12 @@ public struct ValidationReport: Sendable {
     }
 
     /// Every diagnostic on its own line, then the summary.
-    public func text(strict: Bool) -> String {
+    package func text(strict: Bool) -> String {
         (diagnostics.map(\.description) + [summary(strict: strict)]).joined(separator: "\n")
     }
 
     /// `{"valid", "strict", "errors", "warnings", "files", "flags", "environments", "diagnostics": [...]}`.
-    public func jsonValue(strict: Bool) -> JSONValue {
+    package func jsonValue(strict: Bool) -> JSONValue {
         .object([
             "valid": .bool(passes(strict: strict)),
             "strict": .bool(strict),

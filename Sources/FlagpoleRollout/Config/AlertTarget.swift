@@ -4,16 +4,16 @@ import FlagpoleCore
 ///
 /// Secrets (webhook URLs, bot tokens) are best named by environment variable rather than written
 /// in the config; ``description`` never prints a URL or a token.
-public struct AlertTarget: Sendable, Hashable, CustomStringConvertible {
+package struct AlertTarget: Sendable, Hashable, CustomStringConvertible {
     /// A value written in the config or taken from an environment variable when alerting.
-    public enum Value: Sendable, Hashable {
+    package enum Value: Sendable, Hashable {
         /// Written in the config.
         case literal(String)
         /// Read from this environment variable.
         case environmentVariable(String)
 
         /// The value, reading the environment when needed; nil when the variable is unset or empty.
-        public func resolve(in environment: [String: String]) -> String? {
+        package func resolve(in environment: [String: String]) -> String? {
             switch self {
             case .literal(let s): return s
             case .environmentVariable(let name):
@@ -31,7 +31,7 @@ public struct AlertTarget: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// Where the alert goes.
-    public enum Destination: Sendable, Hashable {
+    package enum Destination: Sendable, Hashable {
         /// A generic JSON webhook: one POST of a JSON document per alert.
         case webhook(url: Value)
         /// A Slack-compatible incoming webhook (`{"text": …}`; Mattermost and others accept it too).
@@ -41,26 +41,26 @@ public struct AlertTarget: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// The target's name (unique in the config).
-    public var name: String
+    package var name: String
     /// Where alerts go.
-    public var destination: Destination
+    package var destination: Destination
     /// The environments whose alerts go here; nil means every environment.
-    public var environments: [String]?
+    package var environments: [String]?
 
     /// Creates a target.
-    public init(name: String, destination: Destination, environments: [String]? = nil) {
+    package init(name: String, destination: Destination, environments: [String]? = nil) {
         self.name = name
         self.destination = destination
         self.environments = environments
     }
 
     /// Whether alerts of an environment go to this target.
-    public func applies(toEnvironment environment: String) -> Bool {
+    package func applies(toEnvironment environment: String) -> Bool {
         environments?.contains(environment) ?? true
     }
 
     /// `slack alert target "team" (URL from $SLACK_URL)`; never the URL or token itself.
-    public var description: String {
+    package var description: String {
         switch destination {
         case .webhook(let url): return "webhook alert target \"\(name)\" (URL \(url.redacted))"
         case .slack(let url): return "slack alert target \"\(name)\" (URL \(url.redacted))"

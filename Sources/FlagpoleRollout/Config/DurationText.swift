@@ -2,9 +2,9 @@ import FlagpoleCore
 
 /// Durations written the way people write them in config files: `1h`, `30m`, `1h30m`, `90s`,
 /// `250ms`, `1.5s`, `2d` (units `ms`, `s`, `m`, `h`, `d`; parts in any order, decimals allowed).
-public enum DurationText {
+package enum DurationText {
     /// Parses a duration, or returns nil when the text is not one.
-    public static func parse(_ text: String) -> Duration? {
+    package static func parse(_ text: String) -> Duration? {
         let units: [(String, Int64)] = [
             ("ms", 1_000_000), ("s", 1_000_000_000), ("m", 60_000_000_000), ("h", 3_600_000_000_000),
             ("d", 86_400_000_000_000),
@@ -40,7 +40,7 @@ public enum DurationText {
     }
 
     /// The shortest text for a duration that ``parse(_:)`` reads back: `1h30m`, `250ms`, `0s`.
-    public static func format(_ duration: Duration) -> String {
+    package static func format(_ duration: Duration) -> String {
         let (seconds, attoseconds) = duration.components
         var nanos = seconds * 1_000_000_000 + attoseconds / 1_000_000_000
         if nanos == 0 { return "0s" }

@@ -6,9 +6,9 @@ import FlagpoleCore
 /// `"fri 16:00"`/`"mon 08:00"` (weekly), `"22:00"`/`"06:00"` (daily), or RFC 3339 timestamps
 /// (`"2026-12-20T00:00:00Z"`, one absolute range). Weekly and daily windows use `timezone`, a fixed
 /// UTC offset (`UTC`, `+01:00`); the end is exclusive, and an end before the start wraps around.
-public struct FreezeWindow: Sendable, Hashable {
+package struct FreezeWindow: Sendable, Hashable {
     /// When the window is closed to rollouts.
-    public enum Schedule: Sendable, Hashable {
+    package enum Schedule: Sendable, Hashable {
         /// Every week from `start` to `end`, in minutes since Monday 00:00 local time
         /// (`utcOffset` seconds east of UTC); wraps past Sunday when `end <= start`.
         case weekly(start: Int, end: Int, utcOffset: Int)
@@ -20,16 +20,16 @@ public struct FreezeWindow: Sendable, Hashable {
     }
 
     /// The window's name, shown when it refuses a rollout.
-    public var name: String
+    package var name: String
     /// When it applies.
-    public var schedule: Schedule
+    package var schedule: Schedule
     /// The environments it applies to; nil means every environment.
-    public var environments: [String]?
+    package var environments: [String]?
     /// Why the window exists, shown with the refusal.
-    public var reason: String?
+    package var reason: String?
 
     /// Creates a window.
-    public init(name: String, schedule: Schedule, environments: [String]? = nil, reason: String? = nil) {
+    package init(name: String, schedule: Schedule, environments: [String]? = nil, reason: String? = nil) {
         self.name = name
         self.schedule = schedule
         self.environments = environments
@@ -37,7 +37,7 @@ public struct FreezeWindow: Sendable, Hashable {
     }
 
     /// Whether the window covers an instant, given in Unix seconds.
-    public func contains(unixTime: Int64) -> Bool {
+    package func contains(unixTime: Int64) -> Bool {
         switch schedule {
         case .between(let start, let end):
             return unixTime >= start && unixTime < end
@@ -51,7 +51,7 @@ public struct FreezeWindow: Sendable, Hashable {
     }
 
     /// Whether the window applies to an environment.
-    public func applies(toEnvironment environment: String) -> Bool {
+    package func applies(toEnvironment environment: String) -> Bool {
         environments?.contains(environment) ?? true
     }
 }

@@ -20,43 +20,43 @@ import FlagpoleCore
 ///
 /// and project-wide in the `guard` section of the project config (same names, no prefix). A flag's
 /// own values win over the project's, which win over ``builtIn``.
-public struct GuardPolicy: Sendable, Hashable {
+package struct GuardPolicy: Sendable, Hashable {
     /// How long each step is watched before the watcher advances or completes. Built in: `1h`.
-    public var watch: Duration?
+    package var watch: Duration?
     /// The absolute ceiling on the treatment cohort's error rate (0…1); above it the rollout is
     /// reverted at once. Built in: `0.05`.
-    public var maxErrorRate: Double?
+    package var maxErrorRate: Double?
     /// How much the treatment cohort's error rate may exceed the control cohort's, as a fraction
     /// (0.01 = one percentage point). Built in: `0.01`.
-    public var maxErrorIncrease: Double?
+    package var maxErrorIncrease: Double?
     /// The fewest outcomes in each cohort before a decision is made; fewer means "hold". Built in: `200`.
-    public var minSamples: Int?
+    package var minSamples: Int?
     /// The ceiling on the treatment cohort's 95th-percentile latency. Built in: none (not checked).
-    public var maxP95Latency: Duration?
+    package var maxP95Latency: Duration?
     /// The rollout steps in percent, increasing, each 1…100 (e.g. `[5, 25, 50, 100]`). Built in:
     /// `[100]` (all at once, then watched).
-    public var steps: [Int]?
+    package var steps: [Int]?
     /// The share of users, in percent (0…50), that the final step keeps on what they had before
     /// while it is watched, so that its comparison is with a concurrent control rather than the
     /// window before the rollout; released when the rollout completes. Built in: 0 (none).
-    public var holdback: Double?
+    package var holdback: Double?
     /// Where the cohorts' outcomes come from. Built in: ``Metric/builtin``.
-    public var metric: Metric?
+    package var metric: Metric?
     /// The Prometheus server's base URL (`http://prometheus:9090`), for ``Metric/prometheus``.
     /// Built in: none.
-    public var prometheusURL: String?
+    package var prometheusURL: String?
     /// The PromQL query that gives one cohort's error ratio (0…1) as a single sample, for
     /// ``Metric/prometheus``; may use the ``placeholders``. Built in: none, which means the
     /// default queries over the client library's own outcome series
     /// (`flagpole_outcomes_total{flag,variant,result}`; see docs/rollouts.md).
-    public var prometheusQuery: String?
+    package var prometheusQuery: String?
     /// The PromQL query that gives one cohort's number of requests over the window, for
     /// ``Metric/prometheus``; may use the ``placeholders``. Built in: none (the sample counts come
     /// from the client library's counters for the same cohort).
-    public var prometheusRequestsQuery: String?
+    package var prometheusRequestsQuery: String?
 
     /// Where the watcher reads error rates from.
-    public enum Metric: String, Sendable, Hashable, CaseIterable {
+    package enum Metric: String, Sendable, Hashable, CaseIterable {
         /// The client library's outcome counters in Redis.
         case builtin
         /// A PromQL query against a Prometheus server (``GuardPolicy/prometheusURL``,
@@ -69,25 +69,25 @@ public struct GuardPolicy: Sendable, Hashable {
     /// (the environment), `$window` (the window's length in seconds, e.g. `600s`) and
     /// `$variant_matcher` (a label matcher selecting the cohort's variants: `variant="on"`,
     /// `variant!="on"`, or `variant=~".*"` for the control at 100 %).
-    public static let placeholders = ["flag", "variant", "cohort", "env", "window", "variant_matcher"]
+    package static let placeholders = ["flag", "variant", "cohort", "env", "window", "variant_matcher"]
 
     /// The fields, by the name they have in metadata (after `rollout.`) and in the config's `guard` section.
-    public enum Field: String, Sendable, Hashable, CaseIterable {
+    package enum Field: String, Sendable, Hashable, CaseIterable {
         case watch, maxErrorRate, maxErrorIncrease, minSamples, maxP95Latency, steps, holdback
         case metric, prometheusUrl, prometheusQuery, prometheusRequestsQuery
     }
 
     /// The prefix of guard-policy keys in flag metadata.
-    public static let metadataPrefix = "rollout."
+    package static let metadataPrefix = "rollout."
 
     /// Flagpole's defaults: watch `1h`, maxErrorRate `0.05`, maxErrorIncrease `0.01`, minSamples
     /// `200`, no latency ceiling, steps `[100]`, no holdback, metric `builtin`, no Prometheus settings.
-    public static let builtIn = GuardPolicy(
+    package static let builtIn = GuardPolicy(
         watch: .seconds(3600), maxErrorRate: 0.05, maxErrorIncrease: 0.01, minSamples: 200, maxP95Latency: nil,
         steps: [100], holdback: 0, metric: .builtin)
 
     /// Creates a policy; every field defaults to unset (inherit).
-    public init(
+    package init(
         watch: Duration? = nil, maxErrorRate: Double? = nil, maxErrorIncrease: Double? = nil,
         minSamples: Int? = nil, maxP95Latency: Duration? = nil, steps: [Int]? = nil, holdback: Double? = nil,
         metric: Metric? = nil, prometheusURL: String? = nil, prometheusQuery: String? = nil,
@@ -108,7 +108,7 @@ public struct GuardPolicy: Sendable, Hashable {
 
     /// The policy a flag's metadata sets (`rollout.*` keys). Invalid values are left unset; the
     /// validator reports them.
-    public init(flagMetadata: JSONValue?) {
+    package init(flagMetadata: JSONValue?) {
         self.init()
         guard let metadata = flagMetadata?.objectValue else { return }
         for (key, value) in metadata where key.hasPrefix(GuardPolicy.metadataPrefix) {
@@ -119,7 +119,7 @@ public struct GuardPolicy: Sendable, Hashable {
     }
 
     /// This policy with every unset field taken from `base`.
-    public func overriding(_ base: GuardPolicy) -> GuardPolicy {
+    package func overriding(_ base: GuardPolicy) -> GuardPolicy {
         GuardPolicy(
             watch: watch ?? base.watch, maxErrorRate: maxErrorRate ?? base.maxErrorRate,
             maxErrorIncrease: maxErrorIncrease ?? base.maxErrorIncrease, minSamples: minSamples ?? base.minSamples,
@@ -131,7 +131,7 @@ public struct GuardPolicy: Sendable, Hashable {
 
     /// The limits a step is judged by: this policy's, with unset ones from ``builtIn``
     /// (``maxP95Latency`` in microseconds, nil when not checked).
-    public var limits: GuardLimits {
+    package var limits: GuardLimits {
         let p = overriding(.builtIn)
         return GuardLimits(
             maxErrorRate: p.maxErrorRate ?? 0.05, maxErrorIncrease: p.maxErrorIncrease ?? 0.01, minSamples: p.minSamples ?? 200,
@@ -139,12 +139,12 @@ public struct GuardPolicy: Sendable, Hashable {
     }
 
     /// How long each step is watched: ``watch``, else ``builtIn``'s (1 h).
-    public var watchDuration: Duration { watch ?? GuardPolicy.builtIn.watch ?? .seconds(3600) }
+    package var watchDuration: Duration { watch ?? GuardPolicy.builtIn.watch ?? .seconds(3600) }
 
     /// What keeps this policy (resolved: flag over project over ``builtIn``) from reading its
     /// metric, or nil when it can: ``Metric/prometheus`` needs ``prometheusURL`` (without
     /// ``prometheusQuery`` it asks for the client library's own outcome series).
-    public var metricProblem: Problem? {
+    package var metricProblem: Problem? {
         guard (metric ?? .builtin) == .prometheus, prometheusURL == nil else { return nil }
         return Problem(
             message: "metric prometheus needs prometheusUrl, which neither the flag's metadata nor the project config's guard section sets",
@@ -154,15 +154,15 @@ public struct GuardPolicy: Sendable, Hashable {
     }
 
     /// What is wrong with a value, and how to write it.
-    public struct Problem: Sendable, Hashable {
+    package struct Problem: Sendable, Hashable {
         /// What is wrong.
-        public var message: String
+        package var message: String
         /// How to write it instead.
-        public var hint: String
+        package var hint: String
     }
 
     /// Sets a field from a JSON value, or leaves it and returns what is wrong.
-    public mutating func set(_ field: Field, from value: JSONValue) -> Problem? {
+    package mutating func set(_ field: Field, from value: JSONValue) -> Problem? {
         switch field {
         case .watch, .maxP95Latency:
             guard case .string(let text) = value else {
@@ -258,7 +258,7 @@ public struct GuardPolicy: Sendable, Hashable {
     }
 
     /// A holdback in percent from `2`, `2.5`, `"2%"` or `"2"`; nil unless it is between 0 and 50.
-    public static func holdbackPercent(_ value: JSONValue) -> Double? {
+    package static func holdbackPercent(_ value: JSONValue) -> Double? {
         var x: Double?
         switch value {
         case .int, .double: x = value.numberValue
@@ -274,7 +274,7 @@ public struct GuardPolicy: Sendable, Hashable {
 
     /// What is wrong with a Prometheus base URL (the end of a sentence "… must be an http:// or
     /// https:// URL, <problem>"), or nil.
-    public static func prometheusURLProblem(_ text: String) -> String? {
+    package static func prometheusURLProblem(_ text: String) -> String? {
         let lower = text.lowercased()
         guard let scheme = ["http://", "https://"].first(where: { lower.hasPrefix($0) }) else {
             return "not \"\(text)\""
@@ -290,7 +290,7 @@ public struct GuardPolicy: Sendable, Hashable {
     }
 
     /// The `$name` placeholders of a query that are not ``placeholders``, in order.
-    public static func unknownPlaceholders(in query: String) -> [String] {
+    package static func unknownPlaceholders(in query: String) -> [String] {
         var out: [String] = []
         var scalars = query.unicodeScalars[...]
         while let dollar = scalars.firstIndex(of: "$") {

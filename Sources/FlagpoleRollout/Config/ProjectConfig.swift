@@ -1,15 +1,15 @@
 import FlagpoleCore
 
 /// One environment of the project (a folder `flags/<name>/`).
-public struct EnvironmentConfig: Sendable, Hashable {
+package struct EnvironmentConfig: Sendable, Hashable {
     /// The environment's name, which is also its folder's name and its Redis hash tag.
-    public var name: String
+    package var name: String
     /// The environment variable that holds this environment's Redis URL, or nil when the
     /// environment names none (commands then use their `--redis` option or `FLAGPOLE_REDIS_URL`).
-    public var redisURLVariable: String?
+    package var redisURLVariable: String?
 
     /// Creates an environment.
-    public init(name: String, redisURLVariable: String? = nil) {
+    package init(name: String, redisURLVariable: String? = nil) {
         self.name = name
         self.redisURLVariable = redisURLVariable
     }
@@ -18,24 +18,24 @@ public struct EnvironmentConfig: Sendable, Hashable {
 /// The project settings that are not per flag: environments, freeze windows, alert targets, the
 /// default guard policy and the fractional algorithm. Lives in `flags/flagpole.yaml` (or `.yml`,
 /// `.json`); documented in `docs/project-config.md`.
-public struct ProjectConfig: Sendable, Hashable {
+package struct ProjectConfig: Sendable, Hashable {
     /// The file names the project config may have, in the order they are looked for, inside `flags/`.
-    public static let fileNames = ["flagpole.yaml", "flagpole.yml", "flagpole.json"]
+    package static let fileNames = ["flagpole.yaml", "flagpole.yml", "flagpole.json"]
 
     /// The environments, in the order written. Empty means "every folder under `flags/`", with no
     /// settings of their own.
-    public var environments: [EnvironmentConfig]
+    package var environments: [EnvironmentConfig]
     /// The freeze windows. Default: none.
-    public var freezeWindows: [FreezeWindow]
+    package var freezeWindows: [FreezeWindow]
     /// The alert targets. Default: none.
-    public var alertTargets: [AlertTarget]
+    package var alertTargets: [AlertTarget]
     /// The project's default guard policy, as written: unset fields fall back to ``GuardPolicy/builtIn``.
-    public var guardPolicy: GuardPolicy
+    package var guardPolicy: GuardPolicy
     /// The bucketing algorithm of `fractional` for every environment. Default: `.v3`.
-    public var fractionalAlgorithm: FractionalAlgorithm
+    package var fractionalAlgorithm: FractionalAlgorithm
 
     /// Creates a config; every part defaults to empty, `.v3` for the algorithm.
-    public init(
+    package init(
         environments: [EnvironmentConfig] = [], freezeWindows: [FreezeWindow] = [], alertTargets: [AlertTarget] = [],
         guardPolicy: GuardPolicy = GuardPolicy(), fractionalAlgorithm: FractionalAlgorithm = .v3
     ) {
@@ -47,41 +47,41 @@ public struct ProjectConfig: Sendable, Hashable {
     }
 
     /// The settings of an environment, if the config lists it.
-    public func environment(named name: String) -> EnvironmentConfig? {
+    package func environment(named name: String) -> EnvironmentConfig? {
         environments.first { $0.name == name }
     }
 
     /// The guard policy for a flag: its `rollout.*` metadata over the project's `guard` section
     /// over ``GuardPolicy/builtIn``.
-    public func guardPolicy(forFlagMetadata metadata: JSONValue?) -> GuardPolicy {
+    package func guardPolicy(forFlagMetadata metadata: JSONValue?) -> GuardPolicy {
         GuardPolicy(flagMetadata: metadata).overriding(guardPolicy).overriding(.builtIn)
     }
 
     /// The freeze windows that forbid starting a rollout in an environment at a Unix time.
-    public func activeFreezeWindows(environment: String, unixTime: Int64) -> [FreezeWindow] {
+    package func activeFreezeWindows(environment: String, unixTime: Int64) -> [FreezeWindow] {
         freezeWindows.filter { $0.applies(toEnvironment: environment) && $0.contains(unixTime: unixTime) }
     }
 
     /// The alert targets that receive an environment's alerts.
-    public func alertTargets(forEnvironment environment: String) -> [AlertTarget] {
+    package func alertTargets(forEnvironment environment: String) -> [AlertTarget] {
         alertTargets.filter { $0.applies(toEnvironment: environment) }
     }
 }
 
 /// A project config read from its file, with the problems found.
-public struct ProjectConfigLoad: Sendable {
+package struct ProjectConfigLoad: Sendable {
     /// The file read, or nil when there is none (then ``config`` is the default).
-    public var path: String?
+    package var path: String?
     /// The settings; parts with errors keep their defaults.
-    public var config: ProjectConfig
+    package var config: ProjectConfig
     /// Every problem found, sorted by line and column.
-    public var diagnostics: [Diagnostic]
+    package var diagnostics: [Diagnostic]
     /// Where each environment is named in the file, and where the `environments` section starts
     /// (key `""`), for diagnostics about environment folders.
-    public var environmentLocations: [String: FileLocation]
+    package var environmentLocations: [String: FileLocation]
 
     /// Creates a load from its parts.
-    public init(
+    package init(
         path: String?, config: ProjectConfig, diagnostics: [Diagnostic], environmentLocations: [String: FileLocation] = [:]
     ) {
         self.path = path
@@ -91,5 +91,5 @@ public struct ProjectConfigLoad: Sendable {
     }
 
     /// Whether any diagnostic is an error.
-    public var hasErrors: Bool { diagnostics.contains { $0.severity == .error } }
+    package var hasErrors: Bool { diagnostics.contains { $0.severity == .error } }
 }

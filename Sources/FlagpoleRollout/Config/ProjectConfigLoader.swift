@@ -1,7 +1,7 @@
 import FlagpoleCore
 
 /// Reads the project config (`flags/flagpole.yaml`) from its text.
-public enum ProjectConfigLoader {
+package enum ProjectConfigLoader {
     static let topLevelKeys: Set<String> = ["version", "fractionalAlgorithm", "environments", "freezeWindows", "alerts", "guard"]
     static let environmentKeys: Set<String> = ["redisUrlEnv"]
     static let freezeWindowKeys: Set<String> = ["name", "from", "to", "timezone", "environments", "reason"]
@@ -9,7 +9,7 @@ public enum ProjectConfigLoader {
 
     /// Parses and validates a project config. Problems never stop the read: a part with an error
     /// keeps its default, and every problem is reported.
-    public static func load(path: String, text: String) -> ProjectConfigLoad {
+    package static func load(path: String, text: String) -> ProjectConfigLoad {
         let document = SourceDocument.parse(path: path, text: text)
         var reader = Reader(sink: DiagnosticSink(document: document))
         let config = reader.read()
@@ -31,7 +31,7 @@ public enum ProjectConfigLoader {
 
     /// Whether a name can be an environment: letters, digits, `_`, `-`, `.` (it becomes a folder
     /// name and a Redis hash tag, so no `{`, `}` or `/`).
-    public static func isValidEnvironmentName(_ name: String) -> Bool {
+    package static func isValidEnvironmentName(_ name: String) -> Bool {
         !name.isEmpty
             && name.unicodeScalars.allSatisfy {
                 $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || "_-.".unicodeScalars.contains($0))

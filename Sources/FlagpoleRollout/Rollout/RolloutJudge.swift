@@ -1,20 +1,20 @@
 import FlagpoleCore
 
 /// What the judge decided about a rollout step after one look, why, and on what evidence.
-public struct RolloutJudgement: Sendable, Hashable {
+package struct RolloutJudgement: Sendable, Hashable {
     /// Hold, advance, complete or revert.
-    public var verdict: RolloutVerdict
+    package var verdict: RolloutVerdict
     /// One line for people, e.g. `treatment error rate 3.1% vs control 1.0% (+2.1 pp > 1 pp
     /// allowed); sequential test z=4.2 > 3.6` or `not enough data: treatment 12 of 200 outcomes`.
-    public var reason: String
+    package var reason: String
     /// A JSON object for the audit: the check that decided (`check`), both cohorts' counts and
     /// rates, the difference, the deciding `statistic` and its `threshold`, `alpha`, the details of
     /// the sequential test, the ceiling test and the power check, and the step's elapsed and watch
     /// seconds.
-    public var evidence: JSONValue
+    package var evidence: JSONValue
 
     /// Creates a judgement.
-    public init(verdict: RolloutVerdict, reason: String, evidence: JSONValue) {
+    package init(verdict: RolloutVerdict, reason: String, evidence: JSONValue) {
         self.verdict = verdict
         self.reason = reason
         self.evidence = evidence
@@ -58,11 +58,11 @@ public struct RolloutJudgement: Sendable, Hashable {
 ///
 /// `alpha` is the chance of a false revert by either test when the treatment is in fact no worse
 /// than the control (default 1 %, per step, however often the watcher looks).
-public struct RolloutJudge: Sendable {
+package struct RolloutJudge: Sendable {
     /// The limits the step is judged by.
-    public let limits: GuardLimits
+    package let limits: GuardLimits
     /// The false-revert bound of each sequential test (default `0.01`).
-    public let alpha: Double
+    package let alpha: Double
 
     /// ln(1/α), the threshold of both likelihood ratios.
     let logThreshold: Double
@@ -78,11 +78,11 @@ public struct RolloutJudge: Sendable {
     let ceilingAlternatives: [(failure: Double, success: Double)]
 
     /// The fewest treatment outcomes before the ceilings can revert: 50, or ``GuardLimits/minSamples`` when smaller.
-    public var ceilingMinSamples: Int { min(limits.minSamples, 50) }
+    package var ceilingMinSamples: Int { min(limits.minSamples, 50) }
 
     /// A judge for the given limits. `alpha` (default `0.01`) is the false-revert bound of each
     /// sequential test; values outside 1e-9…0.5 are clamped into it.
-    public init(limits: GuardLimits, alpha: Double = 0.01) {
+    package init(limits: GuardLimits, alpha: Double = 0.01) {
         let alpha = alpha.isNaN ? 0.01 : min(0.5, max(1e-9, alpha))
         self.limits = limits
         self.alpha = alpha
@@ -107,7 +107,7 @@ public struct RolloutJudge: Sendable {
     ///   - minutes: the same counts minute by minute, when the source keeps them (the built-in
     ///     counters do); nil: the window is judged as one block, as if its outcomes were independent.
     ///   - controlWindow: whether the control is concurrent (default) or the window before the rollout.
-    public func judge(
+    package func judge(
         treatment: CohortCounts, control: CohortCounts, stepElapsed: Duration, stepWatch: Duration,
         isFinalStep: Bool, sourceFailure: String? = nil, minutes: StepMinutes? = nil, controlWindow: ControlWindow = .concurrent
     ) -> RolloutJudgement {

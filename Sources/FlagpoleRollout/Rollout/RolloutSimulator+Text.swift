@@ -3,7 +3,7 @@ import FlagpoleCore
 extension RolloutSimulator.CellResult {
     /// The smallest time by which at least `q` of all runs were reverted (a run never reverted
     /// counts as never); nil when fewer than that reverted. `revertTimes` must be sorted.
-    public static func detectionQuantile(_ q: Double, revertTimes: [Duration], runs: Int) -> Duration? {
+    package static func detectionQuantile(_ q: Double, revertTimes: [Duration], runs: Int) -> Duration? {
         let needed = Int((q * Double(runs)).rounded(.up))
         guard needed >= 1, needed <= revertTimes.count else { return nil }
         return revertTimes[needed - 1]
@@ -17,7 +17,7 @@ extension RolloutSimulator {
     /// ended holding for "not enough data"; a "traffic" column names the traffic when some cell's is
     /// not plain (``RolloutSimulator/Scenario/trafficName``). With `showRuns` (default false) a last column says how
     /// many runs each cell had.
-    public static func gridLines(_ cells: [CellResult], detectionWindow: Duration, showRuns: Bool = false) -> [String] {
+    package static func gridLines(_ cells: [CellResult], detectionWindow: Duration, showRuns: Bool = false) -> [String] {
         func percent(_ part: Int, _ whole: Int) -> String {
             whole > 0 ? RolloutText.short(Double(part) * 100 / Double(whole), 1) + "%" : "-"
         }
@@ -53,7 +53,7 @@ extension RolloutSimulator {
     }
 
     /// One line per goal: `PASS  name: detail`, `FAIL  …`, or `SKIP  …` when the grid lacks its cells.
-    public static func goalLines(_ goals: [Goal]) -> [String] {
+    package static func goalLines(_ goals: [Goal]) -> [String] {
         goals.map { goal in
             let mark = goal.passed.map { $0 ? "PASS" : "FAIL" } ?? "SKIP"
             return "\(mark)  \(goal.name): \(goal.detail)"

@@ -13,27 +13,27 @@ import FlagpoleCore
 /// sees the step's cumulative counts and its minutes; the run ends at the first verdict that is not
 /// a hold, or at the end of the watch (the look at exactly ``Configuration/stepWatch``). Pure and
 /// deterministic: the same seed gives the same result.
-public struct RolloutSimulator: Sendable {
+package struct RolloutSimulator: Sendable {
     /// How the simulated rollout is watched and judged.
-    public struct Configuration: Sendable, Hashable {
+    package struct Configuration: Sendable, Hashable {
         /// The limits the judge enforces. Default: ``GuardPolicy/builtIn``'s (5 % ceiling,
         /// 1 pp allowed increase, 200 samples, no latency ceiling).
-        public var limits: GuardLimits
+        package var limits: GuardLimits
         /// The judge's false-revert bound per step. Default `0.01`.
-        public var alpha: Double
+        package var alpha: Double
         /// How often the watcher looks. Default 10 s.
-        public var lookInterval: Duration
+        package var lookInterval: Duration
         /// How long the step is watched. Default 1 h.
-        public var stepWatch: Duration
+        package var stepWatch: Duration
         /// A regression counts as detected when reverted within this. Default 5 min.
-        public var detectionWindow: Duration
+        package var detectionWindow: Duration
         /// Simulated rollouts per grid cell. Default 200.
-        public var runs: Int
+        package var runs: Int
         /// The seed every cell's generator derives from. Default 1.
-        public var seed: UInt64
+        package var seed: UInt64
 
         /// Creates a configuration; every default is stated on its property.
-        public init(
+        package init(
             limits: GuardLimits = RolloutSimulator.builtInLimits, alpha: Double = 0.01,
             lookInterval: Duration = .seconds(10), stepWatch: Duration = .seconds(3600),
             detectionWindow: Duration = .seconds(300), runs: Int = 200, seed: UInt64 = 1
@@ -49,26 +49,26 @@ public struct RolloutSimulator: Sendable {
     }
 
     /// The limits of ``GuardPolicy/builtIn``.
-    public static let builtInLimits = GuardLimits(
+    package static let builtInLimits = GuardLimits(
         maxErrorRate: GuardPolicy.builtIn.maxErrorRate ?? 0.05,
         maxErrorIncrease: GuardPolicy.builtIn.maxErrorIncrease ?? 0.01,
         minSamples: GuardPolicy.builtIn.minSamples ?? 200)
 
     /// One cell of the grid: a traffic level, the two cohorts' true error rates, and the kind of traffic.
-    public struct Scenario: Sendable, Hashable {
+    package struct Scenario: Sendable, Hashable {
         /// Requests a second in the treatment (and in the control, unless ``controlRequestsPerSecond``).
-        public var requestsPerSecond: Double
+        package var requestsPerSecond: Double
         /// The control's error rate (0…1).
-        public var baselineErrorRate: Double
+        package var baselineErrorRate: Double
         /// The treatment's error rate (0…1); equal to the baseline means no regression.
-        public var treatmentErrorRate: Double
+        package var treatmentErrorRate: Double
         /// Requests a second in the control when the cohorts are unequal; nil: the treatment's.
-        public var controlRequestsPerSecond: Double?
+        package var controlRequestsPerSecond: Double?
         /// What else happens to the traffic. Default: ``RolloutTraffic/plain``.
-        public var traffic: RolloutTraffic
+        package var traffic: RolloutTraffic
 
         /// Creates a scenario.
-        public init(
+        package init(
             requestsPerSecond: Double, baselineErrorRate: Double, treatmentErrorRate: Double, controlRequestsPerSecond: Double? = nil,
             traffic: RolloutTraffic = .plain
         ) {
@@ -80,49 +80,49 @@ public struct RolloutSimulator: Sendable {
         }
 
         /// The control's requests a second.
-        public var controlRate: Double { controlRequestsPerSecond ?? requestsPerSecond }
+        package var controlRate: Double { controlRequestsPerSecond ?? requestsPerSecond }
         /// Whether every run has a shared incident during the step (``RolloutTraffic/Incidents/oneWithin``).
-        public var hasIncidentInStep: Bool { traffic.incidents?.oneWithin != nil }
+        package var hasIncidentInStep: Bool { traffic.incidents?.oneWithin != nil }
         /// The traffic's name, with the cohorts' rates when unequal: `unequal 20/80 req/s+incidents`.
-        public var trafficName: String {
+        package var trafficName: String {
             guard let c = controlRequestsPerSecond, c != requestsPerSecond else { return traffic.name }
             let cohorts = "unequal \(RolloutText.short(requestsPerSecond, 3))/\(RolloutText.short(c, 3)) req/s"
             return traffic == .plain ? cohorts : cohorts + "+" + traffic.name
         }
 
         /// Whether the treatment is worse than the control.
-        public var isRegression: Bool { treatmentErrorRate > baselineErrorRate }
+        package var isRegression: Bool { treatmentErrorRate > baselineErrorRate }
     }
 
     /// What the runs of one scenario did.
-    public struct CellResult: Sendable, Hashable {
+    package struct CellResult: Sendable, Hashable {
         /// The scenario.
-        public var scenario: Scenario
+        package var scenario: Scenario
         /// How many rollouts were simulated.
-        public var runs: Int
+        package var runs: Int
         /// Simulated hours of watching: with no regression, the time each run was watched (to its
         /// revert, its pass, or the end of its watch — later when incidents held its clock back);
         /// with a regression, runs × the step's watch.
-        public var simulatedHours: Double
+        package var simulatedHours: Double
         /// Runs that ended in a revert, at any time.
-        public var reverts: Int
+        package var reverts: Int
         /// Runs reverted within the detection window.
-        public var revertsWithinWindow: Int
+        package var revertsWithinWindow: Int
         /// Runs that passed (advanced) at the end of the watch.
-        public var passes: Int
+        package var passes: Int
         /// Runs still holding at the end of the watch because of "not enough data".
-        public var notEnoughDataHolds: Int
+        package var notEnoughDataHolds: Int
         /// Runs still holding at the end of the watch for another reason (worse than allowed but not conclusive).
-        public var otherHolds: Int
+        package var otherHolds: Int
         /// The median time to revert over all runs (a run never reverted counts as never); nil when
         /// at most half the runs reverted.
-        public var medianDetection: Duration?
+        package var medianDetection: Duration?
         /// The 95th percentile of the time to revert the same way; nil when at most 95 % reverted.
-        public var p95Detection: Duration?
+        package var p95Detection: Duration?
 
         /// A cell's results from their parts, for runs simulated elsewhere (the watcher's replay test
         /// counts the same things through the real watcher and prints them with ``RolloutSimulator/gridLines(_:detectionWindow:showRuns:)``).
-        public init(
+        package init(
             scenario: RolloutSimulator.Scenario, runs: Int, simulatedHours: Double, reverts: Int, revertsWithinWindow: Int, passes: Int,
             notEnoughDataHolds: Int, otherHolds: Int, medianDetection: Duration? = nil, p95Detection: Duration? = nil
         ) {
@@ -139,21 +139,21 @@ public struct RolloutSimulator: Sendable {
         }
 
         /// Share of runs reverted within the detection window (0…1).
-        public var detectionRate: Double { runs > 0 ? Double(revertsWithinWindow) / Double(runs) : 0 }
+        package var detectionRate: Double { runs > 0 ? Double(revertsWithinWindow) / Double(runs) : 0 }
         /// Reverts per simulated hour; a false-revert rate when the scenario is not a regression.
-        public var revertsPerHour: Double { simulatedHours > 0 ? Double(reverts) / simulatedHours : 0 }
+        package var revertsPerHour: Double { simulatedHours > 0 ? Double(reverts) / simulatedHours : 0 }
         /// Share of runs that ended the watch holding for "not enough data" (0…1).
-        public var notEnoughDataShare: Double { runs > 0 ? Double(notEnoughDataHolds) / Double(runs) : 0 }
+        package var notEnoughDataShare: Double { runs > 0 ? Double(notEnoughDataHolds) / Double(runs) : 0 }
         /// Share of runs that passed (0…1).
-        public var passShare: Double { runs > 0 ? Double(passes) / Double(runs) : 0 }
+        package var passShare: Double { runs > 0 ? Double(passes) / Double(runs) : 0 }
     }
 
     /// The configuration.
-    public let configuration: Configuration
+    package let configuration: Configuration
     let judge: RolloutJudge
 
     /// A simulator with the given configuration.
-    public init(configuration: Configuration = Configuration()) {
+    package init(configuration: Configuration = Configuration()) {
         self.configuration = configuration
         self.judge = RolloutJudge(limits: configuration.limits, alpha: configuration.alpha)
     }
@@ -174,7 +174,7 @@ public struct RolloutSimulator: Sendable {
     }
 
     /// Simulates every run of one scenario.
-    public func run(_ scenario: Scenario) -> CellResult {
+    package func run(_ scenario: Scenario) -> CellResult {
         var random = SimulationRandom(seed: Self.seed(configuration.seed, scenario))
         var revertTimes: [Int64] = []
         var result = CellResult(
@@ -206,7 +206,7 @@ public struct RolloutSimulator: Sendable {
 
     /// Simulates every combination of traffic level and treatment error rate, in that order
     /// (traffic levels outer).
-    public func runGrid(
+    package func runGrid(
         requestsPerSecond: [Double], baselineErrorRate: Double, treatmentErrorRates: [Double]
     )
         -> [CellResult]
@@ -308,16 +308,16 @@ public struct RolloutSimulator: Sendable {
 
 extension RolloutSimulator {
     /// One of the goals for the judge, checked against a grid's results.
-    public struct Goal: Sendable, Hashable {
+    package struct Goal: Sendable, Hashable {
         /// What the goal asks, in words.
-        public var name: String
+        package var name: String
         /// Whether the grid meets it; nil when the grid lacks the cells to check it.
-        public var passed: Bool?
+        package var passed: Bool?
         /// The measured numbers.
-        public var detail: String
+        package var detail: String
 
         /// A goal checked elsewhere (the watcher's replay test), printed with ``RolloutSimulator/goalLines(_:)``.
-        public init(name: String, passed: Bool?, detail: String) {
+        package init(name: String, passed: Bool?, detail: String) {
             self.name = name
             self.passed = passed
             self.detail = detail
@@ -337,7 +337,7 @@ extension RolloutSimulator {
     /// traffic; the rows of one effect alone are not checked (an incident in a step's first minutes
     /// blanks the comparison: with both cohorts at 20 req/s the incidents row reverts about 93 % of
     /// 1 % → 3 % regressions within 5 minutes).
-    public static func goals(_ cells: [CellResult]) -> [Goal] {
+    package static func goals(_ cells: [CellResult]) -> [Goal] {
         func same(_ a: Double, _ b: Double) -> Bool { abs(a - b) <= 1e-9 * max(1, abs(b)) }
         var goals: [Goal] = []
 

@@ -5,23 +5,23 @@ import FlagpoleCore
 /// cohort's error rate — and, as real traffic does, shared incidents, a drifting baseline, heavy
 /// users whose requests fail together, and outcomes recorded late. Every effect is off in
 /// ``plain``; ``real`` turns each on at its default.
-public struct RolloutTraffic: Sendable, Hashable {
+package struct RolloutTraffic: Sendable, Hashable {
     /// Shared incidents: for a while, every request of both cohorts fails with an extra probability.
-    public struct Incidents: Sendable, Hashable {
+    package struct Incidents: Sendable, Hashable {
         /// How many start an hour, at random (a Poisson process). Default: 1.
-        public var perHour: Double
+        package var perHour: Double
         /// The shortest and longest incident, drawn uniformly. Default: 1 to 5 minutes.
-        public var shortest: Int64
-        public var longest: Int64
+        package var shortest: Int64
+        package var longest: Int64
         /// The lowest and highest error rate of an incident, drawn uniformly. Default: 10 % to 50 %.
-        public var lowestErrorRate: Double
-        public var highestErrorRate: Double
+        package var lowestErrorRate: Double
+        package var highestErrorRate: Double
         /// When set, one more incident starts at a uniformly random second this long after the step
         /// began (seconds), so that every run has one during the step. Default: nil.
-        public var oneWithin: Int64?
+        package var oneWithin: Int64?
 
         /// Creates incidents; every default is stated on its property.
-        public init(
+        package init(
             perHour: Double = 1, shortest: Int64 = 60, longest: Int64 = 300, lowestErrorRate: Double = 0.1, highestErrorRate: Double = 0.5,
             oneWithin: Int64? = nil
         ) {
@@ -36,14 +36,14 @@ public struct RolloutTraffic: Sendable, Hashable {
 
     /// A baseline error rate that moves: the baseline times 1 + amplitude · sin(2π t / period + a
     /// random phase), the same absolute change in both cohorts.
-    public struct Drift: Sendable, Hashable {
+    package struct Drift: Sendable, Hashable {
         /// Default: 0.5 (±50 %).
-        public var amplitude: Double
+        package var amplitude: Double
         /// Seconds. Default: 7200 (from −50 % to +50 % within an hour).
-        public var period: Int64
+        package var period: Int64
 
         /// Creates a drift.
-        public init(amplitude: Double = 0.5, period: Int64 = 7200) {
+        package init(amplitude: Double = 0.5, period: Int64 = 7200) {
             self.amplitude = amplitude
             self.period = period
         }
@@ -51,21 +51,21 @@ public struct RolloutTraffic: Sendable, Hashable {
 
     /// A few users with much of the traffic, sticky in one cohort like everyone (in the treatment
     /// with the step's probability), whose requests fail together for a while now and then.
-    public struct HeavyUsers: Sendable, Hashable {
+    package struct HeavyUsers: Sendable, Hashable {
         /// Default: 3.
-        public var count: Int
+        package var count: Int
         /// Each one's share of the flag's requests. Default: 0.005.
-        public var share: Double
+        package var share: Double
         /// How many failure spells each has an hour, at random. Default: 0.5.
-        public var spellsPerHour: Double
+        package var spellsPerHour: Double
         /// The shortest and longest spell in seconds. Default: 60 to 180.
-        public var shortestSpell: Int64
-        public var longestSpell: Int64
+        package var shortestSpell: Int64
+        package var longestSpell: Int64
         /// The share of their requests that fail during a spell. Default: 1.
-        public var failingShare: Double
+        package var failingShare: Double
 
         /// Creates heavy users.
-        public init(
+        package init(
             count: Int = 3, share: Double = 0.005, spellsPerHour: Double = 0.5, shortestSpell: Int64 = 60, longestSpell: Int64 = 180,
             failingShare: Double = 1
         ) {
@@ -79,26 +79,26 @@ public struct RolloutTraffic: Sendable, Hashable {
     }
 
     /// Outcomes recorded after their request: into the counters' minute of their arrival.
-    public struct Lateness: Sendable, Hashable {
+    package struct Lateness: Sendable, Hashable {
         /// The share of outcomes that arrive late. Default: 0.5.
-        public var share: Double
+        package var share: Double
         /// The longest delay in seconds, delays drawn uniformly. Default: 60.
-        public var longest: Int64
+        package var longest: Int64
 
         /// Creates lateness.
-        public init(share: Double = 0.5, longest: Int64 = 60) {
+        package init(share: Double = 0.5, longest: Int64 = 60) {
             self.share = share
             self.longest = longest
         }
     }
 
-    public var incidents: Incidents?
-    public var drift: Drift?
-    public var heavyUsers: HeavyUsers?
-    public var lateness: Lateness?
+    package var incidents: Incidents?
+    package var drift: Drift?
+    package var heavyUsers: HeavyUsers?
+    package var lateness: Lateness?
 
     /// Creates traffic with the given effects (none by default).
-    public init(incidents: Incidents? = nil, drift: Drift? = nil, heavyUsers: HeavyUsers? = nil, lateness: Lateness? = nil) {
+    package init(incidents: Incidents? = nil, drift: Drift? = nil, heavyUsers: HeavyUsers? = nil, lateness: Lateness? = nil) {
         self.incidents = incidents
         self.drift = drift
         self.heavyUsers = heavyUsers
@@ -106,13 +106,13 @@ public struct RolloutTraffic: Sendable, Hashable {
     }
 
     /// Independent outcomes at constant rates.
-    public static let plain = RolloutTraffic()
+    package static let plain = RolloutTraffic()
     /// Every effect at its defaults: an incident an hour, ±50 % drift, three heavy users, half the
     /// outcomes up to a minute late.
-    public static let real = RolloutTraffic(incidents: .init(), drift: .init(), heavyUsers: .init(), lateness: .init())
+    package static let real = RolloutTraffic(incidents: .init(), drift: .init(), heavyUsers: .init(), lateness: .init())
 
     /// `plain`, or the effects joined by `+`: `incidents+drift+heavy users+late`, `incident in the step`.
-    public var name: String {
+    package var name: String {
         var parts: [String] = []
         if let i = incidents {
             if i.oneWithin != nil { parts.append("an incident in the step") }
@@ -127,24 +127,24 @@ public struct RolloutTraffic: Sendable, Hashable {
 
 extension RolloutTraffic {
     /// A cohort of the step.
-    public enum Cohort: Sendable, Hashable {
+    package enum Cohort: Sendable, Hashable {
         case treatment, control
     }
 
     /// Outcomes of one cohort recorded in one minute.
-    public struct Outcomes: Sendable, Hashable {
-        public var cohort: Cohort
+    package struct Outcomes: Sendable, Hashable {
+        package var cohort: Cohort
         /// The Unix minute they were recorded in (their arrival's).
-        public var minute: Int64
-        public var successes: Int
-        public var failures: Int
+        package var minute: Int64
+        package var successes: Int
+        package var failures: Int
     }
 
     /// One run's traffic: its incidents, drift phase, heavy users and their spells are drawn at
     /// creation; ``requests(from:to:treatmentRate:controlRate:treatmentErrorRate:controlErrorRate:baselineErrorRate:)``
     /// draws the outcomes of a span, ``arrived(before:)`` hands them over as they are recorded.
-    public struct Run: Sendable {
-        public let traffic: RolloutTraffic
+    package struct Run: Sendable {
+        package let traffic: RolloutTraffic
         var random: SimulationRandom
         var incidents: [(from: Int64, to: Int64, rate: Double)] = []
         var phase = 0.0
@@ -153,7 +153,7 @@ extension RolloutTraffic {
 
         /// A run whose step begins at `stepStart` (Unix seconds) and whose traffic spans `[from, to)`.
         /// Heavy users are in the treatment with probability `treatmentShare`.
-        public init(traffic: RolloutTraffic, stepStart: Int64, from: Int64, to: Int64, treatmentShare: Double, seed: UInt64) {
+        package init(traffic: RolloutTraffic, stepStart: Int64, from: Int64, to: Int64, treatmentShare: Double, seed: UInt64) {
             self.traffic = traffic
             random = SimulationRandom(seed: seed)
             if let i = traffic.incidents {
@@ -190,13 +190,13 @@ extension RolloutTraffic {
         }
 
         /// The incidents drawn, as `(from, to, error rate)` in Unix seconds.
-        public var incidentSpans: [(from: Int64, to: Int64, rate: Double)] { incidents }
+        package var incidentSpans: [(from: Int64, to: Int64, rate: Double)] { incidents }
 
         /// Draws the outcomes of the requests in `[from, to)`: each cohort at its rate (requests a
         /// second) and error rate; `baselineErrorRate` scales the drift. Heavy users take their
         /// share of the flag's requests out of their cohort's (all in the control while the
         /// treatment gets none). Outcomes are held until they arrive.
-        public mutating func requests(
+        package mutating func requests(
             from: Int64, to: Int64, treatmentRate: Double, controlRate: Double, treatmentErrorRate: Double, controlErrorRate: Double,
             baselineErrorRate: Double
         ) {
@@ -268,7 +268,7 @@ extension RolloutTraffic {
         }
 
         /// The outcomes recorded before `time` (Unix seconds), taken out of the run, oldest first.
-        public mutating func arrived(before time: Int64) -> [Outcomes] {
+        package mutating func arrived(before time: Int64) -> [Outcomes] {
             var out: [Outcomes] = []
             var kept: [(at: Int64, outcomes: Outcomes)] = []
             for p in pending {

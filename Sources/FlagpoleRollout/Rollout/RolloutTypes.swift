@@ -5,26 +5,26 @@ import FlagpoleCore
 ///
 /// Counts are `Double` because a Prometheus source answers with `increase()` values, which are
 /// not whole numbers; the built-in counters always give whole numbers.
-public struct CohortCounts: Sendable, Hashable {
-    public var successes: Double
-    public var failures: Double
+package struct CohortCounts: Sendable, Hashable {
+    package var successes: Double
+    package var failures: Double
     /// The cohort's 95th-percentile latency in microseconds, when known.
-    public var p95LatencyMicros: Double?
+    package var p95LatencyMicros: Double?
 
-    public init(successes: Double = 0, failures: Double = 0, p95LatencyMicros: Double? = nil) {
+    package init(successes: Double = 0, failures: Double = 0, p95LatencyMicros: Double? = nil) {
         self.successes = successes
         self.failures = failures
         self.p95LatencyMicros = p95LatencyMicros
     }
 
     /// Every outcome of the cohort.
-    public var total: Double { successes + failures }
+    package var total: Double { successes + failures }
 
     /// Failures over all outcomes; nil with no outcomes.
-    public var errorRate: Double? { total > 0 ? failures / total : nil }
+    package var errorRate: Double? { total > 0 ? failures / total : nil }
 
     /// Adds another count's successes and failures (not its latency).
-    public mutating func add(_ other: CohortCounts) {
+    package mutating func add(_ other: CohortCounts) {
         successes += other.successes
         failures += other.failures
     }
@@ -32,18 +32,18 @@ public struct CohortCounts: Sendable, Hashable {
 
 /// The limits a rollout step is judged by, fully resolved (flag metadata, then project config,
 /// then ``GuardPolicy/builtIn``, then the command line).
-public struct GuardLimits: Sendable, Hashable {
+package struct GuardLimits: Sendable, Hashable {
     /// The absolute ceiling on the treatment's error rate (0…1): above it, revert at once.
-    public var maxErrorRate: Double
+    package var maxErrorRate: Double
     /// How far the treatment's error rate may exceed the control's, in absolute terms (0.01 = one
     /// percentage point), before the step is reverted.
-    public var maxErrorIncrease: Double
+    package var maxErrorIncrease: Double
     /// The fewest outcomes each cohort needs before anything but "hold" is decided.
-    public var minSamples: Int
+    package var minSamples: Int
     /// The ceiling on the treatment's p95 latency in microseconds; nil means not checked.
-    public var maxP95LatencyMicros: Double?
+    package var maxP95LatencyMicros: Double?
 
-    public init(maxErrorRate: Double, maxErrorIncrease: Double, minSamples: Int, maxP95LatencyMicros: Double? = nil) {
+    package init(maxErrorRate: Double, maxErrorIncrease: Double, minSamples: Int, maxP95LatencyMicros: Double? = nil) {
         self.maxErrorRate = maxErrorRate
         self.maxErrorIncrease = maxErrorIncrease
         self.minSamples = minSamples
@@ -52,7 +52,7 @@ public struct GuardLimits: Sendable, Hashable {
 }
 
 /// What the watcher does with a rollout step after one look.
-public enum RolloutVerdict: String, Sendable, Hashable, CaseIterable {
+package enum RolloutVerdict: String, Sendable, Hashable, CaseIterable {
     /// Too little data, the step's watch is not over, or the metric source failed. Never a pass.
     case hold
     /// The step was watched long enough and is healthy: go to the next step.
@@ -66,25 +66,25 @@ public enum RolloutVerdict: String, Sendable, Hashable, CaseIterable {
 /// A step's outcomes minute by minute, as the built-in counters keep them: what lets the judge
 /// pair the cohorts by minute, measure how much errors cluster in time, and tell an incident's
 /// minutes from the rest (see ``RolloutJudge``).
-public struct StepMinutes: Sendable, Hashable {
+package struct StepMinutes: Sendable, Hashable {
     /// The treatment's counts per minute, oldest first.
-    public var treatment: [CohortCounts]
+    package var treatment: [CohortCounts]
     /// The control's counts per minute, oldest first: the same minutes as ``treatment`` when the
     /// control is concurrent; the minutes of the window before the rollout when it is not.
-    public var control: [CohortCounts]
+    package var control: [CohortCounts]
     /// For each treatment minute, how many of its seconds lie inside the step so far: 60 for a
     /// whole minute, less for the minute the step began in and the minute now running. The step's
     /// clock leaves out the seconds of incident minutes.
-    public var stepSeconds: [Double]
+    package var stepSeconds: [Double]
     /// The treatment's share of the flag's outcomes during the step (its percentage, or 1 − the
     /// holdback), when known. A concurrent minute whose cohorts' outcomes are far from this split
     /// (a control odds more than twice, or less than half, the split's; for an incident's minute,
     /// more than 1.25 times) holds outcomes from before the step — the minute it began in, late
     /// outcomes after it — and is not compared.
-    public var treatmentShare: Double?
+    package var treatmentShare: Double?
 
     /// Creates a step's minutes.
-    public init(treatment: [CohortCounts], control: [CohortCounts], stepSeconds: [Double], treatmentShare: Double? = nil) {
+    package init(treatment: [CohortCounts], control: [CohortCounts], stepSeconds: [Double], treatmentShare: Double? = nil) {
         self.treatment = treatment
         self.control = control
         self.stepSeconds = stepSeconds
@@ -93,7 +93,7 @@ public struct StepMinutes: Sendable, Hashable {
 }
 
 /// What the treatment is compared with.
-public enum ControlWindow: Sendable, Hashable {
+package enum ControlWindow: Sendable, Hashable {
     /// The flag's other users at the same time: the rest of the split below 100 %, or the holdback
     /// at 100 %. Its minutes are the treatment's minutes.
     case concurrent

@@ -3,11 +3,11 @@ import FlagpoleCore
 /// A small, fast, seeded pseudo-random generator (xoshiro256**, seeded through SplitMix64), so a
 /// simulation with the same seed gives the same numbers on every platform and Swift version —
 /// which `SystemRandomNumberGenerator` does not promise. Not for anything secret.
-public struct SimulationRandom: RandomNumberGenerator, Sendable, Hashable {
+package struct SimulationRandom: RandomNumberGenerator, Sendable, Hashable {
     private var s0: UInt64, s1: UInt64, s2: UInt64, s3: UInt64
 
     /// A generator whose whole sequence is fixed by `seed`.
-    public init(seed: UInt64) {
+    package init(seed: UInt64) {
         var x = seed
         s0 = Self.splitMix(&x)
         s1 = Self.splitMix(&x)
@@ -25,7 +25,7 @@ public struct SimulationRandom: RandomNumberGenerator, Sendable, Hashable {
     }
 
     /// The next 64 random bits.
-    public mutating func next() -> UInt64 {
+    package mutating func next() -> UInt64 {
         let result = ((s1 &* 5) << 7 | (s1 &* 5) >> 57) &* 9
         let t = s1 << 17
         s2 ^= s0
@@ -38,14 +38,14 @@ public struct SimulationRandom: RandomNumberGenerator, Sendable, Hashable {
     }
 
     /// A uniform double in (0, 1]: never 0, so its logarithm is finite.
-    public mutating func nextOpenUnit() -> Double {
+    package mutating func nextOpenUnit() -> Double {
         Double((next() >> 11) + 1) * 0x1p-53
     }
 
     /// The number of successes in `trials` independent trials that each succeed with
     /// `probability`: exact, by skipping ahead geometric gaps (cost grows with the count drawn,
     /// not with `trials`).
-    public mutating func binomial(trials: Int, probability: Double) -> Int {
+    package mutating func binomial(trials: Int, probability: Double) -> Int {
         guard trials > 0, probability > 0 else { return 0 }
         if probability >= 1 { return trials }
         if probability > 0.5 { return trials - binomial(trials: trials, probability: 1 - probability) }
@@ -64,7 +64,7 @@ public struct SimulationRandom: RandomNumberGenerator, Sendable, Hashable {
 
     /// A Poisson draw with the given mean: by multiplication of uniforms below a mean of 10, else by
     /// Hörmann's transformed rejection (PTRS, 1993) — exact at every mean.
-    public mutating func poisson(mean: Double) -> Int {
+    package mutating func poisson(mean: Double) -> Int {
         guard mean > 0, mean.isFinite else { return 0 }
         if mean < 10 {
             let limit = RolloutMath.exp(-mean)
