@@ -126,7 +126,7 @@ struct RolloutCommandTests {
                 metricSource: { _ in Source() }, alerts: alerts, clock: clock, logger: Logger(label: "test"))
             clock.advance(by: .seconds(60))
             let report = try await watcher.tick()
-            #expect(report.actions["checkout"] == "revert")
+            #expect(report.actions["checkout"] == .revert)
             let status = try FlagctlProcess.run(["rollout", "status", "checkout"], environment: env)
             #expect(status.stdout.contains("reverted") && status.stdout.contains("pinned"))
             // Someone had merged `defaultVariant: on` into the files: a plain sync keeps the revert, and
