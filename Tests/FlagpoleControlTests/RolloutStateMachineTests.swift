@@ -104,7 +104,9 @@ struct RolloutStateMachineTests {
 
     // MARK: - tick
 
-    @Test("tick on a running or paused rollout: measure the cohorts since the minute the step began in", arguments: [RolloutRecord.Status.running, .paused])
+    @Test(
+        "tick on a running or paused rollout: measure the cohorts since the minute the step began in",
+        arguments: [RolloutRecord.Status.running, .paused])
     func tickMeasures(status: RolloutRecord.Status) throws {
         let clock = ManualRolloutClock()
         clock.advance(by: .seconds(600))
@@ -274,7 +276,8 @@ struct RolloutStateMachineTests {
 
     // MARK: - A person's change of the flag
 
-    @Test("someone changed the flag: the rollout stops, names them, and leaves their change alone", arguments: [RolloutRecord.Status.running, .paused])
+    @Test(
+        "someone changed the flag: the rollout stops, names them, and leaves their change alone", arguments: [RolloutRecord.Status.running, .paused])
     func foreignChangeStops(status: RolloutRecord.Status) throws {
         let clock = ManualRolloutClock()
         var m = Self.machine(Self.record(status: status))
@@ -317,8 +320,11 @@ struct RolloutStateMachineTests {
             Machine.flagChange(record: r, isDefined: true, override: override(.rollout(r.split), revision: 11, actor: "bob"))
                 == .changed(actor: "bob", revision: 11))
         let other = RolloutSplit(rolloutID: "other", targetVariant: "on", percent: 5)
-        #expect(Machine.flagChange(record: r, isDefined: true, override: override(.rollout(other), revision: 10)) == .changed(actor: "ann", revision: 10))
-        #expect(Machine.flagChange(record: r, isDefined: true, override: override(.variant("off"), revision: 12, actor: "bob")) == .changed(actor: "bob", revision: 12))
+        #expect(
+            Machine.flagChange(record: r, isDefined: true, override: override(.rollout(other), revision: 10)) == .changed(actor: "ann", revision: 10))
+        #expect(
+            Machine.flagChange(record: r, isDefined: true, override: override(.variant("off"), revision: 12, actor: "bob"))
+                == .changed(actor: "bob", revision: 12))
         #expect(Machine.flagChange(record: r, isDefined: true, override: nil) == .changed(actor: nil, revision: nil))
         #expect(Machine.flagChange(record: r, isDefined: false, override: override(.rollout(r.split), revision: 10)) == .removed)
     }
@@ -347,7 +353,8 @@ struct RolloutStateMachineTests {
         #expect(record.stepStartedAt == Self.start + 30 + 600, "paused at +90 for 600 s")
         _ = m.event(.written(revision: 12, now: 0))
         #expect(m.state == .running)
-        #expect(Self.kinds(m.event(.command(.resume, by: "ann", reason: nil, flag: .unchanged, now: 0))) == [.refuse(.notPaused(rolloutID: m.record.id))])
+        #expect(
+            Self.kinds(m.event(.command(.resume, by: "ann", reason: nil, flag: .unchanged, now: 0))) == [.refuse(.notPaused(rolloutID: m.record.id))])
     }
 
     @Test(
@@ -460,8 +467,12 @@ struct RolloutStateMachineTests {
 
     @Test("refusals say what is wrong and how to go on, as flagctl prints them")
     func refusalTexts() {
-        #expect(Machine.Refusal.noRollout(flag: "x", environment: "prod").description == "flag 'x' has no rollout in prod (flagctl rollout list --env prod)")
-        #expect(Machine.Refusal.alreadyPaused(rolloutID: "x-1", flag: "x").description == "rollout x-1 is already paused; flagctl rollout resume x continues it")
+        #expect(
+            Machine.Refusal.noRollout(flag: "x", environment: "prod").description
+                == "flag 'x' has no rollout in prod (flagctl rollout list --env prod)")
+        #expect(
+            Machine.Refusal.alreadyPaused(rolloutID: "x-1", flag: "x").description
+                == "rollout x-1 is already paused; flagctl rollout resume x continues it")
         #expect(Machine.Refusal.notPaused(rolloutID: "x-1").description == "rollout x-1 is running, not paused")
         #expect(
             Machine.Refusal.changedMeanwhile(flag: "x", actor: nil, revision: nil).description
@@ -474,7 +485,8 @@ struct RolloutStateMachineTests {
     @Test("outcomes print as before, and name the status a rollout ends in")
     func outcomes() {
         #expect(Machine.Outcome.wouldRevert.description == "would-revert" && Machine.Outcome.hold.description == "hold")
-        #expect(Machine.Outcome.complete.endsAs == .completed && Machine.Outcome.revert.endsAs == .reverted && Machine.Outcome.stop.endsAs == .stopped)
+        #expect(
+            Machine.Outcome.complete.endsAs == .completed && Machine.Outcome.revert.endsAs == .reverted && Machine.Outcome.stop.endsAs == .stopped)
         #expect(Machine.Outcome.allCases.filter { $0.endsAs != nil }.count == 3)
     }
 }

@@ -273,7 +273,9 @@ struct WatcherReplayTests {
                     // clock back; a heavy user's spell needs more minutes to tell), up to twice the watch.
                     if elapsed >= min(cell.limit, cell.kind == .healthy ? 2 * watch : watch) { ended.append(i) }
                 case let other:
-                    Issue.record("\(environment)/\(runs[i].flag): the watcher did \(other.map(String.init(describing:)) ?? "nothing") \(elapsed) s into the step")
+                    Issue.record(
+                        "\(environment)/\(runs[i].flag): the watcher did \(other.map(String.init(describing:)) ?? "nothing") \(elapsed) s into the step"
+                    )
                     runs[i].ending = .holding(check: other.map(String.init(describing:)) ?? "none")
                     ended.append(i)
                 }

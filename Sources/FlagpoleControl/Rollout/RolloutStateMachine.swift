@@ -535,7 +535,9 @@ public struct RolloutStateMachine: Sendable {
     /// What a minute-aligned window adds before the step's start is the same variants' outcomes (a
     /// smaller split of the same treatment, or the control), so it belongs to the cohorts anyway.
     /// The step's watch still counts from the step's start.
-    public static func windows(stepStartedAt: Int64, startedAt: Int64, concurrent: Bool, now: Int64) -> (
+    public static func windows(
+        stepStartedAt: Int64, startedAt: Int64, concurrent: Bool, now: Int64
+    ) -> (
         from: Int64, controlFrom: Int64, controlTo: Int64
     ) {
         func minuteStart(_ t: Int64) -> Int64 { StoreLayout.unixMinute(t) * 60 }

@@ -254,7 +254,8 @@ public final class RolloutWatcher: Service, Sendable {
 
     /// Carries out `actions` in order, feeding what comes of them (a decision, a write) back to the machine.
     private func perform(
-        _ actions: [RolloutStateMachine.Action], machine: inout RolloutStateMachine, expectedRevision: Int64, token: Int64, nowMilliseconds nowMS: Int64
+        _ actions: [RolloutStateMachine.Action], machine: inout RolloutStateMachine, expectedRevision: Int64, token: Int64,
+        nowMilliseconds nowMS: Int64
     ) async throws -> RolloutStateMachine.Outcome? {
         let record = machine.record
         var queue = actions[...]
