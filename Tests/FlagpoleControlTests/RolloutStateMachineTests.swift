@@ -230,14 +230,24 @@ struct RolloutStateMachineTests {
 
     // MARK: - judged, paused and dry runs
 
-    @Test("paused: every verdict is observed with what the watcher would do, and nothing is written", arguments: RolloutVerdict.allCases)
-    func pausedReportsOnly(verdict: RolloutVerdict) throws {
-        var m = Self.machine(Self.record(status: .paused))
+    @Test(
+        "paused (a dry run too): every verdict is observed with what the watcher would do, and nothing is written",
+        arguments: RolloutVerdict.allCases, [false, true])
+    func pausedReportsOnly(verdict: RolloutVerdict, dryRun: Bool) throws {
+        var m = Self.machine(Self.record(status: .paused, dryRun: dryRun))
         let actions = m.event(.judged(Self.decision(verdict), Self.reading, now: ManualRolloutClock().nowMilliseconds()))
         #expect(Self.kinds(actions) == [.observe(required: true, audited: false), .finished(.paused)])
         let (o, _) = try #require(Self.observation(actions))
         #expect(o.reason == "paused (the watcher does not act); it would \(verdict.rawValue): \(verdict.rawValue) for the test")
         #expect(m.state == .paused)
+    }
+
+    @Test("paused through an incident: the warning still goes out once")
+    func pausedIncident() {
+        var m = Self.machine(Self.record(status: .paused))
+        let actions = m.event(.judged(Self.decision(.hold, incident: true), Self.reading, now: 0))
+        #expect(Self.kinds(actions) == [.alert(.incident, .warning), .observe(required: true, audited: false), .finished(.paused)])
+        #expect(Self.kinds(m.event(.judged(Self.decision(.hold, incident: true), Self.reading, now: 10_000))).first != .alert(.incident, .warning))
     }
 
     @Test("a dry run's advance and complete are observed as 'would …', never written", arguments: [RolloutVerdict.advance, .complete])
@@ -299,13 +309,14 @@ struct RolloutStateMachineTests {
         #expect(change?.audit.reason == "changed by someone at revision ?; the watcher left their change alone")
     }
 
-    @Test("the flag was removed: the rollout stops without requiring the flag to exist")
-    func flagRemovedStops() throws {
-        var m = Self.machine(Self.record())
+    @Test("the flag was removed: the rollout stops without requiring the flag to exist", arguments: [RolloutRecord.Status.running, .paused])
+    func flagRemovedStops(status: RolloutRecord.Status) throws {
+        var m = Self.machine(Self.record(status: status))
         let actions = m.event(.flagRemoved(now: ManualRolloutClock().nowMilliseconds()))
         let change = try #require(Self.write(actions))
         #expect(change.requireFlags.isEmpty && change.audit.reason == "flag checkout was removed from prod")
         #expect(Self.kinds(m.event(.written(revision: 5, now: 0))) == [.alert(.stopped, .warning), .finished(.stop)])
+        #expect(m.state == .ended(.stopped))
     }
 
     @Test(
@@ -423,6 +434,8 @@ struct RolloutStateMachineTests {
                     == "rollout \(m.record.id) of 'checkout' already ended (\(status.rawValue): ended for the test); nothing to \(command.rawValue)")
         }
         #expect(m.state == .ended(status))
+        #expect(m.event(.leaseLost).isEmpty)
+        #expect(m.state == .leaseLost && m.record.status == status, "a lost lease changes nothing in the record")
     }
 
     @Test("a write in flight: the watcher's events wait for it, commands are refused, the lease's loss drops it")
