@@ -21,6 +21,11 @@ import Synchronization
 /// - Graceful: on shutdown it finishes the tick in progress (a decision is never half applied),
 ///   then gives the lease up.
 ///
+/// What a look does is not decided here: each rollout's ``RolloutStateMachine`` takes the events
+/// (a tick, the decider's verdict, a person's change of the flag, a write applied, the lease lost)
+/// and returns the actions (measure, observe, write, alert, finished), which the watcher carries
+/// out against Redis, the metric source and the alert sink.
+///
 /// Time comes from an injected ``RolloutClock``; ``tick()`` runs one pass, so tests drive an
 /// hour of watching in milliseconds.
 public final class RolloutWatcher: Service, Sendable {
