@@ -236,7 +236,7 @@ struct PrometheusRolloutTests {
                     inject()
                     if fault.hasPrefix("slow") { try await waitUntil("prometheus is stopped", timeout: .seconds(2)) { prometheus.isPaused } }
                     let tick = try await watcher.tick()
-                    #expect(tick.actions["quiet"] == "hold", "\(fault): \(tick)")
+                    #expect(tick.actions["quiet"] == .hold, "\(fault): \(tick)")
                     let read = try await control.store.readRollouts()
                     let observation = try #require(read.observations["quiet"])
                     print("Prometheus \(fault): the watcher holds: \(observation.reason)")

@@ -79,8 +79,13 @@ struct RolloutCommandTests {
             #expect(again.status == 1 && again.stderr.contains("already has rollout"))
             #expect(try FlagctlProcess.run(["rollout", "pause", "checkout"], environment: env).stdout.contains("paused at 5%"))
             #expect(try FlagctlProcess.run(["rollout", "resume", "checkout"], environment: env).stdout.contains("running again"))
+            // A command the rollout's state machine refuses: its reason, exit 1.
+            let resumeAgain = try FlagctlProcess.run(["rollout", "resume", "checkout"], environment: env)
+            #expect(resumeAgain.status == 1 && resumeAgain.stderr.contains("is running, not paused"), "\(resumeAgain.stderr)")
             let abort = try FlagctlProcess.run(["rollout", "abort", "checkout", "--json"], environment: env)
             #expect(try JSONParser.parse(abort.stdout)["status"] == "aborted")
+            let promoteEnded = try FlagctlProcess.run(["rollout", "promote", "checkout"], environment: env)
+            #expect(promoteEnded.status == 1 && promoteEnded.stderr.contains("already ended (aborted"), "\(promoteEnded.stderr)")
             let get = try FlagctlProcess.run(["get", "checkout", "--json"], environment: env)
             #expect(try JSONParser.parse(get.stdout)["override"] == .null)
             let bad = try FlagctlProcess.run(["rollout", "start", "checkout", "--to", "maybe", "--flags", root.path], environment: env)
@@ -127,7 +132,7 @@ struct RolloutCommandTests {
                 metricSource: { _ in Source() }, alerts: alerts, clock: clock, logger: Logger(label: "test"))
             clock.advance(by: .seconds(60))
             let report = try await watcher.tick()
-            #expect(report.actions["checkout"] == "revert")
+            #expect(report.actions["checkout"] == .revert)
             let status = try FlagctlProcess.run(["rollout", "status", "checkout"], environment: env)
             #expect(status.stdout.contains("reverted") && status.stdout.contains("pinned"))
             // Someone had merged `defaultVariant: on` into the files: a plain sync keeps the revert, and

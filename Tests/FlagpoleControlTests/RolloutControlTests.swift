@@ -198,11 +198,25 @@ struct RolloutControlTests {
             let started = try await f.start(now: 1_000)
             let paused = try await f.control.driveRollout(.pause, flag: "new-checkout", actor: "ann", reason: nil, now: 1_600)
             #expect(paused.status == .paused && paused.pausedAt == 1_600)
-            await #expect(throws: StoreError.self) { try await f.control.driveRollout(.pause, flag: "new-checkout", actor: "ann", reason: nil) }
+            // The state machine refuses; the refusal is the error people read.
+            let again = await #expect(throws: StoreError.self) {
+                try await f.control.driveRollout(.pause, flag: "new-checkout", actor: "ann", reason: nil)
+            }
+            #expect(again?.code == .rolloutState)
+            #expect(again?.message == "rollout \(started.id) is already paused; flagctl rollout resume new-checkout continues it")
             let resumed = try await f.control.driveRollout(.resume, flag: "new-checkout", actor: "ann", reason: nil, now: 2_600)
             #expect(resumed.status == .running && resumed.stepStartedAt == started.stepStartedAt + 1_000)
+            let running = await #expect(throws: StoreError.self) {
+                try await f.control.driveRollout(.resume, flag: "new-checkout", actor: "ann", reason: nil)
+            }
+            #expect(running?.message == "rollout \(started.id) is running, not paused")
             let promoted = try await f.control.driveRollout(.promote, flag: "new-checkout", actor: "ann", reason: nil)
             #expect(promoted.status == .completed)
+            let ended = await #expect(throws: StoreError.self) {
+                try await f.control.driveRollout(.abort, flag: "new-checkout", actor: "ann", reason: nil)
+            }
+            #expect(ended?.message == "rollout \(started.id) of 'new-checkout' already ended (completed: promoted by ann); nothing to abort")
+            #expect(ended?.key == f.control.store.layout.rollouts)
             #expect(try await f.control.store.read().overrides["new-checkout"]?.override == .variant("on"))
             #expect(try await f.control.store.read().effectiveDefinition(of: "new-checkout")?["defaultVariant"] == "on")
         }

@@ -48,7 +48,7 @@ struct SentinelRolloutFaultTests {
                 configuration: config, client: client, metricSource: { _ in source }, alerts: alerts,
                 clock: clock, logger: Logger(label: "test"))
             for _ in 0..<3 {
-                #expect(try await watcher.tick().actions["new-checkout"] == "hold")
+                #expect(try await watcher.tick().actions["new-checkout"] == .hold)
                 clock.advance(by: .seconds(10))
             }
 
@@ -67,7 +67,7 @@ struct SentinelRolloutFaultTests {
 
             // A regression: the watcher keeps ticking (through whatever the failover throws at it) until it decides.
             source.script(ScriptedMetricSource.rate(0.2))
-            var decision: String?
+            var decision: RolloutStateMachine.Outcome?
             var tickErrors = 0
             let passErrorsBefore = watcher.snapshot.tickErrors
             try await waitUntil("the watcher decides on the new primary", timeout: .seconds(15), interval: .milliseconds(20)) {
@@ -77,11 +77,11 @@ struct SentinelRolloutFaultTests {
                     tickErrors += 1
                 }
                 if decision == nil { clock.advance(by: .seconds(1)) }
-                return decision != nil && decision != "hold"
+                return decision != nil && decision != .hold
             }
             let decided = ContinuousClock.now
             let failedPasses = watcher.snapshot.tickErrors - passErrorsBefore - tickErrors
-            #expect(decision == "revert")
+            #expect(decision == .revert)
             let decidedOnPort = (try? await client.send("CONFIG", "GET", "port").array?.last?.string).flatMap { $0 } ?? "?"
 
             // The old primary is a replica of the new one once the Sentinel reconfigures it: from then on,

@@ -263,19 +263,21 @@ struct WatcherReplayTests {
                 let elapsed = now - runs[i].start
                 runs[i].watched = elapsed
                 switch report.actions[runs[i].flag] {
-                case "revert":
+                case .revert:
                     let record = try await control.store.rollout(flag: runs[i].flag)
                     runs[i].ending = .reverted(afterSeconds: elapsed, check: record?.evidence?["check"]?.stringValue ?? "?")
-                case "advance", "complete":
+                case .advance, .complete:
                     runs[i].ending = .passed
                     ended.append(i)
-                case "hold":
+                case .hold:
                     // A step still holding at the end of its watch is watched on (incidents hold its
                     // clock back; a heavy user's spell needs more minutes to tell), up to twice the watch.
                     if elapsed >= min(cell.limit, cell.kind == .healthy ? 2 * watch : watch) { ended.append(i) }
                 case let other:
-                    Issue.record("\(environment)/\(runs[i].flag): the watcher did \(other ?? "nothing") \(elapsed) s into the step")
-                    runs[i].ending = .holding(check: other ?? "none")
+                    Issue.record(
+                        "\(environment)/\(runs[i].flag): the watcher did \(other.map(String.init(describing:)) ?? "nothing") \(elapsed) s into the step"
+                    )
+                    runs[i].ending = .holding(check: other.map(String.init(describing:)) ?? "none")
                     ended.append(i)
                 }
             }

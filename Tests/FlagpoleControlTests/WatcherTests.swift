@@ -131,7 +131,7 @@ struct WatcherTests {
             source.script(ScriptedMetricSource.rate(0.2))
             clock.advance(by: .seconds(10))
             let report = try await w.tick()
-            #expect(report.actions["new-checkout"] == "revert")
+            #expect(report.actions["new-checkout"] == .revert)
             let record = try #require(try await status(f))
             #expect(record.status == .reverted && record.statusReason?.contains("is above the 5.0% ceiling") == true)
             let live = try await f.control.store.read()
@@ -184,7 +184,7 @@ struct WatcherTests {
             let w = try watcher(f, clock: clock, source: ScriptedMetricSource(ScriptedMetricSource.rate(0.2)), alerts: alerts)
             let outcome = try await f.control.apply(.set(variant: "off"), flag: "new-checkout", actor: "bob@host", reason: "panic")
             let report = try await w.tick()
-            #expect(report.actions["new-checkout"] == "stop")
+            #expect(report.actions["new-checkout"] == .stop)
             let record = try #require(try await status(f))
             #expect(record.status == .stopped && record.statusReason?.contains("changed by bob@host at revision \(outcome.revision!)") == true)
             let live = try await f.control.store.read()
@@ -265,7 +265,7 @@ struct WatcherTests {
             let restartedAt = clock.nowMilliseconds()
             let restarted = try watcher(f, holder: "A", clock: clock, source: source, alerts: alerts)
             let report = try await restarted.tick()
-            #expect(report.isLeader && report.actions["new-checkout"] == "hold")
+            #expect(report.isLeader && report.actions["new-checkout"] == .hold)
             let resumed = try #require(try await status(f))
             #expect(resumed.status == .running && resumed.stepIndex == 1)
             // A regression at the resumed step: one revert. Then it dies again right after the revert,
@@ -346,7 +346,7 @@ struct WatcherTests {
             let report = try await w.tick()
             let elapsed = started.duration(to: .now)
             let personRevision = try #require(source.raced.withLock { $0 })
-            #expect(report.actions["new-checkout"] == "stop")
+            #expect(report.actions["new-checkout"] == .stop)
             let live = try await f.control.store.read()
             #expect(live.overrides["new-checkout"]?.override == .variant("off") && live.overrides["new-checkout"]?.actor == "bob@host")
             #expect(live.pins.isEmpty)
@@ -430,9 +430,9 @@ struct WatcherTests {
             let w = try RolloutWatcher(
                 configuration: .init(environment: "prod", holderID: "w"), client: writer, metricSource: { _ in source },
                 alerts: CollectingAlerts(), clock: clock, logger: Logger(label: "test"))
-            #expect(try await w.tick().actions["new-checkout"] == "hold")
+            #expect(try await w.tick().actions["new-checkout"] == .hold)
             clock.advance(by: .seconds(60))
-            #expect(try await w.tick().actions["new-checkout"] == "revert")
+            #expect(try await w.tick().actions["new-checkout"] == .revert)
             #expect(try await status(f)?.status == .reverted)
         }
     }
@@ -455,7 +455,7 @@ struct WatcherTests {
                 metricSource: RolloutWatcher.standardMetricSources(environment: "prod", client: f.client),
                 alerts: CollectingAlerts(), clock: clock, logger: Logger(label: "test"))
             let report = try await w.tick()
-            #expect(report.actions["new-checkout"] == "revert")
+            #expect(report.actions["new-checkout"] == .revert)
             let record = try #require(try await status(f))
             #expect(record.status == .reverted)
             #expect(record.evidence?["source"] == "builtin")

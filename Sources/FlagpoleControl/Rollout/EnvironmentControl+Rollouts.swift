@@ -186,13 +186,13 @@ extension EnvironmentControl {
     }
 
     /// What a person can do to a running rollout.
-    package enum RolloutCommand: String, Sendable, CaseIterable {
-        case pause, resume, abort, promote
-    }
+    package typealias RolloutCommand = RolloutStateMachine.Command
 
     /// Pauses, resumes, aborts or promotes the flag's rollout, in one atomic write; returns the
     /// record as stored. Abort puts the flag back exactly as it was before the rollout (unless
-    /// someone changed it meanwhile: then their change stays and only the record ends).
+    /// someone changed it meanwhile: then their change stays and only the record ends). Whether the
+    /// command is allowed, and what it writes, is the rollout's ``RolloutStateMachine``'s to say; a
+    /// refusal throws ``StoreError/Code/rolloutState`` with its reason.
     package func driveRollout(
         _ command: RolloutCommand, flag: String, actor: String, reason: String?, now: Int64? = nil
     ) async throws -> RolloutRecord {
@@ -200,43 +200,20 @@ extension EnvironmentControl {
             let at = now ?? Provenance.now
             let live = try await store.read(flag: flag)
             guard let record = try await store.rollout(flag: flag) else {
-                throw StoreError(
-                    code: .rolloutState, message: "flag '\(flag)' has no rollout in \(environment) (flagctl rollout list --env \(environment))",
-                    key: store.layout.rollouts)
+                throw refusal(.noRollout(flag: flag, environment: environment))
             }
-            guard record.status.isActive else {
-                throw StoreError(
-                    code: .rolloutState,
-                    message:
-                        "rollout \(record.id) of '\(flag)' already ended (\(record.status.rawValue)\(record.statusReason.map { ": \($0)" } ?? "")); nothing to \(command.rawValue)",
-                    key: store.layout.rollouts)
+            var machine = RolloutStateMachine(record: record, configuration: .init(environment: environment, actor: actor))
+            let actions = machine.event(
+                .command(command, by: actor, reason: reason, flag: RolloutStateMachine.flagChange(record: record, live: live), now: at * 1000))
+            // A command only writes or is refused; it neither measures, observes nor alerts.
+            var write: StoreChange?
+            for action in actions {
+                if case .refuse(let why) = action { throw refusal(why) }
+                if case .write(let change) = action { write = change }
             }
-            let foreign = RolloutTransitions.foreignChange(record: record, live: live)
-            let change: StoreChange
-            switch command {
-            case .pause:
-                guard record.status == .running else {
-                    throw StoreError(
-                        code: .rolloutState, message: "rollout \(record.id) is already paused; flagctl rollout resume \(flag) continues it")
-                }
-                change = RolloutTransitions.pause(record, actor: actor, reason: reason, at: at)
-            case .resume:
-                guard record.status == .paused else { throw StoreError(code: .rolloutState, message: "rollout \(record.id) is running, not paused") }
-                change = RolloutTransitions.resume(record, actor: actor, reason: reason, at: at)
-            case .abort:
-                change = RolloutTransitions.abort(record, actor: actor, reason: reason, at: at, touchFlag: foreign == nil)
-            case .promote:
-                if let foreign {
-                    throw StoreError(
-                        code: .rolloutState,
-                        message:
-                            "flag '\(flag)' was changed by \(foreign.actor ?? "someone") at revision \(foreign.revision.map(String.init) ?? "?") since the rollout wrote it; not promoting over their change (flagctl rollout abort \(flag) ends the rollout)"
-                    )
-                }
-                change = RolloutTransitions.complete(record, actor: actor, at: at, decision: nil, promoted: true)
-            }
+            guard let write else { throw StoreError(code: .rolloutState, message: "rollout \(record.id) of '\(flag)': nothing to \(command)") }
             do {
-                _ = try await store.apply(change, expectedRevision: live.revision)
+                _ = try await store.apply(write, expectedRevision: live.revision)
                 guard let stored = try await store.rollout(flag: flag) else {
                     throw StoreError(code: .redis, message: "the rollout of '\(flag)' vanished")
                 }
@@ -246,5 +223,9 @@ extension EnvironmentControl {
             }
         }
         throw StoreError(code: .conflict, message: "\(environment) kept changing; try again")
+    }
+
+    private func refusal(_ why: RolloutStateMachine.Refusal) -> StoreError {
+        StoreError(code: .rolloutState, message: why.description, key: why.isAboutRecord ? store.layout.rollouts : nil)
     }
 }

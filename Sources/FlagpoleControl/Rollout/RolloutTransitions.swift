@@ -1,9 +1,11 @@
 import FlagpoleCore
+import FlagpoleRollout
 import FlagpoleStore
 
 /// The store changes behind every move of a rollout — start, next step, pause, resume, abort,
-/// promote, complete, revert, stop — shared by `flagctl rollout` and the watcher, so each move is
-/// written one way only: in one atomic write with its override, pin and audit entry.
+/// promote, complete, revert, stop — so each move is written one way only: in one atomic write
+/// with its override, pin and audit entry. Which move to make, and when, is
+/// ``RolloutStateMachine``'s to decide (and `rollout start`'s, for the first).
 package enum RolloutTransitions {
     /// The audit actions (`rollout-start`, `rollout-advance`, …).
     package enum Action: String, Sendable, CaseIterable {
@@ -35,16 +37,6 @@ package enum RolloutTransitions {
         change.requireFlags = [record.flag]
         change.setRollouts[record.flag] = record
         return change
-    }
-
-    /// Why the flag's live override is not the one the rollout last wrote (a person changed the
-    /// flag meanwhile), or nil when it still is.
-    package static func foreignChange(record: RolloutRecord, live: FlagStore.FlagRead) -> (actor: String?, revision: Int64?)? {
-        guard live.definition != nil else { return (nil, nil) }
-        if let o = live.override, case .rollout(let s) = o.override, s.rolloutID == record.id, o.revision == record.overrideRevision {
-            return nil
-        }
-        return (live.override?.actor, live.override?.revision)
     }
 
     /// The next step: the split grows, the step clock restarts.

@@ -19,15 +19,15 @@ extension RolloutWatcher {
     /// | `flagpole_watcher_tick_errors_total{environment}` | counter | ticks that failed |
     package final class Metrics: Sendable {
         private let watcher: RolloutWatcher
-        private let rollouts: [(state: String, gauge: Gauge)]
-        private let decisions: [(verdict: String, counter: Counter)]
+        private let rollouts: [(state: RolloutRecord.Status, gauge: Gauge)]
+        private let decisions: [(verdict: RolloutVerdict, counter: Counter)]
         private let reverts: Counter
         private let lastDecision: Gauge
         private let dataAge: Gauge
         private let leader: Gauge
         private let tickErrors: Counter
         /// What the counters already hold, so that an update adds only what is new.
-        private let exported = Mutex<(decisions: [String: Int], reverts: Int, tickErrors: Int)>(([:], 0, 0))
+        private let exported = Mutex<(decisions: [RolloutVerdict: Int], reverts: Int, tickErrors: Int)>(([:], 0, 0))
 
         private static func name(_ name: String, _ help: String) -> MetricNameDescriptor {
             MetricNameDescriptor(namespace: nil, subsystem: nil, metricName: name, unitName: "", helpText: help)
@@ -44,11 +44,11 @@ extension RolloutWatcher {
                 registry.makeCounter(descriptor: Self.name(name, help), labels: env + labels)
             }
             rollouts = RolloutRecord.Status.allCases.map {
-                ($0.rawValue, gauge("flagpole_rollouts", "Rollouts by state at the watcher's last tick.", [("state", $0.rawValue)]))
+                ($0, gauge("flagpole_rollouts", "Rollouts by state at the watcher's last tick.", [("state", $0.rawValue)]))
             }
             decisions = RolloutVerdict.allCases.map {
                 (
-                    $0.rawValue,
+                    $0,
                     counter("flagpole_rollout_decisions_total", "Decisions by verdict since the watcher started.", [("verdict", $0.rawValue)])
                 )
             }

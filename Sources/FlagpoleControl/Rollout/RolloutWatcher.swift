@@ -22,6 +22,11 @@ import Synchronization
 /// - Graceful: on shutdown it finishes the tick in progress (a decision is never half applied),
 ///   then gives the lease up.
 ///
+/// What a look does is not decided here: each rollout's ``RolloutStateMachine`` takes the events
+/// (a tick, the decider's verdict, a person's change of the flag, a write applied, the lease lost)
+/// and returns the actions (measure, observe, write, alert, finished), which the watcher carries
+/// out against Redis, the metric source and the alert sink.
+///
 /// Time comes from an injected ``RolloutClock``; ``tick()`` runs one pass, so tests drive an
 /// hour of watching in milliseconds.
 package final class RolloutWatcher: Service, Sendable {
@@ -56,8 +61,9 @@ package final class RolloutWatcher: Service, Sendable {
         package var isLeader: Bool
         /// The fencing token held, if leader.
         package var token: Int64?
-        /// Flag → what was done (`hold`, `advance`, `complete`, `revert`, `would-revert`, `stop`, `paused`).
-        package var actions: [String: String]
+        /// Flag → what came of its look (``RolloutStateMachine/Outcome``: hold, advance, complete,
+        /// revert, would-revert, stop, paused, …).
+        package var actions: [String: RolloutStateMachine.Outcome]
         /// Who holds the lease when it is not this watcher.
         package var leaseHolder: String?
     }
@@ -65,9 +71,9 @@ package final class RolloutWatcher: Service, Sendable {
     /// Counters for `/metrics` (see ``Metrics``).
     package struct Snapshot: Sendable, Hashable {
         /// Rollouts by status at the last tick.
-        package var rolloutsByState: [String: Int] = [:]
+        package var rolloutsByState: [RolloutRecord.Status: Int] = [:]
         /// Decisions by verdict since start.
-        package var decisionsByVerdict: [String: Int] = [:]
+        package var decisionsByVerdict: [RolloutVerdict: Int] = [:]
         package var reverts = 0
         /// Unix ms of the last decision (any verdict); 0 for none yet.
         package var lastDecisionAt: Int64 = 0
@@ -79,10 +85,9 @@ package final class RolloutWatcher: Service, Sendable {
 
     private struct State {
         var token: Int64?
-        var lastHoldAudit: [String: Int64] = [:]
-        var holds: [String: Int] = [:]
-        /// Rollout id → whether the last look found an incident (a warning alert when one begins).
-        var inIncident: [String: Bool] = [:]
+        /// Rollout id → what its state machine remembers between looks (holds, the last sampled
+        /// hold audit, whether an incident is under way).
+        var memories: [String: RolloutStateMachine.Memory] = [:]
         /// Rollout id → the flag's minutes before the rollout (for the drift of a control at 100 %
         /// without a holdback): read once, when they can no longer change.
         var baselines: [String: [CohortCounts]] = [:]
@@ -123,7 +128,7 @@ package final class RolloutWatcher: Service, Sendable {
     /// For `/readyz`: the last tick read Redis within three intervals (as leader or standby).
     package var isHealthy: Bool {
         let last = snapshot.lastSuccessfulTickAt
-        return last > 0 && clock.nowMilliseconds() - last <= 3 * Self.milliseconds(configuration.interval)
+        return last > 0 && clock.nowMilliseconds() - last <= 3 * RolloutStateMachine.milliseconds(configuration.interval)
     }
 
     /// Ticks every ``Configuration/interval`` until cancelled or shut down gracefully; a tick in
@@ -157,7 +162,7 @@ package final class RolloutWatcher: Service, Sendable {
         let lease: LeaseResult
         do {
             lease = try await store.acquireLease(
-                holder: configuration.holderID, nowMilliseconds: now, ttlMilliseconds: Self.milliseconds(configuration.leaseTTL))
+                holder: configuration.holderID, nowMilliseconds: now, ttlMilliseconds: RolloutStateMachine.milliseconds(configuration.leaseTTL))
         } catch {
             state.withLock { $0.snapshot.tickErrors += 1 }
             throw error
@@ -181,9 +186,9 @@ package final class RolloutWatcher: Service, Sendable {
             logger.info("watcher took the lease", metadata: ["flagpole.fence": "\(held.token)", "flagpole.watcher": "\(configuration.holderID)"])
         }
         let all = try await store.readRollouts(includeObservations: false)
-        var actions: [String: String] = [:]
-        var byState: [String: Int] = [:]
-        for (_, r) in all.rollouts { byState[r.status.rawValue, default: 0] += 1 }
+        var actions: [String: RolloutStateMachine.Outcome] = [:]
+        var byState: [RolloutRecord.Status: Int] = [:]
+        for (_, r) in all.rollouts { byState[r.status, default: 0] += 1 }
         for (flag, record) in all.rollouts.sorted(by: { $0.key < $1.key }) where record.status.isActive {
             do {
                 if let action = try await watch(flag: flag, rolloutID: record.id, token: held.token) { actions[flag] = action }
@@ -200,13 +205,10 @@ package final class RolloutWatcher: Service, Sendable {
             }
         }
         // The counts after this tick's actions.
-        for (flag, action) in actions {
-            guard let from = all.rollouts[flag]?.status.rawValue else { continue }
-            let to: String? = ["complete": "completed", "revert": "reverted", "stop": "stopped"][action]
-            if let to {
-                byState[from, default: 1] -= 1
-                byState[to, default: 0] += 1
-            }
+        for (flag, outcome) in actions {
+            guard let from = all.rollouts[flag]?.status, let to = outcome.endsAs else { continue }
+            byState[from, default: 1] -= 1
+            byState[to, default: 0] += 1
         }
         state.withLock {
             $0.snapshot.rolloutsByState = byState
@@ -217,103 +219,98 @@ package final class RolloutWatcher: Service, Sendable {
 
     // MARK: - One rollout
 
-    /// Looks at one rollout and acts; returns what was done.
-    private func watch(flag: String, rolloutID: String, token: Int64) async throws -> String? {
+    /// Looks at one rollout and carries out what its ``RolloutStateMachine`` says; returns what came of it.
+    private func watch(flag: String, rolloutID: String, token: Int64) async throws -> RolloutStateMachine.Outcome? {
         for attempt in 1...3 {
             let live = try await store.read(flag: flag)
             guard let record = try await store.rollout(flag: flag), record.id == rolloutID, record.status.isActive else { return nil }
             let nowMS = clock.nowMilliseconds()
-            let now = nowMS / 1000
+            var machine = RolloutStateMachine(
+                record: record, memory: state.withLock { $0.memories[record.id] } ?? .init(), configuration: machineConfiguration)
+            // What the machine remembers is kept whatever happens to this look (as a person would).
+            defer { state.withLock { [memory = machine.memory] in $0.memories[record.id] = memory } }
             do {
-                if let foreign = RolloutTransitions.foreignChange(record: record, live: live) {
-                    return try await stop(record, live: live, foreign: foreign, token: token, now: now)
-                }
-                let (decision, treatment, control, sourceName) = await judge(record, now: now)
-                count(decision: decision, at: nowMS)
-                alertOnIncident(record, decision: decision, now: now)
-                let holdKey = "\(record.id)#\(record.stepIndex)"
-                let holds = state.withLock { s -> Int in
-                    if decision.verdict == .hold { s.holds[holdKey, default: 0] += 1 }
-                    return s.holds[holdKey] ?? 0
-                }
-                var observation = RolloutObservation(
-                    rolloutID: record.id, at: now, verdict: decision.verdict, reason: decision.reason, evidence: decision.evidence,
-                    treatment: treatment, control: control, source: sourceName, holds: holds, watcher: configuration.holderID)
-                if record.status == .paused {
-                    observation.reason = "paused (the watcher does not act); it would \(decision.verdict.rawValue): \(decision.reason)"
-                    try await store.recordObservation(observation, flag: flag, token: token, audit: nil)
-                    return "paused"
-                }
-                if record.dryRun && (decision.verdict == .advance || decision.verdict == .complete) {
-                    // A dry run of the guards: report, never act.
-                    observation.reason = "dry run: would \(decision.verdict.rawValue): \(decision.reason)"
-                    try await store.recordObservation(
-                        observation, flag: flag, token: token, audit: sampledHoldAudit(record, decision: decision, nowMS: nowMS))
-                    return "would-\(decision.verdict.rawValue)"
-                }
-                switch decision.verdict {
-                case .hold:
-                    try await store.recordObservation(
-                        observation, flag: flag, token: token, audit: sampledHoldAudit(record, decision: decision, nowMS: nowMS))
-                    return "hold"
-                case .advance:
-                    var change = RolloutTransitions.advance(record, actor: configuration.actor, at: now, decision: decision)
-                    change.fence = token
-                    try await confirmPrimary()
-                    try await store.apply(change, expectedRevision: live.revision)
-                    try? await store.recordObservation(observation, flag: flag, token: token, audit: nil)  // the decision stands either way
-                    logger.info("rollout advanced", metadata: ["flagpole.flag": "\(flag)", "flagpole.rollout": "\(record.id)"])
-                    return "advance"
-                case .complete:
-                    var change = RolloutTransitions.complete(record, actor: configuration.actor, at: now, decision: decision, promoted: false)
-                    change.fence = token
-                    try await confirmPrimary()
-                    try await store.apply(change, expectedRevision: live.revision)
-                    try? await store.recordObservation(observation, flag: flag, token: token, audit: nil)  // the decision stands either way
-                    alerts.send(
-                        Alert(
-                            severity: .info, title: "\(configuration.environment): \(flag) rollout completed",
-                            text: "Rollout \(record.id) of \(flag) → \(record.targetVariant) passed every step. \(decision.reason)",
-                            environment: configuration.environment, flag: flag, rolloutID: record.id, details: decision.evidence, at: now))
-                    return "complete"
-                case .revert:
-                    if record.dryRun {
-                        try await store.recordObservation(observation, flag: flag, token: token, audit: nil)
-                        guard record.wouldRevert == nil else { return "would-revert" }
-                        let note = "would revert at \(Self.clockTime(now)): \(decision.reason)"
-                        var change = RolloutTransitions.wouldRevert(record, actor: configuration.actor, at: now, decision: decision, note: note)
-                        change.fence = token
-                        try await confirmPrimary()
-                        try await store.apply(change, expectedRevision: live.revision)
-                        alerts.send(
-                            Alert(
-                                severity: .warning, title: "\(configuration.environment): \(flag) dry run would revert",
-                                text:
-                                    "Dry-run rollout \(record.id) of \(flag): \(note). The watcher changed nothing: the flag stays at \(record.percent)% until someone runs flagctl rollout abort or promote.",
-                                environment: configuration.environment, flag: flag, rolloutID: record.id, details: decision.evidence, at: now))
-                        return "would-revert"
+                let first: [RolloutStateMachine.Action]
+                switch RolloutStateMachine.flagChange(record: record, live: live) {
+                case .unchanged:
+                    first = machine.event(.tick(now: nowMS))
+                case .removed:
+                    first = machine.event(.flagRemoved(now: nowMS))
+                case .changed(var actor, var revision):
+                    if actor == nil || revision == nil, let entry = try? await store.auditEntries(flag: flag, limit: 1).first {
+                        // The override was removed: the audit says by whom.
+                        actor = entry.actor
+                        revision = entry.revision
                     }
-                    var change = RolloutTransitions.revert(record, actor: configuration.actor, at: now, decision: decision)
-                    change.fence = token
-                    try await confirmPrimary()
-                    let revision = try await store.apply(change, expectedRevision: live.revision)
-                    try? await store.recordObservation(observation, flag: flag, token: token, audit: nil)  // the decision stands either way
-                    state.withLock { $0.snapshot.reverts += 1 }
-                    logger.warning(
-                        "rollout reverted",
-                        metadata: ["flagpole.flag": "\(flag)", "flagpole.rollout": "\(record.id)", "flagpole.reason": "\(decision.reason)"])
-                    alerts.send(
-                        Alert(
-                            severity: .critical, title: "\(configuration.environment): \(flag) reverted",
-                            text: """
-                                Rollout \(record.id) of \(flag) → \(record.targetVariant) was reverted at \(record.percent)% (revision \(revision)): \(decision.reason).
-                                The flag serves what it served before the rollout and is pinned; reconcile the files, then flagctl sync --env \(configuration.environment) --unpin \(flag).
-                                """,
-                            environment: configuration.environment, flag: flag, rolloutID: record.id, details: decision.evidence, at: now))
-                    return "revert"
+                    first = machine.event(.foreignChange(actor: actor, revision: revision, now: nowMS))
                 }
+                return try await perform(first, machine: &machine, expectedRevision: live.revision, token: token, nowMilliseconds: nowMS)
             } catch let error as StoreError where error.code == .conflict && attempt < 3 {
                 continue  // someone wrote meanwhile: look again at the new state
+            }
+        }
+        return nil
+    }
+
+    private var machineConfiguration: RolloutStateMachine.Configuration {
+        RolloutStateMachine.Configuration(
+            environment: configuration.environment, actor: configuration.actor, watcher: configuration.holderID,
+            holdAuditInterval: configuration.holdAuditInterval)
+    }
+
+    /// Carries out `actions` in order, feeding what comes of them (a decision, a write) back to the machine.
+    private func perform(
+        _ actions: [RolloutStateMachine.Action], machine: inout RolloutStateMachine, expectedRevision: Int64, token: Int64,
+        nowMilliseconds nowMS: Int64
+    ) async throws -> RolloutStateMachine.Outcome? {
+        let record = machine.record
+        var queue = actions[...]
+        while let action = queue.popFirst() {
+            switch action {
+            case .measure(let windows):
+                let (decision, reading) = await judge(record, windows: windows, now: nowMS / 1000)
+                count(decision: decision, at: nowMS)
+                queue.append(contentsOf: machine.event(.judged(decision, reading, now: nowMS)))
+            case .observe(let observation, let audit, let required):
+                if required {
+                    try await store.recordObservation(observation, flag: record.flag, token: token, audit: audit)
+                } else {
+                    try? await store.recordObservation(observation, flag: record.flag, token: token, audit: audit)  // the decision stands either way
+                }
+            case .write(var change):
+                change.fence = token
+                try await confirmPrimary()
+                let revision: Int64
+                do {
+                    revision = try await store.apply(change, expectedRevision: expectedRevision)
+                } catch let error as StoreError where error.code == .fenced {
+                    _ = machine.event(.leaseLost)
+                    throw error
+                }
+                queue.append(contentsOf: machine.event(.written(revision: revision, now: nowMS)))
+            case .alert(let alert, let cause):
+                if cause == .incident {
+                    logger.warning(
+                        "incident during a rollout: holding",
+                        metadata: ["flagpole.flag": "\(record.flag)", "flagpole.rollout": "\(record.id)", "flagpole.reason": "\(alert.text)"])
+                }
+                alerts.send(alert)
+            case .refuse(let refusal):
+                logger.warning("the rollout's state machine refused", metadata: ["flagpole.flag": "\(record.flag)", "flagpole.reason": "\(refusal)"])
+                return nil
+            case .finished(let outcome, let reason):
+                let metadata: Logger.Metadata = [
+                    "flagpole.flag": "\(record.flag)", "flagpole.rollout": "\(record.id)", "flagpole.reason": "\(reason ?? "")",
+                ]
+                switch outcome {
+                case .advance: logger.info("rollout advanced", metadata: metadata)
+                case .revert:
+                    state.withLock { $0.snapshot.reverts += 1 }
+                    logger.warning("rollout reverted", metadata: metadata)
+                case .stop: logger.warning("rollout stopped", metadata: metadata)
+                default: break
+                }
+                return outcome
             }
         }
         return nil
@@ -331,27 +328,6 @@ package final class RolloutWatcher: Service, Sendable {
             logger.warning("not acting: the Redis primary could not be confirmed", metadata: ["flagpole.error": "\(error)"])
             throw error
         }
-    }
-
-    /// A warning alert when a look first finds an incident (both cohorts failing): the watcher
-    /// holds, and people should know the service is failing — not because of this flag.
-    private func alertOnIncident(_ record: RolloutRecord, decision: RolloutDecision, now: Int64) {
-        let isIncident = decision.evidence["check"]?.stringValue == "incident"
-        let began = state.withLock { s -> Bool in
-            let was = s.inIncident[record.id] ?? false
-            s.inIncident[record.id] = isIncident
-            return isIncident && !was
-        }
-        guard began else { return }
-        logger.warning(
-            "incident during a rollout: holding",
-            metadata: ["flagpole.flag": "\(record.flag)", "flagpole.rollout": "\(record.id)", "flagpole.reason": "\(decision.reason)"])
-        alerts.send(
-            Alert(
-                severity: .warning, title: "\(configuration.environment): \(record.flag) rollout holding through an incident",
-                text:
-                    "Rollout \(record.id) of \(record.flag) → \(record.targetVariant) at \(record.percent)%: \(decision.reason). Not reverted; the step's clock waits until the incident is over.",
-                environment: configuration.environment, flag: record.flag, rolloutID: record.id, details: decision.evidence, at: now))
     }
 
     /// How many minutes before the rollout the watcher reads, at 100 % without a holdback, to
@@ -372,17 +348,18 @@ package final class RolloutWatcher: Service, Sendable {
         return history
     }
 
-    private func judge(_ record: RolloutRecord, now: Int64) async -> (RolloutDecision, CohortCounts?, CohortCounts?, String) {
-        let concurrent = record.hasConcurrentControl
-        let (from, controlFrom, controlTo) = Self.windows(
-            stepStartedAt: record.stepStartedAt, startedAt: record.startedAt, concurrent: concurrent, now: now)
-        let elapsed = max(0, now - record.stepStartedAt)
+    /// Reads the cohorts over the machine's windows and asks the decider.
+    private func judge(
+        _ record: RolloutRecord, windows: RolloutStateMachine.CohortWindows, now: Int64
+    ) async -> (RolloutDecision, RolloutStateMachine.Reading) {
+        let concurrent = windows.isConcurrent
+        let elapsed = windows.stepElapsed
         let treatmentQuery = CohortQuery(
             environment: configuration.environment, flag: record.flag, cohort: .variant(record.targetVariant), role: "treatment",
-            from: from, to: now)
+            from: windows.treatmentFrom, to: windows.treatmentTo)
         let controlQuery = CohortQuery(
             environment: configuration.environment, flag: record.flag, cohort: concurrent ? .allBut(record.targetVariant) : .all,
-            role: "control", from: controlFrom, to: controlTo)
+            role: "control", from: windows.controlFrom, to: windows.controlTo)
         var treatment: CohortCounts?, control: CohortCounts?
         var minutes: StepMinutes?
         var controlWindow = ControlWindow.concurrent
@@ -432,94 +409,13 @@ package final class RolloutWatcher: Service, Sendable {
             e["percent"] = .int(Int64(record.percent))
             decision.evidence = .object(e)
         }
-        return (decision, treatment, control, name)
-    }
-
-    /// The cohorts' windows at `now`, in Unix seconds: the treatment's `[from, now)`, and the
-    /// control's — the same window when the control is concurrent (below 100 %, or a holdback), and
-    /// otherwise (100 % without a holdback) the window of the same length that ends where the
-    /// rollout began.
-    ///
-    /// Both start at the beginning of the *minute* the step started in, and the control at 100 % ends
-    /// at the beginning of the minute the rollout started in, because outcomes are counted per minute
-    /// (the built-in counters, and the Prometheus source's sample counts when it has no requests
-    /// query). A window edge inside a minute takes the share of the minute's counts that its part of
-    /// the minute has, as if they were spread evenly over it: true within a phase of the rollout,
-    /// false across the start of a step. Cut at the step's start, the treatment window counted the
-    /// new variant's outcomes of that minute by the share of the minute after the start although all
-    /// of them came after it — losing 10 s of its traffic on average and up to nearly all of it, in
-    /// the first minutes of the step, when detection is decided; and the control at 100 % took in up
-    /// to 15 s of the new variant's outcomes, at its error rate, from the minute the rollout began.
-    /// What a minute-aligned window adds before the step's start is the same variants' outcomes (a
-    /// smaller split of the same treatment, or the control), so it belongs to the cohorts anyway.
-    /// The step's watch still counts from the step's start.
-    static func windows(stepStartedAt: Int64, startedAt: Int64, concurrent: Bool, now: Int64) -> (from: Int64, controlFrom: Int64, controlTo: Int64) {
-        func minuteStart(_ t: Int64) -> Int64 { StoreLayout.unixMinute(t) * 60 }
-        let from = min(minuteStart(stepStartedAt), now)
-        guard !concurrent else { return (from, from, now) }
-        let before = minuteStart(startedAt)
-        return (from, before - (now - from), before)
+        return (decision, RolloutStateMachine.Reading(treatment: treatment, control: control, source: name))
     }
 
     private func count(decision: RolloutDecision, at nowMS: Int64) {
         state.withLock {
-            $0.snapshot.decisionsByVerdict[decision.verdict.rawValue, default: 0] += 1
+            $0.snapshot.decisionsByVerdict[decision.verdict, default: 0] += 1
             $0.snapshot.lastDecisionAt = nowMS
         }
-    }
-
-    private func sampledHoldAudit(_ record: RolloutRecord, decision: RolloutDecision, nowMS: Int64) -> AuditEntry? {
-        let interval = Self.milliseconds(configuration.holdAuditInterval)
-        let due = state.withLock { s -> Bool in
-            if let last = s.lastHoldAudit[record.id], nowMS - last < interval { return false }
-            s.lastHoldAudit[record.id] = nowMS
-            return true
-        }
-        guard due else { return nil }
-        return AuditEntry(
-            action: RolloutTransitions.Action.hold.rawValue, actor: configuration.actor, reason: decision.reason, at: nowMS / 1000,
-            flags: [record.flag],
-            details: ["rollout": .string(record.id), "percent": .int(Int64(record.percent)), "evidence": decision.evidence, "sampled": true])
-    }
-
-    private func stop(
-        _ record: RolloutRecord, live: FlagStore.FlagRead, foreign: (actor: String?, revision: Int64?), token: Int64, now: Int64
-    ) async throws -> String {
-        var actor = foreign.actor, revision = foreign.revision
-        if live.definition != nil, actor == nil || revision == nil {
-            // The override was removed: the audit says by whom.
-            if let entry = try? await store.auditEntries(flag: record.flag, limit: 1).first {
-                actor = entry.actor
-                revision = entry.revision
-            }
-        }
-        let why =
-            live.definition == nil
-            ? "flag \(record.flag) was removed from \(configuration.environment)" + (actor.map { " by \($0)" } ?? "")
-            : "changed by \(actor ?? "someone") at revision \(revision.map(String.init) ?? "?"); the watcher left their change alone"
-        var change = RolloutTransitions.stop(record, actor: configuration.actor, at: now, why: why)
-        change.fence = token
-        if live.definition == nil { change.requireFlags = [] }
-        try await confirmPrimary()
-        try await store.apply(change, expectedRevision: live.revision)
-        logger.warning(
-            "rollout stopped", metadata: ["flagpole.flag": "\(record.flag)", "flagpole.rollout": "\(record.id)", "flagpole.reason": "\(why)"])
-        alerts.send(
-            Alert(
-                severity: .warning, title: "\(configuration.environment): \(record.flag) rollout stopped",
-                text: "Rollout \(record.id) of \(record.flag) stopped: \(why). Nothing was reverted; check the flag and start again if needed.",
-                environment: configuration.environment, flag: record.flag, rolloutID: record.id, at: now))
-        return "stop"
-    }
-
-    static func milliseconds(_ d: Duration) -> Int64 {
-        d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000
-    }
-
-    /// `14:02Z` for a Unix time.
-    static func clockTime(_ unix: Int64) -> String {
-        let s = ((unix % 86_400) + 86_400) % 86_400
-        let h = s / 3600, m = (s % 3600) / 60
-        return (h < 10 ? "0" : "") + "\(h):" + (m < 10 ? "0" : "") + "\(m)Z"
     }
 }
