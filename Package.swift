@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 import PackageDescription
 
 // Linux only. No Apple platform is declared: nothing here is built or tested on one (the socket
@@ -14,6 +14,18 @@ let package = Package(
         .library(name: "FlagpoleTestKit", targets: ["FlagpoleTestKit"]),
         .executable(name: "flagctl", targets: ["flagctl"]),
         .executable(name: "flagpole-traffic", targets: ["flagpole-traffic"]),
+    ],
+    // The trait "Tools" (on by default) is everything but the client library: flagctl and its daemon,
+    // the examples, the test support. An app that embeds only the client turns it off on its
+    // dependency line (`traits: []`), and then resolves and builds only swift-log, swift-metrics,
+    // swift-service-lifecycle and Yams with it (docs/client.md).
+    traits: [
+        .trait(
+            name: "Tools",
+            description:
+                "flagctl, the daemon, the examples and the test support (their packages: argument-parser, Hummingbird, SwiftNIO, async-http-client, swift-prometheus)"
+        ),
+        .default(enabledTraits: ["Tools"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -92,10 +104,10 @@ let package = Package(
                 "FlagpoleStore",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client", condition: .when(traits: ["Tools"])),
+                .product(name: "NIOCore", package: "swift-nio", condition: .when(traits: ["Tools"])),
+                .product(name: "NIOHTTP1", package: "swift-nio", condition: .when(traits: ["Tools"])),
+                .product(name: "Prometheus", package: "swift-prometheus", condition: .when(traits: ["Tools"])),
             ]
         ),
         // What `flagctl daemon` serves over HTTP: OFREP, outcome reporting, health and metrics.
@@ -105,12 +117,12 @@ let package = Package(
                 "Flagpole",
                 "FlagpoleCore",
                 "FlagpoleStore",
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+                .product(name: "Hummingbird", package: "hummingbird", condition: .when(traits: ["Tools"])),
+                .product(name: "NIOCore", package: "swift-nio", condition: .when(traits: ["Tools"])),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras", condition: .when(traits: ["Tools"])),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Prometheus", package: "swift-prometheus", condition: .when(traits: ["Tools"])),
             ]
         ),
         // For an app's tests: InMemoryFlags, flagd definitions served by a client that never connects.
@@ -123,8 +135,8 @@ let package = Package(
             name: "FlagpoleTesting",
             dependencies: [
                 "FlagpoleRedis", .product(name: "Logging", package: "swift-log"),
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client", condition: .when(traits: ["Tools"])),
+                .product(name: "NIOCore", package: "swift-nio", condition: .when(traits: ["Tools"])),
             ]
         ),
         .executableTarget(
@@ -137,10 +149,10 @@ let package = Package(
                 "FlagpoleStore",
                 "FlagpoleServer",
                 "Flagpole",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser", condition: .when(traits: ["Tools"])),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Prometheus", package: "swift-prometheus", condition: .when(traits: ["Tools"])),
             ]
         ),
         // The README's "Use it in your Swift app": an HTTP service that reads a flag per request.
@@ -148,7 +160,7 @@ let package = Package(
             name: "HelloFlags",
             dependencies: [
                 "Flagpole",
-                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Hummingbird", package: "hummingbird", condition: .when(traits: ["Tools"])),
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Examples/HelloFlags"
@@ -158,11 +170,11 @@ let package = Package(
             name: "flagpole-traffic",
             dependencies: [
                 "Flagpole",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser", condition: .when(traits: ["Tools"])),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "Hummingbird", package: "hummingbird"),  // its own /metrics
-                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Hummingbird", package: "hummingbird", condition: .when(traits: ["Tools"])),  // its own /metrics
+                .product(name: "Prometheus", package: "swift-prometheus", condition: .when(traits: ["Tools"])),
             ],
             path: "Examples/TrafficGenerator"
         ),
@@ -188,7 +200,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Prometheus", package: "swift-prometheus", condition: .when(traits: ["Tools"])),
             ]
         ),
         .testTarget(
@@ -199,18 +211,18 @@ let package = Package(
             name: "FlagpoleServerTests",
             dependencies: [
                 "FlagpoleServer", "Flagpole", "FlagpoleStore", "FlagpoleControl", "FlagpoleTesting",
-                .product(name: "HummingbirdTesting", package: "hummingbird"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
-                .product(name: "NIOEmbedded", package: "swift-nio"),
-                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+                .product(name: "HummingbirdTesting", package: "hummingbird", condition: .when(traits: ["Tools"])),
+                .product(name: "Prometheus", package: "swift-prometheus", condition: .when(traits: ["Tools"])),
+                .product(name: "NIOEmbedded", package: "swift-nio", condition: .when(traits: ["Tools"])),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras", condition: .when(traits: ["Tools"])),
             ]
         ),
         .testTarget(
             name: "FlagpoleControlTests",
             dependencies: [
                 "FlagpoleControl", "FlagpoleStore", "FlagpoleCore", "FlagpoleTesting",
-                .product(name: "Hummingbird", package: "hummingbird"),  // stand-in webhook and Prometheus servers
-                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Hummingbird", package: "hummingbird", condition: .when(traits: ["Tools"])),  // stand-in webhook and Prometheus servers
+                .product(name: "Prometheus", package: "swift-prometheus", condition: .when(traits: ["Tools"])),
             ]
         ),
         .testTarget(
