@@ -165,6 +165,16 @@ let package = Package(
             ],
             path: "Examples/HelloFlags"
         ),
+        // docs/client.md's plain ServiceGroup example: the client beside the app's own work, no HTTP.
+        .executableTarget(
+            name: "PlainService",
+            dependencies: [
+                "Flagpole",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Examples/PlainService"
+        ),
         // flagpole-traffic: synthetic traffic through the client library (rollout demos, the end-to-end test, load tests).
         .executableTarget(
             name: "flagpole-traffic",
@@ -196,6 +206,7 @@ let package = Package(
             dependencies: [
                 "Flagpole", "FlagpoleStore", "FlagpoleControl", "FlagpoleTesting",
                 "HelloFlags",  // built for the test that runs the example, and tested with FlagpoleTestKit
+                "PlainService",  // built for the test that runs it
                 "FlagpoleTestKit",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
@@ -221,7 +232,8 @@ let package = Package(
             name: "FlagpoleControlTests",
             dependencies: [
                 "FlagpoleControl", "FlagpoleStore", "FlagpoleCore", "FlagpoleTesting",
-                .product(name: "Hummingbird", package: "hummingbird", condition: .when(traits: ["Tools"])),  // stand-in webhook and Prometheus servers
+                // Hummingbird: stand-in webhook and Prometheus servers.
+                .product(name: "Hummingbird", package: "hummingbird", condition: .when(traits: ["Tools"])),
                 .product(name: "Prometheus", package: "swift-prometheus", condition: .when(traits: ["Tools"])),
             ]
         ),

@@ -4,6 +4,7 @@ import PackageDescription
 // Benchmarks live in their own package so the product never depends on the harness.
 // Run: cd Benchmarks && swift package benchmark        (ns/op, allocations, p50/p99)
 //      cd Benchmarks && swift run -c release redis-comparison   (ratios against redis-benchmark)
+//      cd Benchmarks && swift run -c release hook-comparison    (evaluation with and without a hook, beside a dictionary)
 //      cd Benchmarks && swift run -c release fleet-load         (1,000 clients: propagation, Redis cost, cold start)
 //      cd Benchmarks && swift run -c release ofrep-load --url … (HTTP latency at a fixed request rate)
 let package = Package(
@@ -84,6 +85,15 @@ let package = Package(
                 .product(name: "FlagpoleCore", package: "Flagpole"),
             ],
             path: "Sources/EvaluationComparison"
+        ),
+        .executableTarget(
+            name: "hook-comparison",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "Flagpole", package: "Flagpole"),
+                .product(name: "FlagpoleTestKit", package: "Flagpole"),
+            ],
+            path: "Sources/HookComparison"
         ),
         .executableTarget(
             name: "load-benchmark",

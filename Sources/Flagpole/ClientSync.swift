@@ -267,6 +267,7 @@ final class ClientSync: Sendable {
                 "Following the flags in Redis",
                 metadata: ["flagpole.revision": "\(read.revision)", "flagpole.flags": "\(update.snapshot.definitions.count)"])
         }
+        noteNeverSynced(read)
         input { $0.resyncSucceeded(revision: read.revision, changed: !unchanged, now: $1) }
     }
 
@@ -391,6 +392,25 @@ final class ClientSync: Sendable {
             ])
         saves?.yield(.remove)
         return served != nil
+    }
+
+    /// Whether `read` is an environment never synced (revision 0, no flags, no meta: nothing was
+    /// ever written, so every evaluation gives its code default): marks it for
+    /// ``FlagpoleClient/Freshness/isNeverSynced`` and, when it was not so before, logs one warning
+    /// naming the environment, the Redis server and the fix. A typo in the environment's name or
+    /// the wrong Redis looks like this.
+    private func noteNeverSynced(_ read: StoreSnapshot) {
+        let neverSynced = read.revision == 0 && read.definitions.isEmpty && read.problems.isEmpty && read.meta.isEmpty
+        guard neverSynced else {
+            client.neverSynced.store(false, ordering: .relaxed)
+            return
+        }
+        guard !client.neverSynced.exchange(true, ordering: .relaxed) else { return }
+        let environment = client.configuration.environment
+        let address = client.configuration.redis.address
+        logger.warning(
+            "Environment '\(environment)' was never synced into Redis at \(address) (revision 0, no flags, no meta): every evaluation gives its code default. Check the environment's name and the Redis address, or run: flagctl sync --env \(environment)",
+            metadata: ["flagpole.redis": "\(address)", "flagpole.revision": "0"])
     }
 
     /// Logs each malformed flag once, until it is repaired.

@@ -7,6 +7,7 @@
 @_exported import struct FlagpoleCore.EvaluationDetails
 @_exported import enum FlagpoleCore.EvaluationErrorCode
 @_exported import enum FlagpoleCore.EvaluationReason
+@_exported import enum FlagpoleCore.FlagValueType
 @_exported import enum FlagpoleCore.FractionalAlgorithm
 @_exported import enum FlagpoleCore.JSONValue
 @_exported import struct FlagpoleRedis.RedisConfiguration

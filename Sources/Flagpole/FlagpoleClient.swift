@@ -60,14 +60,20 @@ public final class FlagpoleClient: Sendable, Service {
         public var age: Duration?
         /// Whether ``age`` is past ``Configuration/freshnessBound`` (details then report STALE).
         public var isStale: Bool
+        /// Whether Redis answered with an environment that was never synced: revision 0, no
+        /// flags, no meta. Every evaluation gives its code default; the client logged a warning
+        /// naming the environment and the Redis server. Usually a typo in the environment's name
+        /// or the wrong Redis; `flagctl sync --env ENV` fills it. False once a sync arrives.
+        public var isNeverSynced: Bool
 
         /// Freshness from its parts.
-        public init(source: Source, revision: Int64?, isInSync: Bool, age: Duration?, isStale: Bool) {
+        public init(source: Source, revision: Int64?, isInSync: Bool, age: Duration?, isStale: Bool, isNeverSynced: Bool = false) {
             self.source = source
             self.revision = revision
             self.isInSync = isInSync
             self.age = age
             self.isStale = isStale
+            self.isNeverSynced = isNeverSynced
         }
     }
 
@@ -76,8 +82,9 @@ public final class FlagpoleClient: Sendable, Service {
     let logger: Logger
     /// Unique per client in this process (never reused), for ``ThreadSlot``.
     let id: UInt64
-    /// The current snapshot and its generation; the source of truth for ``ThreadSlot``.
-    private let current: Mutex<(snapshot: FlagSnapshot, generation: UInt64)>
+    /// The current snapshot, the hooks (nil: none) and their generation; the source of truth for
+    /// ``ThreadSlot``. Adding or removing a hook publishes a new generation, as an update does.
+    private let current: Mutex<(snapshot: FlagSnapshot, hooks: HookList?, generation: UInt64)>
     /// The generation of `current`, readable without the lock.
     private let generation = Atomic<UInt64>(1)
     /// Whether details report STALE; kept by the run loop.
@@ -91,11 +98,17 @@ public final class FlagpoleClient: Sendable, Service {
     /// Whether the client follows Redis now, and when its data was last known current.
     let sync = Mutex<(inSync: Bool, lastConfirmed: Double)>((false, 0))
     let started = Atomic<Bool>(false)
+    /// Whether the last full read found an environment never synced (see
+    /// ``Freshness/isNeverSynced``).
+    let neverSynced = Atomic<Bool>(false)
+    /// Whether a hook's failure was logged as a warning already (later ones go to debug).
+    let hookFailureLogged = Atomic<Bool>(false)
     /// Whether the last write (or removal) of the disk snapshot ran on the client's file thread
     /// (1) or elsewhere (-1); 0 before the first. For tests: never on the cooperative pool.
     let snapshotWrittenOnFileThread = Atomic<Int>(0)
 
     private static let nextID = Atomic<UInt64>(1)
+    private static let nextHookID = Atomic<UInt64>(1)
 
     /// Makes a client. It does nothing until ``run()`` runs: evaluations before then give the
     /// code defaults.
@@ -110,7 +123,7 @@ public final class FlagpoleClient: Sendable, Service {
         logger[metadataKey: "flagpole.environment"] = "\(configuration.environment)"
         self.logger = logger
         id = Self.nextID.wrappingAdd(1, ordering: .relaxed).oldValue
-        current = Mutex((FlagSnapshot.empty, 1))
+        current = Mutex((FlagSnapshot.empty, nil, 1))
         evaluationCounts = StripedCounters(width: EvaluationReason.allCases.count)
         outcomes = OutcomeRecorder(stripes: 16, limit: configuration.outcomes.maxPairs)
         metrics = ClientMetrics(environment: configuration.environment, factory: configuration.metricsFactory)
@@ -132,18 +145,20 @@ public final class FlagpoleClient: Sendable, Service {
 
     @inline(never)
     private func refresh<R>(_ slot: ThreadSlot, _ body: (FlagSnapshot, ThreadSlot) -> R) -> R {
-        let (snapshot, generation) = current.withLock { $0 }
+        let (snapshot, hooks, generation) = current.withLock { $0 }
         slot.owner = id
         slot.generation = generation
         slot.snapshot = snapshot
         slot.unmanaged = Unmanaged.passUnretained(snapshot)
+        slot.hooks = hooks
+        slot.hasHooks = hooks != nil
         return body(snapshot, slot)
     }
 
     /// Applies staleness and counts the evaluation, in place (copying the details would retain
     /// and release each of their strings).
     @inline(__always)
-    private func finish<Value>(_ details: inout EvaluationDetails<Value>, slot: ThreadSlot) {
+    func finish<Value>(_ details: inout EvaluationDetails<Value>, slot: ThreadSlot) {
         if details.reason != .error, staleFlag.load(ordering: .relaxed) { details.reason = .stale }
         evaluationCounts.add(at: ClientMetrics.index(details.reason), stripe: slot.stripe, exclusive: slot.ownsStripe)
     }
@@ -163,9 +178,24 @@ public final class FlagpoleClient: Sendable, Service {
     /// A boolean flag's value with the variant, reason, error code and flag metadata.
     public func boolDetails(_ key: String, default defaultValue: Bool, context: EvaluationContext = .empty) -> EvaluationDetails<Bool> {
         withSnapshot { s, slot in
-            var details = s.flags.boolean(key, default: defaultValue, context: context)
+            if _slowPath(slot.hasHooks) {
+                return hooked(s, slot, key, .boolean, defaultValue, context, [], { .bool($0) }) {
+                    $0.flags.bool(key, default: defaultValue, context: $1)
+                }
+            }
+            var details = s.flags.bool(key, default: defaultValue, context: context)
             finish(&details, slot: slot)
             return details
+        }
+    }
+
+    /// ``boolDetails(_:default:context:)`` with `hooks` run around this evaluation, after the
+    /// client's own (see ``FlagHook`` for the order).
+    public func boolDetails(
+        _ key: String, default defaultValue: Bool, context: EvaluationContext = .empty, hooks: [any FlagHook]
+    ) -> EvaluationDetails<Bool> {
+        withSnapshot { s, slot in
+            hooked(s, slot, key, .boolean, defaultValue, context, hooks, { .bool($0) }) { $0.flags.bool(key, default: defaultValue, context: $1) }
         }
     }
 
@@ -178,9 +208,24 @@ public final class FlagpoleClient: Sendable, Service {
     /// A string flag's value with the variant, reason, error code and flag metadata.
     public func stringDetails(_ key: String, default defaultValue: String, context: EvaluationContext = .empty) -> EvaluationDetails<String> {
         withSnapshot { s, slot in
+            if _slowPath(slot.hasHooks) {
+                return hooked(s, slot, key, .string, defaultValue, context, [], { .string($0) }) {
+                    $0.flags.string(key, default: defaultValue, context: $1)
+                }
+            }
             var details = s.flags.string(key, default: defaultValue, context: context)
             finish(&details, slot: slot)
             return details
+        }
+    }
+
+    /// ``stringDetails(_:default:context:)`` with `hooks` run around this evaluation, after the
+    /// client's own (see ``FlagHook`` for the order).
+    public func stringDetails(
+        _ key: String, default defaultValue: String, context: EvaluationContext = .empty, hooks: [any FlagHook]
+    ) -> EvaluationDetails<String> {
+        withSnapshot { s, slot in
+            hooked(s, slot, key, .string, defaultValue, context, hooks, { .string($0) }) { $0.flags.string(key, default: defaultValue, context: $1) }
         }
     }
 
@@ -194,12 +239,35 @@ public final class FlagpoleClient: Sendable, Service {
     /// An integer flag's value with the variant, reason, error code and flag metadata.
     public func integerDetails(_ key: String, default defaultValue: Int, context: EvaluationContext = .empty) -> EvaluationDetails<Int> {
         withSnapshot { s, slot in
+            if _slowPath(slot.hasHooks) {
+                return hooked(s, slot, key, .integer, defaultValue, context, [], { .int(Int64($0)) }) {
+                    Self.narrow($0.flags.integer(key, default: Int64(defaultValue), context: $1))
+                }
+            }
             var d = s.flags.integer(key, default: Int64(defaultValue), context: context)
             finish(&d, slot: slot)
-            return EvaluationDetails(
-                flagKey: d.flagKey, value: Int(truncatingIfNeeded: d.value), variant: d.variant, reason: d.reason, errorCode: d.errorCode,
-                errorMessage: d.errorMessage, metadata: d.metadata)
+            return Self.narrow(d)
         }
+    }
+
+    /// ``integerDetails(_:default:context:)`` with `hooks` run around this evaluation, after the
+    /// client's own (see ``FlagHook`` for the order).
+    public func integerDetails(
+        _ key: String, default defaultValue: Int, context: EvaluationContext = .empty, hooks: [any FlagHook]
+    ) -> EvaluationDetails<Int> {
+        withSnapshot { s, slot in
+            hooked(s, slot, key, .integer, defaultValue, context, hooks, { .int(Int64($0)) }) {
+                Self.narrow($0.flags.integer(key, default: Int64(defaultValue), context: $1))
+            }
+        }
+    }
+
+    /// The engine's `Int64` details as the client's `Int` ones.
+    @inline(__always)
+    private static func narrow(_ d: EvaluationDetails<Int64>) -> EvaluationDetails<Int> {
+        EvaluationDetails(
+            flagKey: d.flagKey, value: Int(truncatingIfNeeded: d.value), variant: d.variant, reason: d.reason, errorCode: d.errorCode,
+            errorMessage: d.errorMessage, metadata: d.metadata)
     }
 
     /// A number flag's value (integer variants as doubles), or `defaultValue` whenever the flag
@@ -212,9 +280,24 @@ public final class FlagpoleClient: Sendable, Service {
     /// A number flag's value with the variant, reason, error code and flag metadata.
     public func doubleDetails(_ key: String, default defaultValue: Double, context: EvaluationContext = .empty) -> EvaluationDetails<Double> {
         withSnapshot { s, slot in
-            var details = s.flags.float(key, default: defaultValue, context: context)
+            if _slowPath(slot.hasHooks) {
+                return hooked(s, slot, key, .float, defaultValue, context, [], { .double($0) }) {
+                    $0.flags.double(key, default: defaultValue, context: $1)
+                }
+            }
+            var details = s.flags.double(key, default: defaultValue, context: context)
             finish(&details, slot: slot)
             return details
+        }
+    }
+
+    /// ``doubleDetails(_:default:context:)`` with `hooks` run around this evaluation, after the
+    /// client's own (see ``FlagHook`` for the order).
+    public func doubleDetails(
+        _ key: String, default defaultValue: Double, context: EvaluationContext = .empty, hooks: [any FlagHook]
+    ) -> EvaluationDetails<Double> {
+        withSnapshot { s, slot in
+            hooked(s, slot, key, .float, defaultValue, context, hooks, { .double($0) }) { $0.flags.double(key, default: defaultValue, context: $1) }
         }
     }
 
@@ -228,9 +311,22 @@ public final class FlagpoleClient: Sendable, Service {
     /// An object flag's value with the variant, reason, error code and flag metadata.
     public func objectDetails(_ key: String, default defaultValue: JSONValue, context: EvaluationContext = .empty) -> EvaluationDetails<JSONValue> {
         withSnapshot { s, slot in
+            if _slowPath(slot.hasHooks) {
+                return hooked(s, slot, key, .object, defaultValue, context, [], { $0 }) { $0.flags.object(key, default: defaultValue, context: $1) }
+            }
             var details = s.flags.object(key, default: defaultValue, context: context)
             finish(&details, slot: slot)
             return details
+        }
+    }
+
+    /// ``objectDetails(_:default:context:)`` with `hooks` run around this evaluation, after the
+    /// client's own (see ``FlagHook`` for the order).
+    public func objectDetails(
+        _ key: String, default defaultValue: JSONValue, context: EvaluationContext = .empty, hooks: [any FlagHook]
+    ) -> EvaluationDetails<JSONValue> {
+        withSnapshot { s, slot in
+            hooked(s, slot, key, .object, defaultValue, context, hooks, { $0 }) { $0.flags.object(key, default: defaultValue, context: $1) }
         }
     }
 
@@ -330,8 +426,10 @@ public final class FlagpoleClient: Sendable, Service {
         } else {
             age = WallClock.age(since: lastConfirmed, now: WallClock.now())
         }
+        let neverSynced = snapshot.source == .redis && snapshot.revision == 0 && neverSynced.load(ordering: .relaxed)
         return Freshness(
-            source: snapshot.source, revision: snapshot.revision, isInSync: inSync, age: age, isStale: staleFlag.load(ordering: .relaxed))
+            source: snapshot.source, revision: snapshot.revision, isInSync: inSync, age: age, isStale: staleFlag.load(ordering: .relaxed),
+            isNeverSynced: neverSynced)
     }
 
     /// The changed flag keys of every update from now on, one set per update (flags added,
@@ -377,6 +475,23 @@ public final class FlagpoleClient: Sendable, Service {
         generation.store(g, ordering: .releasing)
         return true
     }
+
+    /// Changes the hook list and publishes it (a new generation: each thread picks it up at its
+    /// next evaluation); returns what `change` returns.
+    func changeHooks<R>(_ change: (inout [(id: UInt64, hook: any FlagHook)]) -> R) -> R {
+        let (result, g) = current.withLock { c -> (R, UInt64) in
+            var entries = c.hooks?.entries ?? []
+            let result = change(&entries)
+            c.hooks = entries.isEmpty ? nil : HookList(entries)
+            c.generation &+= 1
+            return (result, c.generation)
+        }
+        generation.store(g, ordering: .releasing)
+        return result
+    }
+
+    /// A new, never-reused hook ID.
+    static func makeHookID() -> UInt64 { nextHookID.wrappingAdd(1, ordering: .relaxed).oldValue }
 
     /// Swaps in a new snapshot.
     func install(_ snapshot: FlagSnapshot) {

@@ -8,8 +8,8 @@ import Musl
 import Darwin
 #endif
 
-/// What one thread remembers between evaluations: its counter stripe, and the snapshot of the
-/// client it last evaluated with.
+/// What one thread remembers between evaluations: its counter stripe, and the snapshot (and hooks)
+/// of the client it last evaluated with.
 ///
 /// Every evaluation reads the client's current snapshot. Taking a lock and retaining a shared
 /// object on every call would make threads on different cores fight over the same cache lines, so
@@ -35,6 +35,10 @@ final class ThreadSlot {
     var snapshot: FlagSnapshot?
     /// The same reference, for use without retain and release.
     var unmanaged: Unmanaged<FlagSnapshot>?
+    /// The client's hooks when `snapshot` was taken (published with it); nil when it has none.
+    var hooks: HookList?
+    /// Whether `hooks` is set: the one test an evaluation without hooks pays.
+    var hasHooks = false
 
     private init(stripe: Int) {
         let n = StripedCounters.exclusiveStripes

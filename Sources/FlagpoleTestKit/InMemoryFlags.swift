@@ -164,6 +164,27 @@ public final class InMemoryFlags: FlagEvaluator, Sendable {
         state.withLock { $0.outcomes.removeAll() }
     }
 
+    // MARK: - Hooks
+
+    /// Runs `hook` around every evaluation, exactly as ``Flagpole/FlagpoleClient/addHook(_:)``
+    /// does (the same code: these flags are a client's), so a test sees what production's hooks
+    /// see.
+    @discardableResult
+    public func addHook(_ hook: some FlagHook) -> FlagHookRegistration {
+        client.addHook(hook)
+    }
+
+    /// Stops running a hook; false when it was not registered.
+    @discardableResult
+    public func removeHook(_ registration: FlagHookRegistration) -> Bool {
+        client.removeHook(registration)
+    }
+
+    /// Removes every hook.
+    public func removeAllHooks() {
+        client.removeAllHooks()
+    }
+
     // MARK: - FlagEvaluator
 
     public func bool(_ key: String, default defaultValue: Bool, context: EvaluationContext) -> Bool {

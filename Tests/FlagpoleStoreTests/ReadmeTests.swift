@@ -30,7 +30,7 @@ struct ReadmeTests {
         let doc = try Self.document("docs/client.md")
         for path in [
             "Examples/HelloFlags/main.swift", "Examples/HelloFlags/Checkout.swift", "Tests/FlagpoleTests/ExampleWithTestKitTests.swift",
-            "Examples/TrafficGenerator/MetricsEndpoint.swift",
+            "Examples/TrafficGenerator/MetricsEndpoint.swift", "Examples/PlainService/main.swift",
         ] {
             let source = try Self.document(path)
             #expect(

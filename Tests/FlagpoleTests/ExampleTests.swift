@@ -10,13 +10,13 @@ import FoundationNetworking
 
 @Suite("The README example (Examples/HelloFlags), built and run", .timeLimit(.minutes(2)))
 struct ExampleTests {
-    /// `HelloFlags` sits next to the test binary in the build folder.
-    static var executable: URL {
+    /// The examples sit next to the test binary in the build folder.
+    static func executable(_ name: String = "HelloFlags") -> URL {
         var dir = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-        while !FileManager.default.isExecutableFile(atPath: dir.appendingPathComponent("HelloFlags").path), dir.path != "/" {
+        while !FileManager.default.isExecutableFile(atPath: dir.appendingPathComponent(name).path), dir.path != "/" {
             dir = dir.deletingLastPathComponent()
         }
-        return dir.appendingPathComponent("HelloFlags")
+        return dir.appendingPathComponent(name)
     }
 
     func get(_ url: String) async -> (status: Int, body: String)? {
@@ -31,7 +31,7 @@ struct ExampleTests {
             defer { fx.remove() }
             let port = try RedisServer.freePort()
             let process = Process()
-            process.executableURL = Self.executable
+            process.executableURL = Self.executable()
             var env = ProcessInfo.processInfo.environment
             env["FLAGPOLE_REDIS_URL"] = server.url
             env["FLAGPOLE_ENV"] = "prod"
@@ -66,4 +66,44 @@ struct ExampleTests {
             #expect(try await fx.control.store.clients().clients.isEmpty)
         }
     }
+
+    @Test("the plain ServiceGroup example (Examples/PlainService) follows a change and stops on SIGTERM with exit 0")
+    func plainService() async throws {
+        try await RedisServer.withServer { server in
+            let fx = try await Fixture(server)
+            defer { fx.remove() }
+            let process = Process()
+            process.executableURL = Self.executable("PlainService")
+            var env = ProcessInfo.processInfo.environment
+            env["FLAGPOLE_REDIS_URL"] = server.url
+            env["FLAGPOLE_ENV"] = "prod"
+            env["XDG_STATE_HOME"] = fx.root.path  // its snapshot, not in the user's home
+            process.environment = env
+            let log = LogLines()
+            let pipe = Pipe()
+            process.standardError = pipe
+            process.standardOutput = FileHandle.nullDevice
+            pipe.fileHandleForReading.readabilityHandler = { handle in log.append(handle.availableData) }
+            try process.run()
+            defer { if process.isRunning { process.terminate() } }
+            try await waitUntil("it serves the synced value", timeout: .seconds(20)) {
+                log.text.contains("new-checkout for ann") && log.text.contains("value=false")
+            }
+            _ = try await fx.control.apply(.set(variant: "on"), flag: "new-checkout", actor: "ann", reason: nil)
+            try await waitUntil("it logs the change") { log.text.contains("value=true") }
+            #expect(try await fx.control.store.clients().clients.map(\.application) == ["plain-service"])
+            process.terminate()
+            process.waitUntilExit()
+            #expect(process.terminationStatus == 0, "stderr: \(log.text)")
+        }
+    }
+}
+
+/// What a child process wrote, read as it arrives.
+final class LogLines: @unchecked Sendable {
+    private let lock = NSLock()
+    private var data = Data()
+
+    func append(_ chunk: Data) { lock.withLock { data.append(chunk) } }
+    var text: String { lock.withLock { String(decoding: data, as: UTF8.self) } }
 }

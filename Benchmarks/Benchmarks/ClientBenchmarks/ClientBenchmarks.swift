@@ -162,8 +162,8 @@ let benchmarks: @Sendable () -> Void = {
     }
 
     let compiled = CompiledFlagSet(["flags": .object(benchDefinitions())])
-    Benchmark("Reference: CompiledFlagSet.boolean, static flag (no client)") { benchmark in
-        for _ in benchmark.scaledIterations { blackHole(compiled.boolean(key, default: false).value) }
+    Benchmark("Reference: CompiledFlagSet.bool, static flag (no client)") { benchmark in
+        for _ in benchmark.scaledIterations { blackHole(compiled.bool(key, default: false).value) }
     }
 
     Benchmark("Client bool, static flag (key lookup included)") { benchmark in

@@ -62,19 +62,19 @@ let benchmarks: @Sendable () -> Void = {
 
     Benchmark("static boolean") { benchmark in
         for i in benchmark.scaledIterations {
-            blackHole(flags.boolean("dark-mode", default: false, context: contexts[i & 7]).value)
+            blackHole(flags.bool("dark-mode", default: false, context: contexts[i & 7]).value)
         }
     }
 
     Benchmark("if + ends_with rule") { benchmark in
         for i in benchmark.scaledIterations {
-            blackHole(flags.boolean("staff-banner", default: false, context: contexts[i & 7]).value)
+            blackHole(flags.bool("staff-banner", default: false, context: contexts[i & 7]).value)
         }
     }
 
     Benchmark("fractional split 25/75") { benchmark in
         for i in benchmark.scaledIterations {
-            blackHole(flags.boolean("checkout-experiment", default: false, context: contexts[i & 7]).value)
+            blackHole(flags.bool("checkout-experiment", default: false, context: contexts[i & 7]).value)
         }
     }
 

@@ -130,7 +130,7 @@ func timeRounds(_ body: (Int) -> Void) -> [Double] {
 @inline(__always)
 func evaluate(_ row: Row, _ context: EvaluationContext) -> JSONValue {
     switch row.type {
-    case .boolean: .bool(flags.boolean(row.flag, default: row.defaultValue.boolValue ?? false, context: context).value)
+    case .boolean: .bool(flags.bool(row.flag, default: row.defaultValue.boolValue ?? false, context: context).value)
     default: .string(flags.string(row.flag, default: row.defaultValue.stringValue ?? "", context: context).value)
     }
 }
@@ -145,7 +145,7 @@ func timeRow(_ row: Row) -> [Double] {
     switch row.type {
     case .boolean:
         let fallback = row.defaultValue.boolValue ?? false
-        return timeRounds { i in blackHole(flags.boolean(key, default: fallback, context: contexts[i & 7]).value) }
+        return timeRounds { i in blackHole(flags.bool(key, default: fallback, context: contexts[i & 7]).value) }
     default:
         let fallback = row.defaultValue.stringValue ?? ""
         return timeRounds { i in blackHole(flags.string(key, default: fallback, context: contexts[i & 7]).value) }

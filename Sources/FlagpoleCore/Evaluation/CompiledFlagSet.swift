@@ -8,8 +8,8 @@
 ///
 /// ```swift
 /// let flags = CompiledFlagSet(try JSONParser.parse(text))
-/// let details = flags.boolean("new-checkout", default: false,
-///                             context: EvaluationContext(targetingKey: "user-42"))
+/// let details = flags.bool("new-checkout", default: false,
+///                          context: EvaluationContext(targetingKey: "user-42"))
 /// ```
 public final class CompiledFlagSet: Sendable {
     /// How a flag set is compiled and evaluated.
@@ -147,9 +147,13 @@ public final class CompiledFlagSet: Sendable {
         flagKeys.map { evaluate($0, context: context) }
     }
 
+    // The typed accessors are named after the Swift type they return, as the client's are
+    // (`bool`, `string`, `integer`, `double`, `object`); `integer` gives `Int64` here and `Int` in
+    // the client. `boolean` and `float` are the old names, kept deprecated for one release.
+
     /// Evaluates a boolean flag; `defaultValue` is returned whenever the flag gives no boolean.
     @inlinable
-    public func boolean(_ key: String, default defaultValue: Bool, context: EvaluationContext = .empty) -> EvaluationDetails<Bool> {
+    public func bool(_ key: String, default defaultValue: Bool, context: EvaluationContext = .empty) -> EvaluationDetails<Bool> {
         details(key, .boolean, defaultValue, context) { if case .bool(let b) = $0 { b } else { nil } }
     }
 
@@ -166,9 +170,9 @@ public final class CompiledFlagSet: Sendable {
         details(key, .integer, defaultValue, context) { if case .int(let i) = $0 { i } else { nil } }
     }
 
-    /// Evaluates a float flag; integer variants are returned as doubles.
+    /// Evaluates a number flag (a float flag); integer variants are returned as doubles.
     @inlinable
-    public func float(_ key: String, default defaultValue: Double, context: EvaluationContext = .empty) -> EvaluationDetails<Double> {
+    public func double(_ key: String, default defaultValue: Double, context: EvaluationContext = .empty) -> EvaluationDetails<Double> {
         details(key, .float, defaultValue, context) { $0.numberValue }
     }
 
@@ -182,6 +186,20 @@ public final class CompiledFlagSet: Sendable {
             default: nil
             }
         }
+    }
+
+    /// Evaluates a boolean flag: the old name of ``bool(_:default:context:)``.
+    @available(*, deprecated, renamed: "bool(_:default:context:)")
+    @inlinable
+    public func boolean(_ key: String, default defaultValue: Bool, context: EvaluationContext = .empty) -> EvaluationDetails<Bool> {
+        bool(key, default: defaultValue, context: context)
+    }
+
+    /// Evaluates a number flag: the old name of ``double(_:default:context:)``.
+    @available(*, deprecated, renamed: "double(_:default:context:)")
+    @inlinable
+    public func float(_ key: String, default defaultValue: Double, context: EvaluationContext = .empty) -> EvaluationDetails<Double> {
+        double(key, default: defaultValue, context: context)
     }
 
     /// The typed path: reads the prepared result in place instead of copying it. Inlinable, so

@@ -1,6 +1,6 @@
 /// The outcome of a flag evaluation, as OpenFeature's evaluation details: the value and why.
 ///
-/// Typed accessors (``CompiledFlagSet/boolean(_:default:context:)`` and the others) return the
+/// Typed accessors (``CompiledFlagSet/bool(_:default:context:)`` and the others) return the
 /// flag's value or the caller's default. Untyped evaluation returns an ``EvaluationResult``.
 public struct EvaluationDetails<Value: Sendable>: Sendable {
     /// The flag that was evaluated.

@@ -46,7 +46,7 @@ struct CompiledFlagSetTests {
     @Test("a static flag returns its default variant with merged metadata (flag metadata wins)")
     func staticFlag() throws {
         let flags = try Self.set(Self.document)
-        let d = flags.boolean("static-bool", default: false)
+        let d = flags.bool("static-bool", default: false)
         #expect(d.value == true)
         #expect(d.variant == "on")
         #expect(d.reason == .staticValue)
@@ -70,8 +70,8 @@ struct CompiledFlagSetTests {
         let flags = try Self.set(Self.document)
         #expect(flags.integer("ratio", default: 9).errorCode == .typeMismatch)
         #expect(flags.integer("ratio", default: 9).value == 9)
-        #expect(flags.float("ratio", default: 0).value == 0.25)
-        let count = flags.float("ratio", default: 0, context: .init(attributes: ["big": true]))
+        #expect(flags.double("ratio", default: 0).value == 0.25)
+        let count = flags.double("ratio", default: 0, context: .init(attributes: ["big": true]))
         #expect(count.value == 3.0)
         #expect(count.reason == .targetingMatch)
         #expect(flags.evaluate("ratio", type: .float, context: .init(attributes: ["big": true])).value == .double(3))
@@ -79,7 +79,7 @@ struct CompiledFlagSetTests {
         #expect(flags.integer("ratio", default: 0, context: .init(attributes: ["big": true])).value == 3)
         #expect(flags.string("static-bool", default: "x").errorCode == .typeMismatch)
         #expect(flags.object("list", default: [:]).value == [1, 2])
-        #expect(flags.boolean("list", default: true).errorCode == .typeMismatch)
+        #expect(flags.bool("list", default: true).errorCode == .typeMismatch)
         // The code default is never type-checked.
         #expect(flags.integer("disabled-broken", default: 5).reason == .disabled)
     }
@@ -173,9 +173,9 @@ struct CompiledFlagSetTests {
             key: "static-bool",
             definition: try JSONParser.parse(#"{"state": "ENABLED", "variants": {"on": true, "off": false}, "defaultVariant": "off"}"#))
         let next = flags.replacing(changed)
-        #expect(next.boolean("static-bool", default: true).value == false)
-        #expect(next.boolean("static-bool", default: true).metadata["flagSetId"] == "checkout")
-        #expect(flags.boolean("static-bool", default: false).value == true)
+        #expect(next.bool("static-bool", default: true).value == false)
+        #expect(next.bool("static-bool", default: true).metadata["flagSetId"] == "checkout")
+        #expect(flags.bool("static-bool", default: false).value == true)
         #expect(next.flagKeys == flags.flagKeys)
         let fewer = next.removing("staff")
         #expect(fewer.flagKeys.count == flags.flagKeys.count - 1)

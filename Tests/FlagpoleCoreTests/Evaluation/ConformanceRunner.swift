@@ -155,10 +155,10 @@ struct ConformanceRunner {
         }
         let fallback = try typed(s.fallback, as: s.type, step)
         switch (s.type, fallback) {
-        case ("Boolean", .bool(let b)): record(set.boolean(s.key, default: b, context: s.context)) { .bool($0) }
+        case ("Boolean", .bool(let b)): record(set.bool(s.key, default: b, context: s.context)) { .bool($0) }
         case ("String", .string(let v)): record(set.string(s.key, default: v, context: s.context)) { .string($0) }
         case ("Integer", .int(let v)): record(set.integer(s.key, default: v, context: s.context)) { .int($0) }
-        case ("Float", .double(let v)): record(set.float(s.key, default: v, context: s.context)) { .double($0) }
+        case ("Float", .double(let v)): record(set.double(s.key, default: v, context: s.context)) { .double($0) }
         case ("Object", let v): record(set.object(s.key, default: v, context: s.context)) { $0 }
         default: throw StepFailure(line: step.line, message: "unsupported flag type \(s.type)")
         }

@@ -182,12 +182,12 @@ struct ReferenceDifferentialTests {
             ]
         }
         switch type {
-        case "boolean": return shape(set.boolean(key, default: fallback.boolValue!, context: context)) { .bool($0) }
+        case "boolean": return shape(set.bool(key, default: fallback.boolValue!, context: context)) { .bool($0) }
         case "string": return shape(set.string(key, default: fallback.stringValue!, context: context)) { .string($0) }
         case "integer":
             guard case .int(let i) = fallback else { return .null }
             return shape(set.integer(key, default: i, context: context)) { .int($0) }
-        case "float": return shape(set.float(key, default: fallback.numberValue!, context: context)) { .double($0) }
+        case "float": return shape(set.double(key, default: fallback.numberValue!, context: context)) { .double($0) }
         default: return shape(set.object(key, default: fallback, context: context)) { $0 }
         }
     }
