@@ -29,13 +29,13 @@ struct ReferenceDifferentialTests {
         p.arguments = arguments
         p.standardInput = try stdin.map { try FileHandle(forReadingFrom: $0) } ?? FileHandle.nullDevice
         if let stdout {
-            FileManager.default.createFile(atPath: stdout.path, contents: nil)
+            _ = FileManager.default.createFile(atPath: stdout.path, contents: nil)
             p.standardOutput = try FileHandle(forWritingTo: stdout)
         } else {
             p.standardOutput = FileHandle.nullDevice
         }
         let errURL = FileManager.default.temporaryDirectory.appendingPathComponent("flagd-ref-\(UUID().uuidString).err")
-        FileManager.default.createFile(atPath: errURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
         p.standardError = try FileHandle(forWritingTo: errURL)
         try p.run()
         p.waitUntilExit()
