@@ -33,6 +33,12 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         // `swift package generate-documentation --target Flagpole` (the DocC catalog; CI builds it).
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.4.0"),
+        // flagd's sync protocol (flagd.sync.v1) in `flagctl daemon` only: FlagpoleSync. The generated code is
+        // committed (scripts/generate-protos), so no build runs the protoc plugins.
+        .package(url: "https://github.com/grpc/grpc-swift-2", from: "2.4.0"),
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport", from: "2.9.0"),
+        .package(url: "https://github.com/grpc/grpc-swift-protobuf", from: "2.4.0"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         // hiredis, the C client (Debian: libhiredis-dev). Only FlagpoleRedis imports it.
@@ -108,6 +114,24 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
+        // flagd's sync service (flagd.sync.v1.FlagSyncService) over gRPC: the effective flag set of an
+        // environment for flagd's in-process providers. Only flagctl depends on it: neither the client
+        // library nor FlagpoleTestKit resolves gRPC.
+        .target(
+            name: "FlagpoleSync",
+            dependencies: [
+                "Flagpole",
+                "FlagpoleCore",
+                "FlagpoleServer",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            exclude: ["Proto"]  // the .proto files the generated code comes from (scripts/generate-protos)
+        ),
         // For an app's tests: InMemoryFlags, flagd definitions served by a client that never connects.
         .target(
             name: "FlagpoleTestKit",
@@ -130,6 +154,7 @@ let package = Package(
                 "FlagpoleControl",
                 "FlagpoleStore",
                 "FlagpoleServer",
+                "FlagpoleSync",
                 "Flagpole",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

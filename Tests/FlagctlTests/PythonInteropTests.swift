@@ -44,7 +44,7 @@ enum PythonEnvironment {
             )
         }
         guard try usable() else {
-            throw DaemonTestError("the venv at \(directory.path) still cannot import openfeature and its OFREP provider after pip install")
+            throw DaemonTestError("the venv at \(directory.path) still cannot import openfeature and its OFREP and flagd providers after pip install")
         }
         return python
     }
@@ -52,7 +52,7 @@ enum PythonEnvironment {
     private static func usable() throws -> Bool {
         guard FileManager.default.isExecutableFile(atPath: python) else { return false }
         let probe = try FlagctlProcess.runExternal(
-            python, ["-c", "import openfeature.api, openfeature.contrib.provider.ofrep"])
+            python, ["-c", "import openfeature.api, openfeature.contrib.provider.ofrep, openfeature.contrib.provider.flagd"])
         return probe.status == 0
     }
 
