@@ -233,6 +233,9 @@ let package = Package(
             dependencies: [
                 "flagctl", "FlagpoleTesting", "FlagpoleControl", "Flagpole", "FlagpoleRedis",
                 "flagpole-traffic",  // built for the end-to-end rollout tests
+                "FlagpoleSync", "FlagpoleServer",  // flagd sync: its access rules, and a gRPC client against the daemon
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
             ]
         ),
     ]
