@@ -38,7 +38,7 @@ def credentials(token):
 
 
 def ns_per_eval(provider, n):
-    api.set_provider(provider)
+    api.set_provider_and_wait(provider)
     client = api.get_client()
     for _ in range(min(n, 1000)):
         client.get_string_value(FLAG, DEFAULT, USER)

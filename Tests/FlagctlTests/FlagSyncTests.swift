@@ -53,7 +53,8 @@ struct FlagSyncWireTests {
             #expect(try FlagctlProcess.run(["sync"] + common).status == 0)
             let daemon = try await DaemonProcess.start(common + ["--no-watcher"], environment: ["FLAGPOLE_DAEMON_TOKENS": Self.token])
             let port = try #require(daemon.syncPort)
-            try await withGRPCClient(transport: .http2NIOPosix(target: .ipv4(host: "127.0.0.1", port: port), transportSecurity: .plaintext)) { grpc in
+            try await withGRPCClient(transport: .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: .plaintext)) {
+                grpc in
                 let sync = Flagd_Sync_V1_FlagSyncService.Client(wrapping: grpc)
                 // Refusals, with OFREP's words.
                 for (metadata, code) in [
@@ -65,7 +66,8 @@ struct FlagSyncWireTests {
                     } throws: { ($0 as? RPCError)?.code == code }
                 }
 
-                let all = try await sync.fetchAllFlags(Flagd_Sync_V1_FetchAllFlagsRequest(), metadata: Self.metadata(Self.token, selector: "flagSetId=test"))
+                let all = try await sync.fetchAllFlags(
+                    Flagd_Sync_V1_FetchAllFlagsRequest(), metadata: Self.metadata(Self.token, selector: "flagSetId=test"))
                 let document = try JSONParser.parse(all.flagConfiguration)
                 #expect(document["flags"]?["checkout-button-color"]?["defaultVariant"] == "blue")
                 #expect(document["metadata"]?.objectValue != nil)

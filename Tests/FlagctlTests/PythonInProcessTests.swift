@@ -19,7 +19,11 @@ final class PythonInProcessDriver: Sendable {
         var stderr = ""
         var consumed = 0
     }
-    private let output = Mutex(Output())
+    private final class OutputBox: Sendable {
+        let state = Mutex(Output())
+        func withLock<R>(_ body: (inout Output) -> R) -> R { state.withLock { body(&$0) } }
+    }
+    private let output = OutputBox()
 
     /// Starts the driver and waits until the provider has its first flag set.
     init(python: String, syncPort: Int, token: String?) async throws {
@@ -55,8 +59,17 @@ final class PythonInProcessDriver: Sendable {
         process = p
         input = stdin.fileHandleForWriting
         try p.run()
-        let ready = try await nextLine(timeout: .seconds(30))
-        guard ready["ready"] == true else { throw DaemonTestError("the Python driver did not get ready: \(ready)\n\(stderrText)") }
+        let ready: JSONValue
+        do {
+            ready = try await nextLine(timeout: .seconds(30))
+        } catch {
+            stop()
+            throw DaemonTestError("the Python driver did not get ready: \(error)")
+        }
+        guard ready["ready"] == true else {
+            stop()
+            throw DaemonTestError("the Python driver did not get ready: \(ready)\n\(stderrText)")
+        }
     }
 
     var stderrText: String { output.withLock { String($0.stderr.suffix(3000)) } }
@@ -238,8 +251,10 @@ struct PythonInProcessTests {
             #expect(daemon.stdout.contains("flagd sync (gRPC flagd.sync.v1, in-process providers) on 127.0.0.1:\(syncPort); auth 1 token"))
 
             // Without the token the provider cannot sync: it never gets ready.
-            await #expect(throws: (any Error).self) {
+            await #expect {
                 _ = try await PythonInProcessDriver(python: python, syncPort: syncPort, token: "wrong-token-0123456789abc")
+            } throws: { error in
+                "\(error)".contains("did not get ready")
             }
 
             let driver = try await PythonInProcessDriver(python: python, syncPort: syncPort, token: Self.token)

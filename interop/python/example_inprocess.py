@@ -26,7 +26,8 @@ def connect():
         credentials = grpc.composite_channel_credentials(
             grpc.local_channel_credentials(), grpc.access_token_call_credentials(TOKEN)
         )
-    api.set_provider(
+    # Waits for the first flag set (up to deadline_ms); raises when none came (no daemon, a refused token).
+    api.set_provider_and_wait(
         FlagdProvider(
             resolver_type=ResolverType.IN_PROCESS,
             host=HOST,

@@ -4,7 +4,8 @@ example_inprocess.py show the provider's setup for an app.
 
 Connects with the environment: FLAGPOLE_SYNC_HOST (default 127.0.0.1), FLAGPOLE_SYNC_PORT
 (default 8015), FLAGPOLE_DAEMON_TOKEN (optional). Prints {"ready": true} once the first flag set
-has arrived, then answers one JSON line on stdout per JSON line on stdin:
+has arrived (else {"ready": false, "status": S} and exit status 1: a refused token, no daemon),
+then answers one JSON line on stdout per JSON line on stdin:
 
   {"op": "eval", "cases": [{"flag": K, "type": "boolean|string|integer|float|object",
                             "default": V, "context": {"targetingKey": ..., ...}}, ...]}
@@ -20,6 +21,7 @@ import time
 
 from openfeature import api
 from openfeature.evaluation_context import EvaluationContext
+from openfeature.provider import ProviderStatus
 
 import example_inprocess  # the provider's setup, as docs/python.md shows it
 
@@ -42,8 +44,19 @@ def evaluate(client, case):
 
 
 def main():
-    example_inprocess.connect()
+    try:
+        example_inprocess.connect()
+    except Exception as error:  # no flag set within the deadline: a refused token, no daemon
+        print(json.dumps({"ready": False, "error": f"{type(error).__name__}: {error}"}), flush=True)
+        api.shutdown()
+        sys.exit(1)
     client = api.get_client()
+    # A provider that initialized but is not READY (an error event since) cannot be compared either.
+    status = client.get_provider_status()
+    if status != ProviderStatus.READY:
+        print(json.dumps({"ready": False, "status": status.value}), flush=True)
+        api.shutdown()
+        sys.exit(1)
     print(json.dumps({"ready": True}), flush=True)
     for line in sys.stdin:
         if not line.strip():
