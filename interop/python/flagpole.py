@@ -55,6 +55,12 @@ class Reporter:
         self._thread = threading.Thread(target=self._run, name="flagpole-outcomes", daemon=True)
         self._thread.start()
 
+    @property
+    def queued(self):
+        """The outcomes waiting to be sent."""
+        with self._lock:
+            return len(self.queue)
+
     def record(self, flag, variant, success, duration_ms=None):
         """Queues one outcome; never blocks, never raises."""
         try:
