@@ -6,9 +6,44 @@ extension FlagSnapshot {
     /// the flag-set metadata, and `$evaluators` when the source had them. A flagd engine that
     /// evaluates this document gives what this snapshot gives.
     var flagdDocument: JSONValue {
-        var document: [String: JSONValue] = ["flags": .object(definitions), "metadata": .object(flags.metadata)]
-        if !flags.evaluators.isEmpty { document["$evaluators"] = .object(flags.evaluators) }
+        var portable = definitions
+        for (key, definition) in definitions {
+            guard case .object(var flag) = definition, let targeting = flag["targeting"] else { continue }
+            flag["targeting"] = targeting.withExplicitCatDefaults
+            portable[key] = .object(flag)
+        }
+        var document: [String: JSONValue] = ["flags": .object(portable), "metadata": .object(flags.metadata)]
+        if !flags.evaluators.isEmpty { document["$evaluators"] = .object(flags.evaluators.mapValues(\.withExplicitCatDefaults)) }
         return .object(document)
+    }
+}
+
+extension JSONValue {
+    /// This rule with every `{"var": PATH}` directly inside a `cat` written `{"var": [PATH, ""]}`:
+    /// the same rule for this engine, flagd Go and JSON Logic, which all join a missing or null
+    /// value as "", and for flagd's Python engine, which would join it as "null" (and bucket a
+    /// user without the attribute elsewhere in a `fractional` keyed by `cat`). Nothing else changes.
+    var withExplicitCatDefaults: JSONValue {
+        switch self {
+        case .array(let items):
+            return .array(items.map(\.withExplicitCatDefaults))
+        case .object(let fields):
+            var out = fields.mapValues(\.withExplicitCatDefaults)
+            if fields.count == 1, case .array(let pieces)? = out["cat"] {
+                out["cat"] = .array(
+                    pieces.map { piece in
+                        guard case .object(let v) = piece, v.count == 1 else { return piece }
+                        switch v["var"] {
+                        case .string(let path)?: return ["var": [.string(path), ""]]
+                        case .array(let a)? where a.count == 1: return a[0].stringValue.map { ["var": [.string($0), ""]] } ?? piece
+                        default: return piece
+                        }
+                    })
+            }
+            return .object(out)
+        default:
+            return self
+        }
     }
 }
 

@@ -102,14 +102,11 @@ public indirect enum FlagOverride: Sendable, Hashable {
 /// `targetVariant`, the rest get what the flag served before.
 ///
 /// The effective targeting is
-/// `{"if":[{"==":[{"fractional":[{"cat":[SEED,{"var":["targetingKey",""]}]},["treatment",P],["control",100-P]]},"treatment"]}, TARGET, ORIGINAL]}`
+/// `{"if":[{"==":[{"fractional":[{"cat":[SEED,{"var":"targetingKey"}]},["treatment",P],["control",100-P]]},"treatment"]}, TARGET, ORIGINAL]}`
 /// where ORIGINAL is the flag's targeting before the rollout (the ``base`` override applied to the
 /// definition), or its default variant. The seed stays the same through every step of a rollout,
 /// so a key inside P % stays inside when P grows: users never flip back and forth. At 100 % the
-/// flag simply serves the target variant. A context without a targeting key buckets as the empty
-/// key: `var`'s default spells that out, because flagd's Python engine joins a null in `cat` as
-/// "null" where JSON Logic (and this engine) join it as "" (flagctl daemon's flagd sync sends
-/// this targeting to flagd's providers).
+/// flag simply serves the target variant.
 public struct RolloutSplit: Sendable, Hashable {
     /// The rollout this step belongs to.
     public var rolloutID: String
@@ -163,7 +160,7 @@ public struct RolloutSplit: Sendable, Hashable {
         }
         let bucket: JSONValue = [
             "fractional": [
-                ["cat": [.string(seed), ["var": ["targetingKey", ""]]]], ["treatment", .int(treatment)], ["control", .int(total - treatment)],
+                ["cat": [.string(seed), ["var": "targetingKey"]]], ["treatment", .int(treatment)], ["control", .int(total - treatment)],
             ]
         ]
         flag["targeting"] = ["if": [["==": [bucket, "treatment"]], .string(targetVariant), before]]

@@ -316,6 +316,41 @@ struct PythonInProcessTests {
             }
         }
     }
+
+    @Test(
+        "the conformance flags (flagd-testbed flags-combined/allFlags.json, synced as an environment): every typed flag agrees with the Swift client for generated contexts"
+    )
+    func conformanceFlags() async throws {
+        let python = try PythonEnvironment.ensure()
+        let allFlags = EvalCommandTests.testbed.appendingPathComponent("flags-combined/allFlags.json")
+        guard FileManager.default.fileExists(atPath: allFlags.path) else {
+            throw DaemonTestError("the flagd conformance flags are missing at \(allFlags.path): the tests need ../shared/flagd-testbed")
+        }
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("flagpole-conformance-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: root.appendingPathComponent("conformance"), withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: root) }
+        try FileManager.default.copyItem(at: allFlags, to: root.appendingPathComponent("conformance/allFlags.json"))
+        try await RedisServer.withServer { server in
+            let common = ["--env", "conformance", "--redis", server.url, "--flags", root.path]
+            let sync = try FlagctlProcess.run(["sync"] + common)
+            #expect(sync.status == 0, "\(sync.stderr)")
+            let daemon = try await DaemonProcess.start(common + ["--no-watcher"])
+            let syncPort = try #require(daemon.syncPort, "the daemon printed no flagd sync port:\n\(daemon.stdout)")
+            let driver = try await PythonInProcessDriver(python: python, syncPort: syncPort, token: nil)
+            defer { driver.stop() }
+            try await Self.withSwiftClient(redis: server.url, environment: "conformance") { client in
+                let cases = Self.cases(client, contexts: 40)
+                let flags = Set(cases.map(\.flag))
+                #expect(flags.count >= 50, "allFlags.json should give at least 50 typed flags, got \(flags.count)")
+                let problems = try await Self.disagreements(cases, python: driver, swift: client)
+                #expect(problems.isEmpty, "\(problems.count) of \(cases.count) disagree, first: \(problems.prefix(8).joined(separator: "\n"))")
+                print(
+                    "flagd sync interop, conformance flags: \(cases.count) typed evaluations of \(flags.count) flags, \(problems.count) disagreements"
+                )
+            }
+            #expect(try await daemon.stop() == 0)
+        }
+    }
 }
 
 @Suite("docs/python.md quotes the in-process example")
