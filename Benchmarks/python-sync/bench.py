@@ -10,7 +10,7 @@
   Python processes with the in-process provider (p50, p99).
 
   Needs a Redis with the environment synced and `flagctl daemon` running (tokens optional), and the
-  venv of the interop tests (~/.cache/flagpole-ofrep-venv, interop/python/requirements.txt):
+  venv of the interop tests (~/.cache/flagpole-python-venv, interop/python/requirements.txt):
 
   bench.py --flagctl PATH --redis URL --env ENV --flags DIR --sync-port N --ofrep-url URL [--token T]
 """

@@ -10,7 +10,7 @@
 #   PROCESSES=1,10 Benchmarks/python-sync/run.sh     # propagation to 1 and 10 processes only
 #   FLAGCTL=.build/debug/flagctl Benchmarks/python-sync/run.sh   # that flagctl, no build
 #
-# Needs redis-server and the interop tests' virtualenv (~/.cache/flagpole-ofrep-venv with
+# Needs redis-server and the interop tests' virtualenv (~/.cache/flagpole-python-venv with
 # interop/python/requirements.txt; PYTHON overrides the interpreter). SCRATCH names the build folder
 # of flagctl (default: .build of the package).
 set -euo pipefail
@@ -18,7 +18,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 scratch=${SCRATCH:-$root/.build}
 config=${CONFIG:-release}
-python=${PYTHON:-$HOME/.cache/flagpole-ofrep-venv/bin/python}
+python=${PYTHON:-$HOME/.cache/flagpole-python-venv/bin/python}
 
 command -v redis-server >/dev/null || { echo "python-sync: redis-server not found (Debian: apt-get install -y redis-server)" >&2; exit 1; }
 "$python" -c 'import openfeature.contrib.provider.flagd, openfeature.contrib.provider.ofrep' 2>/dev/null || {

@@ -74,7 +74,9 @@ package final class FlagSyncServer: Service, Sendable {
                         return .other
                     }
                     group.addTask {
-                        let address = try await transport.listeningAddress
+                        // When binding fails this fails too ("no listening address"), possibly before
+                        // serve() throws the cause (the address in use): leave the error to serve().
+                        guard let address = try? await transport.listeningAddress else { return .other }
                         let port = address.ipv4?.port ?? address.ipv6?.port ?? self.configuration.port
                         self.logger.info(
                             "Serving flagd sync (flagd.sync.v1)",
