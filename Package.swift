@@ -23,7 +23,7 @@ let package = Package(
         .trait(
             name: "Tools",
             description:
-                "flagctl, the daemon, the examples and the test support (their packages: argument-parser, Hummingbird, SwiftNIO, async-http-client, swift-prometheus)"
+                "flagctl, the daemon, the examples and the test support (their packages: argument-parser, Hummingbird, SwiftNIO, async-http-client, swift-prometheus, gRPC, SwiftProtobuf)"
         ),
         .default(enabledTraits: ["Tools"]),
     ],
@@ -41,6 +41,12 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         // `swift package generate-documentation --target Flagpole` (the DocC catalog; CI builds it).
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.4.0"),
+        // flagd's sync protocol (flagd.sync.v1) in `flagctl daemon` only: FlagpoleSync. The generated code is
+        // committed (scripts/generate-protos), so no build runs the protoc plugins.
+        .package(url: "https://github.com/grpc/grpc-swift-2", from: "2.4.0"),
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport", from: "2.9.0"),
+        .package(url: "https://github.com/grpc/grpc-swift-protobuf", from: "2.4.0"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         // hiredis, the C client (Debian: libhiredis-dev). Only FlagpoleRedis imports it.
@@ -125,6 +131,24 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus", condition: .when(traits: ["Tools"])),
             ]
         ),
+        // flagd's sync service (flagd.sync.v1.FlagSyncService) over gRPC: the effective flag set of an
+        // environment for flagd's in-process providers. Only flagctl depends on it: neither the client
+        // library nor FlagpoleTestKit resolves gRPC.
+        .target(
+            name: "FlagpoleSync",
+            dependencies: [
+                "Flagpole",
+                "FlagpoleCore",
+                "FlagpoleServer",
+                .product(name: "GRPCCore", package: "grpc-swift-2", condition: .when(traits: ["Tools"])),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport", condition: .when(traits: ["Tools"])),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf", condition: .when(traits: ["Tools"])),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf", condition: .when(traits: ["Tools"])),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            exclude: ["Proto"]  // the .proto files the generated code comes from (scripts/generate-protos)
+        ),
         // For an app's tests: InMemoryFlags, flagd definitions served by a client that never connects.
         .target(
             name: "FlagpoleTestKit",
@@ -148,6 +172,7 @@ let package = Package(
                 "FlagpoleControl",
                 "FlagpoleStore",
                 "FlagpoleServer",
+                "FlagpoleSync",
                 "Flagpole",
                 .product(name: "ArgumentParser", package: "swift-argument-parser", condition: .when(traits: ["Tools"])),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -242,6 +267,9 @@ let package = Package(
             dependencies: [
                 "flagctl", "FlagpoleTesting", "FlagpoleControl", "Flagpole", "FlagpoleRedis",
                 "flagpole-traffic",  // built for the end-to-end rollout tests
+                "FlagpoleSync", "FlagpoleServer",  // flagd sync: its access rules, and a gRPC client against the daemon
+                .product(name: "GRPCCore", package: "grpc-swift-2", condition: .when(traits: ["Tools"])),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport", condition: .when(traits: ["Tools"])),
             ]
         ),
     ]

@@ -58,6 +58,7 @@ extension FlagpoleClient {
         await reporter.finish()
         changeBroadcaster.finish()
         updateBroadcaster.finish()
+        swapBroadcaster.finish()
         await store.client.close()
         await reportingStore.client.close()
     }

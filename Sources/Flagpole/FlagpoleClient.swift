@@ -94,6 +94,8 @@ public final class FlagpoleClient: Sendable, Service {
     let readiness = ReadinessGate()
     let changeBroadcaster = ChangeBroadcaster<Set<String>>()
     let updateBroadcaster = ChangeBroadcaster<Update>()
+    /// The generation of every snapshot swapped in (Redis, disk, files), for ``effectiveFlags()``'s readers.
+    let swapBroadcaster = ChangeBroadcaster<UInt64>()
     let metrics: ClientMetrics
     /// Whether the client follows Redis now, and when its data was last known current.
     let sync = Mutex<(inSync: Bool, lastConfirmed: Double)>((false, 0))
@@ -462,6 +464,9 @@ public final class FlagpoleClient: Sendable, Service {
 
     var snapshot: FlagSnapshot { current.withLock { $0.snapshot } }
 
+    /// The current snapshot and its generation, read together.
+    var snapshotAndGeneration: (snapshot: FlagSnapshot, generation: UInt64) { current.withLock { ($0.snapshot, $0.generation) } }
+
     /// Swaps in a fallback snapshot (disk, flag files) unless data from Redis is installed
     /// already; false when it was refused.
     func installFallback(_ snapshot: FlagSnapshot) -> Bool {
@@ -473,6 +478,7 @@ public final class FlagpoleClient: Sendable, Service {
         }
         guard let g else { return false }
         generation.store(g, ordering: .releasing)
+        swapBroadcaster.publish(g)
         return true
     }
 
@@ -502,5 +508,6 @@ public final class FlagpoleClient: Sendable, Service {
         }
         generation.store(g, ordering: .releasing)
         if let revision = snapshot.revision { metrics.revision.record(revision) }
+        swapBroadcaster.publish(g)
     }
 }

@@ -5,6 +5,7 @@ import FlagpoleCore
 import FlagpoleRedis
 import FlagpoleRollout
 import FlagpoleServer
+import FlagpoleSync
 import Foundation
 import Logging
 import Prometheus
@@ -27,6 +28,14 @@ struct DaemonCommand: AsyncParsableCommand {
 
             Request bodies are {"context": {"targetingKey": "user-1", ...}}. Any OpenFeature SDK
             with an OFREP provider reads the flags at http://HOST:PORT.
+
+            flagd sync (gRPC, on --sync-port, default 8015; off with --no-sync): the service
+            flagd.sync.v1.FlagSyncService (SyncFlags, FetchAllFlags, GetMetadata), as flagd
+            serves it. flagd's providers in in-process mode (resolver in-process, port 8015)
+            receive the environment's effective flags (every override, rollout step and revert
+            applied) as one flagd document, again on every change, and evaluate locally. The
+            same tokens apply (gRPC metadata 'authorization: Bearer TOKEN'); a selector, if any,
+            must name the environment ('flagSetId=ENV').
 
             Authentication: with --tokens-file or $FLAGPOLE_DAEMON_TOKENS set, OFREP and outcome
             requests need 'Authorization: Bearer TOKEN' (or 'X-API-Key: TOKEN'); 401 without a
@@ -70,6 +79,12 @@ struct DaemonCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("The TCP port (0 picks a free one).", valueName: "port"))
     var port = 8016
 
+    @Option(help: ArgumentHelp("The TCP port of flagd sync (gRPC, flagd.sync.v1; 0 picks a free one).", valueName: "port"))
+    var syncPort = 8015
+
+    @Flag(help: "Do not serve flagd sync (gRPC): OFREP and outcomes only.")
+    var noSync = false
+
     @Flag(help: "Serve HTTP only, without the rollout watcher.")
     var noWatcher = false
 
@@ -106,6 +121,12 @@ struct DaemonCommand: AsyncParsableCommand {
     func validate() throws {
         guard (0...65535).contains(port) else {
             throw ValidationError("--port \(port) is not a TCP port; use 1 to 65535 (or 0 for any free one)")
+        }
+        guard (0...65535).contains(syncPort) else {
+            throw ValidationError("--sync-port \(syncPort) is not a TCP port; use 1 to 65535 (or 0 for any free one), or --no-sync")
+        }
+        if !noSync, port != 0, syncPort == port {
+            throw ValidationError("--sync-port \(syncPort) is also --port: flagd sync (gRPC) needs a port of its own")
         }
         guard (256...(16 << 20)).contains(maxBodySize) else {
             throw ValidationError("--max-body-size \(maxBodySize) is out of range; use 256 to \(16 << 20) bytes")
@@ -191,9 +212,21 @@ struct DaemonCommand: AsyncParsableCommand {
             )
         }
 
+        var sync: [any Service] = []
+        if !noSync {
+            var syncConfiguration = FlagSyncServer.Configuration(environment: environment)
+            syncConfiguration.host = host
+            syncConfiguration.port = syncPort
+            syncConfiguration.tokens = tokens
+            sync.append(
+                FlagSyncServer(client: client, configuration: syncConfiguration, logger: logger) { host, port in
+                    Self.say("flagctl daemon: flagd sync (gRPC flagd.sync.v1, in-process providers) on \(host):\(port); auth \(auth)")
+                })
+        }
+
         let group = ServiceGroup(
             configuration: .init(
-                services: [client, server] + extras.services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+                services: [client, server] + sync + extras.services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
             try await group.run()
         } catch let error as DaemonServerError {

@@ -198,7 +198,10 @@ struct AccessRoleTests {
                 ])
             let daemon = try BackgroundProcess(
                 FlagctlProcess.executable.path,
-                ["daemon", "--port", "0", "--interval", "1s", "--no-alerts", "--env", "prod", "--redis", daemonUser, "--flags", root.path])
+                [
+                    "daemon", "--port", "0", "--sync-port", "0", "--interval", "1s", "--no-alerts", "--env", "prod", "--redis", daemonUser, "--flags",
+                    root.path,
+                ])
             defer {
                 Task { await traffic.stop() }
                 Task { await daemon.stop() }

@@ -15,6 +15,8 @@ import FoundationNetworking
 final class DaemonProcess: Sendable {
     let process: Process
     let port: Int
+    /// The flagd sync (gRPC) port, when the daemon serves it.
+    let syncPort: Int?
     private let output: OutputBuffer
 
     /// What the process printed so far.
@@ -23,9 +25,10 @@ final class DaemonProcess: Sendable {
         func withLock<R>(_ body: (inout (stdout: String, stderr: String)) -> R) -> R { text.withLock { body(&$0) } }
     }
 
-    private init(process: Process, port: Int, output: OutputBuffer) {
+    private init(process: Process, port: Int, syncPort: Int?, output: OutputBuffer) {
         self.process = process
         self.port = port
+        self.syncPort = syncPort
         self.output = output
     }
 
@@ -33,11 +36,14 @@ final class DaemonProcess: Sendable {
     var stderr: String { output.withLock { $0.stderr } }
     var baseURL: String { "http://127.0.0.1:\(port)" }
 
-    /// Starts `flagctl daemon ARGUMENTS --port 0` and waits until it says where it listens.
+    /// Starts `flagctl daemon ARGUMENTS --port 0` (and `--sync-port 0` unless the arguments name
+    /// one or `--no-sync`) and waits until it says where it listens (both ports).
     static func start(_ arguments: [String], environment: [String: String] = [:]) async throws -> DaemonProcess {
         let p = Process()
         p.executableURL = FlagctlProcess.executable
-        p.arguments = ["daemon", "--port", "0"] + arguments
+        let syncOff = arguments.contains("--no-sync")
+        let syncArguments = syncOff || arguments.contains("--sync-port") ? [] : ["--sync-port", "0"]
+        p.arguments = ["daemon", "--port", "0"] + syncArguments + arguments
         var env = ProcessInfo.processInfo.environment
         env["FLAGPOLE_REDIS_URL"] = nil
         env["FLAGPOLE_ENV"] = nil
@@ -61,15 +67,18 @@ final class DaemonProcess: Sendable {
         }
         try p.run()
         var port: Int?
+        var syncPort: Int?
         do {
             try await waitUntil("flagctl daemon says where it listens", timeout: .seconds(20)) {
                 if !p.isRunning { return true }
                 let text = output.withLock { $0.stdout }
-                if let range = text.range(of: #"http://(127\.0\.0\.1|0\.0\.0\.0):[0-9]+"#, options: .regularExpression) {
+                if port == nil, let range = text.range(of: #"http://(127\.0\.0\.1|0\.0\.0\.0):[0-9]+"#, options: .regularExpression) {
                     port = Int(text[range].split(separator: ":").last!)
-                    return true
                 }
-                return false
+                if syncPort == nil, let range = text.range(of: #"flagd sync \([^)]*\) on [0-9.]+:[0-9]+"#, options: .regularExpression) {
+                    syncPort = Int(text[range].split(separator: ":").last!)
+                }
+                return port != nil && (syncOff || syncPort != nil)
             }
         } catch {
             p.terminate()
@@ -80,7 +89,7 @@ final class DaemonProcess: Sendable {
             let text = output.withLock { "stdout: \($0.stdout)\nstderr: \($0.stderr)" }
             throw DaemonTestError("flagctl daemon exited with status \(p.terminationStatus) before listening\n\(text)")
         }
-        return DaemonProcess(process: p, port: port, output: output)
+        return DaemonProcess(process: p, port: port, syncPort: syncPort, output: output)
     }
 
     /// Sends SIGTERM and waits for the exit status.
@@ -200,9 +209,22 @@ struct DaemonCommandTests {
             defer { try? FileManager.default.removeItem(at: root) }
             let first = try await DaemonProcess.start(["--env", "prod", "--redis", server.url, "--flags", root.path, "--no-watcher"])
             let second = try FlagctlProcess.run(
-                ["daemon", "--env", "prod", "--redis", server.url, "--flags", root.path, "--no-watcher", "--port", String(first.port)])
+                [
+                    "daemon", "--env", "prod", "--redis", server.url, "--flags", root.path, "--no-watcher", "--port", String(first.port),
+                    "--sync-port", "0",
+                ])
             #expect(second.status == 1)
             #expect(second.stderr.contains("cannot listen on 127.0.0.1:\(first.port): the address is in use"), "\(second.stderr)")
+            // The flagd sync port likewise.
+            let syncPort = try #require(first.syncPort)
+            let third = try FlagctlProcess.run(
+                [
+                    "daemon", "--env", "prod", "--redis", server.url, "--flags", root.path, "--no-watcher", "--port", "0", "--sync-port",
+                    String(syncPort),
+                ])
+            #expect(third.status == 1)
+            #expect(
+                third.stderr.contains("cannot listen for flagd sync on 127.0.0.1:\(syncPort): the address is in use"), "\(third.stderr)")
             #expect(try await first.stop() == 0)
         }
     }

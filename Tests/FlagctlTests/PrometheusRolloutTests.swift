@@ -100,7 +100,8 @@ struct PrometheusRolloutTests {
                     try await app.process.waitForLine(timeout: .seconds(30), "the traffic is ready") { TrafficLine($0)?.ready == true }
                 }
                 let goodSince = UnixClock.now()
-                let daemon = try BackgroundProcess(FlagctlProcess.executable.path, ["daemon", "--port", "0", "--interval", "1s"] + common)
+                let daemon = try BackgroundProcess(
+                    FlagctlProcess.executable.path, ["daemon", "--port", "0", "--sync-port", "0", "--interval", "1s"] + common)
                 defer { Task { await daemon.stop() } }
                 try await daemon.waitForLine(timeout: .seconds(30), "the daemon serves with its watcher") { $0.contains("watcher every 1s") }
                 try await waitUntil("Prometheus has both services' outcome series", timeout: .seconds(15)) {

@@ -6,14 +6,16 @@ import FlagpoleTesting
 import Foundation
 import Testing
 
-/// A Python virtualenv with the OpenFeature SDK and its OFREP provider from PyPI, made once under
-/// `~/.cache/flagpole-ofrep-venv` and reused while it imports both.
+/// A Python virtualenv with interop/python/requirements.txt from PyPI (the OpenFeature SDK, its
+/// OFREP provider, flagd's provider), made once under `~/.cache/flagpole-python-venv` and reused
+/// while it imports them. Made under a lock, in this process and across processes (`flock` on
+/// `flagpole-python-venv.lock`): suites that run at once must not rebuild it under each other.
 enum PythonEnvironment {
     static let directory: URL = {
         let home =
             ProcessInfo.processInfo.environment["HOME"].map { URL(fileURLWithPath: $0) }
             ?? FileManager.default.temporaryDirectory
-        return home.appendingPathComponent(".cache/flagpole-ofrep-venv")
+        return home.appendingPathComponent(".cache/flagpole-python-venv")
     }()
 
     static var python: String { directory.appendingPathComponent("bin/python").path }
@@ -23,6 +25,21 @@ enum PythonEnvironment {
     /// The venv's python, installing it first when needed. Throws a clear error when python3, venv
     /// or pip is missing, or PyPI cannot be reached.
     static func ensure() throws -> String {
+        try lock.withLock {
+            try FileManager.default.createDirectory(at: directory.deletingLastPathComponent(), withIntermediateDirectories: true)
+            let lockFile = directory.path + ".lock"
+            let fd = open(lockFile, O_CREAT | O_RDWR, 0o644)
+            guard fd >= 0 else { throw DaemonTestError("cannot open the lock file \(lockFile) (errno \(errno))") }
+            defer { close(fd) }
+            guard flock(fd, LOCK_EX) == 0 else { throw DaemonTestError("cannot lock \(lockFile) (errno \(errno))") }
+            defer { flock(fd, LOCK_UN) }
+            return try ensureLocked()
+        }
+    }
+
+    private static let lock = NSLock()
+
+    private static func ensureLocked() throws -> String {
         if try usable() { return python }
         // A venv left broken (an interrupted install, a python upgraded underneath): start over.
         try? FileManager.default.removeItem(at: directory)
@@ -44,7 +61,7 @@ enum PythonEnvironment {
             )
         }
         guard try usable() else {
-            throw DaemonTestError("the venv at \(directory.path) still cannot import openfeature and its OFREP provider after pip install")
+            throw DaemonTestError("the venv at \(directory.path) still cannot import openfeature and its OFREP and flagd providers after pip install")
         }
         return python
     }
@@ -52,7 +69,7 @@ enum PythonEnvironment {
     private static func usable() throws -> Bool {
         guard FileManager.default.isExecutableFile(atPath: python) else { return false }
         let probe = try FlagctlProcess.runExternal(
-            python, ["-c", "import openfeature.api, openfeature.contrib.provider.ofrep"])
+            python, ["-c", "import openfeature.api, openfeature.contrib.provider.ofrep, openfeature.contrib.provider.flagd"])
         return probe.status == 0
     }
 

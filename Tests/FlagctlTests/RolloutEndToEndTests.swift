@@ -62,7 +62,8 @@ struct RolloutEndToEndTests {
                     "--env", "e2e", "--redis", server.url, "--flag", "new-checkout", "--rate", "100", "--error-rate", "0.01",
                     "--variant-error-rate", "on=0.25", "--report-interval", "0.5",
                 ])
-            let daemon = try BackgroundProcess(FlagctlProcess.executable.path, ["daemon", "--port", "0", "--interval", "1s"] + common)
+            let daemon = try BackgroundProcess(
+                FlagctlProcess.executable.path, ["daemon", "--port", "0", "--sync-port", "0", "--interval", "1s"] + common)
             defer {
                 Task { await traffic.stop() }
                 Task { await daemon.stop() }
@@ -129,7 +130,8 @@ struct RolloutEndToEndTests {
                     "--env", "e2e", "--redis", server.url, "--flag", "pay-v2", "--rate", "100", "--error-rate", "0.01",
                     "--incident-file", incident.path, "--report-interval", "0.5",
                 ])
-            let daemon = try BackgroundProcess(FlagctlProcess.executable.path, ["daemon", "--port", "0", "--interval", "1s"] + common)
+            let daemon = try BackgroundProcess(
+                FlagctlProcess.executable.path, ["daemon", "--port", "0", "--sync-port", "0", "--interval", "1s"] + common)
             defer {
                 Task { await traffic.stop() }
                 Task { await daemon.stop() }

@@ -275,7 +275,8 @@ struct MetricSourcePrometheusTests {
             await #expect { try await source.counts(query(.all, from: 0, to: 60)) } throws: { error in
                 (error as? MetricSourceError)?.code == .http
             }
-            #expect(started.duration(to: .now) < .seconds(5))
+            // Far below the server's 30 s hang; the slack is for a loaded 2-core machine (seen: 8.9 s at load 20).
+            #expect(started.duration(to: .now) < .seconds(12))
         }
         let port = try await StandInServer.with { $0.url }  // a port nobody listens on any more
         let secret = port.replacingOccurrences(of: "http://", with: "http://admin:hunter2@")
