@@ -6,8 +6,9 @@ import FlagpoleTesting
 import Foundation
 import Testing
 
-/// A Python virtualenv with the OpenFeature SDK and its OFREP provider from PyPI, made once under
-/// `~/.cache/flagpole-ofrep-venv` and reused while it imports both.
+/// A Python virtualenv with the OpenFeature SDK and its OFREP provider, and Selenium (the console's
+/// browser test), from PyPI, made once under `~/.cache/flagpole-ofrep-venv` (by
+/// scripts/install-deps.sh, or here) and reused while it imports them.
 enum PythonEnvironment {
     static let directory: URL = {
         let home =
@@ -44,7 +45,7 @@ enum PythonEnvironment {
             )
         }
         guard try usable() else {
-            throw DaemonTestError("the venv at \(directory.path) still cannot import openfeature and its OFREP provider after pip install")
+            throw DaemonTestError("the venv at \(directory.path) still cannot import openfeature, its OFREP provider and selenium after pip install")
         }
         return python
     }
@@ -52,7 +53,7 @@ enum PythonEnvironment {
     private static func usable() throws -> Bool {
         guard FileManager.default.isExecutableFile(atPath: python) else { return false }
         let probe = try FlagctlProcess.runExternal(
-            python, ["-c", "import openfeature.api, openfeature.contrib.provider.ofrep"])
+            python, ["-c", "import openfeature.api, openfeature.contrib.provider.ofrep, selenium.webdriver"])
         return probe.status == 0
     }
 
