@@ -11,18 +11,17 @@ extension ConsoleServer {
     static let flagRowLimit = 500
 
     func overview(_ session: ConsoleSessions.Session) async throws -> Rendered {
-        let live = try await control.store.read()
+        let live = try await control.store.read(parseDefinitions: false)
         let rollouts = try await control.store.readRollouts()
         let fleet = try await control.store.clients()
-        let load = try? control.directory.loadEnvironment(environment)
-        let drift = load.map { LiveDiff.compare(load: $0, live: live).filter { $0.status != .same } }
+        let drift = try await self.drift(revision: live.revision)
         let now = self.now()
         let m = live.meta
         var h = HTML()
         h.raw("<h1>")
         h.text(environment)
         h.raw("</h1><section class=\"cards\">")
-        card(&h, "Revision", String(live.revision), "\(live.definitions.count) flags")
+        card(&h, "Revision", String(live.revision), "\(live.definitionTexts.count) flags")
         if let at = m["syncedAt"].flatMap({ Int64($0) }) {
             let commit =
                 m["gitCommit"].map { $0.isEmpty ? "not a git tree" : String($0.prefix(12)) + (m["gitDirty"] == "true" ? " (dirty tree)" : "") } ?? "-"
@@ -155,23 +154,22 @@ extension ConsoleServer {
     }
 
     func flagList(_ session: ConsoleSessions.Session, query: ConsoleForm) async throws -> Rendered {
-        let live = try await control.store.read()
+        // The definitions' texts only: what each flag serves comes from the daemon's client.
+        let live = try await control.store.read(parseDefinitions: false)
         let rollouts = try await control.store.readRollouts(includeObservations: false)
         let search = query.trimmed("q")?.lowercased()
         let filter = query["filter"].flatMap(FlagFilter.init(rawValue:)) ?? .all
         var drifted: Set<String> = []
-        if filter == .drift, let load = try? control.directory.loadEnvironment(environment) {
-            drifted = Set(LiveDiff.compare(load: load, live: live).filter { $0.status != .same }.map(\.flag))
-        }
+        if filter == .drift { drifted = Set((try await drift(revision: live.revision) ?? []).map(\.flag)) }
         let inRollout = Set(rollouts.rollouts.values.filter { $0.status.isActive }.map(\.flag))
-        var keys = live.definitions.keys.sorted()
+        var keys = live.definitionTexts.keys.sorted()
         if let search { keys = keys.filter { $0.lowercased().contains(search) } }
         switch filter {
         case .all: break
         case .overridden: keys = keys.filter { live.overrides[$0] != nil }
         case .pinned: keys = keys.filter { live.pins[$0] != nil }
         case .rollout: keys = keys.filter { inRollout.contains($0) }
-        case .disabled: keys = keys.filter { live.effectiveDefinition(of: $0)?["state"]?.stringValue == "DISABLED" }
+        case .disabled: keys = keys.filter { client.evaluate($0).reason == .disabled }
         case .drift: keys = keys.filter { drifted.contains($0) }
         }
         var h = HTML()
@@ -186,7 +184,7 @@ extension ConsoleServer {
             )
         }
         h.raw("</select><button type=\"submit\">Filter</button></form>")
-        h.raw("<p class=\"quiet\">\(keys.count) of \(live.definitions.count) flags, revision \(live.revision)")
+        h.raw("<p class=\"quiet\">\(keys.count) of \(live.definitionTexts.count) flags, revision \(live.revision)")
         if keys.count > Self.flagRowLimit { h.raw("; the first \(Self.flagRowLimit) shown: search to narrow") }
         h.raw("</p><table><thead><tr><th>Flag</th><th>Serves now (no context)</th><th>State</th><th>Override</th></tr></thead><tbody>")
         for key in keys.prefix(Self.flagRowLimit) {
@@ -205,7 +203,7 @@ extension ConsoleServer {
             h.raw(" <span class=\"quiet\">")
             h.text(result.reason.rawValue)
             h.raw("</span></td><td>")
-            h.text(live.effectiveDefinition(of: key)?["state"]?.stringValue ?? "?")
+            h.text(result.reason == .disabled ? "DISABLED" : "ENABLED")
             h.raw("</td><td>")
             if let o = live.overrides[key] {
                 h.text("\(o.override.summary) by \(o.actor)")
@@ -221,30 +219,28 @@ extension ConsoleServer {
     }
 
     func flagPage(_ session: ConsoleSessions.Session, key: String, query: ConsoleForm) async throws -> Rendered {
-        let live = try await control.store.read()
-        guard let definition = live.definitions[key] else {
-            throw ConsoleError(status: .notFound, title: "Not found", message: "flag '\(key)' is not in \(environment) (revision \(live.revision))")
-        }
         let read = try await control.store.read(flag: key)
+        guard let definition = read.definition else {
+            throw ConsoleError(status: .notFound, title: "Not found", message: "flag '\(key)' is not in \(environment) (revision \(read.revision))")
+        }
         let fingerprint = EnvironmentControl.stateFingerprint(read)
-        let effective = live.effectiveDefinition(of: key) ?? definition
+        let effective = read.override.map { $0.override.apply(to: definition) } ?? definition
+        let meta = try await control.store.meta(LiveEvaluation.metaFields)
         let rollout = try await control.store.rollout(flag: key)
         let history = try await control.store.auditEntries(flag: key, limit: 50)
-        let fileDiff = (try? control.directory.loadEnvironment(environment)).flatMap { load in
-            LiveDiff.compare(load: load, live: live).first { $0.flag == key }
-        }
+        let fileDiff = try await drift(revision: read.revision)?.first { $0.flag == key }
         var h = HTML()
         h.raw("<h1>")
         h.text(key)
         h.raw("</h1>")
-        if let o = live.overrides[key] {
+        if let o = read.override {
             h.raw("<p class=\"override\"><strong>Override:</strong> ")
             h.text("\(o.override.summary), by \(o.actor) at \(ConsolePages.time(o.at))" + (o.reason.map { ": \($0)" } ?? ""))
             h.raw("</p>")
         } else {
             h.raw("<p class=\"quiet\">No override: it serves its definition from the files.</p>")
         }
-        if let p = live.pins[key] {
+        if let p = read.pin {
             h.raw("<p class=\"problem\"><strong>Pinned</strong> ")
             h.text("by \(p.by) at \(ConsolePages.time(p.at)): \(p.reason)")
             h.raw("</p>")
@@ -274,13 +270,14 @@ extension ConsoleServer {
         if let text = query["context"] {
             do {
                 let context = EvaluationContext(try JSONParser.parse(text))
-                if let result = live.evaluate(key, context: context) {
-                    h.raw("<p class=\"result\">")
-                    h.text(
-                        "value \(result.value.map(\.jsonString) ?? "(the caller's code default)"), variant \(result.variant ?? "-"), reason \(result.reason.rawValue)"
-                            + (result.errorCode.map { ", error \($0.rawValue)" } ?? ""))
-                    h.raw("</p>")
-                }
+                let result = LiveEvaluation.evaluate(
+                    key, effective: effective, flagSetMetadata: LiveEvaluation.flagSetMetadata(meta["flagSetMetadata"]),
+                    fractionalAlgorithm: meta["fractionalAlgorithm"], context: context)
+                h.raw("<p class=\"result\">")
+                h.text(
+                    "value \(result.value.map(\.jsonString) ?? "(the caller's code default)"), variant \(result.variant ?? "-"), reason \(result.reason.rawValue)"
+                        + (result.errorCode.map { ", error \($0.rawValue)" } ?? ""))
+                h.raw("</p>")
             } catch {
                 h.raw("<p class=\"problem\">")
                 h.text("the context is not valid JSON: \(error)")
@@ -288,7 +285,7 @@ extension ConsoleServer {
             }
         }
 
-        if session.mayOperate { flagActions(&h, session: session, key: key, effective: effective, live: live, fingerprint: fingerprint) }
+        if session.mayOperate { flagActions(&h, session: session, key: key, effective: effective, read: read, fingerprint: fingerprint) }
 
         h.raw("<h2>Definition (from the files)</h2><pre>")
         h.text(definition.prettyJSONString)
@@ -303,7 +300,9 @@ extension ConsoleServer {
         return Rendered(title: key, body: h, session: session)
     }
 
-    func flagActions(_ h: inout HTML, session: ConsoleSessions.Session, key: String, effective: JSONValue, live: StoreSnapshot, fingerprint: String) {
+    func flagActions(
+        _ h: inout HTML, session: ConsoleSessions.Session, key: String, effective: JSONValue, read: FlagStore.FlagRead, fingerprint: String
+    ) {
         h.raw("<h2>Actions</h2><div class=\"actions\">")
         let disabled = effective["state"]?.stringValue == "DISABLED"
         actionForm(
@@ -311,7 +310,7 @@ extension ConsoleServer {
         ) {
             h in h.raw(disabled ? "<strong>Enable</strong>" : "<strong>Disable</strong> (kill switch)")
         }
-        let variants = (live.definitions[key]?["variants"]?.objectValue ?? [:]).keys.sorted()
+        let variants = (read.definition?["variants"]?.objectValue ?? [:]).keys.sorted()
         if !variants.isEmpty {
             actionForm(&h, session: session, path: "/console/flags/\(HTML.urlComponent(key))", fingerprint: fingerprint, action: "set") { h in
                 h.raw("<strong>Set a variant</strong> <select name=\"variant\">")
@@ -325,10 +324,10 @@ extension ConsoleServer {
                 h.raw("</select>")
             }
         }
-        if live.overrides[key] != nil || live.pins[key] != nil {
+        if read.override != nil || read.pin != nil {
             actionForm(&h, session: session, path: "/console/flags/\(HTML.urlComponent(key))", fingerprint: fingerprint, action: "clear") { h in
                 h.raw("<strong>Clear the override</strong>")
-                if live.pins[key] != nil {
+                if read.pin != nil {
                     h.raw(" <label class=\"inline\"><input type=\"checkbox\" name=\"unpin\" value=\"1\"> and release the pin</label>")
                 }
             }

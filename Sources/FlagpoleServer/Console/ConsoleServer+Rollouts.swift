@@ -142,9 +142,7 @@ extension ConsoleServer {
             h.raw("<h2>Evidence</h2><pre>")
             h.text((record.evidence ?? .null).prettyJSONString)
             h.raw("</pre>")
-            if let load = try? control.directory.loadEnvironment(environment), let live = try? await control.store.read(),
-                let hint = LiveDiff.compare(load: load, live: live).first(where: { $0.flag == flag })?.reconcileHint
-            {
+            if let hint = try await drift(revision: record.revision)?.first(where: { $0.flag == flag })?.reconcileHint {
                 h.raw("<p class=\"hint\">To make the files agree: ")
                 h.text(hint)
                 h.raw("</p>")

@@ -7,6 +7,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
+import Synchronization
 
 /// The web console `flagctl daemon` serves under `/console`: server-rendered pages over the
 /// daemon's client and Redis, and the release manager's actions, which go through the same code as
@@ -60,6 +61,7 @@ package final class ConsoleServer: Sendable {
     let sessions: ConsoleSessions
     let logger: Logger
     let now: @Sendable () -> Int64
+    let fileCache = Mutex<FileCache?>(nil)
 
     /// A console over `client` (the daemon's live snapshot) and `control` (Redis reads and writes).
     ///
