@@ -346,7 +346,9 @@ extension ConsoleServer {
         ConsolePages.hidden(&h, "action", action)
         ConsolePages.hidden(&h, "seen", fingerprint)
         ConsolePages.hidden(&h, "step", "preview")
+        h.raw("<div>")
         fields(&h)
+        h.raw("</div>")
         h.raw("<input type=\"text\" name=\"reason\" placeholder=\"Reason (required)\" required maxlength=\"500\">")
         h.raw("<button type=\"submit\" name=\"go\" value=\"\(action)\">Preview \(action)</button></form>")
     }
