@@ -116,13 +116,17 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus", condition: .when(traits: ["Tools"])),
             ]
         ),
-        // What `flagctl daemon` serves over HTTP: OFREP, outcome reporting, health and metrics.
+        // What `flagctl daemon` serves over HTTP: OFREP, outcome reporting, health and metrics, the web console.
         .target(
             name: "FlagpoleServer",
             dependencies: [
                 "Flagpole",
                 "FlagpoleCore",
                 "FlagpoleStore",
+                // The web console (Console/): its pages read through, and its actions go through, the CLI's code.
+                "FlagpoleControl",
+                "FlagpoleRollout",
+                "FlagpoleRedis",
                 .product(name: "Hummingbird", package: "hummingbird", condition: .when(traits: ["Tools"])),
                 .product(name: "NIOCore", package: "swift-nio", condition: .when(traits: ["Tools"])),
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras", condition: .when(traits: ["Tools"])),

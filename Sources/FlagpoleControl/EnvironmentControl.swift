@@ -154,9 +154,24 @@ package struct EnvironmentControl: Sendable {
 
     /// Applies a runtime change atomically (bumping the revision, auditing, publishing), retrying
     /// when another writer got in between.
-    package func apply(_ runtimeChange: RuntimeChange, flag: String, actor: String, reason: String?) async throws -> RuntimeOutcome {
+    ///
+    /// - Parameter expectedState: The flag's ``stateFingerprint(_:)`` as the person saw it (the web
+    ///   console's preview). When the flag no longer matches it (someone changed its definition,
+    ///   override or pin meanwhile), nothing is written and ``StoreError/Code/conflict`` says what
+    ///   it is now. Default: nil (the CLI: the change applies to the flag as it is).
+    package func apply(
+        _ runtimeChange: RuntimeChange, flag: String, actor: String, reason: String?, expectedState: String? = nil
+    ) async throws -> RuntimeOutcome {
         for attempt in 1...5 {
             let live = try await store.read(flag: flag)
+            if let expectedState, Self.stateFingerprint(live) != expectedState {
+                let now = live.override.map { "its override is now \($0.override.summary) by \($0.actor)" } ?? "it has no override now"
+                throw StoreError(
+                    code: .conflict,
+                    message:
+                        "flag '\(flag)' changed since you looked (\(live.definition == nil ? "it was removed" : now)\(live.pin != nil ? ", pinned" : "")); nothing was written: look at it again and decide anew"
+                )
+            }
             guard let definition = live.definition else {
                 let known = try await store.flagKeys().sorted()
                 throw StoreError(
@@ -214,6 +229,14 @@ package struct EnvironmentControl: Sendable {
             }
         }
         throw StoreError(code: .conflict, message: "\(environment) kept changing; try again")
+    }
+
+    /// A short digest of a flag's definition, override and pin: equal exactly when a person
+    /// looking at the flag would see the same thing (the revision of other flags does not count).
+    package static func stateFingerprint(_ live: FlagStore.FlagRead) -> String {
+        let text =
+            (live.definition?.jsonString ?? "-") + "\u{1}" + (live.override?.json.jsonString ?? "-") + "\u{1}" + (live.pin?.json.jsonString ?? "-")
+        return String(SHA256.hex(Array(text.utf8)).prefix(24))
     }
 
     private func suggestion(_ flag: String, in known: [String]) -> String {

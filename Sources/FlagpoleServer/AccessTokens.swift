@@ -7,13 +7,18 @@ import Foundation
 /// in full, whatever the candidate, so the time taken does not tell how much of a guess was right.
 ///
 /// The token file has one token per line, optionally followed by the scopes it grants
-/// (`evaluate`, `report`; both when none are named); `#` starts a comment:
+/// (`evaluate`, `report`, `view`, `operate`; `evaluate,report` when none are named) and a name
+/// (`name=ann`, what the web console's audit entries name as the actor); `#` starts a comment:
 ///
 /// ```
 /// # flagctl daemon tokens
 /// 3f9c0e7a1b2d4c6e8f0a1b2c3d4e5f60   evaluate          # the Python bots: read flags only
 /// 9a8b7c6d5e4f30211f2e3d4c5b6a7988   evaluate,report   # the checkout service
+/// 0c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f   view,operate  name=ann   # a release manager, in the console
 /// ```
+///
+/// `view` opens the web console's pages (`/console`); `operate` also allows its actions (kill
+/// switch, overrides, rollout commands). Neither is granted unless named.
 package struct AccessTokens: Sendable {
     /// What a token allows.
     package struct Scope: OptionSet, Sendable, Hashable {
@@ -24,14 +29,21 @@ package struct AccessTokens: Sendable {
         package static let evaluate = Scope(rawValue: 1)
         /// Report outcomes (`POST /flagpole/v1/outcomes`).
         package static let report = Scope(rawValue: 2)
-        /// Everything.
+        /// Read the web console's pages.
+        package static let view = Scope(rawValue: 4)
+        /// Act in the web console (kill switch, overrides, rollout commands); implies ``view``.
+        package static let operate = Scope(rawValue: 8)
+        /// What a token gets when its line names no scope, and every token of
+        /// `$FLAGPOLE_DAEMON_TOKENS`: evaluate and report (the console's scopes only by name).
         package static let all: Scope = [.evaluate, .report]
 
-        /// The scope named `name` (`evaluate` or `report`), if any.
+        /// The scope named `name` (`evaluate`, `report`, `view` or `operate`), if any.
         package init?(name: String) {
             switch name {
             case "evaluate": self = .evaluate
             case "report": self = .report
+            case "view": self = .view
+            case "operate": self = .operate
             default: return nil
             }
         }
@@ -55,6 +67,8 @@ package struct AccessTokens: Sendable {
     struct Entry: Sendable {
         var token: [UInt8]
         var scopes: Scope
+        /// The token's name (`name=` in the file; else where it was configured, e.g. `tokens:3`).
+        var name: String
     }
 
     let entries: [Entry]
@@ -83,7 +97,7 @@ package struct AccessTokens: Sendable {
         var entries: [Entry] = []
         for (index, token) in tokens.enumerated() {
             try Self.check(token, at: "\(origin), token \(index + 1)")
-            entries.append(Entry(token: Array(token.utf8), scopes: .all))
+            entries.append(Entry(token: Array(token.utf8), scopes: .all, name: "\(origin) #\(index + 1)"))
         }
         self.entries = entries
     }
@@ -112,15 +126,26 @@ package struct AccessTokens: Sendable {
             let token = String(first)
             try Self.check(token, at: place)
             var scopes: Scope = []
+            var tokenName = "\((path as NSString).lastPathComponent):\(number + 1)"
             for word in words.dropFirst() {
+                if word.hasPrefix("name=") {
+                    let given = word.dropFirst(5)
+                    guard !given.isEmpty, given.count <= 64, given.allSatisfy({ $0.isLetter || $0.isNumber || "@._-+".contains($0) }) else {
+                        throw AccessTokensError(
+                            "\(place): the token's name must be 1 to 64 letters, digits or @._-+ (e.g. name=ann@example.com)")
+                    }
+                    tokenName = String(given)
+                    continue
+                }
                 for name in word.split(separator: ",") {
                     guard let scope = Scope(name: String(name)) else {
-                        throw AccessTokensError("\(place): unknown scope '\(name)'; the scopes are evaluate and report (none named: both)")
+                        throw AccessTokensError(
+                            "\(place): unknown scope '\(name)'; the scopes are evaluate, report, view and operate (none named: evaluate,report)")
                     }
                     scopes.insert(scope)
                 }
             }
-            entries.append(Entry(token: Array(token.utf8), scopes: scopes.isEmpty ? .all : scopes))
+            entries.append(Entry(token: Array(token.utf8), scopes: scopes.isEmpty ? .all : scopes, name: tokenName))
         }
         if entries.isEmpty {
             throw AccessTokensError("\(path) holds no token; write one per line (e.g. the output of `openssl rand -hex 32`)")
@@ -174,6 +199,22 @@ package struct AccessTokens: Sendable {
             scopes.formUnion(equal ? entry.scopes : [])
         }
         return matched ? .granted(scopes) : .unknown
+    }
+
+    /// The configured token equal to `candidate`: its index, scopes and name; nil when none is.
+    /// Compares with every token in full, as ``decide(authorization:apiKey:)`` does.
+    package func match(_ candidate: some Collection<UInt8>) -> (index: Int, scopes: Scope, name: String)? {
+        var found: (index: Int, scopes: Scope, name: String)?
+        for (index, entry) in entries.enumerated() {
+            let equal = Self.constantTimeEquals(candidate, entry.token)
+            if equal && found == nil { found = (index, entry.scopes, entry.name) }
+        }
+        return found
+    }
+
+    /// The name of the token at `index` (from ``match(_:)``), if there is one.
+    package func name(at index: Int) -> String? {
+        entries.indices.contains(index) ? entries[index].name : nil
     }
 
     /// Which configured token a request carries (its index), for per-token accounting such as

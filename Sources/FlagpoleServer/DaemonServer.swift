@@ -19,6 +19,7 @@ import Synchronization
 /// | `POST /flagpole/v1/outcomes` | records outcomes (``OutcomeReport``) of served flags into the client's counters: 202, 400, 401, 403, 413, 415, 429 |
 /// | `GET /healthz` | 200 while the process serves |
 /// | `GET /readyz` | 200 once the client is ready and every ``ReadinessCheck`` passes, else 503 |
+/// | `/console/…` | the web console (``ConsoleServer``), when given one |
 /// | `GET /metrics` | Prometheus text: everything in ``registry`` (the client's metrics when it reports to it, the requests served, whatever else the caller registered) |
 ///
 /// A `Service`: run it in the `ServiceGroup` that runs the client; it stops on graceful shutdown.
@@ -74,6 +75,8 @@ package final class DaemonServer: Sendable, Service {
     /// Single evaluations ``OFREPFastPath`` answered (the rest of the requests went to the router).
     let eventLoopAnswers = Atomic<Int>(0)
     let onListening: @Sendable (String, Int) async -> Void
+    /// The web console under `/console`, when the daemon serves one.
+    let console: ConsoleServer?
     private let boundPort = Mutex<Int?>(nil)
     private let reportBuckets: Mutex<OutcomeRateLimit.Buckets>
 
@@ -91,11 +94,12 @@ package final class DaemonServer: Sendable, Service {
     ///     than counted (the watcher's "seconds since the last tick", say) up to date in the
     ///     registry. Default: none.
     ///   - readinessChecks: Extra conditions for `/readyz`. Default: none.
+    ///   - console: The web console to serve under `/console`. Default: none.
     ///   - logger: Where the server logs.
     ///   - onListening: Called once the server listens, with the host and the bound port.
     package init(
         client: FlagpoleClient, configuration: Configuration = Configuration(), registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
-        metricsRefresh: [@Sendable () -> Void] = [], readinessChecks: [ReadinessCheck] = [], logger: Logger,
+        metricsRefresh: [@Sendable () -> Void] = [], readinessChecks: [ReadinessCheck] = [], console: ConsoleServer? = nil, logger: Logger,
         onListening: @escaping @Sendable (String, Int) async -> Void = { _, _ in }
     ) {
         self.client = client
@@ -110,6 +114,7 @@ package final class DaemonServer: Sendable, Service {
         self.readinessChecks = readinessChecks
         self.logger = logger
         self.onListening = onListening
+        self.console = console
         self.reportBuckets = Mutex(OutcomeRateLimit.Buckets(limit: configuration.reportRateLimit))
     }
 
@@ -208,6 +213,7 @@ package final class DaemonServer: Sendable, Service {
         router.get("/metrics") { [self] _, _ in
             Self.text(.ok, prometheusText(), contentType: "text/plain; version=0.0.4; charset=utf-8")
         }
+        console?.register(on: router)
         return router
     }
 

@@ -25,6 +25,8 @@ struct DaemonCommand: AsyncParsableCommand {
               POST /ofrep/v1/evaluate/flags       every flag, with an ETag; 304 for If-None-Match
               POST /flagpole/v1/outcomes          record success/failure per flag and variant
               GET  /healthz  /readyz  /metrics    liveness, readiness, Prometheus text
+              GET  /console                       the web console (unless --no-console; log in with
+                                                  a token with the scope view or operate)
 
             Request bodies are {"context": {"targetingKey": "user-1", ...}}. Any OpenFeature SDK
             with an OFREP provider reads the flags at http://HOST:PORT.
@@ -40,7 +42,8 @@ struct DaemonCommand: AsyncParsableCommand {
             Authentication: with --tokens-file or $FLAGPOLE_DAEMON_TOKENS set, OFREP and outcome
             requests need 'Authorization: Bearer TOKEN' (or 'X-API-Key: TOKEN'); 401 without a
             known token, 403 for a token without the scope. The token file holds one token per
-            line, optionally followed by its scopes (evaluate, report; default both); the
+            line, optionally followed by its scopes (evaluate, report, view, operate; default
+            evaluate,report) and name=NAME (the console's actor); the
             variable holds comma-separated tokens with both scopes. Tokens are 16 or more visible
             ASCII characters. /healthz, /readyz and /metrics need none. Without tokens the daemon
             listens on loopback only: it refuses to start on any other --host unless you pass
@@ -93,6 +96,9 @@ struct DaemonCommand: AsyncParsableCommand {
 
     @Flag(help: "Run the watcher without alerts (no alert target of the project config is used).")
     var noAlerts = false
+
+    @Flag(help: "Do not serve the web console under /console (docs/daemon.md#the-web-console).")
+    var noConsole = false
 
     @Option(help: ArgumentHelp("A file of bearer tokens, one per line, with optional scopes.", valueName: "path"))
     var tokensFile: String?
@@ -203,13 +209,18 @@ struct DaemonCommand: AsyncParsableCommand {
             tokens.isEnabled
             ? "\(tokens.count) token\(tokens.count == 1 ? "" : "s")"
             : DaemonServer.isLoopback(host: host) ? "off (loopback only)" : "OFF on a reachable address (--allow-unauthenticated)"
+        let console =
+            noConsole
+            ? nil
+            : try ConsoleServer.forDaemon(client: client, redis: redis, environment: environment, flags: global.flags, tokens: tokens, logger: logger)
         let server = DaemonServer(
             client: client, configuration: serverConfiguration, registry: registry, metricsRefresh: extras.metricsRefresh,
-            readinessChecks: extras.readiness, logger: logger
+            readinessChecks: extras.readiness, console: console, logger: logger
         ) { host, port in
             Self.say(
                 "flagctl daemon: serving \(environment) on http://\(host):\(port) (OFREP, outcomes, /healthz, /readyz, /metrics; auth \(auth); \(extras.note))"
             )
+            if console != nil { Self.say("flagctl daemon: web console at http://\(host):\(port)/console") }
         }
 
         var sync: [any Service] = []

@@ -67,14 +67,12 @@ struct GetCommand: AsyncParsableCommand {
         }
         let control = try global.control()
         let live = try await reportingErrors { try await control.store.read() }
-        guard let definition = live.definitions[flag], let effective = live.effectiveDefinition(of: flag) else {
+        guard let definition = live.definitions[flag], let effective = live.effectiveDefinition(of: flag),
+            let result = live.evaluate(flag, context: ctx)
+        else {
             Output.error("flag '\(flag)' is not in \(control.environment) (revision \(live.revision))")
             throw ExitCode.failure
         }
-        let algorithm = live.meta["fractionalAlgorithm"].flatMap(FractionalAlgorithm.init(rawValue:)) ?? .v3
-        let set = CompiledFlagSet(
-            ["flags": [flag: effective], "metadata": .object(live.flagSetMetadata)], options: .init(fractionalAlgorithm: algorithm))
-        let result = set.evaluate(flag, context: ctx)
         let evaluation: JSONValue = [
             "value": result.value ?? .null, "variant": result.variant.map { .string($0) } ?? .null,
             "reason": .string(result.reason.rawValue), "errorCode": result.errorCode.map { .string($0.rawValue) } ?? .null,

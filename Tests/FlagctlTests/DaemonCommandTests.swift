@@ -181,6 +181,25 @@ struct DaemonCommandTests {
         }
     }
 
+    @Test("the web console: served under /console and named at start; --no-console: 404 and not named")
+    func console() async throws {
+        try await RedisServer.withServer { server in
+            let root = try await syncDaemonFlags(server)
+            defer { try? FileManager.default.removeItem(at: root) }
+            let common = ["--env", "prod", "--redis", server.url, "--flags", root.path, "--no-watcher"]
+            let on = try await DaemonProcess.start(common)
+            #expect(on.stdout.contains("flagctl daemon: web console at http://127.0.0.1:\(on.port)/console"))
+            let page = try await on.request("/console/flags/color", method: "GET")
+            #expect(page.status == 200 && page.body.contains("Evaluate for a context"), "no tokens on loopback: the console is open")
+            #expect(try await on.stop() == 0)
+            let off = try await DaemonProcess.start(common + ["--no-console"])
+            #expect(!off.stdout.contains("web console"))
+            #expect(try await off.request("/console", method: "GET").status == 404)
+            #expect(try await off.request("/healthz", method: "GET").status == 200)
+            #expect(try await off.stop() == 0)
+        }
+    }
+
     @Test("tokens from $FLAGPOLE_DAEMON_TOKENS: 401 without one or with a wrong one, 200 with it")
     func tokens() async throws {
         try await RedisServer.withServer { server in
@@ -288,7 +307,7 @@ struct DaemonCommandTests {
         #expect(result.status == 0)
         for text in [
             "/ofrep/v1/evaluate/flags", "/flagpole/v1/outcomes", "--tokens-file", "FLAGPOLE_DAEMON_TOKENS", "--no-watcher", "default: 8016",
-            "--allow-unauthenticated", "--report-rate-limit", "--watcher-redis", "flagctl acl", "415", "429",
+            "--allow-unauthenticated", "--report-rate-limit", "--watcher-redis", "flagctl acl", "415", "429", "--no-console", "/console",
         ] {
             #expect(result.stdout.contains(text), "missing \(text)")
         }

@@ -7,8 +7,9 @@ import Foundation
 import Testing
 
 /// A Python virtualenv with interop/python/requirements.txt from PyPI (the OpenFeature SDK, its
-/// OFREP provider, flagd's provider), made once under `~/.cache/flagpole-python-venv` and reused
-/// while it imports them. Made under a lock, in this process and across processes (`flock` on
+/// OFREP provider, flagd's provider, and Selenium for the console's browser test), made once under
+/// `~/.cache/flagpole-python-venv` (by scripts/install-deps.sh, or here) and reused while it imports
+/// them. Made under a lock, in this process and across processes (`flock` on
 /// `flagpole-python-venv.lock`): suites that run at once must not rebuild it under each other.
 enum PythonEnvironment {
     static let directory: URL = {
@@ -61,7 +62,8 @@ enum PythonEnvironment {
             )
         }
         guard try usable() else {
-            throw DaemonTestError("the venv at \(directory.path) still cannot import openfeature and its OFREP and flagd providers after pip install")
+            throw DaemonTestError(
+                "the venv at \(directory.path) still cannot import openfeature, its OFREP and flagd providers and selenium after pip install")
         }
         return python
     }
@@ -69,7 +71,7 @@ enum PythonEnvironment {
     private static func usable() throws -> Bool {
         guard FileManager.default.isExecutableFile(atPath: python) else { return false }
         let probe = try FlagctlProcess.runExternal(
-            python, ["-c", "import openfeature.api, openfeature.contrib.provider.ofrep, openfeature.contrib.provider.flagd"])
+            python, ["-c", "import openfeature.api, openfeature.contrib.provider.ofrep, openfeature.contrib.provider.flagd, selenium.webdriver"])
         return probe.status == 0
     }
 

@@ -115,7 +115,7 @@ struct OFREPCodingTests {
         arguments: [
             ("short-token\n", "t.txt:1: the token is 11 characters long; use at least 16"),
             ("# only a comment\n\n", "t.txt holds no token"),
-            ("good-token-0123456789 evaluate,write\n", "t.txt:1: unknown scope 'write'; the scopes are evaluate and report"),
+            ("good-token-0123456789 evaluate,write\n", "t.txt:1: unknown scope 'write'; the scopes are evaluate, report, view and operate"),
         ])
     func badTokenFiles(text: String, message: String) {
         #expect {

@@ -193,14 +193,26 @@ extension EnvironmentControl {
     /// someone changed it meanwhile: then their change stays and only the record ends). Whether the
     /// command is allowed, and what it writes, is the rollout's ``RolloutStateMachine``'s to say; a
     /// refusal throws ``StoreError/Code/rolloutState`` with its reason.
+    ///
+    /// `expectedRollout` is the record's ``RolloutRecord/stateFingerprint`` as the person saw it
+    /// (the web console's preview): when the rollout moved on meanwhile (the watcher advanced or
+    /// reverted it, someone paused it), nothing is written and ``StoreError/Code/conflict`` says
+    /// where it stands now. Default: nil (the CLI).
     package func driveRollout(
-        _ command: RolloutCommand, flag: String, actor: String, reason: String?, now: Int64? = nil
+        _ command: RolloutCommand, flag: String, actor: String, reason: String?, now: Int64? = nil, expectedRollout: String? = nil
     ) async throws -> RolloutRecord {
         for attempt in 1...5 {
             let at = now ?? Provenance.now
             let live = try await store.read(flag: flag)
             guard let record = try await store.rollout(flag: flag) else {
                 throw refusal(.noRollout(flag: flag, environment: environment))
+            }
+            if let expectedRollout, record.stateFingerprint != expectedRollout {
+                throw StoreError(
+                    code: .conflict,
+                    message:
+                        "the rollout of '\(flag)' changed since you looked: it is now \(record.status.rawValue) at step \(record.stepIndex + 1) of \(record.steps.count) (\(record.percent)%)\(record.statusReason.map { ": \($0)" } ?? ""); nothing was written: look at it again and decide anew",
+                    key: store.layout.rollouts)
             }
             var machine = RolloutStateMachine(record: record, configuration: .init(environment: environment, actor: actor))
             let actions = machine.event(
@@ -228,4 +240,11 @@ extension EnvironmentControl {
     private func refusal(_ why: RolloutStateMachine.Refusal) -> StoreError {
         StoreError(code: .rolloutState, message: why.description, key: why.isAboutRecord ? store.layout.rollouts : nil)
     }
+}
+
+extension RolloutRecord {
+    /// Where the rollout stands, in a few characters: its id and the revision of its last write.
+    /// Equal exactly when nothing happened to it in between (see
+    /// ``EnvironmentControl/driveRollout(_:flag:actor:reason:now:expectedRollout:)``).
+    package var stateFingerprint: String { "\(id)@\(revision)" }
 }

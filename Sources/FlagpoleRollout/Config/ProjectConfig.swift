@@ -7,11 +7,15 @@ package struct EnvironmentConfig: Sendable, Hashable {
     /// The environment variable that holds this environment's Redis URL, or nil when the
     /// environment names none (commands then use their `--redis` option or `FLAGPOLE_REDIS_URL`).
     package var redisURLVariable: String?
+    /// Whether the environment is production: the web console asks for a second confirmation
+    /// (typing the environment's name) before it changes anything there. Default: false.
+    package var isProduction: Bool
 
     /// Creates an environment.
-    package init(name: String, redisURLVariable: String? = nil) {
+    package init(name: String, redisURLVariable: String? = nil, isProduction: Bool = false) {
         self.name = name
         self.redisURLVariable = redisURLVariable
+        self.isProduction = isProduction
     }
 }
 

@@ -3,7 +3,7 @@ import FlagpoleCore
 /// Reads the project config (`flags/flagpole.yaml`) from its text.
 package enum ProjectConfigLoader {
     static let topLevelKeys: Set<String> = ["version", "fractionalAlgorithm", "environments", "freezeWindows", "alerts", "guard"]
-    static let environmentKeys: Set<String> = ["redisUrlEnv"]
+    static let environmentKeys: Set<String> = ["redisUrlEnv", "production"]
     static let freezeWindowKeys: Set<String> = ["name", "from", "to", "timezone", "environments", "reason"]
     static let alertKeys: Set<String> = ["name", "type", "url", "urlEnv", "botTokenEnv", "chatIdEnv", "environments"]
 
@@ -114,6 +114,14 @@ package enum ProjectConfigLoader {
                     case .object(let o):
                         unknownKeys(o, allowed: ProjectConfigLoader.environmentKeys, at: p, what: "environment")
                         env.redisURLVariable = variableName(o["redisUrlEnv"], at: JSONPointer.child(p, "redisUrlEnv"))
+                        switch o["production"] {
+                        case nil: break
+                        case .bool(let b)?: env.isProduction = b
+                        case let other?:
+                            sink.error(
+                                at: JSONPointer.child(p, "production"), flag: nil,
+                                "production must be true or false, not \(MessageText.literal(other))", hint: "e.g. production: true")
+                        }
                     default:
                         sink.error(
                             at: p, flag: nil, "the settings of environment \"\(name)\" must be an object, not \(settings.typeName)",

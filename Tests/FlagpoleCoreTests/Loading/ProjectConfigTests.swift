@@ -114,6 +114,7 @@ struct ProjectConfigTests {
                 ]
             ),
             ("enviroments: {}\n", [#"W 1:1 -: unknown project config key "enviroments" is ignored"#]),
+            ("environments:\n  prod: {production: yes please}\n", ["E 2:22 -: production must be true or false"]),
         ])
     func problems(text: String, expected: [String]) {
         let load = ProjectConfigLoader.load(path: "flags/flagpole.yaml", text: text)
@@ -146,6 +147,7 @@ struct ProjectConfigTests {
         let load = ProjectConfigLoader.load(path: "flags/flagpole.yaml", text: try LoadingTestSupport.read(path))
         #expect(load.diagnostics.isEmpty, "\(load.diagnostics)")
         #expect(load.config.environments.map(\.name) == ["test", "prod"])
+        #expect(load.config.environments.map(\.isProduction) == [false, true], "prod is marked production (the console asks twice)")
         #expect(load.config.fractionalAlgorithm == .v3)
     }
 }
