@@ -414,6 +414,44 @@ struct ConsoleRouteTests {
         }
     }
 
+    @Test("a rollout the real watcher reverted shows its reason, its evidence and the hint that makes the files agree")
+    func revertedRollout() async throws {
+        try await ConsoleFixture.with { f in
+            var start = EnvironmentControl.RolloutStart(flag: "new-checkout", target: "on")
+            start.steps = [50, 100]
+            start.now = Int64(Date().timeIntervalSince1970) - 180
+            let record = try await f.control.startRollout(start)
+            // The treatment fails a third of the time: far above the ceiling, reverted at the first look.
+            let minute = StoreLayout.unixMinute(record.startedAt)
+            for m in (minute - 2)...(minute + 3) {
+                let key = f.control.store.layout.outcomes(flag: "new-checkout", minute: m)
+                _ = try await f.control.store.client.send(
+                    "HSET", key, StoreLayout.outcomeField(variant: "on", .ok), "200", StoreLayout.outcomeField(variant: "on", .err), "100",
+                    StoreLayout.outcomeField(variant: "off", .ok), "297", StoreLayout.outcomeField(variant: "off", .err), "3")
+            }
+            let watcher = try RolloutWatcher(
+                configuration: .init(environment: "prod", holderID: "console-test"), client: f.control.store.client,
+                metricSource: RolloutWatcher.standardMetricSources(environment: "prod", client: f.control.store.client),
+                alerts: DiscardedAlerts(), logger: Logger(label: "console-tests"))
+            _ = try await watcher.tick()
+            let reverted = try #require(try await f.control.store.rollout(flag: "new-checkout"))
+            #expect(reverted.status == .reverted)
+            let cookie = try await f.login(ConsoleTokens.operator_)
+            let page = try await f.get("/console/rollouts/new-checkout", cookie: cookie)
+            #expect(page.status == .ok)
+            #expect(page.text.contains("reverted"), "\(page.text)")
+            #expect(page.text.contains("treatment error rate 33.3% is above the"), "the decision's reason: \(page.text)")
+            #expect(page.text.contains("To make the files agree: "), "the reconcile hint, as flagctl status gives it: \(page.text)")
+            #expect(page.text.contains("&quot;verdict&quot;: &quot;revert&quot;"), "the evidence, escaped")
+            #expect(!page.text.contains("value=\"abort\""), "an ended rollout offers no abort")
+        }
+    }
+
+    /// Alerts a test does not look at.
+    struct DiscardedAlerts: AlertSink {
+        func send(_ alert: Alert) {}
+    }
+
     @Test("<script> in a flag key, a variant, a reason and an actor name is shown as text on every page")
     func escaping() async throws {
         try await ConsoleFixture.with { f in
