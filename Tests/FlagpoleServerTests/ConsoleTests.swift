@@ -33,6 +33,25 @@ struct ConsoleFixture: Sendable {
     let console: ConsoleServer
     let test: any TestClientProtocol
 
+    /// Starts a rollout of new-checkout to "on" (steps 50, 100) begun three minutes ago, so that
+    /// whole minutes of it lie before now, with outcomes in which the treatment fails a third of
+    /// the time and the control 1 %.
+    @discardableResult
+    func startFailingRollout() async throws -> RolloutRecord {
+        var start = EnvironmentControl.RolloutStart(flag: "new-checkout", target: "on")
+        start.steps = [50, 100]
+        start.now = Int64(Date().timeIntervalSince1970) - 180
+        let record = try await control.startRollout(start)
+        let minute = StoreLayout.unixMinute(record.startedAt)
+        for m in (minute - 2)...(minute + 3) {
+            let key = control.store.layout.outcomes(flag: "new-checkout", minute: m)
+            _ = try await control.store.client.send(
+                "HSET", key, StoreLayout.outcomeField(variant: "on", .ok), "200", StoreLayout.outcomeField(variant: "on", .err), "100",
+                StoreLayout.outcomeField(variant: "off", .ok), "297", StoreLayout.outcomeField(variant: "off", .err), "3")
+        }
+        return record
+    }
+
     static func with(
         tokens: AccessTokens? = nil, production: Bool = false, eventsLifetime: Duration = .seconds(600),
         _ body: @escaping @Sendable (ConsoleFixture) async throws -> Void
@@ -373,19 +392,7 @@ struct ConsoleRouteTests {
     func rolloutAbort() async throws {
         try await ConsoleFixture.with { f in
             _ = try await f.control.apply(.set(variant: "off"), flag: "new-checkout", actor: "ann", reason: "before")
-            var start = EnvironmentControl.RolloutStart(flag: "new-checkout", target: "on")
-            start.steps = [50, 100]
-            // Begun three minutes ago, so that whole minutes of it lie before now.
-            start.now = Int64(Date().timeIntervalSince1970) - 180
-            let record = try await f.control.startRollout(start)
-            // Outcomes: the treatment fails a third of the time, the control 1 %.
-            let minute = StoreLayout.unixMinute(record.startedAt)
-            for m in (minute - 2)...(minute + 3) {
-                let key = f.control.store.layout.outcomes(flag: "new-checkout", minute: m)
-                _ = try await f.control.store.client.send(
-                    "HSET", key, StoreLayout.outcomeField(variant: "on", .ok), "200", StoreLayout.outcomeField(variant: "on", .err), "100",
-                    StoreLayout.outcomeField(variant: "off", .ok), "297", StoreLayout.outcomeField(variant: "off", .err), "3")
-            }
+            try await f.startFailingRollout()
             let cookie = try await f.login(ConsoleTokens.operator_)
             let page = try await f.get("/console/rollouts/new-checkout", cookie: cookie)
             #expect(page.status == .ok)
@@ -417,18 +424,8 @@ struct ConsoleRouteTests {
     @Test("a rollout the real watcher reverted shows its reason, its evidence and the hint that makes the files agree")
     func revertedRollout() async throws {
         try await ConsoleFixture.with { f in
-            var start = EnvironmentControl.RolloutStart(flag: "new-checkout", target: "on")
-            start.steps = [50, 100]
-            start.now = Int64(Date().timeIntervalSince1970) - 180
-            let record = try await f.control.startRollout(start)
-            // The treatment fails a third of the time: far above the ceiling, reverted at the first look.
-            let minute = StoreLayout.unixMinute(record.startedAt)
-            for m in (minute - 2)...(minute + 3) {
-                let key = f.control.store.layout.outcomes(flag: "new-checkout", minute: m)
-                _ = try await f.control.store.client.send(
-                    "HSET", key, StoreLayout.outcomeField(variant: "on", .ok), "200", StoreLayout.outcomeField(variant: "on", .err), "100",
-                    StoreLayout.outcomeField(variant: "off", .ok), "297", StoreLayout.outcomeField(variant: "off", .err), "3")
-            }
+            // Far above the ceiling: reverted at the watcher's first look.
+            try await f.startFailingRollout()
             let watcher = try RolloutWatcher(
                 configuration: .init(environment: "prod", holderID: "console-test"), client: f.control.store.client,
                 metricSource: RolloutWatcher.standardMetricSources(environment: "prod", client: f.control.store.client),
