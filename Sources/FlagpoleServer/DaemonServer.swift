@@ -521,7 +521,12 @@ package final class DaemonServer: Sendable, Service {
 
     /// The body, or nil when it is larger than the limit.
     private func readBody(_ request: Request) async -> [UInt8]? {
-        let limit = configuration.maxBodySize
+        await Self.readBody(request, limit: configuration.maxBodySize)
+    }
+
+    /// A request's body, or nil when it is (or says it is) larger than `limit` bytes; what arrived
+    /// before a broken connection otherwise.
+    static func readBody(_ request: Request, limit: Int) async -> [UInt8]? {
         if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > limit { return nil }
         var bytes: [UInt8] = []
         do {

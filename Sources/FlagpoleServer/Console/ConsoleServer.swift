@@ -414,17 +414,7 @@ package final class ConsoleServer: Sendable {
 
     /// A form body (`application/x-www-form-urlencoded`), or nil past 16 KiB.
     static func readForm(_ request: Request) async -> ConsoleForm? {
-        let limit = 16 * 1024
-        if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > limit { return nil }
-        var bytes: [UInt8] = []
-        do {
-            for try await buffer in request.body {
-                if bytes.count + buffer.readableBytes > limit { return nil }
-                bytes.append(contentsOf: buffer.readableBytesView)
-            }
-        } catch {
-            return ConsoleForm("")
-        }
+        guard let bytes = await DaemonServer.readBody(request, limit: 16 * 1024) else { return nil }
         return ConsoleForm(String(decoding: bytes, as: UTF8.self))
     }
 
