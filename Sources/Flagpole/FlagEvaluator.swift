@@ -49,19 +49,19 @@ extension FlagEvaluator {
 
 extension FlagEvaluator {
     public func flag(_ key: String, default defaultValue: Bool) -> FlagHandle<Bool> {
-        FlagHandle(key: key, defaultValue: defaultValue, backend: .evaluator(self))
+        FlagHandle(key: key, defaultValue: defaultValue, evaluator: self)
     }
     public func flag(_ key: String, default defaultValue: String) -> FlagHandle<String> {
-        FlagHandle(key: key, defaultValue: defaultValue, backend: .evaluator(self))
+        FlagHandle(key: key, defaultValue: defaultValue, evaluator: self)
     }
     public func flag(_ key: String, default defaultValue: Int) -> FlagHandle<Int> {
-        FlagHandle(key: key, defaultValue: defaultValue, backend: .evaluator(self))
+        FlagHandle(key: key, defaultValue: defaultValue, evaluator: self)
     }
     public func flag(_ key: String, default defaultValue: Double) -> FlagHandle<Double> {
-        FlagHandle(key: key, defaultValue: defaultValue, backend: .evaluator(self))
+        FlagHandle(key: key, defaultValue: defaultValue, evaluator: self)
     }
     public func flag(_ key: String, default defaultValue: JSONValue) -> FlagHandle<JSONValue> {
-        FlagHandle(key: key, defaultValue: defaultValue, backend: .evaluator(self))
+        FlagHandle(key: key, defaultValue: defaultValue, evaluator: self)
     }
 }
 

@@ -27,7 +27,12 @@ public final class FlagHandle<Value: Sendable>: Sendable {
     /// The code default: what the handle gives when the flag is missing, disabled, of another
     /// type, or fails to evaluate.
     public let defaultValue: Value
-    let backend: Backend
+    /// The client that evaluates, by position; nil for a handle of another ``FlagEvaluator``.
+    /// (Two optionals rather than an enum: reading a class reference out of an enum whose other
+    /// case holds an existential copies, and so retains, it on every evaluation.)
+    let client: FlagpoleClient?
+    /// The evaluator whose key-based accessors evaluate, when `client` is nil.
+    let evaluator: (any FlagEvaluator)?
     /// Where the flag was in the last snapshot the handle looked in: that snapshot's
     /// ``FlagSnapshot/tag`` in the high 40 bits, the position + 1 in the low 24 (0: not there).
     /// 0 before the first look (no snapshot has tag 0). Written by whichever thread looks first;
@@ -35,15 +40,18 @@ public final class FlagHandle<Value: Sendable>: Sendable {
     /// stores suffice.
     let cache = Atomic<UInt64>(0)
 
-    enum Backend: Sendable {
-        case client(FlagpoleClient)
-        case evaluator(any FlagEvaluator)
-    }
-
-    init(key: String, defaultValue: Value, backend: Backend) {
+    init(key: String, defaultValue: Value, client: FlagpoleClient) {
         self.key = key
         self.defaultValue = defaultValue
-        self.backend = backend
+        self.client = client
+        self.evaluator = nil
+    }
+
+    init(key: String, defaultValue: Value, evaluator: any FlagEvaluator) {
+        self.key = key
+        self.defaultValue = defaultValue
+        self.client = nil
+        self.evaluator = evaluator
     }
 
     /// The flag's position in `snapshot`'s flags, or nil when it has no such flag.
@@ -76,15 +84,13 @@ public final class FlagHandle<Value: Sendable>: Sendable {
 
     /// The flag's typed details in `snapshot` (no hooks, staleness or counting: the caller's).
     @inline(__always)
-    func evaluate(
-        in snapshot: FlagSnapshot, _ type: FlagValueType, _ context: EvaluationContext, _ extract: (JSONValue) -> Value?
-    ) -> EvaluationDetails<Value> {
+    func evaluate(in snapshot: FlagSnapshot, _ context: EvaluationContext) -> EvaluationDetails<Value> where Value: FlagHandleValue {
         guard let position = position(in: snapshot) else {
             return EvaluationDetails(
                 flagKey: key, value: defaultValue, reason: .error, errorCode: .flagNotFound, errorMessage: CompiledFlagSet.notFoundMessage,
                 metadata: snapshot.flags.metadata)
         }
-        return snapshot.flags.details(at: position, key: key, type, defaultValue, context, extract)
+        return snapshot.flags.details(at: position, key: key, Value.valueType, defaultValue, context, Value.extract)
     }
 }
 
@@ -101,107 +107,117 @@ enum FlagHandleCache {
 extension FlagHandle where Value == Bool {
     /// The flag's value for `context` (see ``FlagpoleClient/bool(_:default:context:)``).
     public func value(for context: EvaluationContext = .empty) -> Bool {
-        switch backend {
-        case .client(let client): client.handleValue(self, .boolean, context, { .bool($0) }, FlagHandleExtract.bool)
-        case .evaluator(let evaluator): evaluator.bool(key, default: defaultValue, context: context)
-        }
+        if let client { return client.handleValue(self, context) }
+        return evaluator!.bool(key, default: defaultValue, context: context)
     }
 
     /// The flag's value with the variant, reason, error code and metadata (see
     /// ``FlagpoleClient/boolDetails(_:default:context:)``).
     public func details(for context: EvaluationContext = .empty) -> EvaluationDetails<Bool> {
-        switch backend {
-        case .client(let client): client.handleDetails(self, .boolean, context, { .bool($0) }, FlagHandleExtract.bool)
-        case .evaluator(let evaluator): evaluator.boolDetails(key, default: defaultValue, context: context)
-        }
+        if let client { return client.handleDetails(self, context) }
+        return evaluator!.boolDetails(key, default: defaultValue, context: context)
     }
 }
 
 extension FlagHandle where Value == String {
     /// The flag's value for `context` (see ``FlagpoleClient/string(_:default:context:)``).
     public func value(for context: EvaluationContext = .empty) -> String {
-        switch backend {
-        case .client(let client): client.handleValue(self, .string, context, { .string($0) }, FlagHandleExtract.string)
-        case .evaluator(let evaluator): evaluator.string(key, default: defaultValue, context: context)
-        }
+        if let client { return client.handleValue(self, context) }
+        return evaluator!.string(key, default: defaultValue, context: context)
     }
 
     /// The flag's value with the variant, reason, error code and metadata.
     public func details(for context: EvaluationContext = .empty) -> EvaluationDetails<String> {
-        switch backend {
-        case .client(let client): client.handleDetails(self, .string, context, { .string($0) }, FlagHandleExtract.string)
-        case .evaluator(let evaluator): evaluator.stringDetails(key, default: defaultValue, context: context)
-        }
+        if let client { return client.handleDetails(self, context) }
+        return evaluator!.stringDetails(key, default: defaultValue, context: context)
     }
 }
 
 extension FlagHandle where Value == Int {
     /// The flag's value for `context` (see ``FlagpoleClient/integer(_:default:context:)``).
     public func value(for context: EvaluationContext = .empty) -> Int {
-        switch backend {
-        case .client(let client): client.handleValue(self, .integer, context, { .int(Int64($0)) }, FlagHandleExtract.integer)
-        case .evaluator(let evaluator): evaluator.integer(key, default: defaultValue, context: context)
-        }
+        if let client { return client.handleValue(self, context) }
+        return evaluator!.integer(key, default: defaultValue, context: context)
     }
 
     /// The flag's value with the variant, reason, error code and metadata.
     public func details(for context: EvaluationContext = .empty) -> EvaluationDetails<Int> {
-        switch backend {
-        case .client(let client): client.handleDetails(self, .integer, context, { .int(Int64($0)) }, FlagHandleExtract.integer)
-        case .evaluator(let evaluator): evaluator.integerDetails(key, default: defaultValue, context: context)
-        }
+        if let client { return client.handleDetails(self, context) }
+        return evaluator!.integerDetails(key, default: defaultValue, context: context)
     }
 }
 
 extension FlagHandle where Value == Double {
     /// The flag's value for `context` (see ``FlagpoleClient/double(_:default:context:)``).
     public func value(for context: EvaluationContext = .empty) -> Double {
-        switch backend {
-        case .client(let client): client.handleValue(self, .float, context, { .double($0) }, FlagHandleExtract.double)
-        case .evaluator(let evaluator): evaluator.double(key, default: defaultValue, context: context)
-        }
+        if let client { return client.handleValue(self, context) }
+        return evaluator!.double(key, default: defaultValue, context: context)
     }
 
     /// The flag's value with the variant, reason, error code and metadata.
     public func details(for context: EvaluationContext = .empty) -> EvaluationDetails<Double> {
-        switch backend {
-        case .client(let client): client.handleDetails(self, .float, context, { .double($0) }, FlagHandleExtract.double)
-        case .evaluator(let evaluator): evaluator.doubleDetails(key, default: defaultValue, context: context)
-        }
+        if let client { return client.handleDetails(self, context) }
+        return evaluator!.doubleDetails(key, default: defaultValue, context: context)
     }
 }
 
 extension FlagHandle where Value == JSONValue {
     /// The flag's value for `context` (see ``FlagpoleClient/object(_:default:context:)``).
     public func value(for context: EvaluationContext = .empty) -> JSONValue {
-        switch backend {
-        case .client(let client): client.handleValue(self, .object, context, { $0 }, FlagHandleExtract.object)
-        case .evaluator(let evaluator): evaluator.object(key, default: defaultValue, context: context)
-        }
+        if let client { return client.handleValue(self, context) }
+        return evaluator!.object(key, default: defaultValue, context: context)
     }
 
     /// The flag's value with the variant, reason, error code and metadata.
     public func details(for context: EvaluationContext = .empty) -> EvaluationDetails<JSONValue> {
-        switch backend {
-        case .client(let client): client.handleDetails(self, .object, context, { $0 }, FlagHandleExtract.object)
-        case .evaluator(let evaluator): evaluator.objectDetails(key, default: defaultValue, context: context)
-        }
+        if let client { return client.handleDetails(self, context) }
+        return evaluator!.objectDetails(key, default: defaultValue, context: context)
     }
 }
 
-/// What each type accepts of a flag's value: the engine's rules (CompiledFlagSet's typed
-/// accessors), so that a handle and a key agree.
-enum FlagHandleExtract {
-    @inline(__always) static func bool(_ v: JSONValue) -> Bool? { if case .bool(let b) = v { b } else { nil } }
-    @inline(__always) static func string(_ v: JSONValue) -> String? { if case .string(let s) = v { s } else { nil } }
-    @inline(__always) static func integer(_ v: JSONValue) -> Int? { if case .int(let i) = v { Int(truncatingIfNeeded: i) } else { nil } }
-    @inline(__always) static func double(_ v: JSONValue) -> Double? { v.numberValue }
-    @inline(__always) static func object(_ v: JSONValue) -> JSONValue? {
+/// The types a handle can have, with what each accepts of a flag's value: the engine's rules
+/// (CompiledFlagSet's typed accessors), so that a handle and a key agree. Static, so that each
+/// handle type's evaluation is compiled on its own, with its extraction inlined.
+protocol FlagHandleValue: Sendable {
+    static var valueType: FlagValueType { get }
+    static func extract(_ value: JSONValue) -> Self?
+    /// The value as hooks see it.
+    var json: JSONValue { get }
+}
+
+extension Bool: FlagHandleValue {
+    static var valueType: FlagValueType { .boolean }
+    @inline(__always) static func extract(_ v: JSONValue) -> Bool? { if case .bool(let b) = v { b } else { nil } }
+    var json: JSONValue { .bool(self) }
+}
+
+extension String: FlagHandleValue {
+    static var valueType: FlagValueType { .string }
+    @inline(__always) static func extract(_ v: JSONValue) -> String? { if case .string(let s) = v { s } else { nil } }
+    var json: JSONValue { .string(self) }
+}
+
+extension Int: FlagHandleValue {
+    static var valueType: FlagValueType { .integer }
+    @inline(__always) static func extract(_ v: JSONValue) -> Int? { if case .int(let i) = v { Int(truncatingIfNeeded: i) } else { nil } }
+    var json: JSONValue { .int(Int64(self)) }
+}
+
+extension Double: FlagHandleValue {
+    static var valueType: FlagValueType { .float }
+    @inline(__always) static func extract(_ v: JSONValue) -> Double? { v.numberValue }
+    var json: JSONValue { .double(self) }
+}
+
+extension JSONValue: FlagHandleValue {
+    static var valueType: FlagValueType { .object }
+    @inline(__always) static func extract(_ v: JSONValue) -> JSONValue? {
         switch v {
         case .object, .array: v
         default: nil
         }
     }
+    var json: JSONValue { self }
 }
 
 // MARK: - Making handles
@@ -224,27 +240,23 @@ extension FlagpoleClient {
 
     /// A handle, resolved in the current snapshot already.
     private func makeHandle<Value>(_ key: String, _ defaultValue: Value) -> FlagHandle<Value> {
-        let handle = FlagHandle(key: key, defaultValue: defaultValue, backend: .client(self))
+        let handle = FlagHandle(key: key, defaultValue: defaultValue, client: self)
         _ = handle.resolve(in: snapshot)
         return handle
     }
 
     /// A handle's value: ``boolDetails(_:default:context:)``'s path without building the details.
     @inline(__always)
-    func handleValue<Value>(
-        _ handle: FlagHandle<Value>, _ type: FlagValueType, _ context: EvaluationContext, _ json: (Value) -> JSONValue,
-        _ extract: (JSONValue) -> Value?
-    ) -> Value {
+    func handleValue<Value: FlagHandleValue>(_ handle: FlagHandle<Value>, _ context: EvaluationContext) -> Value {
         withSnapshot { s, slot in
             if _slowPath(slot.hasHooks) {
-                return hooked(s, slot, handle.key, type, handle.defaultValue, context, [], json) {
-                    handle.evaluate(in: $0, type, $1, extract)
-                }.value
+                return hooked(s, slot, handle.key, Value.valueType, handle.defaultValue, context, [], { $0.json }) { handle.evaluate(in: $0, $1) }
+                    .value
             }
             var value = handle.defaultValue
             var reason = EvaluationReason.error
             if let position = handle.position(in: s) {
-                (value, reason) = s.flags.value(at: position, handle.defaultValue, context, extract)
+                (value, reason) = s.flags.value(at: position, handle.defaultValue, context, Value.extract)
             }
             if reason != .error, staleFlag.load(ordering: .relaxed) { reason = .stale }
             evaluationCounts.add(at: ClientMetrics.index(reason), stripe: slot.stripe, exclusive: slot.ownsStripe)
@@ -254,15 +266,12 @@ extension FlagpoleClient {
 
     /// A handle's details, hooks run as for a key.
     @inline(__always)
-    func handleDetails<Value>(
-        _ handle: FlagHandle<Value>, _ type: FlagValueType, _ context: EvaluationContext, _ json: (Value) -> JSONValue,
-        _ extract: (JSONValue) -> Value?
-    ) -> EvaluationDetails<Value> {
+    func handleDetails<Value: FlagHandleValue>(_ handle: FlagHandle<Value>, _ context: EvaluationContext) -> EvaluationDetails<Value> {
         withSnapshot { s, slot in
             if _slowPath(slot.hasHooks) {
-                return hooked(s, slot, handle.key, type, handle.defaultValue, context, [], json) { handle.evaluate(in: $0, type, $1, extract) }
+                return hooked(s, slot, handle.key, Value.valueType, handle.defaultValue, context, [], { $0.json }) { handle.evaluate(in: $0, $1) }
             }
-            var details = handle.evaluate(in: s, type, context, extract)
+            var details = handle.evaluate(in: s, context)
             finish(&details, slot: slot)
             return details
         }
