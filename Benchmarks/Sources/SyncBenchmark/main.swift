@@ -8,7 +8,8 @@
 //   without changing a flag (full validate + compare, nothing written);
 // - runtime change (what `flagctl set` does once connected): read, check, atomic write; p50/p99 over 300;
 // - the `flagctl set` process end to end beside `flagctl --help` and `/bin/true`, when
-//   ../.build/release/flagctl exists (swift build -c release --product flagctl): the three run in
+//   ../.build/release/flagctl exists (swift build -c release --product flagctl --static-swift-stdlib,
+//   as Benchmarks/run-all builds it): the three run in
 //   rotating order each round; every `set` targets a flag that has the variant, alternates `on`
 //   and `off` so that each one writes, must exit 0 and must move the store's revision, or the
 //   benchmark fails; differences and ratios are medians of the per-round ones, with their spread.
@@ -168,5 +169,5 @@ if FileManager.default.isExecutableFile(atPath: flagctl.path) {
     print("| `flagctl set` process, end to end, 40 checked writes (median, min … max) | \(fmt(median(whole))) (\(spread(whole))) | ≤ 8 |")
     print("| `flagctl set` less `flagctl --help`, median of 40 paired differences (min … max) | \(fmt(median(setLessStart))) (\(spread(setLessStart))) | |")
 } else {
-    print("(build ../.build/release/flagctl with `swift build -c release --product flagctl` to time the process too)")
+    print("(build ../.build/release/flagctl with `swift build -c release --product flagctl --static-swift-stdlib` to time the process too)")
 }
