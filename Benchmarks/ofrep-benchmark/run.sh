@@ -32,7 +32,7 @@ for tool in wrk redis-server; do
     command -v "$tool" >/dev/null || { echo "ofrep-benchmark: $tool not found (Debian: apt-get install -y $tool)" >&2; exit 1; }
 done
 
-(cd "$root" && swift build -c release --product flagctl --scratch-path "$scratch" >&2)
+(cd "$root" && swift build -c release --product flagctl --static-swift-stdlib --scratch-path "$scratch" >&2)
 flagctl="$scratch/release/flagctl"
 swift build -c release --product ofrep-load --package-path "$root/Benchmarks" --scratch-path "$bench_scratch" >&2
 ofrep_load="$bench_scratch/release/ofrep-load"

@@ -20,6 +20,19 @@ public protocol FlagEvaluator: Sendable {
     /// Records how work done under a flag's evaluation went (see
     /// ``FlagpoleClient/recordOutcome(flag:variant:success:duration:)``).
     func recordOutcome(flag: String, variant: String?, success: Bool, duration: Duration?)
+    /// A handle on a boolean flag: `key` resolved once, then evaluated with the handle's
+    /// `value(for:)` and `details(for:)` (see ``FlagHandle``). The default implementation
+    /// evaluates through this evaluator's key-based accessors; ``FlagpoleClient`` reads the flag
+    /// by position.
+    func flag(_ key: String, default defaultValue: Bool) -> FlagHandle<Bool>
+    /// A handle on a string flag.
+    func flag(_ key: String, default defaultValue: String) -> FlagHandle<String>
+    /// A handle on an integer flag.
+    func flag(_ key: String, default defaultValue: Int) -> FlagHandle<Int>
+    /// A handle on a number flag.
+    func flag(_ key: String, default defaultValue: Double) -> FlagHandle<Double>
+    /// A handle on an object flag.
+    func flag(_ key: String, default defaultValue: JSONValue) -> FlagHandle<JSONValue>
 }
 
 extension FlagEvaluator {
@@ -31,6 +44,24 @@ extension FlagEvaluator {
     /// Records how work done under an evaluation went: its flag key and variant.
     public func recordOutcome<Value>(of details: EvaluationDetails<Value>, success: Bool, duration: Duration? = nil) {
         recordOutcome(flag: details.flagKey, variant: details.variant, success: success, duration: duration)
+    }
+}
+
+extension FlagEvaluator {
+    public func flag(_ key: String, default defaultValue: Bool) -> FlagHandle<Bool> {
+        FlagHandle(key: key, defaultValue: defaultValue, evaluator: self)
+    }
+    public func flag(_ key: String, default defaultValue: String) -> FlagHandle<String> {
+        FlagHandle(key: key, defaultValue: defaultValue, evaluator: self)
+    }
+    public func flag(_ key: String, default defaultValue: Int) -> FlagHandle<Int> {
+        FlagHandle(key: key, defaultValue: defaultValue, evaluator: self)
+    }
+    public func flag(_ key: String, default defaultValue: Double) -> FlagHandle<Double> {
+        FlagHandle(key: key, defaultValue: defaultValue, evaluator: self)
+    }
+    public func flag(_ key: String, default defaultValue: JSONValue) -> FlagHandle<JSONValue> {
+        FlagHandle(key: key, defaultValue: defaultValue, evaluator: self)
     }
 }
 

@@ -1,5 +1,6 @@
 import FlagpoleCore
 import FlagpoleStore
+import Synchronization
 
 /// One immutable view of an environment's flags: compiled for evaluation, with the effective
 /// definitions (overrides applied) they were compiled from, the revision, and where and when the
@@ -16,6 +17,12 @@ final class FlagSnapshot: Sendable {
     /// When the data was last known to be current (Unix seconds): read from Redis, saved to disk,
     /// or loaded from files.
     let asOf: Double
+    /// This snapshot's number, unique in the process (never 0), as flag handles tag the position
+    /// they resolved: ``FlagHandle`` keeps it in 40 bits, so it counts modulo 2^40 - 1 (a
+    /// handle would have to sit unused through that many snapshots for a tag to repeat).
+    let tag: UInt64
+
+    private static let nextSerial = Atomic<UInt64>(0)
 
     init(flags: CompiledFlagSet, definitions: [String: JSONValue], revision: Int64?, source: FlagpoleClient.Source, asOf: Double) {
         self.flags = flags
@@ -23,6 +30,7 @@ final class FlagSnapshot: Sendable {
         self.revision = revision
         self.source = source
         self.asOf = asOf
+        tag = Self.nextSerial.wrappingAdd(1, ordering: .relaxed).oldValue % FlagHandleCache.tagLimit + 1
     }
 
     /// No flags: every evaluation gives the caller's code default.

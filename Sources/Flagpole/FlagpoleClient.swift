@@ -136,7 +136,7 @@ public final class FlagpoleClient: Sendable, Service {
     /// Runs `body` with the current snapshot and the calling thread's counter stripe. See
     /// ``ThreadSlot`` for why this takes no lock and retains nothing on the common path.
     @inline(__always)
-    private func withSnapshot<R>(_ body: (FlagSnapshot, ThreadSlot) -> R) -> R {
+    func withSnapshot<R>(_ body: (FlagSnapshot, ThreadSlot) -> R) -> R {
         ThreadSlot.withCurrent { slot in
             if slot.owner == id, slot.generation == generation.load(ordering: .acquiring), let unmanaged = slot.unmanaged {
                 return unmanaged._withUnsafeGuaranteedRef { body($0, slot) }

@@ -217,6 +217,17 @@ public final class InMemoryFlags: FlagEvaluator, Sendable {
     public func objectDetails(_ key: String, default defaultValue: JSONValue, context: EvaluationContext) -> EvaluationDetails<JSONValue> {
         client.objectDetails(key, default: defaultValue, context: context)
     }
+    /// A handle on a boolean flag, evaluated by ``client`` by position (see `FlagHandle`); it
+    /// follows ``set(_:variant:)``, ``update(_:)``, ``remove(_:)`` and the others.
+    public func flag(_ key: String, default defaultValue: Bool) -> FlagHandle<Bool> { client.flag(key, default: defaultValue) }
+    /// A handle on a string flag, evaluated by ``client``.
+    public func flag(_ key: String, default defaultValue: String) -> FlagHandle<String> { client.flag(key, default: defaultValue) }
+    /// A handle on an integer flag, evaluated by ``client``.
+    public func flag(_ key: String, default defaultValue: Int) -> FlagHandle<Int> { client.flag(key, default: defaultValue) }
+    /// A handle on a number flag, evaluated by ``client``.
+    public func flag(_ key: String, default defaultValue: Double) -> FlagHandle<Double> { client.flag(key, default: defaultValue) }
+    /// A handle on an object flag, evaluated by ``client``.
+    public func flag(_ key: String, default defaultValue: JSONValue) -> FlagHandle<JSONValue> { client.flag(key, default: defaultValue) }
     public func recordOutcome(flag: String, variant: String?, success: Bool, duration: Duration?) {
         state.withLock { $0.outcomes.append(Outcome(flag: flag, variant: variant, success: success, duration: duration)) }
     }

@@ -45,6 +45,12 @@ let benchmarks: @Sendable () -> Void = {
         maxDuration: .seconds(2),
         maxIterations: 100_000
     )
+    // Benchmarks/smoke (CI): a few iterations each, to check that they run, not how fast.
+    let smoke = ProcessInfo.processInfo.environment["FLAGPOLE_BENCH_SMOKE"] != nil
+    if smoke {
+        Benchmark.defaultConfiguration.maxDuration = .milliseconds(200)
+        Benchmark.defaultConfiguration.maxIterations = 20
+    }
 
     let flags: CompiledFlagSet
     do {

@@ -1,4 +1,5 @@
 import Benchmark
+import Foundation
 import FlagpoleRedis
 import FlagpoleTesting
 
@@ -12,6 +13,12 @@ let benchmarks: @Sendable () -> Void = {
         maxDuration: .seconds(3),
         maxIterations: 1_000_000
     )
+    // Benchmarks/smoke (CI): a few iterations each, to check that they run, not how fast.
+    let smoke = ProcessInfo.processInfo.environment["FLAGPOLE_BENCH_SMOKE"] != nil
+    if smoke {
+        Benchmark.defaultConfiguration.maxDuration = .milliseconds(200)
+        Benchmark.defaultConfiguration.maxIterations = 20
+    }
     Benchmark.setup = {
         let s = try await RedisServer.start()
         server = s

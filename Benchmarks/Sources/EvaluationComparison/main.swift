@@ -12,8 +12,11 @@
 //   itself again under LD_PRELOAD to load it, as the benchmark plugin does).
 // - Python: openfeature-flagd-core 2.0.0 in a virtualenv under ~/.cache (FLAGD_REFERENCE_VENV, the one
 //   ../shared/tools/flagd-reference uses; installed when missing), the same flags and contexts,
-//   `resolve_*_value` timed in a Python loop (thread CPU time too), median of 5 rounds of about
-//   0.2 s. Its answers are checked against Swift's.
+//   `resolve_*_value` timed in a Python loop (thread CPU time too), rounds of about 0.1 s a row.
+//   One Python process stays up beside this one, and the two take turns round by round (Swift's
+//   round of every row, then Python's), so that a slow moment of the machine hits both; the
+//   "× faster than Python" column is the median of the per-round ratios, with their spread. Its
+//   answers are checked against Swift's; a round it fails to give aborts the run.
 // - flagctl: when ../.build/release/flagctl exists (swift build -c release --product flagctl),
 //   `flagctl eval --flags FIXTURE --jsonl` over `--lines` lines, process start included: wall time
 //   and CPU time (user + system), medians of 3.
@@ -117,15 +120,6 @@ func nanosecondsPerCall(_ n: Int, _ body: (Int) -> Void) -> Double {
     return Double(threadCPUNanoseconds() - start) / Double(n)
 }
 
-/// Per-call times of `rounds` rounds of about 20 ms each, after a warm-up.
-@inline(__always)
-func timeRounds(_ body: (Int) -> Void) -> [Double] {
-    _ = nanosecondsPerCall(10_000, body)
-    let estimate = max(0.1, nanosecondsPerCall(10_000, body))
-    let n = max(10_000, Int(20_000_000 / estimate))
-    return (0..<rounds).map { _ in nanosecondsPerCall(n, body) }.sorted()
-}
-
 /// Evaluates a row once, the way an app reads it: the typed accessor, then its value.
 @inline(__always)
 func evaluate(_ row: Row, _ context: EvaluationContext) -> JSONValue {
@@ -135,20 +129,21 @@ func evaluate(_ row: Row, _ context: EvaluationContext) -> JSONValue {
     }
 }
 
-func timeFloor() -> [Double] {
-    let key = floorKey
-    return timeRounds { _ in blackHole(bare[key] ?? false) }
-}
-
-func timeRow(_ row: Row) -> [Double] {
+/// One round: CPU nanoseconds per call over `n` calls of the floor (`k` = 0) or of row `k - 1`.
+func measure(_ k: Int, _ n: Int) -> Double {
+    guard k > 0 else {
+        let key = floorKey
+        return nanosecondsPerCall(n) { _ in blackHole(bare[key] ?? false) }
+    }
+    let row = rows[k - 1]
     let key = row.flag
     switch row.type {
     case .boolean:
         let fallback = row.defaultValue.boolValue ?? false
-        return timeRounds { i in blackHole(flags.bool(key, default: fallback, context: contexts[i & 7]).value) }
+        return nanosecondsPerCall(n) { i in blackHole(flags.bool(key, default: fallback, context: contexts[i & 7]).value) }
     default:
         let fallback = row.defaultValue.stringValue ?? ""
-        return timeRounds { i in blackHole(flags.string(key, default: fallback, context: contexts[i & 7]).value) }
+        return nanosecondsPerCall(n) { i in blackHole(flags.string(key, default: fallback, context: contexts[i & 7]).value) }
     }
 }
 
@@ -263,33 +258,91 @@ let pythonScript = #"""
         c = dict(c); tk = c.pop("targetingKey", None)
         contexts.append(EvaluationContext(targeting_key=tk, attributes=c))
     cycle = contexts * 16
-    out = []
+    def timed(resolve, key, default, passes):
+        start = time.thread_time_ns()
+        for _ in range(passes):
+            for ctx in cycle:
+                resolve(key, default, ctx)
+        return (time.thread_time_ns() - start) / (passes * len(cycle))
+    rows, values = [], []
     for row in spec["rows"]:
         resolve = getattr(core, "resolve_%s_value" % row["type"])
         key, default = row["flag"], row["default"]
-        values = [resolve(key, default, ctx).value for ctx in contexts]
-        def timed(passes):
-            start = time.thread_time_ns()
-            for _ in range(passes):
-                for ctx in cycle:
-                    resolve(key, default, ctx)
-            return (time.thread_time_ns() - start) / (passes * len(cycle))
-        timed(3)
-        passes = max(1, int(spec["roundSeconds"] * 1e9 / (timed(3) * len(cycle))))
-        times = sorted(timed(passes) for _ in range(spec["rounds"]))
-        out.append({"flag": key, "ns": times[len(times) // 2], "min": times[0], "max": times[-1], "values": values})
-    print(json.dumps({"version": version("openfeature-flagd-core"), "python": sys.version.split()[0], "rows": out}))
+        values.append([resolve(key, default, ctx).value for ctx in contexts])
+        timed(resolve, key, default, 3)
+        passes = max(1, int(spec["roundSeconds"] * 1e9 / (timed(resolve, key, default, 3) * len(cycle))))
+        rows.append((resolve, key, default, passes))
+    print(json.dumps({"version": version("openfeature-flagd-core"), "python": sys.version.split()[0], "values": values}), flush=True)
+    # One round of every row per "round" line on standard input, until it closes.
+    for line in sys.stdin:
+        if line.strip() != "round":
+            break
+        print(json.dumps([timed(*row) for row in rows]), flush=True)
     """#
 
 struct PythonRow {
+    /// Median ns per evaluation over the rounds.
     var ns: Double
-    var min: Double
-    var max: Double
+    /// Median of the per-round ratios Python ÷ Swift, and their extremes.
+    var ratio: Double
+    var ratioMin: Double
+    var ratioMax: Double
     var values: [JSONValue]
 }
 
-/// The reference evaluator's figures per row, with a description of what ran, or the reason it did not.
-func runPython() -> (rows: [PythonRow]?, note: String) {
+/// The reference evaluator, running beside this process: one round of every row per request.
+final class PythonReference {
+    let process: Process
+    let input: FileHandle
+    let output: FileHandle
+    var buffer = Data()
+    /// Per row, its value for each context.
+    var values: [[JSONValue]] = []
+    var description = ""
+
+    init(python: String, script: String, spec: String) throws {
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: python)
+        process.arguments = [script, spec]
+        let stdin = Pipe(), stdout = Pipe()
+        process.standardInput = stdin
+        process.standardOutput = stdout
+        process.standardError = FileHandle.standardError
+        try process.run()
+        input = stdin.fileHandleForWriting
+        output = stdout.fileHandleForReading
+    }
+
+    /// The next line the reference prints, nil when it ended.
+    func line() -> String? {
+        while true {
+            if let newline = buffer.firstIndex(of: 10) {
+                let text = String(decoding: buffer[buffer.startIndex..<newline], as: UTF8.self)
+                buffer.removeSubrange(buffer.startIndex...newline)
+                return text
+            }
+            let chunk = output.availableData
+            if chunk.isEmpty { return nil }
+            buffer.append(chunk)
+        }
+    }
+
+    /// One round of every row: ns per evaluation each.
+    func round() -> [Double]? {
+        input.write(Data("round\n".utf8))
+        guard let text = line(), let list = (try? JSONParser.parse(text))?.arrayValue else { return nil }
+        let times = list.compactMap(\.numberValue)
+        return times.count == list.count ? times : nil
+    }
+
+    func stop() {
+        try? input.close()
+        process.waitUntilExit()
+    }
+}
+
+/// Starts the reference evaluator (installing it when missing), or says why it cannot run.
+@MainActor func startPython() -> (PythonReference?, note: String) {
     let environment = ProcessInfo.processInfo.environment
     let venv = environment["FLAGD_REFERENCE_VENV"] ?? (NSHomeDirectory() + "/.cache/flagd-reference-venv")
     let python = venv + "/bin/python"
@@ -303,28 +356,28 @@ func runPython() -> (rows: [PythonRow]?, note: String) {
         }
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("evaluation-comparison-py-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
         let script = directory.appendingPathComponent("reference.py"), spec = directory.appendingPathComponent("spec.json")
         try pythonScript.write(to: script, atomically: false, encoding: .utf8)
         let specValue: JSONValue = [
-            "fixture": .string(fixturePath), "rounds": 5, "roundSeconds": 0.2,
+            "fixture": .string(fixturePath), "roundSeconds": 0.1,
             "contexts": .array(contexts.map(\.jsonValue)),
             "rows": .array(rows.map { ["flag": .string($0.flag), "type": .string($0.type.rawValue), "default": $0.defaultValue] }),
         ]
         try specValue.jsonString.write(to: spec, atomically: false, encoding: .utf8)
-        let child = try run(python, [script.path, spec.path])
-        guard child.status == 0, let answer = try? JSONParser.parse(child.output),
-            let list = answer["rows"]?.arrayValue, list.count == rows.count
+        let reference = try PythonReference(python: python, script: script.path, spec: spec.path)
+        guard let header = reference.line(), let answer = try? JSONParser.parse(header),
+            let values = answer["values"]?.arrayValue?.map({ $0.arrayValue ?? [] }), values.count == rows.count
         else {
-            return (nil, "the Python run failed: \(child.errors.suffix(400))")
+            reference.stop()
+            return (nil, "the Python reference did not start (its errors are above)")
         }
-        let parsed = list.map { r in
-            PythonRow(
-                ns: r["ns"]?.numberValue ?? .nan, min: r["min"]?.numberValue ?? .nan, max: r["max"]?.numberValue ?? .nan,
-                values: r["values"]?.arrayValue ?? [])
-        }
+        reference.values = values
         let version = answer["version"]?.stringValue ?? "?", pythonVersion = answer["python"]?.stringValue ?? "?"
-        return (parsed, "openfeature-flagd-core \(version) on CPython \(pythonVersion), thread CPU time, median of 5 rounds of about 0.2 s")
+        return (
+            reference,
+            "openfeature-flagd-core \(version) on CPython \(pythonVersion), thread CPU time, rounds of about 0.1 s a row,"
+                + " taking turns with Swift's rounds in one process pair"
+        )
     } catch {
         return (nil, "the Python run failed: \(error)")
     }
@@ -411,10 +464,34 @@ func allocations(_ x: Double?) -> String {
 }
 
 let loadBefore = loadAverage()
-let floorTimes = timeFloor()
-let swiftTimes = rows.map(timeRow)
+let (pythonReference, pythonNote) = arguments.contains("--no-python") ? (nil, "skipped (--no-python)") : startPython()
+// Sizes: about 20 ms of the floor and of each row a round.
+let sizes = (0...rows.count).map { k in
+    _ = measure(k, 10_000)
+    return max(10_000, Int(20_000_000 / max(0.1, measure(k, 10_000))))
+}
+var swiftRounds = Array(repeating: [Double](), count: rows.count + 1)
+var pythonRounds = Array(repeating: [Double](), count: rows.count)
+for round in 0..<rounds {
+    for k in 0...rows.count { swiftRounds[k].append(measure(k, sizes[k])) }
+    if let pythonReference {
+        guard let times = pythonReference.round(), times.count == rows.count else { fail("the Python reference gave no figures for round \(round + 1)") }
+        for (i, t) in times.enumerated() { pythonRounds[i].append(t) }
+    }
+}
+pythonReference?.stop()
+let floorTimes = swiftRounds[0].sorted()
+let swiftTimes = (0..<rows.count).map { swiftRounds[$0 + 1].sorted() }
+/// Per row: Python's median ns, and the median (min, max) of the per-round ratios Python ÷ Swift.
+let pythonRows: [PythonRow]? = pythonReference.map { reference in
+    (0..<rows.count).map { i in
+        let ratios = zip(pythonRounds[i], swiftRounds[i + 1]).map { $0 / $1 }.sorted()
+        return PythonRow(
+            ns: median(pythonRounds[i].sorted()), ratio: median(ratios), ratioMin: ratios.first!, ratioMax: ratios.last!,
+            values: reference.values[i])
+    }
+}
 let (allocationCounts, allocationNote) = countAllocations()
-let (pythonRows, pythonNote) = arguments.contains("--no-python") ? (nil, "skipped (--no-python)") : runPython()
 let flagctl = arguments.contains("--no-flagctl") ? nil : timeFlagctl()
 let loadAfter = loadAverage()
 
@@ -445,7 +522,7 @@ for (i, row) in rows.enumerated() {
     let swiftNs = median(t)
     let allocs = allocationCounts?[i + 1]
     let python = pythonRows?[i]
-    let speedup = python.map { $0.ns / swiftNs } ?? .nan
+    let speedup = python.map(\.ratio) ?? .nan
     var goals: [String] = []
     if row.isRule {
         goals.append(verdict("≤ 300 ns", swiftNs <= 300, "\(ns(swiftNs)) ns"))
@@ -456,7 +533,8 @@ for (i, row) in rows.enumerated() {
     goals.append(verdict("≥ 50× Python", speedup.isNaN ? nil : speedup >= 50, ratio(speedup)))
     print(
         "| \(row.name) | \(row.flag) | \(ns(swiftNs)) (\(ns(t.first!))–\(ns(t.last!))) | \(allocations(allocs)) "
-            + "| \(ratio(swiftNs / floorNs)) | \(python.map { ns($0.ns) } ?? "–") | \(ratio(speedup)) "
+            + "| \(ratio(swiftNs / floorNs)) | \(python.map { ns($0.ns) } ?? "–") "
+            + "| \(ratio(speedup))\(python.map { " (\(ratio($0.ratioMin))–\(ratio($0.ratioMax)))" } ?? "") "
             + "| \(goals.joined(separator: "; ")) |")
     if let python {
         for (c, context) in contexts.enumerated() where c >= python.values.count || python.values[c] != evaluate(row, context) {

@@ -8,7 +8,8 @@
 // program run with --worker) join an environment with one flag; the flag is flipped `--flips`
 // times with the same atomic write `flagctl set` uses, `--gap-ms` apart. Every instance reports
 // (revision, wall-clock time) of each update it applies. Printed: instances that applied every
-// change, propagation p50/p99/max (write returned → instance applied), Redis CPU (user+sys
+// change, propagation p50/p99/max (from before the write → instance applied; a negative one fails
+// the run, and an instance that missed a change makes it exit 1 after printing), Redis CPU (user+sys
 // seconds, from INFO) and memory during the phase.
 // Phase 2: an environment of `--cold-flags` flags; `--cold-instances` instances start at once in
 // the workers. Printed: time from launch until every instance is ready with the full flag set,
@@ -234,10 +235,15 @@ let clientsInfo = try await info(admin, "clients")
 let memJoined = Double(try await info(admin, "memory")["used_memory"] ?? "0") ?? 0
 let load = try EnvironmentControl(environment: "load", client: admin, directory: directory)
 let cpuBefore = try await redisCPU(admin)
-var committed: [Int64: Int64] = [:]  // revision → wall time the write returned
+var committed: [Int64: Int64] = [:]  // revision → wall time just before its write started
 for i in 0..<flips {
+    let started = wallNanos()
     let outcome = try await load.apply(.set(variant: i % 2 == 0 ? "on" : "off"), flag: "switch", actor: "fleet-load", reason: nil)
-    committed[outcome.revision!] = wallNanos()
+    guard let revision = outcome.revision else {
+        FileHandle.standardError.write(Data("fleet-load: flip \(i) wrote nothing\n".utf8))
+        exit(1)
+    }
+    committed[revision] = started
     try await Task.sleep(for: .milliseconds(gapMs))
 }
 let lastRevision = committed.keys.max()!
@@ -259,13 +265,21 @@ for instance in 0..<instances {
     let mine = applied[instance] ?? [:]
     var all = true
     for (revision, at) in committed {
-        if let t = mine[revision] { latencies.append(Double(t - at) / 1e6) } else { all = false }
+        if let t = mine[revision] {
+            guard t >= at else {
+                FileHandle.standardError.write(Data("fleet-load: instance \(instance) applied revision \(revision) before its write started\n".utf8))
+                exit(1)
+            }
+            latencies.append(Double(t - at) / 1e6)
+        } else {
+            all = false
+        }
     }
     if all { complete += 1 }
 }
 for w in workers { w.stop() }
 emit("  instances that applied every one of the \(flips) changes: \(complete) of \(instances)")
-emit("  propagation (write returned → instance applied), ms: p50 \(fmt(percentile(latencies, 0.5))), p99 \(fmt(percentile(latencies, 0.99))), max \(fmt(latencies.max() ?? .nan)) over \(latencies.count) applications")
+emit("  propagation (before the write → instance applied), ms: p50 \(fmt(percentile(latencies, 0.5))), p99 \(fmt(percentile(latencies, 0.99))), max \(fmt(latencies.max() ?? .nan)) over \(latencies.count) applications")
 emit("  Redis CPU during the flips: \(fmt(cpuAfter - cpuBefore, 3)) s (user+sys) over \(fmt(Double(flips * gapMs) / 1000, 1)) s")
 emit("  Redis memory: \(fmt(memBefore / 1_048_576)) MiB before, \(fmt(memJoined / 1_048_576)) MiB with the fleet connected (\(clientsInfo["connected_clients"] ?? "?") connections)")
 
@@ -282,3 +296,7 @@ let bytesAfter = Double(try await info(admin, "stats")["total_net_output_bytes"]
 let full = workers.flatMap { $0.snapshot }.filter { $0.hasPrefix("READY ") && $0.hasSuffix(" 1") }.count
 for w in workers { w.stop() }
 emit("  all \(coldInstances) ready in \(fmt(readyAfter)) s (\(full) with all \(coldFlags) flags); Redis sent \(fmt(Double(bytesAfter - bytesBefore) / 1_048_576)) MiB (\(fmt((bytesAfter - bytesBefore) / Double(coldInstances) / 1024)) KiB per instance)")
+if complete < instances {
+    FileHandle.standardError.write(Data("fleet-load: \(instances - complete) of \(instances) instances missed a change\n".utf8))
+    exit(1)
+}

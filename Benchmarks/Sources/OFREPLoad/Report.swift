@@ -18,12 +18,23 @@ struct Report {
             "ofrep-load: \(options.connections) connections (\(threads)), \(load),"
                 + " \(fixed(options.duration.seconds, 1)) s after \(fixed(options.warmUp.seconds, 1)) s warm-up",
             "requests \(tally.latencies.count), achieved \(fixed(achievedRate, 0)) req/s, non-2xx \(tally.non2xx),"
-                + " socket errors \(tally.socketErrors), timeouts \(tally.timeouts), reconnects \(tally.reconnects)",
-            "latency (from intended send)  " + percentiles(tally.latencies),
-            "service time (from write)     " + percentiles(tally.serviceTimes),
+                + " socket errors \(tally.socketErrors), timeouts \(tally.timeouts), lost with a broken connection \(tally.lost),"
+                + " reconnects \(tally.reconnects)",
+            "latency (from intended send)  " + percentiles(withFailures(tally.latencies)),
+            "service time (from write)     " + percentiles(withFailures(tally.serviceTimes)),
+            "(timeouts and requests lost with a broken connection count as the worst latency: \(failures) of \(tally.latencies.count + failures);"
+                + " a percentile among them prints as 'failed')",
             "generator CPU \(fixed(Double(cpuNanoseconds) / 1e9, 1)) s user+sys"
                 + " (\(fixed(100 * Double(cpuNanoseconds) / Double(max(wallNanoseconds, 1)), 0))% of one core)",
         ]
+    }
+
+    /// Requests that never got an answer: timeouts and those lost with a broken connection.
+    var failures: Int { tally.timeouts + tally.lost }
+
+    /// `sorted` with one `Int64.max` (worse than any answer) per failed request, still sorted.
+    private func withFailures(_ sorted: [Int64]) -> [Int64] {
+        sorted + Array(repeating: Int64.max, count: failures)
     }
 
     private func percentiles(_ sorted: [Int64]) -> String {
@@ -43,6 +54,7 @@ func percentile(_ sorted: [Int64], _ fraction: Double) -> Int64 {
 
 /// Nanoseconds as milliseconds with three significant digits: `0.213 ms`, `1.83 ms`, `18.3 ms`.
 func milliseconds(_ nanoseconds: Int64) -> String {
+    if nanoseconds == Int64.max { return "failed" }
     let value = Double(nanoseconds) / 1e6
     let decimals = value < 1 ? 3 : value < 10 ? 2 : value < 100 ? 1 : 0
     return "\(fixed(value, decimals)) ms"

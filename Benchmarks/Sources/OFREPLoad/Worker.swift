@@ -12,6 +12,8 @@ struct Tally {
     var socketErrors = 0
     /// Recorded requests still unanswered when the drain time after the run ran out.
     var timeouts = 0
+    /// Recorded requests in flight on a connection that failed or was closed before the answer.
+    var lost = 0
     /// Connections opened again after the server closed them.
     var reconnects = 0
 
@@ -21,6 +23,7 @@ struct Tally {
         non2xx += other.non2xx
         socketErrors += other.socketErrors
         timeouts += other.timeouts
+        lost += other.lost
         reconnects += other.reconnects
     }
 }
@@ -257,6 +260,7 @@ final class Worker {
 
     /// Closes the connection and opens it again at once; counts a socket error when `error`.
     private func lose(_ index: Int, error: Bool) {
+        if connections[index].hasRequestInFlight, connections[index].due >= schedule.measuredStart { tally.lost += 1 }
         close(connections[index].fd)
         connections[index].fd = -1
         connections[index].parser = HTTPResponseParser()

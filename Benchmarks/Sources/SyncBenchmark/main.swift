@@ -7,8 +7,14 @@
 // - no-op sync: files unchanged since the last sync (the source-hash fast path), and files touched
 //   without changing a flag (full validate + compare, nothing written);
 // - runtime change (what `flagctl set` does once connected): read, check, atomic write; p50/p99 over 300;
-// - the `flagctl set` process end to end, with process start (`flagctl --help`) reported apart,
-//   when ../.build/release/flagctl exists (swift build -c release --product flagctl).
+// - the `flagctl set` process end to end beside `flagctl --help` and `/bin/true`, when
+//   ../.build/release/flagctl exists (swift build -c release --product flagctl --static-swift-stdlib,
+//   as Benchmarks/run-all builds it): the three run in
+//   rotating order each round; every `set` targets a flag that has the variant, alternates `on`
+//   and `off` so that each one writes, must exit 0 and must move the store's revision, or the
+//   benchmark fails; differences and ratios are medians of the per-round ones, with their spread.
+//
+// Every timed operation is checked; one that fails aborts the benchmark (exit 1).
 import FlagpoleControl
 import FlagpoleCore
 import FlagpoleRedis
@@ -26,6 +32,11 @@ let rounds = arg("--rounds", 5)
 func ms(_ d: Duration) -> Double { d.seconds * 1000 }
 func fmt(_ x: Double) -> String { String(format: "%.2f", x) }
 func median(_ xs: [Double]) -> Double { let s = xs.sorted(); return s[s.count / 2] }
+func spread(_ xs: [Double]) -> String { let s = xs.sorted(); return "\(fmt(s.first!)) … \(fmt(s.last!))" }
+func fail(_ message: String) -> Never {
+    FileHandle.standardError.write(Data("sync-benchmark: \(message)\n".utf8))
+    exit(1)
+}
 func percentile(_ xs: [Double], _ p: Double) -> Double { let s = xs.sorted(); return s[min(s.count - 1, Int(Double(s.count) * p))] }
 
 /// A realistic mix: a third static booleans, a third email targeting, a third percentage splits.
@@ -86,10 +97,12 @@ for round in 0..<rounds {
 // Runtime changes, in process.
 let control = try EnvironmentControl(environment: "prod", client: client, directory: FlagDirectory(root: root.path))
 var sets: [Double] = []
+let changing = min(50, flagCount)
 for i in 0..<300 {
     let t = ContinuousClock.now
-    _ = try await control.apply(.enable((i / 50) % 2 == 1), flag: "flag-\(i % 50)", actor: "bench", reason: nil)
+    let outcome = try await control.apply(.enable((i / changing) % 2 == 1), flag: "flag-\(i % changing)", actor: "bench", reason: nil)
     sets.append(ms(t.duration(to: .now)))
+    guard outcome.revision != nil else { fail("runtime change \(i) on flag-\(i % changing) wrote nothing") }
 }
 
 print("Flagpole sync benchmark: \(flagCount) flags (⅓ static, ⅓ targeting, ⅓ fractional), local redis-server, median of \(rounds) rounds")
@@ -106,25 +119,55 @@ print("| runtime change in process (read + check + atomic write), p50 / p99 | \(
 let flagctl = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     .deletingLastPathComponent().appendingPathComponent(".build/release/flagctl")
 if FileManager.default.isExecutableFile(atPath: flagctl.path) {
-    func runProcess(_ args: [String]) throws -> Double {
+    /// Runs `executable` with `args`; the milliseconds it took, after checking it exited 0.
+    func runProcess(_ executable: URL, _ args: [String]) throws -> Double {
         let p = Process()
-        p.executableURL = flagctl
+        p.executableURL = executable
         p.arguments = args
         p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
+        let errors = Pipe()
+        p.standardError = errors
         let t = ContinuousClock.now
         try p.run()
         p.waitUntilExit()
-        return ms(t.duration(to: .now))
+        let elapsed = ms(t.duration(to: .now))
+        guard p.terminationReason == .exit, p.terminationStatus == 0 else {
+            let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            fail("\(executable.lastPathComponent) \(args.joined(separator: " ")) failed (exit \(p.terminationStatus)): \(message)")
+        }
+        return elapsed
     }
-    var start: [Double] = [], whole: [Double] = []
+    let trueURL = URL(fileURLWithPath: "/bin/true")
+    // Flags with an "on" and an "off" variant: flag-0, flag-3, … (the static booleans).
+    let targets = (0..<max(1, min(20, (flagCount + 2) / 3))).map { "flag-\($0 * 3)" }
+    var baseline: [Double] = [], start: [Double] = [], whole: [Double] = []
+    var startRatio: [Double] = [], setLessStart: [Double] = []
     for i in 0..<40 {
-        start.append(try runProcess(["--help"]))
-        whole.append(try runProcess(["set", "flag-\(i % 50)", (i / 50) % 2 == 0 ? "on" : "off", "--env", "prod", "--flags", root.path, "--redis", server.url]))
+        let flag = targets[i % targets.count]
+        let variant = (i / targets.count) % 2 == 0 ? "on" : "off"
+        let before = try await control.store.read(flag: flag).revision
+        var t = (0.0, 0.0, 0.0)
+        for k in 0..<3 {
+            switch (i + k) % 3 {
+            case 0: t.0 = try runProcess(trueURL, [])
+            case 1: t.1 = try runProcess(flagctl, ["--help"])
+            default:
+                t.2 = try runProcess(flagctl, ["set", flag, variant, "--env", "prod", "--flags", root.path, "--redis", server.url])
+            }
+        }
+        let after = try await control.store.read(flag: flag).revision
+        guard after > before else { fail("flagctl set \(flag) \(variant) exited 0 but wrote nothing (revision \(before) → \(after))") }
+        baseline.append(t.0)
+        start.append(t.1)
+        whole.append(t.2)
+        startRatio.append(t.1 / t.0)
+        setLessStart.append(t.2 - t.1)
     }
-    print("| `flagctl set` process, end to end (median) | \(fmt(median(whole))) | |")
-    print("| of which process start (`flagctl --help`, median) | \(fmt(median(start))) | reported apart |")
-    print("| `flagctl set` less process start | \(fmt(median(whole) - median(start))) | < 5 |")
+    print("| `/bin/true` process (median, min … max) | \(fmt(median(baseline))) (\(spread(baseline))) | |")
+    print("| `flagctl --help` process (median, min … max) | \(fmt(median(start))) (\(spread(start))) | |")
+    print("| `flagctl --help` ÷ `/bin/true`, median of 40 paired ratios (min … max) | × \(fmt(median(startRatio))) (\(spread(startRatio))) | ≤ × 3 |")
+    print("| `flagctl set` process, end to end, 40 checked writes (median, min … max) | \(fmt(median(whole))) (\(spread(whole))) | ≤ 8 |")
+    print("| `flagctl set` less `flagctl --help`, median of 40 paired differences (min … max) | \(fmt(median(setLessStart))) (\(spread(setLessStart))) | |")
 } else {
-    print("(build ../.build/release/flagctl with `swift build -c release --product flagctl` to time the process too)")
+    print("(build ../.build/release/flagctl with `swift build -c release --product flagctl --static-swift-stdlib` to time the process too)")
 }

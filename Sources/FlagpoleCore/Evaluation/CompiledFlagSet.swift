@@ -242,7 +242,58 @@ public final class CompiledFlagSet: Sendable {
             flagKey: key, value: typed, variant: result.variant, reason: result.reason, metadata: result.metadata)
     }
 
-    @usableFromInline static let notFoundMessage = "flag not found"
+    // MARK: - By position (the client's flag handles)
+
+    /// How many flags the set has: positions run from 0 to `flagCount - 1`.
+    package var flagCount: Int { flags.flags.count }
+
+    /// The position of the flag `key` in this set (valid for this set only), or nil. Hashes the
+    /// key: call it once per set, then evaluate by position.
+    package func position(of key: String) -> Int? {
+        flags.position(of: key)
+    }
+
+    /// ``bool(_:default:context:)`` and the others, for the flag at `position` (from
+    /// ``position(of:)`` on this set): no hashing, no lookup. `key` is the caller's copy of the
+    /// flag's key, for the details.
+    @inlinable @inline(__always)
+    package func details<Value>(
+        at position: Int, key: String, _ type: FlagValueType, _ defaultValue: Value, _ context: EvaluationContext,
+        _ extract: (JSONValue) -> Value?
+    ) -> EvaluationDetails<Value> {
+        let flag = flags.flags[position]
+        if let fixed = flag.fixed {
+            return CompiledFlagSet.typed(key, type, defaultValue, fixed.result, flag, extract)
+        }
+        let prepared = flag.resolve(context: context, clock: options.clock)
+        return CompiledFlagSet.typed(key, type, defaultValue, prepared.result, flag, extract)
+    }
+
+    /// The value and reason only of ``details(at:key:_:_:_:_:)``: what a caller that reads only
+    /// the value needs, without building (and releasing) the details' strings and metadata.
+    @inlinable @inline(__always)
+    package func value<Value>(
+        at position: Int, _ defaultValue: Value, _ context: EvaluationContext, _ extract: (JSONValue) -> Value?
+    ) -> (value: Value, reason: EvaluationReason) {
+        let flag = flags.flags[position]
+        if let fixed = flag.fixed {
+            return CompiledFlagSet.typedValue(defaultValue, fixed.result, extract)
+        }
+        let prepared = flag.resolve(context: context, clock: options.clock)
+        return CompiledFlagSet.typedValue(defaultValue, prepared.result, extract)
+    }
+
+    /// The value and reason of a flag's result, typed: the default (with ERROR) on a mismatch.
+    @inlinable @inline(__always)
+    static func typedValue<Value>(
+        _ defaultValue: Value, _ result: borrowing EvaluationResult, _ extract: (JSONValue) -> Value?
+    ) -> (value: Value, reason: EvaluationReason) {
+        guard let value = result.value else { return (defaultValue, result.reason) }
+        guard let typed = extract(value) else { return (defaultValue, .error) }
+        return (typed, result.reason)
+    }
+
+    @usableFromInline package static let notFoundMessage = "flag not found"
 
     @usableFromInline static func mismatchMessage(_ type: FlagValueType) -> String {
         switch type {

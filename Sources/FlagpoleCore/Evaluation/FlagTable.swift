@@ -70,6 +70,19 @@ struct FlagTable: Sendable {
         return lookUpBytes(key)
     }
 
+    /// The position of the flag with this key in ``flags``, for callers that resolve a key once
+    /// and then read the flag by position (the client's flag handles).
+    func position(of key: String) -> Int? {
+        let h = FlagTable.hash(key)
+        var s = Int(truncatingIfNeeded: h) & mask
+        while true {
+            let i = Int(slots[s])
+            if i < 0 { return nil }
+            if hashes[i] == h && JSONValue.utf8Equal(flags[i].key, key) { return i }
+            s = (s + 1) & mask
+        }
+    }
+
     /// The flag with this key, found by its bytes.
     @usableFromInline func lookUpBytes(_ key: String) -> CompiledFlag? {
         let h = FlagTable.hash(key)
