@@ -13,6 +13,7 @@ pkg-config --exists hiredis 2>/dev/null || need+=(libhiredis-dev pkg-config)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || need+=(redis-tools)
 command -v curl >/dev/null 2>&1 || need+=(curl)
+command -v wrk >/dev/null 2>&1 || need+=(wrk)  # Benchmarks/ofrep-benchmark's closed-loop load
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3 python3-venv)
 # Without its recommended node exporter: the tests need the server alone.
 bare=()
