@@ -8,28 +8,21 @@ import Testing
 
 @Suite("Flag handles: the key's answers without the lookup, across updates, with hooks, from many threads")
 struct FlagHandleTests {
-    static let flagFile = """
-        flags:
-          new-checkout:
-            state: ENABLED
-            variants: {"on": true, "off": false}
-            defaultVariant: "off"
-            targeting:
-              if:
-                - ends_with: [{var: targetingKey}, "@flagpole.dev"]
-                - "on"
-                - null
-          split:
-            state: ENABLED
-            variants: {"a": "A", "b": "B"}
-            defaultVariant: "a"
-            targeting: {fractional: [["a", 50], ["b", 50]]}
-          banner: {state: ENABLED, variants: {"short": "Hi"}, defaultVariant: "short"}
-          limit: {state: ENABLED, variants: {"low": 10}, defaultVariant: "low"}
-          ratio: {state: ENABLED, variants: {"a": 0.25, "whole": 3}, defaultVariant: "a"}
-          theme: {state: ENABLED, variants: {"dark": {"bg": "#000"}}, defaultVariant: "dark"}
-          off-flag: {state: DISABLED, variants: {"on": true}, defaultVariant: "on"}
-        """
+    /// The example's flag file, and more flags of other types.
+    static let flagFile =
+        ExampleWithTestKitTests.flagFile + "\n"
+            + """
+              split:
+                state: ENABLED
+                variants: {"a": "A", "b": "B"}
+                defaultVariant: "a"
+                targeting: {fractional: [["a", 50], ["b", 50]]}
+              banner: {state: ENABLED, variants: {"short": "Hi"}, defaultVariant: "short"}
+              limit: {state: ENABLED, variants: {"low": 10}, defaultVariant: "low"}
+              ratio: {state: ENABLED, variants: {"a": 0.25, "whole": 3}, defaultVariant: "a"}
+              theme: {state: ENABLED, variants: {"dark": {"bg": "#000"}}, defaultVariant: "dark"}
+              off-flag: {state: DISABLED, variants: {"on": true}, defaultVariant: "on"}
+            """
 
     static let contexts = [
         EvaluationContext.empty, EvaluationContext(targetingKey: "bob@flagpole.dev"), EvaluationContext(targetingKey: "ann@example.com"),

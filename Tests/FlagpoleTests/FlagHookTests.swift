@@ -99,22 +99,15 @@ final class CountingHook: FlagHook {
 
 @Suite("Evaluation hooks: order, data, errors, removal, on the client and on InMemoryFlags")
 struct FlagHookTests {
-    static let flagFile = """
-        flags:
-          new-checkout:
-            state: ENABLED
-            variants: {"on": true, "off": false}
-            defaultVariant: "off"
-            targeting:
-              if:
-                - ends_with: [{var: targetingKey}, "@flagpole.dev"]
-                - "on"
-                - null
-          banner: {state: ENABLED, variants: {"short": "Hi"}, defaultVariant: "short"}
-          limit: {state: ENABLED, variants: {"low": 10}, defaultVariant: "low"}
-          ratio: {state: ENABLED, variants: {"a": 0.25}, defaultVariant: "a"}
-          theme: {state: ENABLED, variants: {"dark": {"bg": "#000"}}, defaultVariant: "dark"}
-        """
+    /// The example's flag file, and more flags of other types.
+    static let flagFile =
+        ExampleWithTestKitTests.flagFile + "\n"
+            + """
+              banner: {state: ENABLED, variants: {"short": "Hi"}, defaultVariant: "short"}
+              limit: {state: ENABLED, variants: {"low": 10}, defaultVariant: "low"}
+              ratio: {state: ENABLED, variants: {"a": 0.25}, defaultVariant: "a"}
+              theme: {state: ENABLED, variants: {"dark": {"bg": "#000"}}, defaultVariant: "dark"}
+            """
 
     @Test("stages run before in registration order, after and finally in reverse; each sees the key, type, default, context, details")
     func orderAndData() throws {
