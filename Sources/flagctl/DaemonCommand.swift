@@ -212,7 +212,9 @@ struct DaemonCommand: AsyncParsableCommand {
         let console =
             noConsole
             ? nil
-            : try ConsoleServer.forDaemon(client: client, redis: redis, environment: environment, flags: global.flags, tokens: tokens, logger: logger)
+            : try ConsoleServer.forDaemon(
+                client: client, redis: redis, environment: environment, flags: global.flags, tokens: tokens,
+                loopbackOnly: DaemonServer.isLoopback(host: host), logger: logger)
         let server = DaemonServer(
             client: client, configuration: serverConfiguration, registry: registry, metricsRefresh: extras.metricsRefresh,
             readinessChecks: extras.readiness, console: console, logger: logger

@@ -54,6 +54,7 @@ struct ConsoleFixture: Sendable {
 
     static func with(
         tokens: AccessTokens? = nil, production: Bool = false, eventsLifetime: Duration = .seconds(600),
+        openScopes: AccessTokens.Scope = [.view, .operate],
         _ body: @escaping @Sendable (ConsoleFixture) async throws -> Void
     ) async throws {
         let tokens = try tokens ?? AccessTokens(fileContents: ConsoleTokens.file, path: "tokens")
@@ -72,6 +73,7 @@ struct ConsoleFixture: Sendable {
             consoleConfiguration.isProduction = production
             consoleConfiguration.openActor = "local-console"
             consoleConfiguration.eventsLifetime = eventsLifetime
+            consoleConfiguration.openScopes = openScopes
             consoleConfiguration.eventsPoll = .milliseconds(50)
             let console = ConsoleServer(
                 client: client, control: control, tokens: tokens, configuration: consoleConfiguration, logger: Logger(label: "console-tests"))
@@ -481,6 +483,21 @@ struct ConsoleRouteTests {
             let noToken = try await f.post(
                 "/console/flags/color", ["action": "disable", "reason": "x", "seen": seen, "step": "apply"], cookie: cookie)
             #expect(noToken.status == .forbidden)
+            #expect(try await f.control.store.read(flag: "color").override == nil)
+        }
+    }
+
+    @Test("without tokens beyond loopback (--allow-unauthenticated) the console only shows: no actions, a POST is refused")
+    func openBeyondLoopbackIsViewOnly() async throws {
+        try await ConsoleFixture.with(tokens: AccessTokens.none, openScopes: [.view]) { f in
+            let page = try await f.get("/console/flags/color", cookie: nil)
+            #expect(page.status == .ok && page.text.contains("local-console · view") && !page.text.contains("Preview "), "\(page.text)")
+            let cookie = try #require(ConsoleFixture.setCookie(page, ConsoleServer.sessionCookie))
+            let seen = EnvironmentControl.stateFingerprint(try await f.control.store.read(flag: "color"))
+            let csrf = try #require(ConsoleFixture.hidden("csrf", in: page.text))
+            let post = try await f.post(
+                "/console/flags/color", ["action": "disable", "reason": "x", "seen": seen, "step": "apply", "csrf": csrf], cookie: cookie)
+            #expect(post.status == .forbidden && post.text.contains("operate"), "\(post.text)")
             #expect(try await f.control.store.read(flag: "color").override == nil)
         }
     }

@@ -42,6 +42,10 @@ package final class ConsoleServer: Sendable {
         package var secureCookies = false
         /// The actor of changes made without tokens (loopback only). Default: `console@<host name>`.
         package var openActor = "console@" + ProcessInfo.processInfo.hostName
+        /// What a visitor may do when there are no tokens. Default: view and operate, for a daemon on
+        /// loopback; a daemon told to listen beyond it without tokens (`--allow-unauthenticated`)
+        /// passes `[.view]`, so that nothing changes a flag without a token there.
+        package var openScopes: AccessTokens.Scope = [.view, .operate]
         /// Ask the browser to reload a live page after this long when it has no Server-Sent Events
         /// (a `<noscript>` refresh and the script's fallback). Default: 30 s.
         package var reloadFallback: Duration = .seconds(30)
@@ -143,8 +147,8 @@ package final class ConsoleServer: Sendable {
             return session.mayView ? .session(session, setCookie: nil) : .forbidden("this token may not view the console")
         }
         guard !tokens.isEnabled else { return .login }
-        // No tokens: the daemon listens on loopback only (or was told to allow it); every visitor operates.
-        let session = newSession(tokenIndex: -1, scopes: [.view, .operate], name: configuration.openActor)
+        // No tokens: on loopback every visitor operates; beyond it (--allow-unauthenticated) only views.
+        let session = newSession(tokenIndex: -1, scopes: configuration.openScopes, name: configuration.openActor)
         return .session(session, setCookie: sessionCookieHeader(session))
     }
 
@@ -251,7 +255,7 @@ package final class ConsoleServer: Sendable {
             }
             session = newSession(tokenIndex: match.index, scopes: match.scopes, name: match.name)
         } else {
-            session = newSession(tokenIndex: -1, scopes: [.view, .operate], name: configuration.openActor)
+            session = newSession(tokenIndex: -1, scopes: configuration.openScopes, name: configuration.openActor)
         }
         logger.info("console login", metadata: ["flagpole.actor": "\(session.name)"])
         var response = Self.redirect(Self.safeNext(form["next"]))
