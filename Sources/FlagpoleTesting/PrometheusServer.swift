@@ -185,7 +185,7 @@ package final class PrometheusServer: Sendable {
         }
         guard let p, p.isRunning else { return }
         Foundation.kill(p.processIdentifier, SIGTERM)
-        p.waitUntilExit()
+        p.waitForExit()
     }
 
     private func kill() {
@@ -196,7 +196,7 @@ package final class PrometheusServer: Sendable {
         guard let p, p.isRunning else { return }
         Foundation.kill(p.processIdentifier, SIGCONT)
         Foundation.kill(p.processIdentifier, SIGKILL)
-        p.waitUntilExit()
+        p.waitForExit()
     }
 
     /// Stops the server and removes its folder.

@@ -183,7 +183,7 @@ package final class RedisServer: Sendable {
         }
         guard let p, p.isRunning else { return }
         Foundation.kill(p.processIdentifier, signal)
-        p.waitUntilExit()
+        p.waitForExit()
     }
 
     /// Freezes the server (`SIGSTOP`): it keeps its connections but answers nothing.
