@@ -20,27 +20,14 @@ configuration=${CONFIGURATION:-release}
 flags=${FLAGS:-10000}
 requests=${REQUESTS:-30}
 
-for tool in redis-server redis-cli curl python3; do
-    command -v "$tool" >/dev/null || { echo "console-render: $tool not found" >&2; exit 1; }
-done
+. "$here/../lib.sh"
+bench_need console-render redis-server redis-cli curl python3
 (cd "$root" && swift build -c "$configuration" --product flagctl --scratch-path "$scratch" >&2)
 flagctl="$scratch/$configuration/flagctl"
 
-work=$(mktemp -d)
-redis_pid=""
-daemon_pid=""
-cleanup() {
-    [ -n "$daemon_pid" ] && kill "$daemon_pid" 2>/dev/null && wait "$daemon_pid" 2>/dev/null || true
-    [ -n "$redis_pid" ] && kill "$redis_pid" 2>/dev/null && wait "$redis_pid" 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-redis-server --port 0 --unixsocket "$work/redis.sock" --unixsocketperm 700 --save "" --appendonly no --dir "$work" >"$work/redis.log" 2>&1 &
-redis_pid=$!
-for _ in $(seq 1 100); do redis-cli -s "$work/redis.sock" ping >/dev/null 2>&1 && break; sleep 0.05; done
-export FLAGPOLE_REDIS_URL="unix://$work/redis.sock"
-cli() { redis-cli -s "$work/redis.sock" "$@"; }
+bench_start_redis
+export FLAGPOLE_REDIS_URL="$redis"
+cli() { redis-cli -s "$redis_socket" "$@"; }
 
 mkdir -p "$work/flags/bench"
 python3 - "$work/flags/bench/flags.json" "$flags" <<'PY'
@@ -67,15 +54,7 @@ for m in $(seq $((minute - 70)) "$minute"); do
     cli HSET "flagpole:{bench}:outcomes:$m:new-checkout" "off|ok" 2970 "off|err" 30 "on|ok" 950 "on|err" $((20 + m % 9)) >/dev/null
 done
 
-"$flagctl" daemon --env bench --flags "$work/flags" --port 0 --no-alerts >"$work/daemon.log" 2>&1 &
-daemon_pid=$!
-port=""
-for _ in $(seq 1 200); do
-    port=$(grep -oE 'http://127\.0\.0\.1:[0-9]+' "$work/daemon.log" | head -1 | sed 's/.*://') || true
-    [ -n "$port" ] && curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
-    sleep 0.1
-done
-[ -n "$port" ] || { echo "console-render: the daemon did not start:" >&2; cat "$work/daemon.log" >&2; exit 1; }
+bench_start_daemon console-render -- --env bench --flags "$work/flags" --port 0 --no-sync --no-alerts
 base="http://127.0.0.1:$port"
 # A session (no tokens: the console is open on loopback and hands out a cookie).
 cookie=$(curl -fsS -D - -o /dev/null "$base/console" | tr -d '\r' | sed -n 's/^[Ss]et-[Cc]ookie: \(flagpole_console=[^;]*\).*/\1/p' | head -1)

@@ -28,48 +28,23 @@ rate=${RATE:-20000}
 bench_scratch=${BENCH_SCRATCH:-$root/Benchmarks/.build}
 export FLAG=${FLAG:-new-checkout}
 
-for tool in wrk redis-server; do
-    command -v "$tool" >/dev/null || { echo "ofrep-benchmark: $tool not found (Debian: apt-get install -y $tool)" >&2; exit 1; }
-done
+. "$here/../lib.sh"
+bench_need ofrep-benchmark wrk redis-server curl
 
 (cd "$root" && swift build -c release --product flagctl --static-swift-stdlib --scratch-path "$scratch" >&2)
 flagctl="$scratch/release/flagctl"
 swift build -c release --product ofrep-load --package-path "$root/Benchmarks" --scratch-path "$bench_scratch" >&2
 ofrep_load="$bench_scratch/release/ofrep-load"
 
-work=$(mktemp -d)
-redis_pid=""
-daemon_pid=""
-cleanup() {
-    [ -n "$daemon_pid" ] && kill "$daemon_pid" 2>/dev/null && wait "$daemon_pid" 2>/dev/null || true
-    [ -n "$redis_pid" ] && kill "$redis_pid" 2>/dev/null && wait "$redis_pid" 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-redis-server --port 0 --unixsocket "$work/redis.sock" --unixsocketperm 700 --save "" --appendonly no \
-    --dir "$work" --logfile "$work/redis.log" --daemonize no &
-redis_pid=$!
-redis="unix://$work/redis.sock"
-for _ in $(seq 100); do [ -S "$work/redis.sock" ] && break; sleep 0.05; done
-
+bench_start_redis
 "$flagctl" sync --env prod --flags "$root/flags" --redis "$redis" >/dev/null
 
 daemon_env=()
 if [ -n "${TOKEN:-}" ]; then
     export TOKEN="ofrep-benchmark-token-$RANDOM$RANDOM$RANDOM"
-    daemon_env=(env "FLAGPOLE_DAEMON_TOKENS=$TOKEN")
+    daemon_env=("FLAGPOLE_DAEMON_TOKENS=$TOKEN")
 fi
-"${daemon_env[@]}" "$flagctl" daemon --env prod --redis "$redis" --flags "$root/flags" --port 0 --no-watcher \
-    >"$work/daemon.out" 2>"$work/daemon.err" &
-daemon_pid=$!
-port=""
-for _ in $(seq 200); do
-    port=$(grep -o 'http://127.0.0.1:[0-9]*' "$work/daemon.out" 2>/dev/null | head -1 | cut -d: -f3 || true)
-    [ -n "$port" ] && break
-    sleep 0.05
-done
-[ -n "$port" ] || { echo "ofrep-benchmark: the daemon did not start:" >&2; cat "$work/daemon.err" >&2; exit 1; }
+bench_start_daemon ofrep-benchmark "${daemon_env[@]}" -- --env prod --redis "$redis" --flags "$root/flags" --port 0 --no-sync --no-watcher
 url="http://127.0.0.1:$port"
 body='{"context":{"targetingKey":"user-42","email":"ann@example.com","plan":"business","appVersion":"4.3.0"}}'  # as in evaluate.lua
 

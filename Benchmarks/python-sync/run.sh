@@ -20,7 +20,8 @@ scratch=${SCRATCH:-$root/.build}
 config=${CONFIG:-release}
 python=${PYTHON:-$HOME/.cache/flagpole-python-venv/bin/python}
 
-command -v redis-server >/dev/null || { echo "python-sync: redis-server not found (Debian: apt-get install -y redis-server)" >&2; exit 1; }
+. "$here/../lib.sh"
+bench_need python-sync redis-server curl
 "$python" -c 'import openfeature.contrib.provider.flagd, openfeature.contrib.provider.ofrep' 2>/dev/null || {
     echo "python-sync: $python cannot import the flagd and OFREP providers; run: $python -m pip install -r interop/python/requirements.txt" >&2
     exit 1
@@ -34,42 +35,17 @@ else
     flagctl="$scratch/$config/flagctl"
 fi
 
-work=$(mktemp -d)
-redis_pid=""
-daemon_pid=""
-cleanup() {
-    [ -n "$daemon_pid" ] && kill "$daemon_pid" 2>/dev/null && wait "$daemon_pid" 2>/dev/null || true
-    [ -n "$redis_pid" ] && kill "$redis_pid" 2>/dev/null && wait "$redis_pid" 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-redis-server --port 0 --unixsocket "$work/redis.sock" --unixsocketperm 700 --save "" --appendonly no \
-    --dir "$work" --logfile "$work/redis.log" --daemonize no &
-redis_pid=$!
-redis="unix://$work/redis.sock"
-for _ in $(seq 100); do [ -S "$work/redis.sock" ] && break; sleep 0.05; done
-
+bench_start_redis
 "$flagctl" sync --env prod --flags "$root/flags" --redis "$redis" >/dev/null
 
 token_args=()
-daemon_env=(env)
+daemon_env=()
 if [ -n "${TOKEN:-}" ]; then
     TOKEN="python-sync-benchmark-token-$RANDOM$RANDOM$RANDOM"
-    daemon_env=(env "FLAGPOLE_DAEMON_TOKENS=$TOKEN")
+    daemon_env=("FLAGPOLE_DAEMON_TOKENS=$TOKEN")
     token_args=(--token "$TOKEN")
 fi
-"${daemon_env[@]}" "$flagctl" daemon --env prod --redis "$redis" --flags "$root/flags" --port 0 --sync-port 0 --no-watcher \
-    >"$work/daemon.out" 2>"$work/daemon.err" &
-daemon_pid=$!
-port="" sync_port=""
-for _ in $(seq 200); do
-    port=$(grep -o 'http://127.0.0.1:[0-9]*' "$work/daemon.out" 2>/dev/null | head -1 | cut -d: -f3 || true)
-    sync_port=$(grep -o 'flagd sync ([^)]*) on 127.0.0.1:[0-9]*' "$work/daemon.out" 2>/dev/null | head -1 | sed 's/.*://' || true)
-    [ -n "$port" ] && [ -n "$sync_port" ] && break
-    sleep 0.05
-done
-[ -n "$port" ] && [ -n "$sync_port" ] || { echo "python-sync: the daemon did not start:" >&2; cat "$work/daemon.err" >&2; exit 1; }
+bench_start_daemon python-sync "${daemon_env[@]}" -- --env prod --redis "$redis" --flags "$root/flags" --port 0 --sync-port 0 --no-watcher
 
 echo "flagctl $config build; daemon: OFREP http://127.0.0.1:$port, flagd sync 127.0.0.1:$sync_port; $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 "$python" "$here/bench.py" --flagctl "$flagctl" --redis "$redis" --env prod --flags "$root/flags" \
