@@ -143,7 +143,9 @@ package final class DaemonServer: Sendable, Service {
     /// The port the server listens on, once it does.
     package var port: Int? { boundPort.withLock { $0 } }
 
-    /// Serves until a graceful shutdown or cancellation.
+    /// Serves until a graceful shutdown or cancellation. Binds once the client is ready (its first
+    /// data read, or its fallback after ``FlagpoleClient/Configuration/startupTimeout``), so the
+    /// first request is never answered from an empty flag set.
     ///
     /// - Throws: ``DaemonServerError`` when the address cannot be bound (in use, or not this
     ///   machine's).
@@ -154,6 +156,9 @@ package final class DaemonServer: Sendable, Service {
                 "AUTHENTICATION IS OFF on an address other machines can reach (--allow-unauthenticated): anyone who reaches it can read every flag and report outcomes that drive rollouts",
                 metadata: ["flagpole.address": "\(configuration.host):\(configuration.port)"])
         }
+        // Listen only once the client has its first data (from Redis, or its fallback after its
+        // startup timeout): before that every flag would be answered FLAG_NOT_FOUND.
+        await client.waitUntilReady(timeout: client.configuration.startupTimeout + .seconds(1))
         do {
             try await makeApplication().run()
         } catch {

@@ -55,6 +55,9 @@ package final class FlagSyncServer: Service, Sendable {
     /// - Throws: ``DaemonServerError`` when the port cannot be bound.
     package func run() async throws {
         let place = "\(configuration.host):\(configuration.port)"
+        // Listen only once the client has its first data: a provider given an empty document
+        // would serve every flag as missing.
+        await client.waitUntilReady(timeout: client.configuration.startupTimeout + .seconds(1))
         let transport = HTTP2ServerTransport.Posix(
             address: Self.socketAddress(host: configuration.host, port: configuration.port), transportSecurity: .plaintext)
         let service = FlagSyncService(
