@@ -41,7 +41,8 @@ struct WatcherReplayTests {
     /// `FLAGPOLE_REPLAY_SCALE=k` multiplies all but the regressions'):
     /// - regression (1 % → 3 %, real traffic): 200 per step, the goal's own count. Cheap: a revert
     ///   ends a run in about two minutes, and a run not reverted in 15 minutes ends there. 40 at
-    ///   100 % without a holdback, which has no goal (it is reported).
+    ///   100 % without a holdback, which has no goal (it is reported); there a `plain` cell (1 % → 3 %
+    ///   in plain traffic, 200 runs) is held to the goal instead.
     /// - incident (1 % → 1 %, a shared incident in the step's first 3 minutes): 40 per step, 10
     ///   minutes each. The goal is no revert at all; a watcher that reverts on 5 % of incidents
     ///   passes the three cells with probability 0.95^120 = 0.2 %. Nor is the rule a matter of luck:
@@ -108,7 +109,10 @@ struct WatcherReplayTests {
         }
     }
 
-    enum Kind: String, Sendable { case regression, incident, healthy, trickle }
+    /// `plain`: a regression in plain traffic (independent outcomes, no incident, drift, heavy user
+    /// or lateness), the conditions the first replay goal was set for; replayed at 100 % without a
+    /// holdback, where `regression`'s real traffic is reported only.
+    enum Kind: String, Sendable { case regression, plain, incident, healthy, trickle }
 
     /// One cell: a step and a scenario.
     struct Cell: Sendable {
@@ -120,7 +124,7 @@ struct WatcherReplayTests {
         /// How long a run is watched at most (seconds of the step).
         var limit: Int64 {
             switch kind {
-            case .regression: 900
+            case .regression, .plain: 900
             case .incident: 600
             case .healthy, .trickle: 7200
             }
@@ -351,6 +355,9 @@ struct WatcherReplayTests {
                 Cell(
                     step: step, kind: .incident, scenario: scenario(20, 0.01, incident),
                     runs: step.concurrent ? plan.incidentRuns : max(1, plan.incidentRuns / 5)))
+            if !step.concurrent {
+                cells.append(Cell(step: step, kind: .plain, scenario: scenario(20, 0.03, .plain), runs: plan.regressionRuns))
+            }
             cells.append(Cell(step: step, kind: .healthy, scenario: scenario(20, 0.01, healthy), runs: plan.healthyRuns))
             cells.append(Cell(step: step, kind: .trickle, scenario: scenario(0.1, 0.01, healthy), runs: plan.trickleRuns))
         }
@@ -371,6 +378,15 @@ struct WatcherReplayTests {
                     detail:
                         "\(String(format: "%.1f", r.detectionRate * 100))% of \(r.runs) runs, median \(r.medianDetection.map(DurationText.format) ?? "never")"
                         + (step.concurrent ? "" : " (reported: no goal for 100% without a holdback)")))
+        }
+        if let r = cell(.plain)?.result {
+            let window = DurationText.format(step.detectionWindow)
+            goals.append(
+                .init(
+                    name: "1% -> 3% in plain traffic: reverted within \(window) in >= 95% of runs", passed: r.detectionRate >= 0.95,
+                    detail:
+                        "\(String(format: "%.1f", r.detectionRate * 100))% of \(r.runs) runs, median \(r.medianDetection.map(DurationText.format) ?? "never")"
+                ))
         }
         if let r = cell(.incident)?.result {
             goals.append(
