@@ -186,9 +186,24 @@ struct AccessRoleTests {
         }
     }
 
-    @Test("the daemon does its whole job as the daemon user, next to an app user's traffic and a writer's rollout: a regression is reverted")
+    @Test("the daemon does its whole job as the daemon user: OFREP, reported outcomes flushed, and next to an app user's traffic and a writer's rollout a regression is reverted")
     func daemonUser() async throws {
         try await Self.withProd { server, root, writer, app, daemonUser in
+
+            let daemon = try await DaemonProcess.start(
+                ["--interval", "1s", "--no-alerts", "--env", "prod", "--redis", daemonUser, "--flags", root.path])
+            #expect(daemon.stdout.contains("watcher every 1s"), "\(daemon.stdout)")
+            // Its HTTP side, as the daemon user: OFREP and reported outcomes (flushed by the daemon's client).
+            let evaluation = try await daemon.request("/ofrep/v1/evaluate/flags/new-checkout", body: "{}")
+            #expect(evaluation.status == 200 && evaluation.body.contains("false"), "\(evaluation)")
+            let report = try await daemon.request(
+                "/flagpole/v1/outcomes", body: #"{"outcomes": [{"flag": "new-checkout", "variant": "off", "success": false, "count": 7}]}"#)
+            #expect(report.status == 202, "\(report)")
+            let store = try FlagStore(client: RedisClient(configuration: server.configuration), environment: "prod")
+            let minute = StoreLayout.unixMinute(Int64(Date().timeIntervalSince1970))
+            try await waitUntil("the reported outcomes are flushed as the daemon user") {
+                try await store.outcomes(flag: "new-checkout", minutes: (minute - 1)...(minute + 1))["off"]?.failed == 7
+            }
 
             let traffic = try BackgroundProcess(
                 trafficExecutable,
@@ -196,18 +211,8 @@ struct AccessRoleTests {
                     "--env", "prod", "--redis", app, "--flag", "new-checkout", "--rate", "100", "--error-rate", "0.01",
                     "--variant-error-rate", "on=0.3", "--report-interval", "0.5",
                 ])
-            let daemon = try BackgroundProcess(
-                FlagctlProcess.executable.path,
-                [
-                    "daemon", "--port", "0", "--sync-port", "0", "--interval", "1s", "--no-alerts", "--env", "prod", "--redis", daemonUser, "--flags",
-                    root.path,
-                ])
-            defer {
-                Task { await traffic.stop() }
-                Task { await daemon.stop() }
-            }
+            defer { Task { await traffic.stop() } }
             try await traffic.waitForLine(timeout: .seconds(30), "the traffic generator is ready") { $0.contains("\"ready\":true") }
-            try await daemon.waitForLine(timeout: .seconds(30), "the daemon serves with its watcher") { $0.contains("watcher every 1s") }
             let start = try FlagctlProcess.run(
                 [
                     "rollout", "start", "new-checkout", "--to", "on", "--steps", "50,100", "--watch", "30s", "--min-samples", "50",
@@ -220,9 +225,9 @@ struct AccessRoleTests {
                 ])
                 return status.stdout.contains("\"reverted\"")
             }
+            #expect(try await daemon.stop() == 0)
             #expect(!daemon.stderr.contains("NOPERM") && !daemon.stderr.contains("refused"), "\(daemon.stderr)")
             #expect(!traffic.stderr.contains("NOPERM") && !traffic.stderr.contains("refused"), "\(traffic.stderr)")
-            #expect(await daemon.stop() == 0)
             #expect(await traffic.stop() == 0)
         }
     }
