@@ -186,7 +186,9 @@ struct AccessRoleTests {
         }
     }
 
-    @Test("the daemon does its whole job as the daemon user: OFREP, reported outcomes flushed, and next to an app user's traffic and a writer's rollout a regression is reverted")
+    @Test(
+        "the daemon does its whole job as the daemon user: OFREP, reported outcomes flushed, and a regression in an app user's traffic reverted"
+    )
     func daemonUser() async throws {
         try await Self.withProd { server, root, writer, app, daemonUser in
 
