@@ -215,10 +215,12 @@ package struct EnvironmentControl: Sendable {
             } else if before != nil {
                 change.removeOverrides = [flag]
             }
-            change.audit.details = [
+            var details: [String: JSONValue] = [
                 "before": before?.json ?? .null, "after": after?.json ?? .null,
                 "effectiveBefore": before.map { $0.override.apply(to: definition) } ?? definition,
             ]
+            if !change.removePins.isEmpty { details["unpinned"] = true }
+            change.audit.details = .object(details)
             do {
                 let revision = try await store.apply(change, expectedRevision: live.revision)
                 var stored = after

@@ -5,7 +5,7 @@
 /// |---|---|---|
 /// | ``Role/app`` | one environment: its flags read-only; its outcome counters and heartbeats, each with only the commands it needs (Redis 7 selectors) | read flags, follow changes, flush outcomes (the flush script), heartbeat — never change a flag, never delete or retype a counter |
 /// | ``Role/writer`` | one environment, or every one | sync, set, roll out, restore, read everything (flagctl, CI) |
-/// | ``Role/daemon`` | one environment | what a writer of it may, plus what an app may: serve OFREP, flush outcomes and run the watcher |
+/// | ``Role/daemon`` | one environment | what a writer of it may, plus what an app may: serve OFREP, flush outcomes, run the watcher and announce changes (read the audit stream, write `notify:cursors`) |
 ///
 /// Scripts run with the caller's rights: every command a script calls is checked against the
 /// user, so each list names the commands of the scripts its role runs. An app user of `test`
@@ -29,7 +29,7 @@ package enum AccessRules {
             case .writer:
                 "syncs and changes flags, starts rollouts, reads audit and history (flagctl, CI)"
             case .daemon:
-                "serves OFREP, flushes outcomes and runs the rollout watcher"
+                "serves OFREP, flushes outcomes, runs the rollout watcher and announces changes (notification cursors)"
             }
         }
     }

@@ -59,6 +59,9 @@ package struct StoreLayout: Sendable, Hashable {
     package var watcherLease: String { prefix + "watcher:lease" }
     /// String: the fencing token, an integer bumped each time a watcher takes the lease.
     package var watcherFence: String { prefix + "watcher:fence" }
+    /// Hash: alert target name → the last audit entry announced to it, `STREAM-ID REVISION`
+    /// (see ``NotificationCursor``); written only by the watcher lease holder (`flagctl daemon`).
+    package var notifyCursors: String { prefix + "notify:cursors" }
 
     /// The `meta` field naming this environment's data in this Redis: 32 random hex digits that
     /// the first write into the environment stores (a `meta` without one, from an older
@@ -80,14 +83,14 @@ package struct StoreLayout: Sendable, Hashable {
     package var scriptKeys: [String] { [revision, flags, overrides, pins, meta, audit, history, historyOrder, rollouts, watcherFence] }
 
     /// Every key of the environment (the change channel aside).
-    package var allKeys: [String] { scriptKeys + [rolloutObservations, watcherLease] }
+    package var allKeys: [String] { scriptKeys + [rolloutObservations, watcherLease, notifyCursors] }
 
     /// Each key with the Redis type it must hold.
     package var keyTypes: [(key: String, type: String)] {
         [
             (revision, "string"), (flags, "hash"), (overrides, "hash"), (pins, "hash"), (meta, "hash"), (audit, "stream"),
             (history, "hash"), (historyOrder, "list"), (rollouts, "hash"), (watcherFence, "string"),
-            (rolloutObservations, "hash"), (watcherLease, "string"),
+            (rolloutObservations, "hash"), (watcherLease, "string"), (notifyCursors, "hash"),
         ]
     }
 }

@@ -69,6 +69,17 @@ struct DaemonCommand: AsyncParsableCommand {
             without alerts (a local setup, say). With --no-watcher the daemon only serves HTTP,
             next to the apps.
 
+            Notifications: every change of the environment (sync, set, enable, disable, clear,
+            restore, each rollout move, pin and unpin), made by any flagctl anywhere, is
+            announced to the alert targets whose 'notify' names the environment — who, what,
+            why, before -> after, and with --console-url a link to the flag's console page. The
+            daemon holding the watcher lease reads the audit stream and stores, per target, the
+            last entry announced in Redis: each change is announced once, a restart or another
+            daemon resumes from there, and a target that is down gets everything in order when
+            it is back. The first start announces nothing earlier (it says so in the log). The
+            watcher's own alerts of reverts, completions, stops and dry-run verdicts go to such
+            a target once, as notifications. --no-alerts turns notifications off too.
+
             Stops gracefully on SIGTERM or SIGINT. Exit status 0 after a graceful stop, 1 when
             it cannot start (port in use, unreadable token file), 2 for usage errors.
             """
@@ -121,6 +132,32 @@ struct DaemonCommand: AsyncParsableCommand {
             valueName: "url"))
     var watcherRedis: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "The web console's address for links in notifications, e.g. https://flags.example.com/console (default: $FLAGPOLE_CONSOLE_URL).",
+            valueName: "url"))
+    var consoleURL: String?
+
+    /// The environment variable that may hold `--console-url`.
+    static let consoleURLVariable = "FLAGPOLE_CONSOLE_URL"
+
+    /// `--console-url`, else `$FLAGPOLE_CONSOLE_URL`: an http(s) URL without credentials, or nil.
+    func consoleLinkBase() throws -> String? {
+        let given = consoleURL ?? ProcessInfo.processInfo.environment[Self.consoleURLVariable].flatMap { $0.isEmpty ? nil : $0 }
+        guard let given else { return nil }
+        let origin = consoleURL != nil ? "--console-url" : "$\(Self.consoleURLVariable)"
+        let lower = given.lowercased()
+        guard lower.hasPrefix("http://") || lower.hasPrefix("https://"), let url = URL(string: given), url.host != nil else {
+            throw ValidationError(
+                "\(origin) '\(given)' is not an http:// or https:// URL; give the console's address, e.g. https://flags.example.com/console")
+        }
+        guard url.user == nil, url.password == nil, url.query == nil else {
+            throw ValidationError(
+                "\(origin) must not hold credentials or a query (it is sent in every notification); give the console's plain address")
+        }
+        return given
+    }
+
     /// The environment variable holding tokens (comma-separated, every scope).
     static let tokensVariable = "FLAGPOLE_DAEMON_TOKENS"
 
@@ -145,6 +182,7 @@ struct DaemonCommand: AsyncParsableCommand {
             throw ValidationError("--watcher-redis names the watcher's Redis, but --no-watcher turns the watcher off; drop one of them")
         }
         _ = try watchInterval()
+        _ = try consoleLinkBase()
     }
 
     /// `--interval` as a duration: 100 ms to 10 minutes.
@@ -283,7 +321,24 @@ struct DaemonCommand: AsyncParsableCommand {
         let metrics = RolloutWatcher.Metrics(watcher: watcher, registry: registry)
         let readiness = [ReadinessCheck(name: "watcher") { watcher.isHealthy ? nil : "the watcher has not read Redis for three intervals" }]
         let alerts = targets.isEmpty ? "no alert targets" : "alerts to " + targets.map(\.name).joined(separator: ", ")
-        return ([dispatcher, watcher], [{ metrics.update() }], readiness, "watcher every \(interval), \(alerts)")
+        // Notifications: their own Redis connection, and listed after the watcher, so that a
+        // graceful stop ends them before the watcher gives the lease up.
+        let announced = noAlerts ? [] : ChangeNotifier.targets(configLoad.config.alertTargets, announcing: environment)
+        guard !announced.isEmpty else {
+            return ([dispatcher, watcher], [{ metrics.update() }], readiness, "watcher every \(interval), \(alerts)")
+        }
+        var notifierConfiguration = ChangeNotifier.Configuration(environment: environment, holderID: configuration.holderID)
+        notifierConfiguration.consoleURL = try consoleLinkBase()
+        let notifier: ChangeNotifier
+        do {
+            notifier = try ChangeNotifier(
+                configuration: notifierConfiguration, targets: announced, client: RedisClient(configuration: redis, logger: logger),
+                registry: registry, logger: logger)
+        } catch let error as AlertConfigurationError {
+            throw ValidationError("\(error.description)\n(or run the daemon with --no-alerts)")
+        }
+        let notes = "notifications to " + notifier.targetNames.joined(separator: ", ")
+        return ([dispatcher, watcher, notifier], [{ metrics.update() }], readiness, "watcher every \(interval), \(alerts), \(notes)")
     }
 
     /// Prints a line to standard output at once (a pipe would buffer `print`).

@@ -177,6 +177,14 @@ struct AccessRoleTests {
                 environment: "prod", client: RedisClient(configuration: try RedisConfiguration(url: daemonProd)),
                 directory: FlagDirectory(root: root.path))
             _ = try await asDaemon.apply(.set(variant: "on"), flag: "new-checkout", actor: "daemon", reason: nil)
+            // …and announces changes: reads the audit stream, keeps its notification cursors under the lease.
+            let now = Int64(Date().timeIntervalSince1970 * 1000)
+            guard case .acquired(let lease) = try await asDaemon.store.acquireLease(holder: "d", nowMilliseconds: now, ttlMilliseconds: 30_000)
+            else { return #expect(Bool(false), "the daemon user could not take the lease") }
+            let end = try await asDaemon.store.auditEnd()
+            #expect(try await asDaemon.store.auditEntries(after: .origin, limit: 10).entries.count >= 2)
+            try await asDaemon.store.storeNotificationCursor(end, target: "team", holder: "d", token: lease.token, nowMilliseconds: now)
+            #expect(try await asDaemon.store.notificationCursor(target: "team") == end)
             let daemonOnTest = try EnvironmentControl(
                 environment: "test", client: RedisClient(configuration: try RedisConfiguration(url: daemonProd)),
                 directory: FlagDirectory(root: root.path))

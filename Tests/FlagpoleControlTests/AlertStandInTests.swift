@@ -22,6 +22,8 @@ final class StandInServer: Sendable {
         var delay: Duration? = nil
         /// A `Location` header (a redirect).
         var location: String? = nil
+        /// A `Retry-After` header, in seconds.
+        var retryAfter: Int? = nil
     }
 
     let received = Mutex<[Received]>([])
@@ -60,6 +62,7 @@ final class StandInServer: Sendable {
             }
             var headers: HTTPFields = [.contentType: "application/json"]
             if let location = reply.location { headers[.location] = location }
+            if let retryAfter = reply.retryAfter { headers[.retryAfter] = String(retryAfter) }
             return Response(status: reply.status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: reply.body)))
         }
         router.get("**", use: handler)

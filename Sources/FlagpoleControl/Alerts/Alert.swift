@@ -19,11 +19,16 @@ package struct Alert: Sendable, Hashable {
     package var details: JSONValue
     /// Unix seconds.
     package var at: Int64
+    /// The audit action that records the same event (`rollout-revert`, …), when there is one. A
+    /// target that announces every change of the environment (its `notify`) gets the event from
+    /// the audit stream instead, once (``AlertDispatcher/send(_:)`` skips it there). Default: nil.
+    package var auditedAction: String?
 
     package init(
         severity: Severity, title: String, text: String, environment: String, flag: String? = nil,
-        rolloutID: String? = nil, details: JSONValue = .object([:]), at: Int64
+        rolloutID: String? = nil, details: JSONValue = .object([:]), at: Int64, auditedAction: String? = nil
     ) {
+        self.auditedAction = auditedAction
         self.severity = severity
         self.title = title
         self.text = text

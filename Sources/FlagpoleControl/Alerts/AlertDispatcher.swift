@@ -124,6 +124,14 @@ package final class AlertDispatcher: AlertSink, Service {
 
         var kind: String { Self.kind(target) }
 
+        var messageKind: AlertMessage.Kind {
+            switch target.destination {
+            case .webhook: return .webhook
+            case .slack: return .slack
+            case .telegram: return .telegram
+            }
+        }
+
         func body(_ alert: Alert) -> JSONValue {
             switch target.destination {
             case .webhook: return AlertMessage.webhook(alert)
@@ -187,7 +195,7 @@ package final class AlertDispatcher: AlertSink, Service {
         if !problems.isEmpty { throw AlertConfigurationError(problems: problems) }
     }
 
-    private static func resolve(
+    static func resolve(
         _ targets: [AlertTarget], processEnvironment env: [String: String], configuration: Configuration, registry: PrometheusCollectorRegistry?
     ) -> (channels: [Channel], problems: [AlertConfigurationError.Problem]) {
         var channels: [Channel] = []
@@ -253,15 +261,23 @@ package final class AlertDispatcher: AlertSink, Service {
     // MARK: - Sending
 
     /// Queues `alert` for every target that applies to its environment, without waiting. A full
-    /// queue drops its oldest alert (counted in ``Statistics/dropped``).
+    /// queue drops its oldest alert (counted in ``Statistics/dropped``). An alert about an audited
+    /// event (``Alert/auditedAction``) skips the targets that announce every change of its
+    /// environment (``AlertTarget/notify``): they get it once, from the audit stream
+    /// (``ChangeNotifier``).
     package func send(_ alert: Alert) {
-        for channel in channels where channel.target.applies(toEnvironment: alert.environment) {
+        for channel in channels where Self.sends(alert, to: channel.target) {
             switch channel.continuation.yield(alert) {
             case .enqueued: break
             case .dropped, .terminated: channel.count(\.dropped)
             @unknown default: break
             }
         }
+    }
+
+    /// Whether `alert` goes to `target` on this path (and not as a notification).
+    package static func sends(_ alert: Alert, to target: AlertTarget) -> Bool {
+        target.applies(toEnvironment: alert.environment) && !(alert.auditedAction != nil && target.notifies(environment: alert.environment))
     }
 
     /// Sends queued alerts until cancelled, or, after a graceful shutdown begins, until the queues
@@ -296,9 +312,14 @@ package final class AlertDispatcher: AlertSink, Service {
         }
     }
 
-    private enum Attempt {
+    /// What came of one `POST`.
+    package enum Attempt: Sendable, Hashable {
+        /// A 2xx answer.
         case delivered
+        /// A network error, a timeout, HTTP 408, 429 or 5xx: worth another try, after `after` if the
+        /// target said (`Retry-After`, Telegram's `retry_after`).
         case retry(reason: String, after: Duration?)
+        /// Any other answer: trying again would not help.
         case giveUp(reason: String)
     }
 
@@ -354,16 +375,22 @@ package final class AlertDispatcher: AlertSink, Service {
     }
 
     private func post(_ alert: Alert, via channel: Channel) async -> Attempt {
+        await Self.post(channel.body(alert), via: channel, timeout: configuration.requestTimeout)
+    }
+
+    /// One `POST` of `body` to a channel's URL, no redirect followed; a reason never holds its
+    /// URL or token.
+    static func post(_ body: JSONValue, via channel: Channel, timeout: Duration) async -> Attempt {
         let (url, authorization) = ControlHTTP.splitCredentials(channel.url)
         var request = HTTPClientRequest(url: url.absoluteString)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
         request.headers.add(name: "User-Agent", value: "Flagpole/\(FlagpoleVersion.current)")
         if let authorization { request.headers.add(name: "Authorization", value: authorization) }
-        request.body = .bytes(Array(channel.body(alert).jsonString.utf8))
+        request.body = .bytes(Array(body.jsonString.utf8))
         let answer: ControlHTTP.Answer
         do {
-            answer = try await ControlHTTP.send(request, timeout: configuration.requestTimeout, maxBodyBytes: 64 * 1024)
+            answer = try await ControlHTTP.send(request, timeout: timeout, maxBodyBytes: 64 * 1024)
         } catch {
             // The reason names no URL (and so no token); redacted all the same.
             let reason = error.description.hasPrefix("timed out") ? error.description : "request \(error.description)"

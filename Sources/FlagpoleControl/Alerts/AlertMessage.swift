@@ -2,6 +2,11 @@ import FlagpoleCore
 
 /// What each kind of alert target receives: the body of its `POST`.
 package enum AlertMessage {
+    /// The kinds of target, as in the project config's `type`.
+    package enum Kind: String, Sendable, Hashable {
+        case webhook, slack, telegram
+    }
+
     /// The generic webhook's JSON: the whole alert,
     /// `{"severity","title","text","environment","flag","rolloutID","details","at"}` (`flag` and
     /// `rolloutID` are null when the alert has none; `at` is Unix seconds).
@@ -27,12 +32,29 @@ package enum AlertMessage {
     }
 
     /// A Slack-compatible incoming webhook's JSON: `{"text": …}` (Mattermost, Rocket.Chat and
-    /// others accept it too).
+    /// others accept it too). `&`, `<` and `>` are escaped as Slack asks (`&amp;`, `&lt;`, `&gt;`),
+    /// so a reason such as `<!channel>` is shown, not obeyed.
     package static func slack(_ alert: Alert) -> JSONValue {
-        ["text": .string(chatText(alert))]
+        ["text": .string(slackEscaped(chatText(alert)))]
     }
 
-    /// Telegram's `sendMessage` JSON: `{"chat_id": …, "text": …, "disable_web_page_preview": true}`.
+    /// `&` → `&amp;`, `<` → `&lt;`, `>` → `&gt;` (Slack's control characters in message text).
+    package static func slackEscaped(_ text: String) -> String {
+        var out = ""
+        out.reserveCapacity(text.utf8.count)
+        for c in text {
+            switch c {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            default: out.append(c)
+            }
+        }
+        return out
+    }
+
+    /// Telegram's `sendMessage` JSON: `{"chat_id": …, "text": …, "disable_web_page_preview": true}`,
+    /// plain text (no `parse_mode`), so nothing in a title or reason is read as markup.
     package static func telegram(_ alert: Alert, chatID: String) -> JSONValue {
         ["chat_id": .string(chatID), "text": .string(chatText(alert)), "disable_web_page_preview": true]
     }

@@ -433,7 +433,8 @@ package struct RolloutStateMachine: Sendable {
                     Alert(
                         severity: .info, title: "\(environment): \(flag) rollout completed",
                         text: "Rollout \(id) of \(flag) → \(record.targetVariant) passed every step. \(decision.reason)",
-                        environment: environment, flag: flag, rolloutID: id, details: decision.evidence, at: now), cause: .completed),
+                        environment: environment, flag: flag, rolloutID: id, details: decision.evidence, at: now,
+                        auditedAction: RolloutTransitions.Action.complete.rawValue), cause: .completed),
                 .finished(.complete, reason: decision.reason),
             ]
         case .revert(let observation, let decision):
@@ -446,7 +447,8 @@ package struct RolloutStateMachine: Sendable {
                             Rollout \(id) of \(flag) → \(record.targetVariant) was reverted at \(record.percent)% (revision \(revision)): \(decision.reason).
                             The flag serves what it served before the rollout and is pinned; reconcile the files, then flagctl sync --env \(environment) --unpin \(flag).
                             """,
-                        environment: environment, flag: flag, rolloutID: id, details: decision.evidence, at: now), cause: .reverted),
+                        environment: environment, flag: flag, rolloutID: id, details: decision.evidence, at: now,
+                        auditedAction: RolloutTransitions.Action.revert.rawValue), cause: .reverted),
                 .finished(.revert, reason: decision.reason),
             ]
         case .wouldRevert(let note, let decision):
@@ -456,7 +458,8 @@ package struct RolloutStateMachine: Sendable {
                         severity: .warning, title: "\(environment): \(flag) dry run would revert",
                         text:
                             "Dry-run rollout \(id) of \(flag): \(note). The watcher changed nothing: the flag stays at \(record.percent)% until someone runs flagctl rollout abort or promote.",
-                        environment: environment, flag: flag, rolloutID: id, details: decision.evidence, at: now), cause: .wouldRevert),
+                        environment: environment, flag: flag, rolloutID: id, details: decision.evidence, at: now,
+                        auditedAction: RolloutTransitions.Action.wouldRevert.rawValue), cause: .wouldRevert),
                 .finished(.wouldRevert, reason: decision.reason),
             ]
         case .stop(let why):
@@ -465,7 +468,8 @@ package struct RolloutStateMachine: Sendable {
                     Alert(
                         severity: .warning, title: "\(environment): \(flag) rollout stopped",
                         text: "Rollout \(id) of \(flag) stopped: \(why). Nothing was reverted; check the flag and start again if needed.",
-                        environment: environment, flag: flag, rolloutID: id, at: now), cause: .stopped),
+                        environment: environment, flag: flag, rolloutID: id, at: now,
+                        auditedAction: RolloutTransitions.Action.stop.rawValue), cause: .stopped),
                 .finished(.stop, reason: why),
             ]
         case .command:

@@ -46,17 +46,26 @@ package struct AlertTarget: Sendable, Hashable, CustomStringConvertible {
     package var destination: Destination
     /// The environments whose alerts go here; nil means every environment.
     package var environments: [String]?
+    /// The environments whose every change (sync, set, rollout, …: the audit stream) is announced
+    /// here by `flagctl daemon` (docs/daemon.md#notifications). Default: none.
+    package var notify: [String]
 
     /// Creates a target.
-    package init(name: String, destination: Destination, environments: [String]? = nil) {
+    package init(name: String, destination: Destination, environments: [String]? = nil, notify: [String] = []) {
         self.name = name
         self.destination = destination
         self.environments = environments
+        self.notify = notify
     }
 
     /// Whether alerts of an environment go to this target.
     package func applies(toEnvironment environment: String) -> Bool {
         environments?.contains(environment) ?? true
+    }
+
+    /// Whether every change of an environment is announced to this target (``notify``).
+    package func notifies(environment: String) -> Bool {
+        notify.contains(environment)
     }
 
     /// `slack alert target "team" (URL from $SLACK_URL)`; never the URL or token itself.

@@ -5,7 +5,7 @@ package enum ProjectConfigLoader {
     static let topLevelKeys: Set<String> = ["version", "fractionalAlgorithm", "environments", "freezeWindows", "alerts", "guard"]
     static let environmentKeys: Set<String> = ["redisUrlEnv", "production"]
     static let freezeWindowKeys: Set<String> = ["name", "from", "to", "timezone", "environments", "reason"]
-    static let alertKeys: Set<String> = ["name", "type", "url", "urlEnv", "botTokenEnv", "chatIdEnv", "environments"]
+    static let alertKeys: Set<String> = ["name", "type", "url", "urlEnv", "botTokenEnv", "chatIdEnv", "environments", "notify"]
 
     /// Parses and validates a project config. Problems never stop the read: a part with an error
     /// keeps its default, and every problem is reported.
@@ -314,6 +314,7 @@ package enum ProjectConfigLoader {
                 let name = requiredString(o, "name", at: p, what: "an alert target")
                 let type = requiredString(o, "type", at: p, what: "an alert target")
                 let environments = environmentList(o["environments"], at: JSONPointer.child(p, "environments"), known: known)
+                let notify = notifyList(o["notify"], at: JSONPointer.child(p, "notify"), known: known)
                 if let name, out.contains(where: { $0.name == name }) {
                     sink.error(at: JSONPointer.child(p, "name"), flag: nil, "alert target \"\(name)\" is defined twice")
                 }
@@ -339,9 +340,59 @@ package enum ProjectConfigLoader {
                         hint: "use webhook, slack or telegram")
                     destination = nil
                 }
-                if let destination { out.append(AlertTarget(name: name, destination: destination, environments: environments)) }
+                if let destination {
+                    out.append(AlertTarget(name: name, destination: destination, environments: environments, notify: notify))
+                }
             }
             return out
+        }
+
+        /// `notify: [prod, …]`: the environments whose every change is announced to the target.
+        /// Unlike `environments`, a name that is not an environment is an error (nothing would ever
+        /// be announced, silently).
+        private mutating func notifyList(_ value: JSONValue?, at pointer: String, known: Set<String>) -> [String] {
+            guard let value else { return [] }
+            var names: [String] = []
+            switch value {
+            case .string(let s): names = [s]
+            case .array(let items):
+                for (i, item) in items.enumerated() {
+                    guard case .string(let s) = item else {
+                        sink.error(
+                            at: JSONPointer.child(pointer, i), flag: nil, "an environment name must be a string, not \(MessageText.literal(item))")
+                        continue
+                    }
+                    names.append(s)
+                }
+            default:
+                sink.error(at: pointer, flag: nil, "notify must be a list of environment names, not \(value.typeName)", hint: "e.g. notify: [prod]")
+                return []
+            }
+            var out: [String] = []
+            for name in names {
+                if !known.isEmpty, !known.contains(name) {
+                    var hint = "notify names environments of this config: \(MessageText.quotedList(known.sorted()))"
+                    if let s = MessageText.suggestion(for: name, among: known.sorted()) { hint = "did you mean \"\(s)\"?" }
+                    sink.error(at: pointer, flag: nil, "notify names environment \"\(name)\", which is not one of the environments", hint: hint)
+                } else if !Self.isEnvironmentName(name) {
+                    sink.error(
+                        at: pointer, flag: nil, "notify names \(MessageText.literal(.string(name))), which is not an environment name",
+                        hint: "an environment name is letters, digits, '_', '.' and '-'")
+                } else if !out.contains(name) {
+                    out.append(name)
+                }
+            }
+            return out
+        }
+
+        /// Letters, digits, `_`, `.`, `-`, at most 64, not starting with `_`, `.` or `-` (as StoreLayout checks).
+        static func isEnvironmentName(_ name: String) -> Bool {
+            guard let first = name.unicodeScalars.first, name.unicodeScalars.count <= 64, first != "_", first != ".", first != "-" else {
+                return false
+            }
+            return name.unicodeScalars.allSatisfy { s in
+                (s >= "a" && s <= "z") || (s >= "A" && s <= "Z") || (s >= "0" && s <= "9") || s == "_" || s == "." || s == "-"
+            }
         }
 
         private mutating func requiredVariable(_ o: [String: JSONValue], _ key: String, at pointer: String) -> String? {

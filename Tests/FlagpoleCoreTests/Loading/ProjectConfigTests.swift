@@ -32,7 +32,7 @@ struct ProjectConfigTests {
         alerts:
           - {name: hook, type: webhook, url: "https://hooks.example.com/x"}
           - {name: chat, type: slack, urlEnv: SLACK_URL, environments: [prod]}
-          - {name: bot, type: telegram, botTokenEnv: TG_TOKEN, chatIdEnv: TG_CHAT}
+          - {name: bot, type: telegram, botTokenEnv: TG_TOKEN, chatIdEnv: TG_CHAT, notify: [prod]}
         """
 
     @Test("every section is read")
@@ -53,7 +53,9 @@ struct ProjectConfigTests {
             config.alertTargets == [
                 AlertTarget(name: "hook", destination: .webhook(url: .literal("https://hooks.example.com/x"))),
                 AlertTarget(name: "chat", destination: .slack(url: .environmentVariable("SLACK_URL")), environments: ["prod"]),
-                AlertTarget(name: "bot", destination: .telegram(botToken: .environmentVariable("TG_TOKEN"), chatID: .environmentVariable("TG_CHAT"))),
+                AlertTarget(
+                    name: "bot", destination: .telegram(botToken: .environmentVariable("TG_TOKEN"), chatID: .environmentVariable("TG_CHAT")),
+                    notify: ["prod"]),
             ])
         #expect(config.alertTargets[1].description == #"slack alert target "chat" (URL from $SLACK_URL)"#)
         #expect(!config.alertTargets[0].description.contains("hooks.example.com"))
@@ -115,6 +117,18 @@ struct ProjectConfigTests {
             ),
             ("enviroments: {}\n", [#"W 1:1 -: unknown project config key "enviroments" is ignored"#]),
             ("environments:\n  prod: {production: yes please}\n", ["E 2:22 -: production must be true or false"]),
+            (
+                "environments: [test, prod]\nalerts:\n  - {name: w, type: webhook, url: \"https://x.example\", notify: [prdo]}\n",
+                [#"E 3:64 -: notify names environment "prdo", which is not one of the environments"#]
+            ),
+            (
+                "alerts:\n  - {name: w, type: webhook, url: \"https://x.example\", notify: 5}\n",
+                ["E 2:64 -: notify must be a list of environment names, not number"]
+            ),
+            (
+                "alerts:\n  - {name: w, type: webhook, url: \"https://x.example\", notify: \"a b\"}\n",
+                [#"E 2:64 -: notify names "a b", which is not an environment name"#]
+            ),
         ])
     func problems(text: String, expected: [String]) {
         let load = ProjectConfigLoader.load(path: "flags/flagpole.yaml", text: text)
