@@ -159,7 +159,8 @@ struct ChangeNotifierTests {
                 try await caughtUp(f, "hook")
                 let started = ContinuousClock.now
                 _ = try await f.control.apply(.set(variant: "on"), flag: "new-checkout", actor: "ann", reason: nil)
-                try await waitUntil("delivered after a 500 and a 429") { answered.withLock { $0.count } == 1 }
+                // The stand-in counts a request before its answer reaches the notifier: wait for both.
+                try await waitUntil("delivered after a 500 and a 429") { answered.withLock { $0.count } == 1 && n.statistics["hook"]?.sent == 1 }
                 #expect(ContinuousClock.now - started >= .seconds(1), "Retry-After: 1 was honoured")
                 #expect(hook.count == 3)
                 #expect(Set(webhookIDs(hook)).count == 1, "the same notice, three attempts")
