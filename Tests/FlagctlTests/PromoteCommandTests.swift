@@ -110,4 +110,18 @@ struct PromoteCommandTests {
             #expect(help.stdout.contains("promote") && help.stdout.contains("report"))
         }
     }
+
+    @Test("validate: a requirePassIn naming no environment is an error with the file and line")
+    func validateGate() throws {
+        let root = try folder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        try "version: 1\nenvironments:\n  test: {}\n  prod: {requirePassIn: tset}\n".write(
+            to: root.appendingPathComponent("flagpole.yaml"), atomically: true, encoding: .utf8)
+        let result = try FlagctlProcess.run(["validate", root.path])
+        #expect(result.status == 1)
+        #expect(
+            result.stdout.contains(
+                #"flagpole.yaml:4:25: requirePassIn names environment "tset", which is not one of the environments (hint: did you mean "test"?)"#),
+            "\(result.stdout)")
+    }
 }
