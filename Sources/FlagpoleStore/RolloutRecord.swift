@@ -17,7 +17,7 @@ import FlagpoleRollout
 ///  "before":{"override":{…}|null,"pin":{…}|null,"definition":{…}},
 ///  "overrideRevision":14,"revision":14,"startedBy":"ann@host","startedAt":1767225600,"reason":"…",
 ///  "statusReason":null,"endedAt":null,"pausedAt":null,"wouldRevert":null,"forcedWindows":[],
-///  "decisions":{"advance":1}}
+///  "forcedGate":null,"decisions":{"advance":1}}
 /// ```
 package struct RolloutRecord: Sendable, Hashable {
     /// Where a rollout stands.
@@ -143,6 +143,8 @@ package struct RolloutRecord: Sendable, Hashable {
     package var wouldRevert: String?
     /// Freeze windows that a forced start overrode.
     package var forcedWindows: [String]
+    /// The promotion gate's refusal that a forced start overrode (what was missing), if any.
+    package var forcedGate: String?
     /// How many times each verdict was acted on (holds are counted in the observation).
     package var decisions: [String: Int]
     /// The evidence of the decision that ended the rollout (revert, complete), if any.
@@ -178,6 +180,7 @@ package struct RolloutRecord: Sendable, Hashable {
         self.pausedAt = nil
         self.wouldRevert = nil
         self.forcedWindows = []
+        self.forcedGate = nil
         self.decisions = [:]
         self.evidence = nil
     }
@@ -222,6 +225,7 @@ package struct RolloutRecord: Sendable, Hashable {
         if let endedAt { o["endedAt"] = .int(endedAt) }
         if let pausedAt { o["pausedAt"] = .int(pausedAt) }
         if let wouldRevert { o["wouldRevert"] = .string(wouldRevert) }
+        if let forcedGate { o["forcedGate"] = .string(forcedGate) }
         if let evidence { o["evidence"] = evidence }
         return .object(o)
     }
@@ -270,6 +274,7 @@ package struct RolloutRecord: Sendable, Hashable {
         pausedAt = json["pausedAt"]?.numberValue.map { Int64($0) }
         wouldRevert = json["wouldRevert"]?.stringValue
         forcedWindows = json["forcedWindows"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        forcedGate = json["forcedGate"]?.stringValue
         var d: [String: Int] = [:]
         for (k, v) in json["decisions"]?.objectValue ?? [:] { d[k] = Int(v.numberValue ?? 0) }
         decisions = d

@@ -25,6 +25,9 @@ package struct StoreError: Error, Sendable, CustomStringConvertible {
         package static let rolloutState = Code("rolloutState")
         /// A rollout may not start now (a freeze window), unless forced.
         package static let frozen = Code("frozen")
+        /// A rollout may not start here before it completed in the environment the project config
+        /// names (`requirePassIn`), unless forced.
+        package static let promotionGate = Code("promotionGate")
         /// Redis failed (see the underlying error).
         package static let redis = Code("redis")
 

@@ -25,6 +25,8 @@ struct RolloutCommand: AsyncParsableCommand {
             discussion: """
                 Defaults for --steps, --watch, --holdback and the guards come from the flag's metadata (rollout.steps, rollout.watch, rollout.holdback, rollout.maxErrorRate, …), then the guard section of flags/flagpole.yaml, then Flagpole's: straight to 100%, watched 1h, no holdback, max error rate 5%, max increase 1 point, 200 samples. A start inside a freeze window is refused unless --force (recorded in the audit).
 
+                Promotion gate: when flags/flagpole.yaml says `prod: {requirePassIn: test}`, a start in prod is refused unless a rollout of the same flag to the same variant completed in test (not aborted, reverted, stopped or a dry run) and the variant has the same value in both; the refusal says what is missing and which command gets it. --force overrides it: the audit records it and the alert targets hear of it.
+
                 With --holdback 2%, the final step serves the variant to all but a sticky 2% of users while it is watched, and compares with them (a concurrent control: an incident or a drifting baseline affects both); the holdback is released when the rollout completes. Without one, the final step compares with the window before the rollout, widened by how much the baseline drifts.
                 """)
         @OptionGroup var global: GlobalOptions
@@ -58,7 +60,7 @@ struct RolloutCommand: AsyncParsableCommand {
             help:
                 "A dry run of the guards: the first step goes live, the watcher judges it but never acts (it reports \"would revert\"); promote or abort it yourself."
         ) var dryRun = false
-        @Flag(help: "Start even inside a freeze window (recorded in the audit).") var force = false
+        @Flag(help: "Start even inside a freeze window or without the promotion gate's pass (recorded in the audit and alerted).") var force = false
         @Flag(help: "Print the rollout as JSON.") var json = false
 
         func validate() throws {
@@ -98,7 +100,7 @@ struct RolloutCommand: AsyncParsableCommand {
             request.force = force
             request.actor = change.resolvedActor
             request.reason = change.reason
-            let record = try await reportingErrors { try await control.startRollout(request) }
+            let record = try await startRolloutAlerting(control, request)
             if json {
                 Output.json(record.json)
                 return
@@ -110,6 +112,7 @@ struct RolloutCommand: AsyncParsableCommand {
             if !record.forcedWindows.isEmpty {
                 print("forced through freeze window(s): \(record.forcedWindows.joined(separator: ", ")) (recorded in the audit)")
             }
+            if let gate = record.forcedGate { print("forced through the promotion gate: \(gate) (recorded in the audit)") }
             print("guards: \(guardsText(record))")
             print(
                 "the watcher (flagctl daemon --env \(control.environment)) decides; follow it with flagctl rollout status \(flag) --env \(control.environment) --follow"
@@ -303,6 +306,7 @@ private func printStatus(_ r: RolloutRecord, observation: RolloutObservation?, l
     print(
         "  started by \(r.startedBy) at \(Output.time(r.startedAt))" + (r.reason.map { ": \($0)" } ?? "")
             + (r.forcedWindows.isEmpty ? "" : " (forced through freeze window \(r.forcedWindows.joined(separator: ", ")))"))
+    if let gate = r.forcedGate { print("  forced through the promotion gate: \(gate)") }
     if r.status.isActive {
         let e = elapsed(r, now: now)
         let left = max(0, r.watchSeconds - e)

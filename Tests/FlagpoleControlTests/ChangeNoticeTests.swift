@@ -1,5 +1,6 @@
 import FlagpoleControl
 import FlagpoleCore
+import FlagpoleRollout
 import FlagpoleStore
 import Testing
 
@@ -71,6 +72,32 @@ struct ChangeNoticeTests {
         let n = notice(
             action, details: ["target": "on", "percent": 50, "fromPercent": 10, "toPercent": 50, "restoredRevision": 3, "restored": .null])
         #expect(n.alert.title == "prod: \(words) by ann")
+    }
+
+    @Test("a start forced through a freeze window and the promotion gate is a warning naming both; its --force alert defers to the notification")
+    func forcedStart() throws {
+        let n = notice(
+            "rollout-start", reason: "hotfix",
+            details: [
+                "target": "on", "percent": 10, "steps": [10, 100], "forcedWindows": ["weekend"], "forced": true,
+                "promotionGate": [
+                    "requirePassIn": "test", "passed": false, "overridden": true, "missing": "no rollout of new-checkout to \"on\" completed in test",
+                ],
+            ])
+        #expect(n.alert.severity == .warning)
+        #expect(n.alert.text.contains("Started inside freeze window weekend (forced)."))
+        #expect(
+            n.alert.text.contains(
+                "Promotion gate (requirePassIn: test) overridden with --force: no rollout of new-checkout to \"on\" completed in test."))
+        // The CLI's alert for the same start carries the audited action, so a target that
+        // announces prod gets the notification above and not the alert as well.
+        var record = RolloutRecord(
+            id: "new-checkout-100", flag: "new-checkout", targetVariant: "on", steps: [10, 100], stepStartedAt: 100, watchSeconds: 3600,
+            limits: GuardLimits(maxErrorRate: 0.05, maxErrorIncrease: 0.01, minSamples: 10),
+            before: .init(override: nil, pin: nil, definition: ["defaultVariant": "off"]), startedBy: "ann", startedAt: 100, reason: "hotfix")
+        record.forcedGate = "no rollout of new-checkout to \"on\" completed in test"
+        let alert = try #require(EnvironmentControl.forcedStartAlert(record, environment: "prod", at: 100))
+        #expect(alert.auditedAction == "rollout-start")
     }
 
     @Test("clear --unpin says the pin is released")

@@ -114,6 +114,12 @@ package struct ChangeNotice: Sendable, Hashable {
                 severity = .warning
                 notes.append("Started inside freeze window \(Self.strings(forced).joined(separator: ", ")) (forced).")
             }
+            if let gate = d["promotionGate"], gate["overridden"]?.boolValue == true {
+                severity = .warning
+                let source = gate["requirePassIn"]?.stringValue ?? "?"
+                let missing = gate["missing"]?.stringValue ?? "?"
+                notes.append("Promotion gate (requirePassIn: \(source)) overridden with --force: \(missing).")
+            }
             changes.append((flags.first ?? "?", override(d["before"]), "rollout \(percent) → \(target)"))
         case "rollout-advance":
             let from = d["fromPercent"].flatMap(Self.int).map { "\($0)%" } ?? "?"

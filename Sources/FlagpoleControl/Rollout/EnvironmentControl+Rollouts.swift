@@ -33,8 +33,13 @@ extension EnvironmentControl {
         /// but never acts (never advances, completes or reverts; it reports "would revert").
         /// People still promote or abort it. Default: false.
         package var dryRun = false
-        /// Start inside a freeze window (audited). Default: false.
+        /// Start inside a freeze window, or without the promotion gate's pass (audited and
+        /// alerted). Default: false.
         package var force = false
+        /// The environment the rollout must have completed in first (the promotion gate, see
+        /// ``PromotionGate``). Default: nil, meaning the project config's `requirePassIn` for this
+        /// environment (none when it sets none); `flagctl promote` sets its `--from`.
+        package var requirePassIn: String?
         package var actor = Provenance.defaultActor
         package var reason: String?
         /// Unix seconds; default: now.
@@ -47,10 +52,15 @@ extension EnvironmentControl {
         }
     }
 
-    /// Starts a guarded rollout: checks the flag, the variant, the steps and the freeze windows,
-    /// then in one atomic write sets the first step's split (not in a dry run), the rollout record
-    /// and the audit entry. Returns the stored record.
-    package func startRollout(_ request: RolloutStart) async throws -> RolloutRecord {
+    /// Starts a guarded rollout: checks the flag, the variant, the steps, the promotion gate
+    /// (``PromotionGate``) and the freeze windows, then in one atomic write sets the first step's
+    /// split (not in a dry run), the rollout record and the audit entry. Returns the stored record.
+    ///
+    /// A forced start that went through a freeze window or the promotion gate records that in its
+    /// audit entry (`forcedWindows`, `promotionGate`) and, once written, sends
+    /// ``forcedStartAlert(_:environment:at:)`` to `alerts` (the CLI's one-shot dispatcher, or the
+    /// daemon's). Default: nil (no alert).
+    package func startRollout(_ request: RolloutStart, alerts: (any AlertSink)? = nil) async throws -> RolloutRecord {
         let now = request.now ?? Provenance.now
         let configLoad = directory.loadConfig()
         if configLoad.hasErrors {
@@ -147,6 +157,17 @@ extension EnvironmentControl {
             let metric = RolloutRecord.MetricSettings(
                 source: (metricPolicy.metric ?? .builtin).rawValue, prometheusURL: metricPolicy.prometheusURL,
                 prometheusQuery: metricPolicy.prometheusQuery, prometheusRequestsQuery: metricPolicy.prometheusRequestsQuery)
+            let gate = try await promotionGate(
+                flag: request.flag, variant: request.target,
+                requirePassIn: request.requirePassIn ?? config.environment(named: environment)?.requirePassIn,
+                targetDefinition: live.override.map { $0.override.apply(to: definition) } ?? definition, force: request.force)
+            if case .refused(let problem, let source) = gate {
+                throw StoreError(
+                    code: .promotionGate,
+                    message:
+                        "\(environment) requires rollouts to complete in \(source) first (requirePassIn: \(source)): \(problem); or pass --force (audited and alerted)",
+                    key: store.layout.rollouts)
+            }
             let windows = config.activeFreezeWindows(environment: environment, unixTime: now)
             if !windows.isEmpty && !request.force {
                 let names = windows.map { w in "'\(w.name)'" + (w.reason.map { " (\($0))" } ?? "") }.joined(separator: ", ")
@@ -164,12 +185,14 @@ extension EnvironmentControl {
                     override: live.override, pin: live.pin, definition: live.override.map { $0.override.apply(to: definition) } ?? definition),
                 startedBy: request.actor, startedAt: now, reason: request.reason)
             record.forcedWindows = windows.map(\.name)
-            var change = RolloutTransitions.change(
-                .start, record: record, actor: request.actor, reason: request.reason, at: now,
-                details: [
-                    "watchSeconds": .int(record.watchSeconds), "forcedWindows": .array(windows.map { .string($0.name) }),
-                    "before": live.override?.json ?? .null, "metric": record.metric.json, "holdback": .double(holdback),
-                ])
+            if case .overridden(let problem, _) = gate { record.forcedGate = problem.description }
+            var details: [String: JSONValue] = [
+                "watchSeconds": .int(record.watchSeconds), "forcedWindows": .array(windows.map { .string($0.name) }),
+                "before": live.override?.json ?? .null, "metric": record.metric.json, "holdback": .double(holdback),
+            ]
+            if let gateJSON = gate.auditJSON { details["promotionGate"] = gateJSON }
+            if !windows.isEmpty || record.forcedGate != nil { details["forced"] = true }
+            var change = RolloutTransitions.change(.start, record: record, actor: request.actor, reason: request.reason, at: now, details: details)
             change.setOverrides[request.flag] = OverrideRecord(
                 override: .rollout(record.split), actor: request.actor, reason: "rollout \(id): step 1 of \(steps.count), \(record.percent)%",
                 at: now, revision: 0)
@@ -177,6 +200,7 @@ extension EnvironmentControl {
                 let revision = try await store.apply(change, expectedRevision: live.revision)
                 record.revision = revision
                 record.overrideRevision = revision
+                if let alerts, let alert = Self.forcedStartAlert(record, environment: environment, at: now) { alerts.send(alert) }
                 return record
             } catch let error as StoreError where error.code == .conflict && attempt < 5 {
                 continue

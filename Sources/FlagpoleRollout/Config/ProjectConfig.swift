@@ -10,12 +10,17 @@ package struct EnvironmentConfig: Sendable, Hashable {
     /// Whether the environment is production: the web console asks for a second confirmation
     /// (typing the environment's name) before it changes anything there. Default: false.
     package var isProduction: Bool
+    /// The environment a rollout must have completed in before the same rollout may start here
+    /// (`requirePassIn: test`): the promotion gate of `flagctl rollout start` and `flagctl promote`.
+    /// Default: nil (no gate).
+    package var requirePassIn: String?
 
     /// Creates an environment.
-    package init(name: String, redisURLVariable: String? = nil, isProduction: Bool = false) {
+    package init(name: String, redisURLVariable: String? = nil, isProduction: Bool = false, requirePassIn: String? = nil) {
         self.name = name
         self.redisURLVariable = redisURLVariable
         self.isProduction = isProduction
+        self.requirePassIn = requirePassIn
     }
 }
 

@@ -3,7 +3,7 @@ import FlagpoleCore
 /// Reads the project config (`flags/flagpole.yaml`) from its text.
 package enum ProjectConfigLoader {
     static let topLevelKeys: Set<String> = ["version", "fractionalAlgorithm", "environments", "freezeWindows", "alerts", "guard"]
-    static let environmentKeys: Set<String> = ["redisUrlEnv", "production"]
+    static let environmentKeys: Set<String> = ["redisUrlEnv", "production", "requirePassIn"]
     static let freezeWindowKeys: Set<String> = ["name", "from", "to", "timezone", "environments", "reason"]
     static let alertKeys: Set<String> = ["name", "type", "url", "urlEnv", "botTokenEnv", "chatIdEnv", "environments", "notify"]
 
@@ -69,6 +69,7 @@ package enum ProjectConfigLoader {
             }
             if let v = top["environments"] { config.environments = environments(v) }
             let known = Set(config.environments.map(\.name))
+            checkPromotionGates(config.environments, known: known)
             if let v = top["freezeWindows"] { config.freezeWindows = freezeWindows(v, known: known) }
             if let v = top["alerts"] { config.alertTargets = alerts(v, known: known) }
             if let v = top["guard"] { config.guardPolicy = guardPolicy(v) }
@@ -122,6 +123,14 @@ package enum ProjectConfigLoader {
                                 at: JSONPointer.child(p, "production"), flag: nil,
                                 "production must be true or false, not \(MessageText.literal(other))", hint: "e.g. production: true")
                         }
+                        switch o["requirePassIn"] {
+                        case nil: break
+                        case .string(let source)? where !source.isEmpty: env.requirePassIn = source
+                        case let other?:
+                            sink.error(
+                                at: JSONPointer.child(p, "requirePassIn"), flag: nil,
+                                "requirePassIn must name an environment, not \(MessageText.literal(other))", hint: "e.g. requirePassIn: test")
+                        }
                     default:
                         sink.error(
                             at: p, flag: nil, "the settings of environment \"\(name)\" must be an object, not \(settings.typeName)",
@@ -134,6 +143,24 @@ package enum ProjectConfigLoader {
                     at: "/environments", flag: nil, "environments must be an object of name: settings (or a list of names), not \(value.typeName)")
             }
             return out
+        }
+
+        /// `requirePassIn` must name another environment of the list (checked once all are read,
+        /// so the order in the file does not matter).
+        private mutating func checkPromotionGates(_ environments: [EnvironmentConfig], known: Set<String>) {
+            for env in environments {
+                guard let source = env.requirePassIn else { continue }
+                let p = JSONPointer.child(JSONPointer.child("/environments", env.name), "requirePassIn")
+                if source == env.name {
+                    sink.error(
+                        at: p, flag: nil, "environment \"\(env.name)\" cannot require a pass in itself",
+                        hint: "name the environment rollouts must complete in first, e.g. requirePassIn: test")
+                } else if !known.contains(source) {
+                    var hint = "environments are " + MessageText.quotedList(known.sorted())
+                    if let s = MessageText.suggestion(for: source, among: known) { hint = "did you mean \"\(s)\"?" }
+                    sink.error(at: p, flag: nil, "requirePassIn names environment \"\(source)\", which is not one of the environments", hint: hint)
+                }
+            }
         }
 
         private mutating func checkEnvironmentName(_ name: String, at pointer: String, atKey: Bool, seen: [EnvironmentConfig]) -> Bool {
