@@ -31,6 +31,7 @@ struct Flagctl: AsyncParsableCommand {
             DisableCommand.self,
             OverrideCommand.self, ListCommand.self, GetCommand.self, StatusCommand.self, HistoryCommand.self, RestoreCommand.self,
             ClientsCommand.self, RolloutCommand.self, DaemonCommand.self, AclCommand.self,
+            FreezeCommand.self,
         ]
     )
 
