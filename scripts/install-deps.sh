@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what Flagpole needs from Debian when it is missing: hiredis (libhiredis-dev), Redis
-# (redis-server, redis-tools), curl (./run waits for the daemon with it), Python with venv
+# (redis-server, redis-tools), the tz database (tzdata, for freeze windows in time zones), curl (./run waits for the daemon with it), Python with venv
 # (the OFREP interop test uses the OpenFeature SDK from PyPI in a virtualenv), Prometheus (the
 # rollout tests with a real Prometheus start their own on a free port), and Chromium with its
 # WebDriver (the web console's browser test drives it with Selenium from the same virtualenv).
@@ -14,6 +14,8 @@ command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || need+=(redis-tools)
 command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v wrk >/dev/null 2>&1 || need+=(wrk)  # Benchmarks/ofrep-benchmark's closed-loop load
+# Freeze windows in IANA time zones (timezone: Europe/Berlin) read the system's tz database.
+[ -f /usr/share/zoneinfo/Europe/Berlin ] || need+=(tzdata)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3 python3-venv)
 # Without its recommended node exporter: the tests need the server alone.
 bare=()

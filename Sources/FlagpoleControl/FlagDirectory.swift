@@ -86,7 +86,7 @@ package struct FlagDirectory: Sendable {
     package func loadConfig() -> ProjectConfigLoad {
         guard let path = configPath else { return ProjectConfigLoad(path: nil, config: ProjectConfig(), diagnostics: []) }
         switch Self.readText(path) {
-        case .success(let text): return ProjectConfigLoader.load(path: path, text: text)
+        case .success(let text): return ProjectConfigLoader.load(path: path, text: text, zones: SystemZoneDatabase.resolver())
         case .failure(let problem): return ProjectConfigLoad(path: path, config: ProjectConfig(), diagnostics: [problem])
         }
     }
@@ -111,8 +111,9 @@ package struct FlagDirectory: Sendable {
     /// - an environment folder (it holds flag files): that environment;
     /// - a single file: the project config if it is named like one, else a flag set of its own.
     ///
-    /// Unreadable files become diagnostics; only a path that does not exist throws.
-    package static func validate(paths: [String]) throws(FlagDirectoryError) -> ValidationReport {
+    /// Unreadable files become diagnostics; only a path that does not exist throws. With `now`
+    /// (Unix seconds), flags whose `metadata.expires` is past are warned about.
+    package static func validate(paths: [String], now: Int64? = nil) throws(FlagDirectoryError) -> ValidationReport {
         var report = ValidationReport()
         for given in paths {
             var path = given
@@ -122,28 +123,28 @@ package struct FlagDirectory: Sendable {
             }
             if isDirectory(path) {
                 if try isFlagsRoot(path) {
-                    try validateRoot(FlagDirectory(root: path), into: &report)
+                    try validateRoot(FlagDirectory(root: path), now: now, into: &report)
                 } else {
-                    let options = FlagSetLoader.Options.checkingGuardPolicy(fractionalAlgorithm: algorithm(near: path))
+                    let options = FlagSetLoader.Options.checkingGuardPolicy(fractionalAlgorithm: algorithm(near: path), now: now)
                     report.add(load(files: try flagFiles(under: path), options: options), environment: lastComponent(path))
                 }
             } else if ProjectConfig.fileNames.contains(lastComponent(path)) {
                 switch readText(path) {
-                case .success(let text): report.add(ProjectConfigLoader.load(path: path, text: text))
+                case .success(let text): report.add(ProjectConfigLoader.load(path: path, text: text, zones: SystemZoneDatabase.resolver()))
                 case .failure(let problem): report.add([problem])
                 }
             } else {
-                let options = FlagSetLoader.Options.checkingGuardPolicy(fractionalAlgorithm: algorithm(near: parent(path)))
+                let options = FlagSetLoader.Options.checkingGuardPolicy(fractionalAlgorithm: algorithm(near: parent(path)), now: now)
                 report.add(load(files: [path], options: options))
             }
         }
         return report
     }
 
-    private static func validateRoot(_ directory: FlagDirectory, into report: inout ValidationReport) throws(FlagDirectoryError) {
+    private static func validateRoot(_ directory: FlagDirectory, now: Int64?, into report: inout ValidationReport) throws(FlagDirectoryError) {
         let config = directory.loadConfig()
         report.add(config)
-        let options = FlagSetLoader.Options.checkingGuardPolicy(fractionalAlgorithm: config.config.fractionalAlgorithm)
+        let options = FlagSetLoader.Options.checkingGuardPolicy(fractionalAlgorithm: config.config.fractionalAlgorithm, now: now)
         let folders = try directory.environmentNames()
         for name in folders {
             report.add(load(files: try directory.flagFiles(inEnvironment: name), options: options), environment: name)

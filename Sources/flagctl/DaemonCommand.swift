@@ -314,6 +314,7 @@ struct DaemonCommand: AsyncParsableCommand {
         let client = RedisClient(configuration: redis, logger: logger)
         var configuration = RolloutWatcher.Configuration(environment: environment)
         configuration.interval = try watchInterval()
+        configuration.freezeWindows = configLoad.config.freezeWindows
         let watcher = try RolloutWatcher(
             configuration: configuration, client: client,
             metricSource: RolloutWatcher.standardMetricSources(environment: environment, client: client),

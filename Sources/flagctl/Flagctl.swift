@@ -32,6 +32,7 @@ struct Flagctl: AsyncParsableCommand {
             OverrideCommand.self, ListCommand.self, GetCommand.self, StatusCommand.self, HistoryCommand.self, RestoreCommand.self,
             ClientsCommand.self, RolloutCommand.self, DaemonCommand.self, AclCommand.self,
             PromoteCommand.self, ReportCommand.self,
+            FreezeCommand.self,
         ]
     )
 

@@ -9,8 +9,11 @@ import FlagpoleStore
 /// The watcher (``RolloutWatcher``) and `flagctl rollout pause|resume|abort|promote`
 /// (``EnvironmentControl/driveRollout(_:flag:actor:reason:now:)``) only carry out what it returns:
 ///
-/// - ``Event/tick(now:)`` → ``Action/measure(_:)``: read the cohorts over these windows, ask the
-///   decider, and feed the decision back as ``Event/judged(_:_:now:)``.
+/// - ``Event/tick(now:freeze:)`` → ``Action/measure(_:)``: read the cohorts over these windows, ask the
+///   decider, and feed the decision back as ``Event/judged(_:_:now:)``. The tick carries the freeze
+///   in force (``FreezeHold``, computed by the caller from the project config's freeze windows):
+///   while there is one, an advance or a completion becomes a hold that says "frozen until …";
+///   a revert is always allowed.
 /// - ``Event/judged(_:_:now:)`` → ``Action/observe(_:audit:required:)`` (hold, paused, a dry run's
 ///   "would advance"), or ``Action/write(_:)`` (advance, complete, revert, a dry run's first "would
 ///   revert"); an incident's first look adds a warning ``Action/alert(_:)``.
@@ -127,6 +130,8 @@ package struct RolloutStateMachine: Sendable {
     /// What one look (or command) came to, for ``RolloutWatcher/TickReport`` and the logs.
     package enum Outcome: String, Sendable, Hashable, CaseIterable, CustomStringConvertible {
         case hold, advance, complete, revert
+        /// The step passed, but a freeze window applies: held until it ends.
+        case frozen
         /// A person changed the flag: the rollout stopped and left their change alone.
         case stop
         /// Paused: looked at, nothing done.
@@ -213,8 +218,8 @@ package struct RolloutStateMachine: Sendable {
 
     /// What happens to the rollout.
     package enum Event: Sendable {
-        /// Time to look (Unix ms).
-        case tick(now: Int64)
+        /// Time to look (Unix ms), with the freeze in force for the environment at that time (nil: none).
+        case tick(now: Int64, freeze: FreezeHold? = nil)
         /// The decider's verdict on the cohorts ``Action/measure(_:)`` asked for.
         case judged(RolloutDecision, Reading, now: Int64)
         /// A person's command; `flag` is how the flag stands (``flagChange(record:live:)``).
@@ -264,6 +269,8 @@ package struct RolloutStateMachine: Sendable {
     package private(set) var memory: Memory
     private var pending: (change: StoreChange, then: Pending)?
     private var lostLease = false
+    /// The freeze the last tick carried: it turns an advance or a completion into a hold.
+    private var freeze: FreezeHold?
 
     /// A machine for `record` as read from Redis, with what the watcher remembers of it.
     package init(record: RolloutRecord, memory: Memory = Memory(), configuration: Configuration) {
@@ -303,7 +310,8 @@ package struct RolloutStateMachine: Sendable {
         // The watcher's events: nothing to do unless the rollout is watched and nothing is out.
         guard busy == nil, record.status.isActive else { return [] }
         switch event {
-        case .tick(let now):
+        case .tick(let now, let freeze):
+            self.freeze = freeze
             return [.measure(windows(now: now / 1000))]
         case .judged(let decision, let reading, let now):
             return judged(decision, reading, nowMilliseconds: now)
@@ -379,6 +387,28 @@ package struct RolloutStateMachine: Sendable {
         if record.status == .paused {
             observation.reason = "paused (the watcher does not act); it would \(decision.verdict.rawValue): \(decision.reason)"
             return actions + [.observe(observation, audit: nil, required: true), .finished(.paused, reason: decision.reason)]
+        }
+        if let freeze, decision.verdict == .advance || decision.verdict == .complete {
+            // A freeze window: do not move the rollout on (a revert, below, is always allowed).
+            var held = decision
+            held.verdict = .hold
+            held.reason = "\(freeze); the step passed and would \(decision.verdict.rawValue)\(record.dryRun ? " (dry run)" : ""): \(decision.reason)"
+            if case .object(var e) = held.evidence {
+                e["freeze"] = [
+                    "window": .string(freeze.window), "windows": .array(freeze.windows.map { .string($0) }), "until": .int(freeze.until),
+                    "untilLocal": .string(freeze.untilText), "wouldBe": .string(decision.verdict.rawValue),
+                ]
+                held.evidence = .object(e)
+            }
+            memory.holds += 1
+            observation.holds = memory.holds
+            observation.verdict = .hold
+            observation.reason = held.reason
+            observation.evidence = held.evidence
+            return actions + [
+                .observe(observation, audit: sampledHoldAudit(held, nowMilliseconds: nowMilliseconds), required: true),
+                .finished(.frozen, reason: held.reason),
+            ]
         }
         if record.dryRun && (decision.verdict == .advance || decision.verdict == .complete) {
             // A dry run of the guards: report, never act.

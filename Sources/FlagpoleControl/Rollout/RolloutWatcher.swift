@@ -44,6 +44,9 @@ package final class RolloutWatcher: Service, Sendable {
         package var holdAuditInterval: Duration = .seconds(60)
         /// The actor named in the audit and pins. Default: `watcher`.
         package var actor = "watcher"
+        /// The project config's freeze windows (those that apply to ``environment`` count): while
+        /// one is in force, no rollout advances or completes; reverts go on. Default: none.
+        package var freezeWindows: [FreezeWindow] = []
 
         /// Creates a configuration for an environment.
         package init(environment: String, holderID: String? = nil) {
@@ -233,7 +236,8 @@ package final class RolloutWatcher: Service, Sendable {
                 let first: [RolloutStateMachine.Action]
                 switch RolloutStateMachine.flagChange(record: record, live: live) {
                 case .unchanged:
-                    first = machine.event(.tick(now: nowMS))
+                    let freeze = FreezeHold.at(nowMS / 1000, environment: configuration.environment, windows: configuration.freezeWindows)
+                    first = machine.event(.tick(now: nowMS, freeze: freeze))
                 case .removed:
                     first = machine.event(.flagRemoved(now: nowMS))
                 case .changed(var actor, var revision):

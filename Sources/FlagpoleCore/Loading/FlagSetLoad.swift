@@ -66,6 +66,10 @@ package enum FlagSetLoader {
         package var fractionalAlgorithm: FractionalAlgorithm
         /// Metadata vocabularies to validate, such as the watcher's `rollout.*` keys; none by default.
         package var metadataRules: [FlagMetadataRules]
+        /// Whether (and against what time) flags' `expires` and `owner` metadata are checked
+        /// (``FlagLifecycle``): nil (the default) checks neither; `flagctl` checks their form, and
+        /// `flagctl validate` warns about flags past their expiry.
+        package var lifecycle: FlagLifecycle.Check?
 
         /// Creates options.
         package init(fractionalAlgorithm: FractionalAlgorithm = .v3) {
@@ -113,7 +117,7 @@ package enum FlagSetLoader {
         }
 
         let validator = FlagDefinitionValidator(
-            evaluators: evaluators, algorithm: options.fractionalAlgorithm, metadataRules: options.metadataRules)
+            evaluators: evaluators, algorithm: options.fractionalAlgorithm, metadataRules: options.metadataRules, lifecycle: options.lifecycle)
         let flagCount = parts.reduce(0) { $0 + $1.flags.count }
         var flags: [String: JSONValue] = [:]
         flags.reserveCapacity(flagCount)

@@ -11,6 +11,8 @@ struct FlagDefinitionValidator {
     let algorithm: FractionalAlgorithm
     /// Metadata vocabularies to check (see ``FlagMetadataRules``); none by default.
     var metadataRules: [FlagMetadataRules] = []
+    /// How `expires` and `owner` are checked (see ``FlagLifecycle``); nil: not at all.
+    var lifecycle: FlagLifecycle.Check? = nil
 
     static let flagProperties: Set<String> = ["state", "variants", "defaultVariant", "targeting", "metadata"]
 
@@ -223,6 +225,10 @@ struct FlagDefinitionValidator {
                     hint: "flatten it into scalar keys, e.g. \"\(key).name\": \"…\"")
                 continue
             }
+            if let flag, let lifecycle, key == FlagLifecycle.expiresKey || key == FlagLifecycle.ownerKey {
+                checkLifecycle(key, value, metadata: metadata, flag: flag, check: lifecycle, at: p, into: &sink)
+                continue
+            }
             guard let flag, let rules = metadataRules.first(where: { key.hasPrefix($0.prefix) }) else { continue }
             let name = String(key.dropFirst(rules.prefix.count))
             guard rules.names.contains(name) else {
@@ -237,5 +243,33 @@ struct FlagDefinitionValidator {
                 sink.error(at: p, flag: flag, rules.prefix + problem.message, hint: problem.hint)
             }
         }
+    }
+
+    /// `expires` must be a date or an RFC 3339 time (an error otherwise), and past it the flag is
+    /// stale (a warning, so `validate --strict` fails); `owner` must be a non-empty string.
+    private func checkLifecycle<P: PointerPath>(
+        _ key: String, _ value: JSONValue, metadata: JSONValue, flag: String, check: FlagLifecycle.Check, at pointer: P,
+        into sink: inout DiagnosticSink
+    ) {
+        guard key == FlagLifecycle.expiresKey else {
+            guard case .string(let owner) = value, !owner.trimmingSpaces().isEmpty else {
+                sink.error(
+                    at: pointer, flag: flag, "metadata owner must be a team or a person, not \(MessageText.literal(value))",
+                    hint: "e.g. owner: \"team-payments\"")
+                return
+            }
+            return
+        }
+        guard case .string(let text) = value, FlagLifecycle.parseExpiry(text) != nil else {
+            sink.error(
+                at: pointer, flag: flag, "metadata expires must be a date or an RFC 3339 time, not \(MessageText.literal(value))",
+                hint: "e.g. expires: 2027-01-31 (the flag may live through that day, UTC) or expires: 2027-01-31T18:00:00+01:00")
+            return
+        }
+        let lifecycle = FlagLifecycle(metadata: metadata)
+        guard let now = check.now, lifecycle.isExpired(at: now) else { return }
+        sink.warning(
+            at: pointer, flag: flag, "flag \"\(flag)\" \(lifecycle.expiredText(at: now))",
+            hint: "remove the flag from the code and the files, or move metadata.expires if it must stay")
     }
 }

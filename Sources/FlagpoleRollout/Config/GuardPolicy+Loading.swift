@@ -14,9 +14,13 @@ extension GuardPolicy {
 }
 
 extension FlagSetLoader.Options {
-    /// Options for the files `flagctl` validates and syncs: the guard-policy metadata is checked too.
-    package static func checkingGuardPolicy(fractionalAlgorithm: FractionalAlgorithm = .v3) -> Self {
-        Self(fractionalAlgorithm: fractionalAlgorithm, metadataRules: [GuardPolicy.metadataRules])
+    /// Options for the files `flagctl` validates and syncs: the guard-policy metadata is checked
+    /// too, and the form of the lifecycle metadata (`expires`, `owner`); with `now` (Unix seconds),
+    /// flags past their expiry are warned about (`flagctl validate`). Default: form only.
+    package static func checkingGuardPolicy(fractionalAlgorithm: FractionalAlgorithm = .v3, now: Int64? = nil) -> Self {
+        var options = Self(fractionalAlgorithm: fractionalAlgorithm, metadataRules: [GuardPolicy.metadataRules])
+        options.lifecycle = FlagLifecycle.Check(now: now)
+        return options
     }
 }
 

@@ -9,9 +9,12 @@ package enum ProjectConfigLoader {
 
     /// Parses and validates a project config. Problems never stop the read: a part with an error
     /// keeps its default, and every problem is reported.
-    package static func load(path: String, text: String) -> ProjectConfigLoad {
+    ///
+    /// `zones` finds the rules of the IANA time zones freeze windows name (`Europe/Berlin`); the
+    /// caller does that I/O. Default: none (zone names are errors; fixed offsets work).
+    package static func load(path: String, text: String, zones: @escaping ZoneRules.Resolver = ZoneRules.noDatabase) -> ProjectConfigLoad {
         let document = SourceDocument.parse(path: path, text: text)
-        var reader = Reader(sink: DiagnosticSink(document: document))
+        var reader = Reader(sink: DiagnosticSink(document: document), zones: zones)
         let config = reader.read()
         var locations: [String: FileLocation] = [:]
         if let section = document.value?["environments"] {
@@ -46,6 +49,7 @@ package enum ProjectConfigLoader {
 
     private struct Reader {
         var sink: DiagnosticSink
+        let zones: ZoneRules.Resolver
 
         mutating func read() -> ProjectConfig {
             var config = ProjectConfig()
@@ -244,14 +248,26 @@ package enum ProjectConfigLoader {
                 let name = requiredString(o, "name", at: p, what: "a freeze window")
                 let from = requiredString(o, "from", at: p, what: "a freeze window")
                 let to = requiredString(o, "to", at: p, what: "a freeze window")
-                var offset = 0
+                var zone = ZoneRules.utc
+                var zoneOK = true
                 if let tz = o["timezone"] {
+                    zoneOK = false
+                    let tzPointer = JSONPointer.child(p, "timezone")
                     if case .string(let s) = tz, let seconds = CivilTime.parseOffset(s) {
-                        offset = seconds
+                        zone = .fixed(seconds)
+                        zoneOK = true
+                    } else if case .string(let s) = tz, ZoneRules.isZoneName(s) {
+                        switch zones(s) {
+                        case .success(let rules):
+                            zone = rules
+                            zoneOK = true
+                        case .failure(let failure):
+                            sink.error(at: tzPointer, flag: nil, "timezone \"\(s)\": \(failure.message)", hint: failure.hint)
+                        }
                     } else {
                         sink.error(
-                            at: JSONPointer.child(p, "timezone"), flag: nil, "timezone \(MessageText.literal(tz)) is not a UTC offset",
-                            hint: "write UTC or an offset like +01:00; zone names such as Europe/Berlin are not supported (no daylight-saving rules)")
+                            at: tzPointer, flag: nil, "timezone \(MessageText.literal(tz)) is neither a time zone name nor a UTC offset",
+                            hint: "write an IANA zone such as Europe/Berlin or America/New_York, UTC, or an offset like +01:00")
                     }
                 }
                 let environments = environmentList(o["environments"], at: JSONPointer.child(p, "environments"), known: known)
@@ -266,15 +282,15 @@ package enum ProjectConfigLoader {
                 if let name, out.contains(where: { $0.name == name }) {
                     sink.error(at: JSONPointer.child(p, "name"), flag: nil, "freeze window \"\(name)\" is defined twice")
                 }
-                guard let name, let from, let to,
-                    let schedule = schedule(from: from, to: to, offset: offset, at: p, hasTimezone: o["timezone"] != nil)
+                guard let name, let from, let to, zoneOK,
+                    let schedule = schedule(from: from, to: to, zone: zone, at: p, hasTimezone: o["timezone"] != nil)
                 else { continue }
                 out.append(FreezeWindow(name: name, schedule: schedule, environments: environments, reason: reason))
             }
             return out
         }
 
-        private mutating func schedule(from: String, to: String, offset: Int, at pointer: String, hasTimezone: Bool) -> FreezeWindow.Schedule? {
+        private mutating func schedule(from: String, to: String, zone: ZoneRules, at pointer: String, hasTimezone: Bool) -> FreezeWindow.Schedule? {
             let fromPointer = JSONPointer.child(pointer, "from")
             let toPointer = JSONPointer.child(pointer, "to")
             func weekly(_ s: String) -> Int? {
@@ -289,14 +305,14 @@ package enum ProjectConfigLoader {
                     sink.error(at: toPointer, flag: nil, "from and to are the same time: the window would be empty")
                     return nil
                 }
-                return .weekly(start: a, end: b % (7 * 1_440), utcOffset: offset)
+                return .weekly(start: a, end: b % (7 * 1_440), zone: zone)
             }
             if let a = CivilTime.parseClock(from), let b = CivilTime.parseClock(to) {
                 guard a != b % 1_440 else {
                     sink.error(at: toPointer, flag: nil, "from and to are the same time: the window would be empty")
                     return nil
                 }
-                return .daily(start: a, end: b % 1_440, utcOffset: offset)
+                return .daily(start: a, end: b % 1_440, zone: zone)
             }
             if let a = CivilTime.parseTimestamp(from), let b = CivilTime.parseTimestamp(to) {
                 if hasTimezone {

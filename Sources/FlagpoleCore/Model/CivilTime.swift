@@ -1,10 +1,8 @@
-import FlagpoleCore
-
-/// Calendar arithmetic on the proleptic Gregorian calendar in UTC with fixed offsets, without
-/// Foundation: enough for freeze windows.
-enum CivilTime {
+/// Calendar arithmetic on the proleptic Gregorian calendar, without Foundation: enough for freeze
+/// windows (whose time zones are FlagpoleRollout's `ZoneRules`) and flag expiry dates.
+package enum CivilTime {
     /// Days from 1970-01-01 to the given date (Howard Hinnant's `days_from_civil`).
-    static func days(year: Int64, month: Int64, day: Int64) -> Int64 {
+    package static func days(year: Int64, month: Int64, day: Int64) -> Int64 {
         let y = month <= 2 ? year - 1 : year
         let era = (y >= 0 ? y : y - 399) / 400
         let yoe = y - era * 400
@@ -14,9 +12,22 @@ enum CivilTime {
         return era * 146_097 + doe - 719_468
     }
 
-    static func isLeap(_ year: Int64) -> Bool { (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 }
+    /// The date of a day count from 1970-01-01 (Howard Hinnant's `civil_from_days`).
+    package static func civil(days: Int64) -> (year: Int64, month: Int64, day: Int64) {
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let day = doy - (153 * mp + 2) / 5 + 1
+        let month = mp < 10 ? mp + 3 : mp - 9
+        return (yoe + era * 400 + (month <= 2 ? 1 : 0), month, day)
+    }
 
-    static func daysIn(month: Int64, year: Int64) -> Int64 {
+    package static func isLeap(_ year: Int64) -> Bool { (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 }
+
+    package static func daysIn(month: Int64, year: Int64) -> Int64 {
         switch month {
         case 2: return isLeap(year) ? 29 : 28
         case 4, 6, 9, 11: return 30
@@ -26,7 +37,7 @@ enum CivilTime {
 
     /// Parses an RFC 3339 timestamp with a required offset (`2026-12-24T18:00:00Z`,
     /// `2026-12-24 18:00+01:00`; seconds optional, fractions ignored) into Unix seconds.
-    static func parseTimestamp(_ text: String) -> Int64? {
+    package static func parseTimestamp(_ text: String) -> Int64? {
         let s = Array(text.trimmingSpaces().unicodeScalars)
         var i = 0
         func number(_ count: Int) -> Int64? {
@@ -65,7 +76,7 @@ enum CivilTime {
     }
 
     /// Parses a UTC offset: `UTC`, `Z`, `+01:00`, `-05:30`, `+0100`, `+01`; returns seconds east of UTC.
-    static func parseOffset(_ text: String) -> Int? {
+    package static func parseOffset(_ text: String) -> Int? {
         let t = text.trimmingSpaces()
         if t == "Z" || t == "z" || t.uppercased() == "UTC" || t.uppercased() == "GMT" { return 0 }
         var body = t
@@ -80,8 +91,20 @@ enum CivilTime {
         return sign == "-" ? -seconds : seconds
     }
 
+    /// Parses a calendar date `YYYY-MM-DD` into days since 1970-01-01.
+    package static func parseDate(_ text: String) -> Int64? {
+        let t = text.trimmingSpaces()
+        let parts = t.split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count == 3, parts[0].count == 4, parts[1].count == 2, parts[2].count == 2,
+            parts.allSatisfy({ $0.allSatisfy { $0.isASCII && $0.isNumber } }),
+            let y = Int64(parts[0]), let m = Int64(parts[1]), let d = Int64(parts[2]),
+            (1...12).contains(m), d >= 1, d <= daysIn(month: m, year: y)
+        else { return nil }
+        return days(year: y, month: m, day: d)
+    }
+
     /// Parses `HH:MM` (24-hour; `24:00` allowed as the end of a day) into minutes since midnight.
-    static func parseClock(_ text: String) -> Int? {
+    package static func parseClock(_ text: String) -> Int? {
         let parts = text.trimmingSpaces().split(separator: ":", omittingEmptySubsequences: false)
         guard parts.count == 2, (1...2).contains(parts[0].count), parts[1].count == 2,
             let h = Int(parts[0]), let m = Int(parts[1]), h >= 0, m >= 0, m < 60, h < 24 || (h == 24 && m == 0)
@@ -90,26 +113,28 @@ enum CivilTime {
     }
 
     /// The ISO weekday index (Monday 0 … Sunday 6) of a day name: `mon`, `Monday`, `tue`, ….
-    static func weekday(_ name: String) -> Int? {
+    package static func weekday(_ name: String) -> Int? {
         let names = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
         let n = name.lowercased()
         guard n.count >= 3 else { return nil }
         return names.firstIndex { $0 == n || ($0.hasPrefix(n) && n.count == 3) }
     }
 
-    /// Minutes since Monday 00:00 local time, at a Unix time, for an offset in seconds east of UTC.
-    static func minuteOfWeek(unixTime: Int64, utcOffset: Int) -> Int {
-        let local = unixTime + Int64(utcOffset)
-        let day = floorDiv(local, 86_400)
-        let weekday = Int(((day + 3) % 7 + 7) % 7)  // 1970-01-01 was a Thursday (ISO index 3)
-        let minute = Int(floorMod(local, 86_400) / 60)
-        return weekday * 1_440 + minute
-    }
-
-    static func floorDiv(_ a: Int64, _ b: Int64) -> Int64 {
+    package static func floorDiv(_ a: Int64, _ b: Int64) -> Int64 {
         let q = a / b
         return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q
     }
 
-    static func floorMod(_ a: Int64, _ b: Int64) -> Int64 { a - floorDiv(a, b) * b }
+    package static func floorMod(_ a: Int64, _ b: Int64) -> Int64 { a - floorDiv(a, b) * b }
+}
+
+extension String {
+    /// The text without leading and trailing spaces and tabs.
+    package func trimmingSpaces() -> String {
+        let scalars = unicodeScalars
+        guard let first = scalars.firstIndex(where: { $0 != " " && $0 != "\t" }),
+            let last = scalars.lastIndex(where: { $0 != " " && $0 != "\t" })
+        else { return "" }
+        return String(scalars[first...last])
+    }
 }
