@@ -30,7 +30,7 @@ struct Flagctl: AsyncParsableCommand {
             DoctorCommand.self, Validate.self, EvalCommand.self, SyncCommand.self, DiffCommand.self, SetCommand.self, EnableCommand.self,
             DisableCommand.self,
             OverrideCommand.self, ListCommand.self, GetCommand.self, StatusCommand.self, HistoryCommand.self, RestoreCommand.self,
-            ClientsCommand.self, RolloutCommand.self, DaemonCommand.self, AclCommand.self,
+            ClientsCommand.self, RolloutCommand.self, DaemonCommand.self, AclCommand.self, ReconcileCommand.self,
             PromoteCommand.self, ReportCommand.self,
             FreezeCommand.self,
         ]
