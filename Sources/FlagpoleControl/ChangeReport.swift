@@ -276,7 +276,7 @@ package struct ChangeReport: Sendable, Hashable {
         out.append("")
         out.append("## Rollouts")
         out.append("")
-        if rollouts.isEmpty { out.append("None.") }
+        if rollouts.isEmpty { out.append(contentsOf: ["None.", ""]) }
         for r in rollouts {
             out.append(
                 "### \(r.flag) → \(r.target) (\(r.id)): \(r.status)\(r.dryRun ? ", dry run" : "")")

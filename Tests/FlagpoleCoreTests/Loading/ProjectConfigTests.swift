@@ -154,14 +154,4 @@ struct ProjectConfigTests {
     func notDurations(text: String) {
         #expect(DurationText.parse(text) == nil)
     }
-
-    @Test("the repository's flags/flagpole.yaml is clean")
-    func repositoryConfig() throws {
-        let path = LoadingTestSupport.packageRoot.appendingPathComponent("flags/flagpole.yaml")
-        let load = ProjectConfigLoader.load(path: "flags/flagpole.yaml", text: try LoadingTestSupport.read(path))
-        #expect(load.diagnostics.isEmpty, "\(load.diagnostics)")
-        #expect(load.config.environments.map(\.name) == ["test", "prod"])
-        #expect(load.config.environments.map(\.isProduction) == [false, true], "prod is marked production (the console asks twice)")
-        #expect(load.config.fractionalAlgorithm == .v3)
-    }
 }
