@@ -166,7 +166,7 @@ package struct ChangeNotice: Sendable, Hashable {
         var links: [String: JSONValue] = [:]
         if let base = consoleURL.map(Self.trimmedBase), !base.isEmpty {
             for flag in flags.prefix(Self.flagLimit) {
-                let link = base + "/flags/" + Self.urlComponent(flag)
+                let link = base + "/flags/" + URLComponent.encode(flag)
                 links[flag] = .string(link)
                 lines.append("Console: \(link)")
             }
@@ -257,21 +257,5 @@ package struct ChangeNotice: Sendable, Hashable {
         var s = url.trimmingCharacters(in: .whitespaces)
         while s.hasSuffix("/") { s.removeLast() }
         return s
-    }
-
-    /// Percent-encodes everything but unreserved characters (RFC 3986).
-    static func urlComponent(_ value: String) -> String {
-        var out = ""
-        let hex = Array("0123456789ABCDEF")
-        for byte in value.utf8 {
-            switch byte {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-                UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
-                out.unicodeScalars.append(Unicode.Scalar(byte))
-            default:
-                out += "%" + String(hex[Int(byte >> 4)]) + String(hex[Int(byte & 15)])
-            }
-        }
-        return out
     }
 }

@@ -193,8 +193,9 @@ package enum ProjectConfigLoader {
             return name
         }
 
-        private mutating func environmentList(_ value: JSONValue?, at pointer: String, known: Set<String>) -> [String]? {
-            guard let value else { return nil }
+        /// A name or a list of names (`environments`, `notify`): the strings, each item that is not
+        /// one reported; nil, reported, when the value is neither.
+        private mutating func nameList(_ value: JSONValue, at pointer: String, key: String, hint: String? = nil) -> [String]? {
             var names: [String] = []
             switch value {
             case .string(let s): names = [s]
@@ -208,9 +209,14 @@ package enum ProjectConfigLoader {
                     names.append(s)
                 }
             default:
-                sink.error(at: pointer, flag: nil, "environments must be a list of environment names, not \(value.typeName)")
+                sink.error(at: pointer, flag: nil, "\(key) must be a list of environment names, not \(value.typeName)", hint: hint)
                 return nil
             }
+            return names
+        }
+
+        private mutating func environmentList(_ value: JSONValue?, at pointer: String, known: Set<String>) -> [String]? {
+            guard let value, let names = nameList(value, at: pointer, key: "environments") else { return nil }
             if !known.isEmpty {
                 for name in names where !known.contains(name) {
                     sink.warning(
@@ -394,23 +400,7 @@ package enum ProjectConfigLoader {
         /// Unlike `environments`, a name that is not an environment is an error (nothing would ever
         /// be announced, silently).
         private mutating func notifyList(_ value: JSONValue?, at pointer: String, known: Set<String>) -> [String] {
-            guard let value else { return [] }
-            var names: [String] = []
-            switch value {
-            case .string(let s): names = [s]
-            case .array(let items):
-                for (i, item) in items.enumerated() {
-                    guard case .string(let s) = item else {
-                        sink.error(
-                            at: JSONPointer.child(pointer, i), flag: nil, "an environment name must be a string, not \(MessageText.literal(item))")
-                        continue
-                    }
-                    names.append(s)
-                }
-            default:
-                sink.error(at: pointer, flag: nil, "notify must be a list of environment names, not \(value.typeName)", hint: "e.g. notify: [prod]")
-                return []
-            }
+            guard let value, let names = nameList(value, at: pointer, key: "notify", hint: "e.g. notify: [prod]") else { return [] }
             var out: [String] = []
             for name in names {
                 if !known.isEmpty, !known.contains(name) {

@@ -104,7 +104,7 @@ enum ConsolePages {
     static func time(_ unixSeconds: Int64) -> String {
         guard unixSeconds > 0 else { return "-" }
         let days = unixSeconds / 86400, secs = unixSeconds % 86400
-        let (y, m, d) = civil(days: days)
+        let (y, m, d) = CivilTime.civil(days: days)
         func two(_ n: Int64) -> String { n < 10 ? "0\(n)" : "\(n)" }
         return "\(y)-\(two(m))-\(two(d)) \(two(secs / 3600)):\(two(secs / 60 % 60)):\(two(secs % 60))Z"
     }
@@ -124,19 +124,6 @@ enum ConsolePages {
         case ..<86400: return "\(s / 3600)h ago"
         default: return "\(s / 86400)d ago"
         }
-    }
-
-    /// Year, month, day of a day count since 1970-01-01 (Howard Hinnant's algorithm).
-    static func civil(days: Int64) -> (Int64, Int64, Int64) {
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let d = doy - (153 * mp + 2) / 5 + 1
-        let m = mp < 10 ? mp + 3 : mp - 9
-        return (yoe + era * 400 + (m <= 2 ? 1 : 0), m, d)
     }
 
     static func percent(_ rate: Double?) -> String {

@@ -1,3 +1,5 @@
+import FlagpoleCore
+
 /// HTML text built by the console's pages: every value goes through ``escape(_:)`` (or
 /// ``HTML/text(_:)``), so a flag key, a variant, a reason or an actor name holding `<script>` is
 /// shown as text, never run.
@@ -50,20 +52,5 @@ struct HTML: Sendable {
 
     /// `value` percent-encoded for one path segment or query value (everything but unreserved
     /// characters), so a flag key with `/`, `?`, `#` or `&` still names one flag.
-    static func urlComponent(_ value: String) -> String {
-        var out = ""
-        for byte in value.utf8 {
-            switch byte {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-                UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
-                out.unicodeScalars.append(Unicode.Scalar(byte))
-            default:
-                let hex = Array("0123456789ABCDEF".utf8)
-                out += "%"
-                out.unicodeScalars.append(Unicode.Scalar(hex[Int(byte >> 4)]))
-                out.unicodeScalars.append(Unicode.Scalar(hex[Int(byte & 15)]))
-            }
-        }
-        return out
-    }
+    static func urlComponent(_ value: String) -> String { URLComponent.encode(value) }
 }
