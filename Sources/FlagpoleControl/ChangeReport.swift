@@ -100,7 +100,7 @@ package struct ChangeReport: Sendable, Hashable {
                         Rollout(
                             id: rolloutID, flag: e.flags.first ?? "?", target: e.details["target"]?.stringValue ?? "?", status: "running",
                             dryRun: e.details["dryRun"]?.boolValue ?? false,
-                            steps: e.details["steps"]?.arrayValue?.compactMap { $0.numberValue.map { Int($0) } } ?? [],
+                            steps: e.details["steps"]?.arrayValue?.compactMap { ChangeNotice.int($0).map { Int($0) } } ?? [],
                             startedBy: nil, startedAt: nil, verdicts: [], holds: 0, overrides: []))
                 }
                 let i = latest[rolloutID]!
@@ -167,11 +167,11 @@ package struct ChangeReport: Sendable, Hashable {
             guard let v, !v.isNull else { return "none" }
             return (try? OverrideRecord(json: v))?.override.summary ?? v.jsonString
         }
-        func percentText(_ v: JSONValue?) -> String { v?.numberValue.map { "\(Int($0))%" } ?? "?" }
+        func percentText(_ v: JSONValue?) -> String { v.flatMap(ChangeNotice.int).map { "\($0)%" } ?? "?" }
         switch e.action {
         case "sync", "restore":
             var lines: [String] = []
-            if let r = d["restoredRevision"]?.numberValue { lines.append("restored the flag set synced at revision \(Int64(r))") }
+            if let r = d["restoredRevision"].flatMap(ChangeNotice.int) { lines.append("restored the flag set synced at revision \(r)") }
             let before = d["before"]?.objectValue ?? [:], after = d["after"]?.objectValue ?? [:]
             for f in d["added"]?.arrayValue?.compactMap(\.stringValue) ?? [] { lines.append("\(f): added") }
             for f in d["removed"]?.arrayValue?.compactMap(\.stringValue) ?? [] { lines.append("\(f): removed") }
@@ -192,7 +192,7 @@ package struct ChangeReport: Sendable, Hashable {
         case "set", "enable", "disable", "clear", "unpin":
             return ["override: \(override(d["before"])) → \(override(d["after"]))"]
         case "rollout-start":
-            let steps = d["steps"]?.arrayValue?.compactMap { $0.numberValue.map { "\(Int($0))%" } }.joined(separator: " → ") ?? "?"
+            let steps = d["steps"]?.arrayValue?.compactMap { ChangeNotice.int($0).map { "\($0)%" } }.joined(separator: " → ") ?? "?"
             var line = "rollout \(d["rollout"]?.stringValue ?? "?") → \(d["target"]?.stringValue ?? "?"), steps \(steps)"
             if d["dryRun"]?.boolValue == true { line += " (dry run)" }
             var lines = [line, "override: \(override(d["before"])) → rollout \(percentText(d["percent"])) → \"\(d["target"]?.stringValue ?? "?")\""]
@@ -220,7 +220,7 @@ package struct ChangeReport: Sendable, Hashable {
     static func evidenceText(_ evidence: JSONValue) -> String? {
         guard let t = evidence["treatment"], let c = evidence["control"] else { return nil }
         func rate(_ v: JSONValue) -> String { v["errorRate"]?.numberValue.map { String(format: "%.2f%%", $0 * 100) } ?? "-" }
-        func total(_ v: JSONValue) -> String { v["total"]?.numberValue.map { String(Int64($0)) } ?? "0" }
+        func total(_ v: JSONValue) -> String { v["total"].flatMap(ChangeNotice.int).map { String($0) } ?? "0" }
         var s = "treatment \(total(t)) outcomes, \(rate(t)) errors; control \(total(c)), \(rate(c))"
         if let kind = evidence["controlKind"]?.stringValue { s += " (\(kind))" }
         if let check = evidence["check"]?.stringValue { s += "; check \(check)" }
@@ -238,15 +238,41 @@ package struct ChangeReport: Sendable, Hashable {
         return f.string(from: Date(timeIntervalSince1970: TimeInterval(unix)))
     }
 
-    /// A Markdown sign-off sheet for people.
+    /// Text from the audit stream (actor, reason, flag and variant names, evidence), made inert
+    /// in Markdown: line breaks of any kind become spaces (so no value starts a line, a block, or
+    /// a table row of its own), and the characters that open markup, HTML or a table cell are
+    /// backslash-escaped, so `<!--` cannot hide the rest of the sheet and `|` cannot add a column.
+    package static func inline(_ text: String) -> String {
+        var out = ""
+        out.unicodeScalars.reserveCapacity(text.unicodeScalars.count)
+        var previousWasBreak = false
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\n", "\r", "\u{0B}", "\u{0C}", "\u{85}", "\u{2028}", "\u{2029}":
+                if !previousWasBreak { out.unicodeScalars.append(" ") }
+                previousWasBreak = true
+                continue
+            case "\\", "|", "<", ">", "&", "`", "*", "_", "[", "]", "~", "#", "!":
+                out.unicodeScalars.append("\\")
+                out.unicodeScalars.append(scalar)
+            default:
+                out.unicodeScalars.append(scalar.properties.generalCategory == .control ? " " : scalar)
+            }
+            previousWasBreak = false
+        }
+        return out
+    }
+
+    /// A Markdown sign-off sheet for people. Every value from the audit stream goes through
+    /// ``inline(_:)``.
     package var markdown: String {
-        func cell(_ s: String) -> String { s.replacingOccurrences(of: "|", with: "\\|").replacingOccurrences(of: "\n", with: " ") }
+        func cell(_ s: String) -> String { Self.inline(s) }
         var out: [String] = []
         out.append("# Changes to \(environment): \(Self.time(from)) – \(Self.time(to))")
         out.append("")
         let people = Set(changes.map(\.actor)).sorted()
         out.append(
-            "\(changes.count) change\(changes.count == 1 ? "" : "s") by \(people.isEmpty ? "nobody" : people.joined(separator: ", ")); "
+            "\(changes.count) change\(changes.count == 1 ? "" : "s") by \(people.isEmpty ? "nobody" : people.map(cell).joined(separator: ", ")); "
                 + "\(rollouts.count) rollout\(rollouts.count == 1 ? "" : "s"), \(reverts.count) automatic revert\(reverts.count == 1 ? "" : "s"), "
                 + "\(forced.count) forced start\(forced.count == 1 ? "" : "s").")
         if truncated { out.append(contentsOf: ["", "**Truncated:** the audit holds more entries in this window than were read; narrow --since."]) }
@@ -256,22 +282,26 @@ package struct ChangeReport: Sendable, Hashable {
         if forced.isEmpty { out.append("None.") }
         for c in forced {
             out.append(
-                "- **\(Self.time(c.at))** \(c.flags.joined(separator: ", ")) by \(c.actor)" + (c.reason.map { ": \($0)" } ?? " (no reason given)"))
-            for o in c.overrides { out.append("  - ⚠️ \(o)") }
+                "- **\(Self.time(c.at))** \(cell(c.flags.joined(separator: ", "))) by \(cell(c.actor))"
+                    + (c.reason.map { ": \(cell($0))" } ?? " (no reason given)"))
+            for o in c.overrides { out.append("  - ⚠️ \(cell(o))") }
         }
         out.append("")
         out.append("## Automatic reverts")
         out.append("")
         if reverts.isEmpty { out.append("None.") }
         for c in reverts {
-            out.append("- **\(Self.time(c.at))** \(c.flags.joined(separator: ", ")) (rollout \(c.rolloutID ?? "?")): \(c.reason ?? "")")
+            out.append(
+                "- **\(Self.time(c.at))** \(cell(c.flags.joined(separator: ", "))) (rollout \(cell(c.rolloutID ?? "?"))): \(cell(c.reason ?? ""))")
             if let r = rollouts.last(where: { $0.id == c.rolloutID && ($0.startedAt ?? 0) <= c.at }),
                 let v = r.verdicts.last(where: { $0.action == "rollout-revert" }),
                 let ev = Self.evidenceText(v.evidence)
             {
-                out.append("  - evidence: \(ev)")
+                out.append("  - evidence: \(cell(ev))")
             }
-            out.append("  - the flag is pinned: make the files agree, then `flagctl sync --env \(environment) --unpin \(c.flags.first ?? "FLAG")`")
+            out.append(
+                "  - the flag is pinned: make the files agree (`flagctl reconcile`), then "
+                    + "`flagctl sync --env \(environment) --unpin \(Self.codeSpanSafe(c.flags.first ?? "FLAG"))`")
         }
         out.append("")
         out.append("## Rollouts")
@@ -279,17 +309,17 @@ package struct ChangeReport: Sendable, Hashable {
         if rollouts.isEmpty { out.append(contentsOf: ["None.", ""]) }
         for r in rollouts {
             out.append(
-                "### \(r.flag) → \(r.target) (\(r.id)): \(r.status)\(r.dryRun ? ", dry run" : "")")
+                "### \(cell(r.flag)) → \(cell(r.target)) (\(cell(r.id))): \(cell(r.status))\(r.dryRun ? ", dry run" : "")")
             out.append("")
             var head = "Steps \(r.steps.map { "\($0)%" }.joined(separator: " → "))"
             if let by = r.startedBy, let at = r.startedAt {
-                head += "; started by \(by) at \(Self.time(at))"
+                head += "; started by \(cell(by)) at \(Self.time(at))"
             } else {
                 head += "; started before the window"
             }
             if r.holds > 0 { head += "; \(r.holds) sampled hold\(r.holds == 1 ? "" : "s")" }
             out.append(head + ".")
-            for o in r.overrides { out.append(contentsOf: ["", "⚠️ \(o)"]) }
+            for o in r.overrides { out.append(contentsOf: ["", "⚠️ \(cell(o))"]) }
             out.append("")
             if r.verdicts.isEmpty {
                 out.append("No verdict acted on in the window.")
@@ -298,7 +328,7 @@ package struct ChangeReport: Sendable, Hashable {
                 out.append("|---|---|---|---|---|")
                 for v in r.verdicts {
                     out.append(
-                        "| \(Self.time(v.at)) | \(v.action) | \(cell(v.actor)) | \(cell(v.reason ?? "")) | \(cell(Self.evidenceText(v.evidence) ?? "")) |"
+                        "| \(Self.time(v.at)) | \(cell(v.action)) | \(cell(v.actor)) | \(cell(v.reason ?? "")) | \(cell(Self.evidenceText(v.evidence) ?? "")) |"
                     )
                 }
             }
@@ -314,13 +344,18 @@ package struct ChangeReport: Sendable, Hashable {
             for c in changes {
                 let mark = c.overrides.isEmpty ? "" : " ⚠️ forced"
                 out.append(
-                    "| \(Self.time(c.at)) | \(c.revision) | \(c.action)\(mark) | \(cell(c.actor)) | \(cell(c.reason ?? "")) | \(cell(c.flags.joined(separator: ", "))) | \(c.changes.map(cell).joined(separator: "<br>")) |"
+                    "| \(Self.time(c.at)) | \(c.revision) | \(cell(c.action))\(mark) | \(cell(c.actor)) | \(cell(c.reason ?? "")) | \(cell(c.flags.joined(separator: ", "))) | \(c.changes.map(cell).joined(separator: "<br>")) |"
                 )
             }
         }
         out.append("")
         out.append("Sign-off: ______________________  date: ____________")
         return out.joined(separator: "\n") + "\n"
+    }
+
+    /// A flag key inside a code span: backticks and line breaks cannot close it.
+    static func codeSpanSafe(_ text: String) -> String {
+        String(String.UnicodeScalarView(text.unicodeScalars.map { $0 == "`" || $0.properties.generalCategory == .control ? "?" : $0 }))
     }
 
     /// The JSON form (stable; see docs/cli.md).

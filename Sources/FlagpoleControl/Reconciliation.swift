@@ -176,12 +176,19 @@ extension EnvironmentControl {
     }
 
     /// Replaces `path` with `text`: a temporary file beside it, `fsync`, the old file's mode, `rename`.
-    static func atomicWrite(_ text: String, to path: String) throws {
+    package static func atomicWrite(_ text: String, to path: String) throws {
         let folder = folder(of: path)
         let name = path.split(separator: "/").last.map(String.init) ?? path
         let temporary = "\(folder)/.\(name).flagctl-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         var status = stat()
-        guard stat(path, &status) == 0 else { throw ReconcileError("\(path): cannot read its permissions: \(String(cString: strerror(errno)))") }
+        guard lstat(path, &status) == 0 else { throw ReconcileError("\(path): cannot read its permissions: \(String(cString: strerror(errno)))") }
+        // Renaming over a symbolic link would replace the link with a copy and leave the file it
+        // points to (maybe shared with other environments) as it was.
+        guard status.st_mode & S_IFMT == S_IFREG else {
+            throw ReconcileError(
+                "\(path) is not a regular file (a symbolic link?); reconcile does not replace it",
+                hint: "edit the file it points to, or make it a regular file, and run reconcile again")
+        }
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL, status.st_mode & 0o7777)
         guard fd >= 0 else { throw ReconcileError("\(temporary): cannot create: \(String(cString: strerror(errno)))") }
         var ok = false

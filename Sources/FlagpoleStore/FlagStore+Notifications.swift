@@ -108,7 +108,7 @@ extension FlagStore {
     package func auditEnd() async throws -> NotificationCursor {
         let reply = try await notificationCall(["XREVRANGE", RedisArgument(layout.audit), "+", "-", "COUNT", "1"])
         if let e = reply.errorMessage { throw Self.wrongType(key: layout.audit, serverMessage: e, expected: "stream") }
-        guard let entry = try Self.auditEntries(reply).first else { return .origin }
+        guard let entry = Self.auditEntries(reply).first else { return .origin }
         return NotificationCursor(id: entry.id, revision: entry.revision) ?? .origin
     }
 
@@ -133,7 +133,7 @@ extension FlagStore {
             if let e = r.errorMessage { throw Self.wrongType(key: layout.audit, serverMessage: e, expected: "stream") }
         }
         let present = cursor == .origin || !(replies[0].array ?? []).isEmpty
-        return AuditBatch(entries: try Self.auditEntries(replies[1]), cursorPresent: present)
+        return AuditBatch(entries: Self.auditEntries(replies[1]), cursorPresent: present)
     }
 
     /// Stores `cursor` for `target` if this watcher still holds the lease: `holder` with fencing
@@ -194,14 +194,28 @@ extension FlagStore {
         }
     }
 
-    /// The entries of an `XRANGE`/`XREVRANGE` reply.
-    static func auditEntries(_ reply: RedisReply) throws(StoreError) -> [AuditEntry] {
+    /// The action given to an audit entry that cannot be read (no `action` field: written by
+    /// hand, or by something other than Flagpole). It is announced as such, so that one bad entry
+    /// neither stops the notifications after it nor passes unseen.
+    package static let unreadableAction = "unreadable-entry"
+
+    /// The entries of an `XRANGE`/`XREVRANGE` reply. An entry that cannot be read becomes one with
+    /// ``unreadableAction``, its revision (when it has a readable one) and the problem as reason.
+    static func auditEntries(_ reply: RedisReply) -> [AuditEntry] {
         var out: [AuditEntry] = []
         for item in reply.array ?? [] {
             guard let parts = item.array, parts.count == 2, let id = parts[0].string else { continue }
             var fields: [String: String] = [:]
             for (k, v) in parts[1].dictionary ?? [:] { fields[k] = v.string }
-            out.append(try AuditEntry(reply: RedisReplyEntry(id: id, fields: fields)))
+            do {
+                out.append(try AuditEntry(reply: RedisReplyEntry(id: id, fields: fields)))
+            } catch {
+                let revision = fields["revision"].flatMap { Int64($0) }.map { max(0, $0) } ?? 0
+                out.append(
+                    AuditEntry(
+                        id: id, revision: revision, action: Self.unreadableAction, actor: "unknown",
+                        reason: "\(error.message); fields: \(fields.keys.sorted().joined(separator: ", ").prefix(200))", at: 0, flags: []))
+            }
         }
         return out
     }

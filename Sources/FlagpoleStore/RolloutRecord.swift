@@ -404,10 +404,19 @@ package struct WatcherLease: Sendable, Hashable {
         guard let holder = json["holder"]?.stringValue, let token = json["token"]?.numberValue else {
             throw StoreError(code: .corruptData, message: "the watcher lease needs \"holder\" and \"token\"")
         }
+        // Whole numbers within ±2^53 (what the write script stores); anything else is corrupt,
+        // never converted with a trap.
+        func whole(_ value: Double?, _ field: String) throws(StoreError) -> Int64 {
+            guard let value else { return 0 }
+            guard value.rounded() == value, abs(value) <= 9_007_199_254_740_992, let whole = Int64(exactly: value) else {
+                throw StoreError(code: .corruptData, message: "the watcher lease's \(field) is not a whole number: \(value)")
+            }
+            return whole
+        }
         self.holder = holder
-        self.token = Int64(token)
-        renewedAt = Int64(json["renewedAt"]?.numberValue ?? 0)
-        expiresAt = Int64(json["expiresAt"]?.numberValue ?? 0)
+        self.token = try whole(token, "token")
+        renewedAt = try whole(json["renewedAt"]?.numberValue, "renewedAt")
+        expiresAt = try whole(json["expiresAt"]?.numberValue, "expiresAt")
     }
 }
 

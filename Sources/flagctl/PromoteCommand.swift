@@ -155,6 +155,11 @@ func startRolloutAlerting(_ control: EnvironmentControl, _ request: EnvironmentC
             Output.error("warning: the forced start is recorded in the audit; no alert target in flags/flagpole.yaml covers \(control.environment)")
         } else {
             if !report.delivered.isEmpty { print("alerted: \(report.delivered.joined(separator: ", "))") }
+            if !report.announcedByDaemon.isEmpty {
+                print(
+                    "announced by flagctl daemon's notifications (notify: [\(control.environment)]): \(report.announcedByDaemon.joined(separator: ", "))"
+                )
+            }
             if !report.undelivered.isEmpty {
                 Output.error(
                     "warning: the alert about the forced start did not reach \(report.undelivered.joined(separator: ", "))\(report.timedOut ? " in time" : ""); the audit records the start"

@@ -185,6 +185,30 @@ struct ChangeNotifierTests {
         }
     }
 
+    @Test("an audit entry Flagpole cannot read is announced as such, and the changes after it still are")
+    func unreadableEntry() async throws {
+        try await RolloutFixture.with { f in
+            try await StandInServer.with { hook in
+                try await holdLease(f, "d1")
+                let n = try notifier(
+                    f, holder: "d1", targets: [AlertTarget(name: "hook", destination: .webhook(url: .literal(hook.url + "/hook")), notify: ["prod"])])
+                let running = Running(n)
+                defer { Task { await running.stop() } }
+                try await caughtUp(f, "hook")
+                // Someone with XADD rights writes an entry without an action.
+                let client = RedisClient(configuration: f.server.configuration)
+                _ = try await client.send(["XADD", RedisArgument(try StoreLayout(environment: "prod").audit), "*", "foo", "bar"])
+                _ = try await f.control.apply(.set(variant: "on"), flag: "new-checkout", actor: "ann", reason: "after it")
+                try await waitUntil("both announced") { hook.count >= 2 }
+                try await caughtUp(f, "hook")
+                let bodies = hook.requests.compactMap { try? JSONParser.parse($0.body) }
+                #expect(bodies.map { $0["action"]?.stringValue } == [FlagStore.unreadableAction, "set"])
+                #expect(bodies.first?["title"]?.stringValue?.contains("cannot be read") == true)
+                #expect(bodies.first?["severity"] == "warning")
+            }
+        }
+    }
+
     @Test("two daemons: only the lease holder announces; when it stops, the other takes over from the stored cursor; each change once")
     func twoDaemons() async throws {
         try await RolloutFixture.with { f in

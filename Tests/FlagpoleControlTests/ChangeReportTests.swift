@@ -110,6 +110,38 @@ struct ChangeReportTests {
         }
     }
 
+    @Test("text from the audit cannot forge rows, hide the sheet in an HTML comment, or open markup")
+    func markdownInjection() {
+        let entries = [
+            AuditEntry(
+                id: "1000-0", revision: 1, action: "set", actor: "mallory<!--", reason: "ok\r| 2026-01-01 | 9 | set | cto | approved |\n\n<!--",
+                at: 1_000, flags: ["new-checkout"], details: ["before": .null, "after": ["variant": "on"]]),
+            AuditEntry(
+                id: "2000-0", revision: 2, action: "disable", actor: "ann", reason: "line\u{2028}break `code` *bold* [link](x)", at: 2_000,
+                flags: ["new-checkout"], details: [:]),
+        ]
+        let md = ChangeReport.make(environment: "prod", from: 0, to: 3_000, entries: entries, rollouts: [:]).markdown
+        let lines = md.split(separator: "\n", omittingEmptySubsequences: false)
+        #expect(!lines.contains { $0.hasPrefix("<") }, "no value starts a line: \(md)")
+        // Every "<" from the audit is escaped; the sheet's own markup is only <br> between changes.
+        #expect(!md.replacingOccurrences(of: "\\<", with: "").replacingOccurrences(of: "<br>", with: "").contains("<"))
+        #expect(md.contains("mallory\\<\\!--"))
+        let rows = lines.filter { $0.hasPrefix("| ") && !$0.hasPrefix("| time") }
+        #expect(rows.count == 2, "one row per change, none forged: \(rows)")
+        func cellBorders(_ row: Substring) -> Int {
+            var count = 0
+            var escaped = false
+            for c in row {
+                if c == "|" && !escaped { count += 1 }
+                escaped = c == "\\" && !escaped
+            }
+            return count
+        }
+        #expect(rows.allSatisfy { cellBorders($0) == 8 }, "seven columns in every row: \(rows)")
+        #expect(md.contains("line break \\`code\\` \\*bold\\* \\[link\\](x)"))
+        #expect(md.hasSuffix("Sign-off: ______________________  date: ____________\n"))
+    }
+
     @Test(
         "--since: durations and RFC 3339 dates",
         arguments: [

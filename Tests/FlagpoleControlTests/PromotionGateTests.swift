@@ -256,5 +256,18 @@ struct OneShotAlertTests {
         ) { sink in sink.send(alert) }
         #expect(second.alerts.count == 1)
         #expect("\(second.configurationProblem.map { "\($0)" } ?? "")".contains("FLAGPOLE_TEST_UNSET_HOOK"))
+
+        // An audited alert (a forced start) skips a target that announces prod: the daemon's
+        // notification of the audit entry reaches it. The wait ends once the other target took it.
+        let audited = Alert(
+            severity: .warning, title: "prod: y rollout started with --force", text: "t", environment: "prod", at: 1, auditedAction: "rollout-start")
+        let both = targets + [AlertTarget(name: "announcer", destination: .webhook(url: .literal(server.url + "/announce")), notify: ["prod"])]
+        let started = ContinuousClock.now
+        let (_, third) = try await AlertDispatcher.withOneShot(
+            targets: both, environment: "prod", configuration: configuration, deadline: .seconds(20), logger: Logger(label: "test")
+        ) { sink in sink.send(audited) }
+        #expect(!third.timedOut && ContinuousClock.now - started < .seconds(15), "no wait for a target owed nothing")
+        #expect(third.delivered == ["hook"] && third.undelivered.isEmpty && third.announcedByDaemon == ["announcer"])
+        #expect(server.count == 3 && !server.requests.contains { $0.path.hasSuffix("/announce") })
     }
 }

@@ -1,6 +1,7 @@
 import FlagpoleControl
 import FlagpoleCore
 import FlagpoleStore
+import Foundation
 import Testing
 
 @Suite("Reconciling the files after a rollout")
@@ -33,5 +34,27 @@ struct RolloutReconcileTests {
         let hint = row(file: Self.off, override: .rollout(RolloutSplit(rolloutID: "r", targetVariant: "on", percent: 25)), pinned: false)
             .reconcileHint
         #expect(hint?.contains("rollout is in progress (25% → on)") == true && hint?.contains("set defaultVariant: on") == true)
+    }
+}
+
+@Suite("reconcile --write's file replacement")
+struct ReconcileWriteTests {
+    @Test("a flag file that is a symbolic link is refused, and neither the link nor the file it points to changes")
+    func symbolicLink() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("flagpole-reconcile-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let shared = folder.appendingPathComponent("shared.yaml").path
+        let link = folder.appendingPathComponent("flags.yaml").path
+        try "flags: {}\n".write(toFile: shared, atomically: true, encoding: .utf8)
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: shared)
+        #expect(throws: ReconcileError.self) { try EnvironmentControl.atomicWrite("flags: {x: 1}\n", to: link) }
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: link) == shared)
+        #expect(try String(contentsOfFile: shared, encoding: .utf8) == "flags: {}\n")
+
+        let plain = folder.appendingPathComponent("plain.yaml").path
+        try "flags: {}\n".write(toFile: plain, atomically: true, encoding: .utf8)
+        try EnvironmentControl.atomicWrite("flags: {x: 1}\n", to: plain)
+        #expect(try String(contentsOfFile: plain, encoding: .utf8) == "flags: {x: 1}\n")
     }
 }

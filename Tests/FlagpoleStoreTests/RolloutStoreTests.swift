@@ -83,6 +83,17 @@ struct RolloutStoreTests {
         }
     }
 
+    @Test("a watcher lease whose numbers are not whole numbers within ±2^53 is corrupt, never a trap")
+    func leaseNumbers() throws {
+        let good = try WatcherLease(json: ["holder": "d1", "token": 7, "renewedAt": 1_000, "expiresAt": 31_000])
+        #expect(good.token == 7 && good.expiresAt == 31_000)
+        for bad: JSONValue in [
+            ["holder": "d1", "token": 1e19], ["holder": "d1", "token": 1.5], ["holder": "d1", "token": 1, "expiresAt": -1e300],
+        ] {
+            #expect(throws: StoreError.self, "\(bad)") { try WatcherLease(json: bad) }
+        }
+    }
+
     @Test("the rollout record round-trips through its JSON")
     func recordRoundTrip() throws {
         var r = RolloutRecord(

@@ -16,13 +16,22 @@ extension AlertDispatcher {
         /// Whether the wait ended at the deadline with alerts still unsent.
         package var timedOut = false
 
-        /// Target names that accepted every alert.
+        /// Per target: how many of ``alerts`` it takes on this path (an audited alert skips a
+        /// target that announces the environment: the daemon's notifier sends it that change).
+        package var owed: [String: Int] = [:]
+
+        /// Target names that accepted every alert they were owed.
         package var delivered: [String] {
-            statistics.filter { $0.value.sent >= alerts.count }.keys.sorted()
+            owed.filter { name, n in n > 0 && (statistics[name]?.sent ?? 0) >= n }.keys.sorted()
         }
         /// Target names that did not.
         package var undelivered: [String] {
-            statistics.filter { $0.value.sent < alerts.count }.keys.sorted()
+            owed.filter { name, n in n > 0 && (statistics[name]?.sent ?? 0) < n }.keys.sorted()
+        }
+        /// Target names owed nothing here because they announce every change of the environment
+        /// (`notify`): they hear of it from the daemon's notification of the audit entry.
+        package var announcedByDaemon: [String] {
+            owed.filter { $0.value == 0 && !alerts.isEmpty }.keys.sorted()
         }
     }
 
@@ -64,15 +73,24 @@ extension AlertDispatcher {
             let value = try await body(recorder)
             var report = OneShotReport()
             report.alerts = recorder.sent
-            let expected = report.alerts.count
+            // What each target is owed: the alerts it takes on this path. A target that announces
+            // the environment gets an audited alert from the daemon's notifier instead.
+            var expected: [String: Int] = [:]
+            for target in relevant {
+                expected[target.name] = report.alerts.filter { Self.sends($0, to: target) }.count
+            }
             let end = ContinuousClock.now + deadline
             func settled() -> Bool {
-                dispatcher.statistics.values.allSatisfy { $0.sent + $0.failed + $0.dropped >= expected }
+                let statistics = dispatcher.statistics
+                return expected.allSatisfy { name, owed in
+                    owed == 0 || statistics[name].map { $0.sent + $0.failed + $0.dropped >= owed } == true
+                }
             }
-            while expected > 0 && !settled() && ContinuousClock.now < end {
+            while !settled() && ContinuousClock.now < end {
                 try? await Task.sleep(for: .milliseconds(20))
             }
-            report.timedOut = expected > 0 && !settled()
+            report.timedOut = !settled()
+            report.owed = expected
             report.statistics = dispatcher.statistics
             return (value, report)
         }

@@ -153,6 +153,10 @@ package struct ChangeNotice: Sendable, Hashable {
             what = "\(named) dry run would revert"
             severity = .warning
             notes.append("A dry run: the flag was not changed.")
+        case FlagStore.unreadableAction:
+            what = "an audit entry (\(entry.id)) that cannot be read"
+            severity = .warning
+            notes.append("It was not written by Flagpole (or was changed by hand): inspect it with redis-cli XRANGE.")
         default:
             what = entry.action + (flags.isEmpty ? "" : " of \(named)")
         }

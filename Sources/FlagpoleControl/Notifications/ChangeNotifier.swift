@@ -182,7 +182,7 @@ package final class ChangeNotifier: Service, Sendable {
     private func heldToken() async throws -> Int64? {
         let (lease, fence) = try await store.watcherLease()
         guard let lease, lease.holder == configuration.holderID, lease.token == fence,
-            lease.expiresAt - clock.nowMilliseconds() >= NotifierStateMachine.milliseconds(configuration.leaseMargin)
+            lease.expiresAt - clock.nowMilliseconds() >= NotifierStateMachine.milliseconds(configuration.leaseMargin)  // both within ±2^53
         else { return nil }
         return lease.token
     }

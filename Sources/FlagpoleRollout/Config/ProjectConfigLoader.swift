@@ -304,7 +304,8 @@ package enum ProjectConfigLoader {
                 guard parts.count == 2, let day = CivilTime.weekday(String(parts[0])),
                     let minute = CivilTime.parseClock(String(parts[1]))
                 else { return nil }
-                return day * 1_440 + minute
+                // "sun 24:00" is Monday 00:00: minutes are taken modulo a week.
+                return (day * 1_440 + minute) % (7 * 1_440)
             }
             if let a = weekly(from), let b = weekly(to) {
                 guard a != b else {
@@ -313,7 +314,9 @@ package enum ProjectConfigLoader {
                 }
                 return .weekly(start: a, end: b % (7 * 1_440), zone: zone)
             }
-            if let a = CivilTime.parseClock(from), let b = CivilTime.parseClock(to) {
+            if let from = CivilTime.parseClock(from), let b = CivilTime.parseClock(to) {
+                // "24:00" is the next midnight: minutes are taken modulo a day.
+                let a = from % 1_440
                 guard a != b % 1_440 else {
                     sink.error(at: toPointer, flag: nil, "from and to are the same time: the window would be empty")
                     return nil

@@ -100,6 +100,9 @@ struct ProjectConfigTests {
             ),
             ("freezeWindows:\n  - {name: a, from: \"frid 16:00\", to: \"sat 10:00\"}\n", [#"E 2:21 -: from "frid 16:00" is not a weekday and time"#]),
             ("freezeWindows:\n  - {from: \"16:00\", to: \"16:00\"}\n", [#"E 2:5 -: a freeze window needs "name""#]),
+            // 24:00 is the next midnight: "sun 24:00" to "mon 00:00" (and "24:00" to "00:00") would be empty.
+            ("freezeWindows:\n  - {name: a, from: \"sun 24:00\", to: \"mon 00:00\"}\n", ["E 2:38 -: from and to are the same time"]),
+            ("freezeWindows:\n  - {name: a, from: \"24:00\", to: \"00:00\"}\n", ["E 2:34 -: from and to are the same time"]),
             (
                 "freezeWindows:\n  - {name: a, from: \"2026-01-02T00:00:00Z\", to: \"2026-01-01T00:00:00Z\"}\n",
                 ["E 2:49 -: to must be later than from"]
