@@ -85,12 +85,8 @@ public final class FlagHandle<Value: Sendable>: Sendable {
     /// The flag's typed details in `snapshot` (no hooks, staleness or counting: the caller's).
     @inline(__always)
     func evaluate(in snapshot: FlagSnapshot, _ context: EvaluationContext) -> EvaluationDetails<Value> where Value: FlagHandleValue {
-        guard let position = position(in: snapshot) else {
-            return EvaluationDetails(
-                flagKey: key, value: defaultValue, reason: .error, errorCode: .flagNotFound, errorMessage: CompiledFlagSet.notFoundMessage,
-                metadata: snapshot.flags.metadata)
-        }
-        return snapshot.flags.details(at: position, key: key, Value.valueType, defaultValue, context, Value.extract)
+        guard let position = position(in: snapshot) else { return snapshot.notFound(key, defaultValue) }
+        return snapshot.details(at: position, key: key, Value.valueType, defaultValue, context, Value.extract)
     }
 }
 
@@ -256,7 +252,7 @@ extension FlagpoleClient {
             var value = handle.defaultValue
             var reason = EvaluationReason.error
             if let position = handle.position(in: s) {
-                (value, reason) = s.flags.value(at: position, handle.defaultValue, context, Value.extract)
+                (value, reason) = s.value(at: position, handle.defaultValue, context, Value.extract)
             }
             if reason != .error, staleFlag.load(ordering: .relaxed) { reason = .stale }
             evaluationCounts.add(at: ClientMetrics.index(reason), stripe: slot.stripe, exclusive: slot.ownsStripe)

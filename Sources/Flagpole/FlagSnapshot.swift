@@ -21,6 +21,8 @@ final class FlagSnapshot: Sendable {
     /// they resolved: ``FlagHandle`` keeps it in 40 bits, so it counts modulo 2^40 - 1 (a
     /// handle would have to sit unused through that many snapshots for a tag to repeat).
     let tag: UInt64
+    /// Which flags were evaluated since the marks were last collected, by position in ``flags``.
+    let marks: EvaluationMarks
 
     private static let nextSerial = Atomic<UInt64>(0)
 
@@ -31,6 +33,54 @@ final class FlagSnapshot: Sendable {
         self.source = source
         self.asOf = asOf
         tag = Self.nextSerial.wrappingAdd(1, ordering: .relaxed).oldValue % FlagHandleCache.tagLimit + 1
+        marks = EvaluationMarks(count: flags.flagCount)
+    }
+
+    // MARK: - Evaluation (every typed evaluation of the client goes through here)
+
+    /// The typed details of the flag `key`: found by key, then evaluated (and marked) by position.
+    @inline(__always)
+    func details<Value>(
+        _ key: String, _ type: FlagValueType, _ defaultValue: Value, _ context: EvaluationContext, _ extract: (JSONValue) -> Value?
+    ) -> EvaluationDetails<Value> {
+        guard let position = flags.position(of: key) else { return notFound(key, defaultValue) }
+        return details(at: position, key: key, type, defaultValue, context, extract)
+    }
+
+    /// The typed details of the flag at `position` (from this snapshot's flags), marked evaluated.
+    @inline(__always)
+    func details<Value>(
+        at position: Int, key: String, _ type: FlagValueType, _ defaultValue: Value, _ context: EvaluationContext,
+        _ extract: (JSONValue) -> Value?
+    ) -> EvaluationDetails<Value> {
+        marks.mark(position)
+        return flags.details(at: position, key: key, type, defaultValue, context, extract)
+    }
+
+    /// The value and reason only of the flag at `position`, marked evaluated.
+    @inline(__always)
+    func value<Value>(
+        at position: Int, _ defaultValue: Value, _ context: EvaluationContext, _ extract: (JSONValue) -> Value?
+    ) -> (value: Value, reason: EvaluationReason) {
+        marks.mark(position)
+        return flags.value(at: position, defaultValue, context, extract)
+    }
+
+    /// What an evaluation of a flag this snapshot does not have gives: the default, FLAG_NOT_FOUND.
+    func notFound<Value>(_ key: String, _ defaultValue: Value) -> EvaluationDetails<Value> {
+        EvaluationDetails(
+            flagKey: key, value: defaultValue, reason: .error, errorCode: .flagNotFound, errorMessage: CompiledFlagSet.notFoundMessage,
+            metadata: flags.metadata)
+    }
+
+    /// Marks the flag `key` evaluated, when this snapshot has it (an untyped evaluation: OFREP).
+    func markEvaluated(_ key: String) {
+        if let position = flags.position(of: key) { marks.mark(position) }
+    }
+
+    /// The keys of the flags evaluated since the last collection, each mark cleared as it is taken.
+    func takeEvaluated() -> [String] {
+        marks.take().map { flags.key(at: $0) }
     }
 
     /// No flags: every evaluation gives the caller's code default.

@@ -65,20 +65,26 @@ extension FlagpoleClient {
     /// - Parameters:
     ///   - key: The flag key.
     ///   - context: The targeting key and attributes rules read. Default: empty.
-    package func evaluate(_ key: String, context: EvaluationContext = .empty) -> EvaluationResult {
-        let flags = snapshot.flags
-        var result = flags.evaluate(key, context: context)
+    ///   - isUse: Whether an application uses the answer (OFREP), so that the flag counts as
+    ///     evaluated for `flagctl list --stale`; false for a look (the console). Default: false.
+    package func evaluate(_ key: String, context: EvaluationContext = .empty, isUse: Bool = false) -> EvaluationResult {
+        let current = snapshot
+        var result = current.flags.evaluate(key, context: context)
+        if isUse, result.errorCode != .flagNotFound { current.markEvaluated(key) }
         finishRemote(&result)
         return result
     }
 
     /// Evaluates every flag against one context, from one snapshot, in key order: OFREP's bulk
-    /// answer, with the flag-set metadata and the version of the data it read.
+    /// answer, with the flag-set metadata and the version of the data it read. Every flag counts
+    /// as evaluated (the caller receives every value).
     ///
     /// - Parameter context: The targeting key and attributes rules read. Default: empty.
     package func evaluateAll(context: EvaluationContext = .empty) -> BulkEvaluation {
         let current = snapshot
         var results = current.flags.evaluateAll(context: context)
+        // The caller received every flag's value: each counts as evaluated.
+        current.marks.markAll()
         for index in results.indices { finishRemote(&results[index]) }
         return BulkEvaluation(results: results, flagSetMetadata: current.flags.metadata, version: version(of: current))
     }

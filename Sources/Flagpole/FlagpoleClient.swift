@@ -108,6 +108,13 @@ public final class FlagpoleClient: Sendable, Service {
     /// Whether the last write (or removal) of the disk snapshot ran on the client's file thread
     /// (1) or elsewhere (-1); 0 before the first. For tests: never on the cooperative pool.
     let snapshotWrittenOnFileThread = Atomic<Int>(0)
+    /// Keys of flags evaluated in snapshots that were replaced since the last heartbeat took
+    /// them (see ``takeEvaluatedFlags()``): the updater adds, the heartbeat drains. At most
+    /// ``maximumPendingEvaluated`` keys.
+    let pendingEvaluated = Mutex<Set<String>>([])
+
+    /// The most keys ``pendingEvaluated`` holds; later ones wait for their flag's next evaluation.
+    static let maximumPendingEvaluated = 100_000
 
     private static let nextID = Atomic<UInt64>(1)
     private static let nextHookID = Atomic<UInt64>(1)
@@ -182,10 +189,10 @@ public final class FlagpoleClient: Sendable, Service {
         withSnapshot { s, slot in
             if _slowPath(slot.hasHooks) {
                 return hooked(s, slot, key, .boolean, defaultValue, context, [], { .bool($0) }) {
-                    $0.flags.bool(key, default: defaultValue, context: $1)
+                    $0.details(key, .boolean, defaultValue, $1, Bool.extract)
                 }
             }
-            var details = s.flags.bool(key, default: defaultValue, context: context)
+            var details = s.details(key, .boolean, defaultValue, context, Bool.extract)
             finish(&details, slot: slot)
             return details
         }
@@ -197,7 +204,7 @@ public final class FlagpoleClient: Sendable, Service {
         _ key: String, default defaultValue: Bool, context: EvaluationContext = .empty, hooks: [any FlagHook]
     ) -> EvaluationDetails<Bool> {
         withSnapshot { s, slot in
-            hooked(s, slot, key, .boolean, defaultValue, context, hooks, { .bool($0) }) { $0.flags.bool(key, default: defaultValue, context: $1) }
+            hooked(s, slot, key, .boolean, defaultValue, context, hooks, { .bool($0) }) { $0.details(key, .boolean, defaultValue, $1, Bool.extract) }
         }
     }
 
@@ -212,10 +219,10 @@ public final class FlagpoleClient: Sendable, Service {
         withSnapshot { s, slot in
             if _slowPath(slot.hasHooks) {
                 return hooked(s, slot, key, .string, defaultValue, context, [], { .string($0) }) {
-                    $0.flags.string(key, default: defaultValue, context: $1)
+                    $0.details(key, .string, defaultValue, $1, String.extract)
                 }
             }
-            var details = s.flags.string(key, default: defaultValue, context: context)
+            var details = s.details(key, .string, defaultValue, context, String.extract)
             finish(&details, slot: slot)
             return details
         }
@@ -227,7 +234,9 @@ public final class FlagpoleClient: Sendable, Service {
         _ key: String, default defaultValue: String, context: EvaluationContext = .empty, hooks: [any FlagHook]
     ) -> EvaluationDetails<String> {
         withSnapshot { s, slot in
-            hooked(s, slot, key, .string, defaultValue, context, hooks, { .string($0) }) { $0.flags.string(key, default: defaultValue, context: $1) }
+            hooked(s, slot, key, .string, defaultValue, context, hooks, { .string($0) }) {
+                $0.details(key, .string, defaultValue, $1, String.extract)
+            }
         }
     }
 
@@ -243,10 +252,10 @@ public final class FlagpoleClient: Sendable, Service {
         withSnapshot { s, slot in
             if _slowPath(slot.hasHooks) {
                 return hooked(s, slot, key, .integer, defaultValue, context, [], { .int(Int64($0)) }) {
-                    Self.narrow($0.flags.integer(key, default: Int64(defaultValue), context: $1))
+                    Self.narrow($0.details(key, .integer, Int64(defaultValue), $1, Self.int64))
                 }
             }
-            var d = s.flags.integer(key, default: Int64(defaultValue), context: context)
+            var d = s.details(key, .integer, Int64(defaultValue), context, Self.int64)
             finish(&d, slot: slot)
             return Self.narrow(d)
         }
@@ -259,10 +268,14 @@ public final class FlagpoleClient: Sendable, Service {
     ) -> EvaluationDetails<Int> {
         withSnapshot { s, slot in
             hooked(s, slot, key, .integer, defaultValue, context, hooks, { .int(Int64($0)) }) {
-                Self.narrow($0.flags.integer(key, default: Int64(defaultValue), context: $1))
+                Self.narrow($0.details(key, .integer, Int64(defaultValue), $1, Self.int64))
             }
         }
     }
+
+    /// An integer variant, as the engine reads it (a float variant is a type mismatch).
+    @inline(__always)
+    private static func int64(_ v: JSONValue) -> Int64? { if case .int(let i) = v { i } else { nil } }
 
     /// The engine's `Int64` details as the client's `Int` ones.
     @inline(__always)
@@ -284,10 +297,10 @@ public final class FlagpoleClient: Sendable, Service {
         withSnapshot { s, slot in
             if _slowPath(slot.hasHooks) {
                 return hooked(s, slot, key, .float, defaultValue, context, [], { .double($0) }) {
-                    $0.flags.double(key, default: defaultValue, context: $1)
+                    $0.details(key, .float, defaultValue, $1, Double.extract)
                 }
             }
-            var details = s.flags.double(key, default: defaultValue, context: context)
+            var details = s.details(key, .float, defaultValue, context, Double.extract)
             finish(&details, slot: slot)
             return details
         }
@@ -299,7 +312,7 @@ public final class FlagpoleClient: Sendable, Service {
         _ key: String, default defaultValue: Double, context: EvaluationContext = .empty, hooks: [any FlagHook]
     ) -> EvaluationDetails<Double> {
         withSnapshot { s, slot in
-            hooked(s, slot, key, .float, defaultValue, context, hooks, { .double($0) }) { $0.flags.double(key, default: defaultValue, context: $1) }
+            hooked(s, slot, key, .float, defaultValue, context, hooks, { .double($0) }) { $0.details(key, .float, defaultValue, $1, Double.extract) }
         }
     }
 
@@ -314,9 +327,11 @@ public final class FlagpoleClient: Sendable, Service {
     public func objectDetails(_ key: String, default defaultValue: JSONValue, context: EvaluationContext = .empty) -> EvaluationDetails<JSONValue> {
         withSnapshot { s, slot in
             if _slowPath(slot.hasHooks) {
-                return hooked(s, slot, key, .object, defaultValue, context, [], { $0 }) { $0.flags.object(key, default: defaultValue, context: $1) }
+                return hooked(s, slot, key, .object, defaultValue, context, [], { $0 }) {
+                    $0.details(key, .object, defaultValue, $1, JSONValue.extract)
+                }
             }
-            var details = s.flags.object(key, default: defaultValue, context: context)
+            var details = s.details(key, .object, defaultValue, context, JSONValue.extract)
             finish(&details, slot: slot)
             return details
         }
@@ -328,7 +343,7 @@ public final class FlagpoleClient: Sendable, Service {
         _ key: String, default defaultValue: JSONValue, context: EvaluationContext = .empty, hooks: [any FlagHook]
     ) -> EvaluationDetails<JSONValue> {
         withSnapshot { s, slot in
-            hooked(s, slot, key, .object, defaultValue, context, hooks, { $0 }) { $0.flags.object(key, default: defaultValue, context: $1) }
+            hooked(s, slot, key, .object, defaultValue, context, hooks, { $0 }) { $0.details(key, .object, defaultValue, $1, JSONValue.extract) }
         }
     }
 
@@ -470,14 +485,17 @@ public final class FlagpoleClient: Sendable, Service {
     /// Swaps in a fallback snapshot (disk, flag files) unless data from Redis is installed
     /// already; false when it was refused.
     func installFallback(_ snapshot: FlagSnapshot) -> Bool {
-        let g = current.withLock { c -> UInt64? in
+        let swapped = current.withLock { c -> (UInt64, FlagSnapshot)? in
             guard c.snapshot.source != .redis else { return nil }
+            let old = c.snapshot
             c.snapshot = snapshot
             c.generation &+= 1
-            return c.generation
+            return (c.generation, old)
         }
-        guard let g else { return false }
+        guard let swapped else { return false }
+        let (g, old) = swapped
         generation.store(g, ordering: .releasing)
+        collectEvaluated(from: old)
         swapBroadcaster.publish(g)
         return true
     }
@@ -501,13 +519,48 @@ public final class FlagpoleClient: Sendable, Service {
 
     /// Swaps in a new snapshot.
     func install(_ snapshot: FlagSnapshot) {
-        let g = current.withLock { c -> UInt64 in
+        let (g, old) = current.withLock { c -> (UInt64, FlagSnapshot) in
+            let old = c.snapshot
             c.snapshot = snapshot
             c.generation &+= 1
-            return c.generation
+            return (c.generation, old)
         }
         generation.store(g, ordering: .releasing)
+        collectEvaluated(from: old)
         if let revision = snapshot.revision { metrics.revision.record(revision) }
         swapBroadcaster.publish(g)
+    }
+
+    /// Keeps the evaluation marks of a replaced snapshot for the next heartbeat (on the
+    /// updater's thread, never an evaluation's). An evaluation that was reading `old` at the very
+    /// moment of the swap may mark it after this: that mark is not reported, and the flag's next
+    /// evaluation marks the new snapshot.
+    private func collectEvaluated(from old: FlagSnapshot) {
+        guard configuration.heartbeat.isEnabled else { return }
+        let keys = old.takeEvaluated()
+        guard !keys.isEmpty else { return }
+        pendingEvaluated.withLock { pending in
+            for key in keys where pending.count < Self.maximumPendingEvaluated { pending.insert(key) }
+        }
+    }
+
+    /// The keys of every flag evaluated since the last call, sorted: the current snapshot's marks
+    /// (each cleared as it is taken) and those of the snapshots replaced meanwhile. What the
+    /// heartbeat writes to `flagpole:{ENV}:evaluated`.
+    func takeEvaluatedFlags() -> [String] {
+        let marked = snapshot.takeEvaluated()
+        var keys = pendingEvaluated.withLock { pending -> Set<String> in
+            defer { pending.removeAll() }
+            return pending
+        }
+        keys.formUnion(marked)
+        return keys.sorted()
+    }
+
+    /// Puts back keys a heartbeat could not deliver, for the next one.
+    func restoreEvaluatedFlags(_ keys: [String]) {
+        pendingEvaluated.withLock { pending in
+            for key in keys where pending.count < Self.maximumPendingEvaluated { pending.insert(key) }
+        }
     }
 }

@@ -38,6 +38,8 @@ final class Reporter: Sendable {
         var failing = false
         /// What the last heartbeat said; a change makes the next flush heartbeat too.
         var reported: HeartbeatState?
+        /// Whether Redis refusing the evaluation times was logged as a warning already.
+        var evaluatedRefusalLogged = false
     }
 
     private struct HeartbeatState: Hashable {
@@ -135,16 +137,36 @@ final class Reporter: Sendable {
         }
         var delivered = configuration.outcomes.isEnabled ? await sendOutcomes() : true
         if !heartbeat.isEmpty {
+            // The flags evaluated since the last heartbeat ride along, in the same round trip.
+            let evaluated = client.takeEvaluatedFlags()
+            let evaluatedCommands = Self.evaluatedCommands(evaluated, at: Int64(now), layout: layout)
             do {
-                let replies = try await store.client.pipeline(heartbeat)
-                if let first = replies.compactMap(\.errorMessage).first {
+                let replies = try await store.client.pipeline(heartbeat + evaluatedCommands)
+                if let first = replies.prefix(heartbeat.count).compactMap(\.errorMessage).first {
                     client.logger.warning(
                         "Redis refused the heartbeat (check the client's ACL user: flagctl acl --env ENV --role app)",
                         metadata: ["flagpole.error": "\(first)"])
                 }
+                if let first = replies.dropFirst(heartbeat.count).compactMap(\.errorMessage).first {
+                    // Sending them again would be refused again (an app ACL user from before
+                    // evaluation times): say so once, then at debug level.
+                    let firstTime = state.withLock { s in
+                        defer { s.evaluatedRefusalLogged = true }
+                        return !s.evaluatedRefusalLogged
+                    }
+                    let message: Logger.Message =
+                        "Redis refused the flags' evaluation times; flagctl list --stale cannot see this client's evaluations (update the client's ACL user: flagctl acl --env ENV --role app)"
+                    let metadata: Logger.Metadata = ["flagpole.error": "\(first)", "flagpole.key": "\(layout.evaluated)"]
+                    if firstTime {
+                        client.logger.warning(message, metadata: metadata)
+                    } else {
+                        client.logger.debug(message, metadata: metadata)
+                    }
+                }
             } catch {
                 delivered = false
                 state.withLock { $0.reported = nil }
+                client.restoreEvaluatedFlags(evaluated)
             }
         }
         let first = state.withLock { s -> Bool in
@@ -239,6 +261,22 @@ final class Reporter: Sendable {
             ["SET", RedisArgument(layout.client(configuration.instanceID)), RedisArgument(record.json.jsonString), "EX", RedisArgument(ttl)],
             ["HSET", RedisArgument(layout.clients), RedisArgument(configuration.instanceID), RedisArgument(now)],
         ]
+    }
+
+    /// `HSET flagpole:{ENV}:evaluated FLAG SECONDS …` for `flags`, at most
+    /// ``StoreLayout/evaluatedFieldsPerCommand`` fields a command.
+    static func evaluatedCommands(_ flags: [String], at seconds: Int64, layout: StoreLayout) -> [RedisCommand] {
+        var commands: [RedisCommand] = []
+        var start = 0
+        while start < flags.count {
+            let end = min(start + StoreLayout.evaluatedFieldsPerCommand, flags.count)
+            var arguments: [RedisArgument] = ["HSET", RedisArgument(layout.evaluated)]
+            arguments.reserveCapacity(2 + 2 * (end - start))
+            for flag in flags[start..<end] { arguments += [RedisArgument(flag), RedisArgument(seconds)] }
+            commands.append(RedisCommand(arguments))
+            start = end
+        }
+        return commands
     }
 
     private func leaveCommands() -> [RedisCommand] {

@@ -267,7 +267,7 @@ package final class DaemonServer: Sendable, Service {
         case .success(let c): context = c
         case .failure(let failure): return failure.answer
         }
-        let result = client.evaluate(key, context: context)
+        let result = client.evaluate(key, context: context, isUse: true)
         let (status, text) = OFREPCoding.single(result, metadataJSON: metadataCache.json(for: result))
         let http: HTTPResponse.Status
         switch status {

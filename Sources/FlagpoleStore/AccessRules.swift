@@ -3,7 +3,7 @@
 ///
 /// | role | keys | may |
 /// |---|---|---|
-/// | ``Role/app`` | one environment: its flags read-only; its outcome counters and heartbeats, each with only the commands it needs (Redis 7 selectors) | read flags, follow changes, flush outcomes (the flush script), heartbeat — never change a flag, never delete or retype a counter |
+/// | ``Role/app`` | one environment: its flags read-only; its outcome counters, heartbeats and evaluation times, each with only the commands it needs (Redis 7 selectors) | read flags, follow changes, flush outcomes (the flush script), heartbeat (with `HSET` of the flags it evaluated) — never change a flag, never delete or retype a counter |
 /// | ``Role/writer`` | one environment, or every one | sync, set, roll out, restore, read everything (flagctl, CI) |
 /// | ``Role/daemon`` | one environment | what a writer of it may, plus what an app may: serve OFREP, flush outcomes, run the watcher and announce changes (read the audit stream, write `notify:cursors`) |
 ///
@@ -71,6 +71,7 @@ package enum AccessRules {
                     "(~\(p)outcomes:flushed:* +get +set)",
                     "(~\(p)clients +hset +hdel +hgetall)",
                     "(~\(p)clients:* +set +del)",
+                    "(~\(p)evaluated +hset)",
                 ]
         case .writer:
             let (keys, channels) = environment.map { ("~flagpole:{\($0)}:*", "&flagpole:{\($0)}:changes") } ?? ("~flagpole:*", "&flagpole:*")

@@ -35,6 +35,11 @@ import FlagpoleRedis
 /// JSON and expires unless the instance heartbeats again; `flagpole:{ENV}:clients` is a hash from
 /// instance ID to the Unix second of its last heartbeat, an index for listing. An index entry whose
 /// record has expired is an instance that is gone; instances prune old entries.
+///
+/// **Evaluations** — `flagpole:{ENV}:evaluated` is a hash from flag key to the Unix second of a
+/// heartbeat that reported the flag evaluated since the instance's previous heartbeat (written
+/// with `HSET` only, by every instance; the latest heartbeat wins). `flagctl list --stale` reads
+/// it to find flags nobody evaluates. Fields of flags removed since stay; nothing reads them.
 extension StoreLayout {
     private var keyPrefix: String { "flagpole:{\(environment)}:" }
 
@@ -105,6 +110,27 @@ extension StoreLayout {
 
     /// String (JSON ``ClientRecord``, with a TTL): one instance's heartbeat.
     package func client(_ instanceID: String) -> String { keyPrefix + "clients:" + instanceID }
+
+    /// Hash: flag key → the Unix second of the latest heartbeat that reported it evaluated.
+    package var evaluated: String { keyPrefix + "evaluated" }
+
+    /// The most fields one heartbeat's `HSET` of ``evaluated`` carries; more flags take more commands.
+    package static let evaluatedFieldsPerCommand = 1000
+
+    /// The earliest evaluation time Flagpole accepts from ``evaluated``: 2020-01-01T00:00:00Z.
+    package static let earliestEvaluationTime: Int64 = 1_577_836_800
+
+    /// A value of ``evaluated`` as Unix seconds, or nil when it is not one Flagpole could have
+    /// written: anything but ASCII digits (no sign, no fraction, no spaces), or a time before
+    /// ``earliestEvaluationTime`` or more than a day after `now` (a clock that far off is not evidence).
+    package static func parseEvaluationTime(_ text: String, now: Int64) -> Int64? {
+        let utf8 = text.utf8
+        guard !utf8.isEmpty, utf8.count <= 18, utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }),
+            let seconds = Int64(text)
+        else { return nil }
+        guard seconds >= earliestEvaluationTime, seconds <= now.saturatingAdding(86_400) else { return nil }
+        return seconds
+    }
 }
 
 /// One counter of an outcome hash field (see ``StoreLayout/outcomeField(variant:_:)``).
@@ -366,6 +392,23 @@ extension FlagStore {
         }
         records.sort { ($0.application, $0.host, $0.pid, $0.id) < ($1.application, $1.host, $1.pid, $1.id) }
         return (records, gone)
+    }
+
+    /// The ``StoreLayout/evaluated`` hash as stored: flag key → the value as written (validate it
+    /// with ``StoreLayout/parseEvaluationTime(_:now:)``); empty when no client reported yet.
+    package func evaluationTimes() async throws -> [String: String] {
+        let reply: RedisReply
+        do {
+            reply = try await client.send(["HGETALL", RedisArgument(layout.evaluated)])
+        } catch let error as RedisError {
+            throw StoreError(code: .redis, message: error.description, underlying: error)
+        }
+        if let e = reply.errorMessage { throw Self.wrongType(key: layout.evaluated, serverMessage: e, expected: "hash") }
+        var times: [String: String] = [:]
+        for (field, value) in reply.dictionary ?? [:] {
+            times[field] = value.bytes.map { String(decoding: $0, as: UTF8.self) } ?? ""
+        }
+        return times
     }
 
     /// One flag's outcome counters per variant (nil: no variant) over the minutes `minutes`, read

@@ -6,12 +6,47 @@ import FlagpoleStore
 import Foundation
 
 struct ListCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "list", abstract: "List the flags live in Redis.")
+    static let configuration = CommandConfiguration(
+        commandName: "list", abstract: "List the flags live in Redis.",
+        discussion: """
+            With --stale, lists only the flags that outlived their purpose, each with its \
+            metadata.owner ("-" when none): flags past their metadata.expires ("expired 12 days \
+            ago"), flags no client reported evaluating for more than --days days ("last evaluated \
+            41 days ago"), and flags with no evaluation recorded at all. Clients report the flags \
+            they evaluate with their heartbeat (flagpole:{ENV}:evaluated) from Flagpole 0.1.0 on: \
+            after upgrading, wait --days days before trusting "no evaluation recorded". A stored \
+            time that is not one a client could have written is shown as unreadable, never \
+            trusted. A report: the exit status is 0 whether or not flags are listed.
+            """)
     @OptionGroup var global: GlobalOptions
     @Flag(help: "Print JSON.") var json = false
+    @Flag(help: "List only expired flags and flags not evaluated for --days days, with their owners.") var stale = false
+    @Option(help: ArgumentHelp("With --stale: how many days without an evaluation make a flag stale (1 to 3650; default: 30).", valueName: "n"))
+    var days: Int64?
+    @Option(help: ArgumentHelp("With --stale: judge as of this date or RFC 3339 time (default: now).", valueName: "date"))
+    var asOf: String?
+
+    /// The default of `--days`.
+    static let defaultDays: Int64 = 30
+
+    func validate() throws {
+        if !stale, days != nil || asOf != nil { throw ValidationError("--days and --as-of go with --stale: flagctl list --stale --days 30") }
+        if let days, !(1...3650).contains(days) { throw ValidationError("--days \(days) is out of range: give 1 to 3650 days (default 30)") }
+        if let asOf, FlagLifecycle.parseExpiry(asOf) == nil {
+            throw ValidationError("--as-of '\(asOf)' is not a date or an RFC 3339 time; write e.g. 2027-01-31 or 2027-01-31T09:00:00Z")
+        }
+    }
+
+    /// The time the report is made as of: the start of the `--as-of` day (UTC) or its instant, else now.
+    var now: Int64 {
+        guard let asOf else { return Int64(Date().timeIntervalSince1970) }
+        if let day = CivilTime.parseDate(asOf) { return day * 86_400 }
+        return CivilTime.parseTimestamp(asOf) ?? Int64(Date().timeIntervalSince1970)
+    }
 
     func run() async throws {
         let control = try global.control()
+        if stale { return try await runStale(control) }
         let live = try await reportingErrors { try await control.store.read() }
         for p in live.problems { Output.error(p.message) }
         let keys = live.definitions.keys.sorted()
@@ -46,6 +81,42 @@ struct ListCommand: AsyncParsableCommand {
                 ]
             })
         print("\(keys.count) flag(s), revision \(live.revision)")
+    }
+
+    /// `list --stale`: expired flags and flags not evaluated for `--days` days.
+    private func runStale(_ control: EnvironmentControl) async throws {
+        let (live, evaluated) = try await reportingErrors { (try await control.store.read(), try await control.store.evaluationTimes()) }
+        for p in live.problems { Output.error(p.message) }
+        let now = self.now
+        let days = self.days ?? Self.defaultDays
+        var definitions: [String: JSONValue] = [:]
+        for key in live.definitions.keys { definitions[key] = live.effectiveDefinition(of: key) ?? .null }
+        let rows = StaleFlags.rows(definitions: definitions, evaluated: evaluated, days: days, now: now)
+        let recorded = definitions.keys.filter { evaluated[$0] != nil }.count
+        if json {
+            Output.json([
+                "environment": .string(control.environment), "revision": .int(live.revision), "asOf": .int(now), "days": .int(days),
+                "liveFlags": .int(Int64(definitions.count)), "flagsWithEvaluations": .int(Int64(recorded)), "flags": .array(rows.map(\.json)),
+            ])
+            return
+        }
+        if rows.isEmpty {
+            print(
+                "\(control.environment): no stale flags of \(definitions.count): none expired, each evaluated within \(days) days (as of \(Output.time(now)))"
+            )
+        } else {
+            Output.table(
+                ["FLAG", "OWNER", "EXPIRY", "LAST EVALUATED"],
+                rows.map { [$0.flag, $0.owner ?? "-", $0.expiryText, $0.evaluationText] })
+            print(
+                "\(rows.count) of \(definitions.count) flag(s) in \(control.environment) expired or not evaluated for \(days) days, as of \(Output.time(now))"
+            )
+        }
+        if recorded == 0 && !definitions.isEmpty {
+            print(
+                "note: no client has recorded an evaluation of any flag in \(control.environment) yet. Clients record evaluations from Flagpole 0.1.0 on, with their heartbeat; wait \(days) days after deploying them before trusting \"no evaluation recorded\"."
+            )
+        }
     }
 }
 

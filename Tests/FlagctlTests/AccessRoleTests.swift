@@ -112,11 +112,12 @@ struct AccessRoleTests {
             _ = try await admin.send("SET", prod.client("i1"), "{}")
             _ = try await admin.send("HSET", prod.rollouts, "new-checkout", "{}")
             _ = try await admin.send("SET", prod.watcherLease, "{}")
+            _ = try await admin.send("HSET", prod.evaluated, "new-checkout", "1800000000")
             let prodKeys =
                 prod.allKeys + [
                     prod.outcomes(flag: "new-checkout", minute: minute), prod.outcomeSummary(minute: minute),
                     prod.outcomeFlushMarker(instanceID: "i1"),
-                    prod.clients, prod.client("i1"),
+                    prod.clients, prod.client("i1"), prod.evaluated,
                 ]
 
             // The app user of test: every read and write it may run elsewhere is refused on prod.
@@ -172,6 +173,17 @@ struct AccessRoleTests {
                     throws: { Self.isNoPerm($0) })
             }
             #expect(try await admin.send("HGET", ownCounter, "on|ok").integer == 5)
+            // The evaluation times: HSET (what the heartbeat sends), and nothing else.
+            _ = try await appOfProd.send("HSET", prod.evaluated, "new-checkout", "1800000060")
+            #expect(try await admin.send("HGET", prod.evaluated, "new-checkout").string == "1800000060")
+            for command in [
+                ["HGETALL", prod.evaluated], ["HGET", prod.evaluated, "new-checkout"], ["HDEL", prod.evaluated, "new-checkout"],
+                ["DEL", prod.evaluated], ["SET", prod.evaluated, "x"], ["EXPIRE", prod.evaluated, "1"], ["HINCRBY", prod.evaluated, "f", "1"],
+            ] {
+                await #expect(
+                    "\(command)", performing: { _ = try await appOfProd.send(RedisCommand(command.map { RedisArgument($0) })) },
+                    throws: { Self.isNoPerm($0) })
+            }
             // The daemon user of prod can; the daemon user of prod cannot touch test.
             let asDaemon = try EnvironmentControl(
                 environment: "prod", client: RedisClient(configuration: try RedisConfiguration(url: daemonProd)),

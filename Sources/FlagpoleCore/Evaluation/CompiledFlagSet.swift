@@ -247,10 +247,17 @@ public final class CompiledFlagSet: Sendable {
     /// How many flags the set has: positions run from 0 to `flagCount - 1`.
     package var flagCount: Int { flags.flags.count }
 
-    /// The position of the flag `key` in this set (valid for this set only), or nil. Hashes the
-    /// key: call it once per set, then evaluate by position.
+    /// The position of the flag `key` in this set (valid for this set only), or nil: the lookup
+    /// the key-based accessors make, so finding a position and evaluating there costs what
+    /// evaluating by key does.
+    @inlinable @inline(__always)
     package func position(of key: String) -> Int? {
         flags.position(of: key)
+    }
+
+    /// The key of the flag at `position` (from ``position(of:)`` on this set).
+    package func key(at position: Int) -> String {
+        flags.flags[position].key
     }
 
     /// ``bool(_:default:context:)`` and the others, for the flag at `position` (from

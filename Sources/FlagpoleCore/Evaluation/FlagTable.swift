@@ -70,9 +70,24 @@ struct FlagTable: Sendable {
         return lookUpBytes(key)
     }
 
-    /// The position of the flag with this key in ``flags``, for callers that resolve a key once
-    /// and then read the flag by position (the client's flag handles).
+    /// The position of the flag with this key in ``flags``: the subscript's lookup (the bits
+    /// first, then the bytes), for callers that read the flag by position (the client, which
+    /// marks the flag evaluated there, and its flag handles).
+    @inlinable @inline(__always)
     func position(of key: String) -> Int? {
+        let b = StringBits(key)
+        var t = b.bucket & mask
+        while true {
+            let i = Int(bitSlots[t])
+            if i < 0 { break }
+            if bits[i] == b { return i }
+            t = (t + 1) & mask
+        }
+        return positionOfBytes(key)
+    }
+
+    /// The position of the flag with this key, found by its bytes.
+    @usableFromInline func positionOfBytes(_ key: String) -> Int? {
         let h = FlagTable.hash(key)
         var s = Int(truncatingIfNeeded: h) & mask
         while true {
