@@ -314,6 +314,9 @@ struct DaemonCommand: AsyncParsableCommand {
         let client = RedisClient(configuration: redis, logger: logger)
         var configuration = RolloutWatcher.Configuration(environment: environment)
         configuration.interval = try watchInterval()
+        // Renewed every tick: a lease of three intervals (30 s at least) survives a slow tick, and
+        // leaves the notifier its margin between renewals whatever --interval is.
+        configuration.leaseTTL = max(.seconds(30), configuration.interval * 3)
         configuration.freezeWindows = configLoad.config.freezeWindows
         let watcher = try RolloutWatcher(
             configuration: configuration, client: client,

@@ -1,3 +1,6 @@
+import FlagpoleCore
+import FlagpoleRedis
+import FlagpoleStore
 import FlagpoleTesting
 import Foundation
 import Testing
@@ -29,6 +32,26 @@ struct DaemonWatcherTests {
 
             let daemon = try await DaemonProcess.start(["--env", "prod", "--redis", server.url, "--flags", root.path, "--no-alerts"])
             #expect(daemon.stdout.contains("watcher every 10s, no alert targets"), "\(daemon.stdout)")
+            #expect(try await daemon.stop() == 0)
+        }
+    }
+
+    @Test("the lease lasts three intervals (30 s at least), so a slow --interval does not let it lapse between renewals")
+    func leaseFollowsInterval() async throws {
+        try await RedisServer.withServer { server in
+            let root = try await syncDaemonFlags(server)
+            defer { try? FileManager.default.removeItem(at: root) }
+            let daemon = try await DaemonProcess.start([
+                "--env", "prod", "--redis", server.url, "--flags", root.path, "--no-alerts", "--interval", "20s",
+            ])
+            let client = RedisClient(configuration: server.configuration)
+            var lease: WatcherLease?
+            try await waitUntil("the watcher takes the lease") {
+                let reply = try await client.send(["GET", RedisArgument(try StoreLayout(environment: "prod").watcherLease)])
+                lease = try reply.bytes.map { try WatcherLease(json: try JSONParser.parse(bytes: $0)) }
+                return lease != nil
+            }
+            #expect(lease.map { $0.expiresAt - $0.renewedAt } == 60_000, "3 × 20 s: \(String(describing: lease))")
             #expect(try await daemon.stop() == 0)
         }
     }
