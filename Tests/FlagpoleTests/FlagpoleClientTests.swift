@@ -165,7 +165,10 @@ struct FlagpoleClientTests {
             try await whileRunning(fromDisk) {
                 let start = ContinuousClock.now
                 #expect(await fromDisk.waitUntilReady(timeout: .seconds(10)))
-                #expect(start.duration(to: .now) < .seconds(3))
+                // Ready at the 300 ms startup timeout; the bound leaves room for a loaded CI machine
+                // (3.9 s seen while four heavy tests ran) and still fails a client that waits for
+                // Redis until the 10 s wait gives up.
+                #expect(start.duration(to: .now) < .seconds(8))
                 #expect(fromDisk.bool("new-checkout", default: false) == true)
                 #expect(fromDisk.string("banner", default: "", context: EvaluationContext(attributes: ["email": "a@example.com"])) == "Hello there")
                 let f = fromDisk.freshness
@@ -189,7 +192,7 @@ struct FlagpoleClientTests {
             try await whileRunning(fromCode) {
                 let start = ContinuousClock.now
                 #expect(await fromCode.waitUntilReady(timeout: .seconds(10)))
-                #expect(start.duration(to: .now) < .seconds(3))
+                #expect(start.duration(to: .now) < .seconds(8))
                 let d = fromCode.boolDetails("new-checkout", default: true)
                 #expect(d.value == true && d.errorCode == .flagNotFound && fromCode.freshness.source == .defaults)
             }
