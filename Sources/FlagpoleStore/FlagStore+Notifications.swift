@@ -103,12 +103,16 @@ extension FlagStore {
         return cursor
     }
 
-    /// The newest entry of the audit stream as a cursor (``NotificationCursor/origin`` when the
-    /// stream is empty): where a target without a cursor starts, so history is not announced.
+    /// The newest entry of the audit stream as a cursor: where a target without a cursor starts,
+    /// so history is not announced. When the stream is empty, `0-0` with the environment's
+    /// revision now (``NotificationCursor/origin`` when it was never written), so that entries
+    /// trimmed before the first one is read still count as missed.
     package func auditEnd() async throws -> NotificationCursor {
         let reply = try await notificationCall(["XREVRANGE", RedisArgument(layout.audit), "+", "-", "COUNT", "1"])
         if let e = reply.errorMessage { throw Self.wrongType(key: layout.audit, serverMessage: e, expected: "stream") }
-        guard let entry = Self.auditEntries(reply).first else { return .origin }
+        guard let entry = Self.auditEntries(reply).first else {
+            return NotificationCursor(id: NotificationCursor.origin.id, revision: try await revision()) ?? .origin
+        }
         return NotificationCursor(id: entry.id, revision: entry.revision) ?? .origin
     }
 

@@ -209,6 +209,18 @@ struct ChangeNotifierTests {
         }
     }
 
+    @Test("at an empty stream the starting cursor keeps the revision, so that later trimming is counted")
+    func emptyStreamCursor() async throws {
+        try await RolloutFixture.with { f in
+            _ = try await f.control.apply(.set(variant: "on"), flag: "new-checkout", actor: "ann", reason: nil)
+            let revision = try await f.control.store.revision()
+            let client = RedisClient(configuration: f.server.configuration)
+            _ = try await client.send(["DEL", RedisArgument(try StoreLayout(environment: "prod").audit)])
+            let end = try await f.control.store.auditEnd()
+            #expect(end.id == "0-0" && end.revision == revision && revision > 0)
+        }
+    }
+
     @Test("two daemons: only the lease holder announces; when it stops, the other takes over from the stored cursor; each change once")
     func twoDaemons() async throws {
         try await RolloutFixture.with { f in

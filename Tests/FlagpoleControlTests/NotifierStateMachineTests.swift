@@ -230,6 +230,22 @@ struct NotifierStateMachineTests {
         #expect(exact.event(.batch(AuditBatch(entries: [Self.entry(4)], cursorPresent: false)), now: Self.t0).notes.isEmpty)
     }
 
+    @Test("a cursor taken at an empty stream (0-0 at revision 5): entries trimmed before the first read count as missed")
+    func trimmedAtStart() throws {
+        var m = machine()
+        _ = m.event(.start, now: Self.t0)
+        let empty = try #require(NotificationCursor(id: "0-0", revision: 5))
+        _ = m.event(.cursorLoaded(empty), now: Self.t0)
+        // Revisions 6…8 were written and trimmed while the daemon was down; 9 is the first left.
+        let step = m.event(.batch(AuditBatch(entries: [Self.entry(9)], cursorPresent: false)), now: Self.t0)
+        #expect(step.notes == [.missed(3)])
+        // Nothing trimmed: the next revision follows, and nothing is missed.
+        var next = machine()
+        _ = next.event(.start, now: Self.t0)
+        _ = next.event(.cursorLoaded(empty), now: Self.t0)
+        #expect(next.event(.batch(AuditBatch(entries: [Self.entry(6)], cursorPresent: false)), now: Self.t0).notes.isEmpty)
+    }
+
     @Test("an unreadable stored cursor starts at the end, and says so")
     func corruptCursor() {
         var m = machine()
